@@ -1,0 +1,48 @@
+#pragma once
+// The seam between the transport (daemon sockets, shim) and the protocol logic (nfnetlink
+// subsystems). The transport knows nothing about nf_tables; the protocol logic knows nothing
+// about sockets. One Endpoint per client socket, one NetlinkProtocol per daemon.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace nfbpf::nfnl {
+
+// One complete netlink message (nlmsghdr + payload, nlmsg_len == size(), NLMSG_ALIGNed).
+using Message = std::vector<uint8_t>;
+
+// Who sent a request, as the kernel would know it.
+struct Peer {
+  uint32_t portid = 0;         // the netlink port id the client's socket was given
+  pid_t pid = 0;               // SO_PEERCRED pid (NFTA_GEN_PROC_PID reports it)
+  std::string comm;            // process name (NFTA_GEN_PROC_NAME)
+  bool cap_net_admin = false;  // checked against the peer's credentials at connect time
+  bool ext_ack = false;        // the client enabled NETLINK_EXT_ACK
+  bool cap_ack = false;        // the client enabled NETLINK_CAP_ACK
+};
+
+// Where notifications go: every socket subscribed to `group` (NFNLGRP_*) except, as in the kernel
+// for NLM_F_ECHO, the originator when it already gets the echo.
+class Multicast {
+ public:
+  virtual ~Multicast() = default;
+  virtual void publish(uint32_t group, Message msg, uint32_t exclude_portid) = 0;
+};
+
+// The protocol side. handle() receives exactly what the client passed to one sendmsg/sendto
+// (possibly several netlink messages, e.g. a BATCH_BEGIN..BATCH_END batch) and returns every
+// reply, in order. The transport packs replies into records the way the kernel would (NLMSG_DONE
+// and acks in records of their own) and guarantees they are all readable before the client's
+// send returns. handle() must never throw; malformed input yields the kernel's error message.
+class NetlinkProtocol {
+ public:
+  virtual ~NetlinkProtocol() = default;
+  virtual std::vector<Message> handle(const Peer& peer, std::span<const uint8_t> datagram,
+                                      Multicast& multicast) = 0;
+};
+
+}  // namespace nfbpf::nfnl
