@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,5 +45,20 @@ class NetlinkProtocol {
   virtual std::vector<Message> handle(const Peer& peer, std::span<const uint8_t> datagram,
                                       Multicast& multicast) = 0;
 };
+
+// Wiring (note from s1, transport): nfbpfd's main() calls make_protocol() once and hands the
+// result to the daemon (nfbpf::nfnl::daemon::Server takes a NetlinkProtocol&). Exactly one library
+// linked into nfbpfd defines make_protocol(): the CMake target `nfbpf_protocol`. If no such target
+// exists when nfnl-server/daemon/ is configured, the daemon builds a placeholder that answers every
+// request with EOPNOTSUPP. s2: define add_library(nfbpf_protocol ...) (with make_protocol()) in
+// nfnl-server/nftables/CMakeLists.txt; nfnl-server/CMakeLists.txt adds nftables/ and store/
+// before daemon/. Transport facts you can rely on (so do not repeat them):
+//  - the transport runs nfnetlink_rcv()'s checks before handle(): a datagram whose first header is
+//    short/overlong is dropped silently, and a peer lacking CAP_NET_ADMIN (opener or sender, as
+//    netlink_net_capable) gets NLMSG_ERROR -EPERM for the first message; handle() is not called.
+//  - peer.portid is already bound (autobound like the kernel) when handle() runs.
+//  - multicast publish() puts each message in a record of its own; the transport fills no pid.
+//  - replies must carry nlmsg_pid = peer.portid and zeroed padding; handle() may return nothing.
+std::unique_ptr<NetlinkProtocol> make_protocol();
 
 }  // namespace nfbpf::nfnl
