@@ -1,0 +1,1 @@
+"""Differential compatibility harness: the real nft against the kernel and against nfbpfd."""

@@ -1,0 +1,156 @@
+"""Command line: select cases, run them on the engines, compare, report, gate."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+from . import cases as cases_mod
+from . import compare as cmp
+from . import orchestrator, report, summary
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))      # compat-tests/
+REPO = os.path.dirname(HERE)
+DEFAULT_OUT = os.path.join(HERE, "out")
+DEFAULT_DOC = os.path.join(REPO, "docs", "compat.md")
+GATE_FILE = os.path.join(HERE, "gate.json")
+
+
+def _cmd_output(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def verdicts_for(doc: dict) -> list[cmp.Verdict]:
+    res = doc["results"]
+    kernel, nfbpf = res.get("kernel", {}), res.get("nfbpf")
+    out = []
+    for c in doc["cases"]:
+        k = kernel.get(c["id"])
+        if k is None:
+            continue
+        out.append(cmp.compare(c, k, nfbpf.get(c["id"]) if nfbpf is not None else None))
+    return out
+
+
+def evaluate(doc: dict) -> tuple[list[cmp.Verdict], dict, summary.GateResult, dict]:
+    verdicts = verdicts_for(doc)
+    nfbpf_ran = "nfbpf" in doc["results"]
+    stats = summary.group_stats(verdicts, nfbpf_ran)
+    gate_conf = summary.load_gate(GATE_FILE)
+    return verdicts, stats, summary.apply_gate(verdicts, nfbpf_ran, gate_conf), gate_conf
+
+
+def write_report(doc: dict, path: str) -> None:
+    verdicts, stats, gate, conf = evaluate(doc)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(report.render(doc["meta"], verdicts, stats, gate, conf))
+
+
+def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool) -> None:
+    head = f"{'group':28} {'cases':>6} {'k-acc':>6} {'k-ref':>6} {'=.t':>6}"
+    if nfbpf_ran:
+        head += f" {'ident':>6} {'diff':>6}"
+    print(head)
+    for g, s in stats.items():
+        line = f"{g:28} {s.cases:6} {s.kernel_accepted:6} {s.kernel_refused:6} {s.expectation_agrees:6}"
+        if nfbpf_ran:
+            line += f" {s.identical:6} {s.nfbpf_run - s.identical:6}"
+        print(line)
+    if nfbpf_ran:
+        cats = stats["total"].categories
+        print("differences:", ", ".join(f"{c}: {cats[c]}" for c in cmp.CATEGORIES if cats[c]) or "none")
+        print("gate:", "PASS" if gate.passed else "FAIL: " + "; ".join(gate.failures))
+    else:
+        print("gate: not applied (nfbpf engine not run)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="compat-tests/run.sh",
+                                 description="Differential tests: real nft vs the kernel and vs nfbpfd.")
+    ap.add_argument("--ci", action="store_true",
+                    help=f"quick subset: all shell dumps and monitor cases, 1 in "
+                         f"{cases_mod.CI_SAMPLE_MOD} tests-py cases (deterministic)")
+    ap.add_argument("--filter", action="append", metavar="PATTERN",
+                    help="only case ids containing PATTERN or matching it as a glob (repeatable)")
+    ap.add_argument("-j", "--jobs", type=int, default=1, help="workers (namespaces) per engine")
+    ap.add_argument("--engines", help="comma list of kernel,nfbpf (default: kernel, plus nfbpf when built); "
+                         "kernel,kernel-as-nfbpf is a self-check that must show no difference")
+    ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
+    ap.add_argument("--nfbpfd-arg", action="append", default=[], help="extra argument for nfbpfd")
+    ap.add_argument("--suite-root", default=cases_mod.SUITE_ROOT)
+    ap.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json and worker logs")
+    ap.add_argument("--write-report", nargs="?", const=DEFAULT_DOC, metavar="PATH",
+                    help=f"write the markdown report (default path {DEFAULT_DOC})")
+    ap.add_argument("--list", action="store_true", help="print the selected case ids and exit")
+    ap.add_argument("--no-gate", action="store_true", help="always exit 0 after a complete run")
+    args = ap.parse_args(argv)
+
+    selected = cases_mod.select(cases_mod.all_cases(args.suite_root), args.filter, args.ci)
+    if args.list:
+        print("\n".join(c["id"] for c in selected))
+        return 0
+    if not selected:
+        print("no case selected", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("compat-tests need root (network namespaces)", file=sys.stderr)
+        return 2
+
+    nfbpf = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
+    engines = args.engines.split(",") if args.engines else ["kernel"] + (["nfbpf"] if nfbpf else [])
+    os.makedirs(args.out, exist_ok=True)
+    specs = orchestrator.engine_specs(engines, nfbpf, args.out, args.nfbpfd_arg)
+    print(f"compat-tests: {len(selected)} cases, engines {engines}"
+          + (f" (nfbpf from {nfbpf.build_dir})" if "nfbpf" in engines else ""), file=sys.stderr)
+    sides = [s.name for s in specs]
+    results, timings = orchestrator.run_all(specs, selected, args.jobs, args.out)
+
+    doc = {"meta": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                    "mode": "ci" if args.ci else "full", "filters": args.filter or [],
+                    "jobs": args.jobs, "engines": sides, "engines_requested": engines,
+                    "timings": timings,
+                    "suite_root": args.suite_root,
+                    "nft_version": _cmd_output(["nft", "--version"]),
+                    "kernel": platform.release(),
+                    "nfbpf_build": nfbpf.build_dir if nfbpf and "nfbpf" in engines else None,
+                    "git_rev": _cmd_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])},
+           "cases": selected, "results": results}
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+    verdicts, stats, gate, _conf = evaluate(doc)
+    for e, t in timings.items():
+        print(f"{e}: {len(results[e])} cases in {t:.1f} s", file=sys.stderr)
+    print_summary(stats, gate, "nfbpf" in sides)
+    if args.write_report:
+        write_report(doc, args.write_report)
+        print(f"report written to {args.write_report}", file=sys.stderr)
+
+    missing = [e for e in sides if len(results[e]) != len(selected)]
+    harness_errors = sum(cmp.HARNESS in v.categories for v in verdicts) + sum(
+        1 for r in results["kernel"].values() if r["notes"])
+    if missing or harness_errors:
+        print(f"harness problem: missing results for {missing}, {harness_errors} harness errors",
+              file=sys.stderr)
+        return 3
+    return 0 if (gate.passed or args.no_gate) else 1
+
+
+def report_main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="compat-tests/report.py",
+                                 description="Regenerate docs/compat.md from a saved results file.")
+    ap.add_argument("--results", default=os.path.join(DEFAULT_OUT, "results.json"))
+    ap.add_argument("--output", default=DEFAULT_DOC)
+    args = ap.parse_args(argv)
+    with open(args.results, encoding="utf-8") as f:
+        doc = json.load(f)
+    write_report(doc, args.output)
+    print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,117 @@
+"""Compares one case's results across engines and classifies the outcome.
+
+The kernel is the oracle. For each case the "key step" decides acceptance: the `add rule` for a
+tests-py case, the `nft -f` load for a shell dump. Monitor cases have no key step; every command's
+status and the monitor's output are compared.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+from .normalize import normalize_stdout
+
+KEY_STEP = {"rule": "rule", "dump": "load"}
+
+# Difference categories, most serious first.
+FALSE_ACCEPT = "accepts what the kernel refuses"
+FALSE_REFUSE = "refuses what the kernel accepts"
+DAEMON = "daemon died"
+HARNESS = "harness error"
+STEPS = "different steps"
+STATUS = "exit status"
+LISTING = "listing"
+ERROR_TEXT = "error text"
+OUTPUT = "other output"
+CATEGORIES = (FALSE_ACCEPT, FALSE_REFUSE, DAEMON, HARNESS, STEPS, STATUS, LISTING, ERROR_TEXT, OUTPUT)
+
+
+@dataclasses.dataclass
+class Difference:
+    step: str
+    field: str
+    kernel: str
+    nfbpf: str
+
+
+@dataclasses.dataclass
+class Verdict:
+    id: str
+    group: str
+    kind: str
+    kernel_accepted: bool | None
+    expectation_agrees: bool | None       # kernel outcome == the .t file's ok/fail (tests-py only)
+    nfbpf_accepted: bool | None = None
+    categories: list[str] = dataclasses.field(default_factory=list)
+    first_difference: Difference | None = None
+    differing_steps: int = 0
+
+    @property
+    def identical(self) -> bool:
+        return not self.categories
+
+
+def _key_rc(kind: str, result: dict | None) -> bool | None:
+    step = KEY_STEP.get(kind)
+    if step is None or not result:
+        return None
+    for s in result["steps"]:
+        if s["name"] == step:
+            return s["rc"] == 0
+    return None
+
+
+def _is_listing(cmd: str) -> bool:
+    return cmd.endswith("list ruleset")
+
+
+def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
+    kind = case["kind"]
+    k_ok = _key_rc(kind, kernel)
+    agrees = None
+    if kind == "rule" and k_ok is not None:
+        agrees = k_ok == (case["expect"] == "ok")
+    v = Verdict(case["id"], case["group"], kind, k_ok, agrees)
+    if nfbpf is None:
+        return v
+    v.nfbpf_accepted = _key_rc(kind, nfbpf)
+    cats: set[str] = set()
+    if k_ok is False and v.nfbpf_accepted:
+        cats.add(FALSE_ACCEPT)
+    if k_ok and v.nfbpf_accepted is False:
+        cats.add(FALSE_REFUSE)
+    if any(n.startswith("nfbpfd died") for n in nfbpf.get("notes", [])):
+        cats.add(DAEMON)
+    if any(n.startswith(("harness error", "worker died")) for r in (kernel, nfbpf)
+           for n in r.get("notes", [])):
+        cats.add(HARNESS)
+
+    ks, ns = kernel["steps"], nfbpf["steps"]
+    if [s["name"] for s in ks] != [s["name"] for s in ns]:
+        cats.add(STEPS)
+    names_n = {s["name"]: s for s in ns}
+    for k in ks:
+        n = names_n.get(k["name"])
+        if n is None:
+            _note(v, Difference(k["name"], "missing", k["cmd"], "(step not run)"))
+            continue
+        found = []
+        if k["rc"] != n["rc"]:
+            found.append((STATUS, "exit status", str(k["rc"]), str(n["rc"])))
+        if k["stderr"] != n["stderr"]:
+            found.append((ERROR_TEXT, "stderr", k["stderr"], n["stderr"]))
+        ko = normalize_stdout(k["name"], k["cmd"], k["stdout"])
+        no = normalize_stdout(n["name"], n["cmd"], n["stdout"])
+        if ko != no:
+            found.append((LISTING if _is_listing(k["cmd"]) else OUTPUT, "stdout", ko, no))
+        if found:
+            v.differing_steps += 1
+            for cat, fld, kv, nv in found:
+                cats.add(cat)
+                _note(v, Difference(k["name"], fld, kv, nv))
+    v.categories = [c for c in CATEGORIES if c in cats]
+    return v
+
+
+def _note(v: Verdict, d: Difference) -> None:
+    if v.first_difference is None:
+        v.first_difference = d

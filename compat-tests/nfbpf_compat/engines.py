@@ -1,0 +1,155 @@
+"""Engines: how a worker (already inside its own network namespace) runs `nft`.
+
+KernelEngine runs nft as is. NfbpfEngine starts nfbpfd in the same namespace on a private socket and
+runs `nfbpf-run nft ...` with NFBPF_SOCKET pointing at it. Both return StepResult records.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+NFT_TIMEOUT_S = 20.0
+TIMEOUT_RC = -999
+
+
+@dataclasses.dataclass
+class StepResult:
+    name: str
+    cmd: str
+    rc: int
+    stdout: str
+    stderr: str
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # nft-test.py runs with TZ=UTC-2 (time matches are listed in local time); C locale for messages.
+    env["TZ"] = "UTC-2"
+    env["LC_ALL"] = "C"
+    return env
+
+
+class Engine:
+    name = "engine"
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def check_alive(self) -> str | None:
+        """None when healthy, else a description of what died (the engine restarts itself)."""
+        return None
+
+    def argv(self, args: list[str]) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return _base_env()
+
+    def popen(self, args: list[str], **kw) -> subprocess.Popen:
+        return subprocess.Popen(self.argv(args), env=self.env(), text=True, **kw)
+
+    def nft(self, name: str, args: list[str], stdin: str | None = None) -> StepResult:
+        cmd = " ".join(["nft", *args])
+        try:
+            p = subprocess.run(self.argv(args), input=stdin, capture_output=True, text=True,
+                               env=self.env(), timeout=NFT_TIMEOUT_S, errors="replace")
+            return StepResult(name, cmd, p.returncode, p.stdout, p.stderr)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            return StepResult(name, cmd, TIMEOUT_RC, out, f"TIMEOUT after {NFT_TIMEOUT_S}s")
+
+
+class KernelEngine(Engine):
+    name = "kernel"
+
+    def argv(self, args: list[str]) -> list[str]:
+        return ["nft", *args]
+
+
+def _die_with_parent() -> None:
+    # PR_SET_PDEATHSIG: the daemon must not outlive a worker that is killed outright.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+class NfbpfEngine(Engine):
+    name = "nfbpf"
+
+    def __init__(self, nfbpfd: str, nfbpf_run: str, log_path: str, extra_args: list[str]):
+        self.nfbpfd = nfbpfd
+        self.nfbpf_run = nfbpf_run
+        self.log_path = log_path
+        self.extra_args = extra_args
+        self.dir = tempfile.mkdtemp(prefix="nfbpf-compat-")
+        self.socket = os.path.join(self.dir, "nfbpfd.sock")
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        if os.path.exists(self.socket):
+            os.unlink(self.socket)
+        log = open(self.log_path, "a", encoding="utf-8")
+        log.write(f"--- starting nfbpfd (restart {self.restarts})\n")
+        log.flush()
+        self.proc = subprocess.Popen([self.nfbpfd, "--socket", self.socket, *self.extra_args],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     preexec_fn=_die_with_parent)
+        log.close()
+        deadline = time.monotonic() + 10.0
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nfbpfd exited with {self.proc.returncode} before listening "
+                                   f"(log: {self.log_path})")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nfbpfd did not create {self.socket} within 10 s")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)   # by PID: only the daemon this engine started
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def check_alive(self) -> str | None:
+        if self.proc is not None and self.proc.poll() is None:
+            return None
+        rc = self.proc.returncode if self.proc is not None else None
+        self.restarts += 1
+        self.proc = None
+        self.start()
+        return f"nfbpfd died (exit status {rc}); restarted"
+
+    def argv(self, args: list[str]) -> list[str]:
+        return [self.nfbpf_run, "nft", *args]
+
+    def env(self) -> dict[str, str]:
+        env = _base_env()
+        env["NFBPF_SOCKET"] = self.socket
+        return env
+
+    def cleanup(self) -> None:
+        self.stop()
+        try:
+            if os.path.exists(self.socket):
+                os.unlink(self.socket)
+            os.rmdir(self.dir)
+        except OSError:
+            pass

@@ -1,0 +1,101 @@
+"""Aggregates verdicts per group and applies the CI gate."""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+
+from . import compare as cmp
+
+
+@dataclasses.dataclass
+class GroupStats:
+    cases: int = 0
+    kernel_accepted: int = 0
+    kernel_refused: int = 0
+    expectation_checked: int = 0
+    expectation_agrees: int = 0
+    nfbpf_run: int = 0
+    identical: int = 0
+    accepted_identical: int = 0
+    refused_identical: int = 0
+    categories: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+    def add(self, v: cmp.Verdict, nfbpf_ran: bool) -> None:
+        self.cases += 1
+        if v.kernel_accepted is True:
+            self.kernel_accepted += 1
+        elif v.kernel_accepted is False:
+            self.kernel_refused += 1
+        if v.expectation_agrees is not None:
+            self.expectation_checked += 1
+            self.expectation_agrees += int(v.expectation_agrees)
+        if nfbpf_ran:
+            self.nfbpf_run += 1
+            if v.identical:
+                self.identical += 1
+                if v.kernel_accepted is True:
+                    self.accepted_identical += 1
+                elif v.kernel_accepted is False:
+                    self.refused_identical += 1
+            self.categories.update(v.categories)
+
+
+def group_stats(verdicts: list[cmp.Verdict], nfbpf_ran: bool) -> dict[str, GroupStats]:
+    groups: dict[str, GroupStats] = collections.OrderedDict()
+    total = GroupStats()
+    for v in sorted(verdicts, key=lambda v: v.group):
+        groups.setdefault(v.group, GroupStats()).add(v, nfbpf_ran)
+        total.add(v, nfbpf_ran)
+    groups["total"] = total
+    return groups
+
+
+@dataclasses.dataclass
+class GateResult:
+    applied: bool
+    failures: list[str]
+    measures: dict[str, float]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def load_gate(path: str) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def apply_gate(verdicts: list[cmp.Verdict], nfbpf_ran: bool, gate: dict) -> GateResult:
+    """The gate (documented in docs/compat.md):
+      1. false accepts: cases the kernel refuses but nfbpf accepts   <= max_false_accepts
+      2. kernel-accepted cases (plus every monitor case) that differ in any way, as a share of
+         them                                                         <= max_accepted_diff_ratio
+      3. kernel-refused cases that differ (status, error text, state), as a share of them
+                                                                      <= max_refused_diff_ratio
+      4. cases during which nfbpfd died                               <= max_daemon_deaths
+    """
+    if not nfbpf_ran:
+        return GateResult(False, [], {})
+    accepted = [v for v in verdicts if v.kernel_accepted is not False]
+    refused = [v for v in verdicts if v.kernel_accepted is False]
+    false_accepts = sum(cmp.FALSE_ACCEPT in v.categories for v in verdicts)
+    acc_diff = sum(not v.identical for v in accepted) / max(1, len(accepted))
+    ref_diff = sum(not v.identical for v in refused) / max(1, len(refused))
+    deaths = sum(cmp.DAEMON in v.categories for v in verdicts)
+    m = {"false_accepts": false_accepts, "accepted_diff_ratio": acc_diff,
+         "refused_diff_ratio": ref_diff, "daemon_deaths": deaths}
+    failures = []
+    if false_accepts > gate["max_false_accepts"]:
+        failures.append(f"{false_accepts} case(s) accepted that the kernel refuses "
+                        f"(max {gate['max_false_accepts']})")
+    if acc_diff > gate["max_accepted_diff_ratio"]:
+        failures.append(f"{acc_diff:.1%} of kernel-accepted cases differ "
+                        f"(max {gate['max_accepted_diff_ratio']:.1%})")
+    if ref_diff > gate["max_refused_diff_ratio"]:
+        failures.append(f"{ref_diff:.1%} of kernel-refused cases differ "
+                        f"(max {gate['max_refused_diff_ratio']:.1%})")
+    if deaths > gate["max_daemon_deaths"]:
+        failures.append(f"nfbpfd died in {deaths} case(s) (max {gate['max_daemon_deaths']})")
+    return GateResult(True, failures, m)

@@ -1,0 +1,139 @@
+"""Worker: runs cases against one engine, inside the private network namespace it was started in.
+
+Protocol: one JSON case per line on stdin, one JSON result per line on stdout (same order).
+Started by the orchestrator as `unshare --net --mount python3 -m nfbpf_compat.worker ...`; between
+cases the ruleset is flushed, so one namespace (and one daemon) serves many cases.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+
+from . import listing
+from .engines import Engine, KernelEngine, NfbpfEngine, StepResult
+from .netns import assert_private_netns
+
+LISTINGS = (("list", ["list", "ruleset"]),
+            ("list -a", ["-a", "list", "ruleset"]),
+            ("list -j", ["-j", "list", "ruleset"]))
+
+
+def _listings(engine: Engine, steps: list[StepResult], prefix: str = "") -> None:
+    for name, args in LISTINGS:
+        steps.append(engine.nft(prefix + name, args))
+
+
+def _setup(engine: Engine, steps: list[StepResult], commands: list[str]) -> None:
+    """All setup commands in one batch; if the batch is refused, one command at a time
+    (as nft-test.py does), so a single refused set does not take the table down with it."""
+    if not commands:
+        return
+    batch = engine.nft("setup", ["-f", "-"], stdin="\n".join(commands) + "\n")
+    steps.append(batch)
+    if batch.rc == 0:
+        return
+    steps.append(engine.nft("flush", ["flush", "ruleset"]))
+    for i, cmd in enumerate(commands):
+        steps.append(engine.nft(f"setup[{i}]", [cmd]))
+
+
+def run_rule(engine: Engine, case: dict) -> list[StepResult]:
+    steps = [engine.nft("flush", ["flush", "ruleset"])]
+    _setup(engine, steps, case["setup"])
+    steps.append(engine.nft("rule", [case["command"]]))
+    _listings(engine, steps)
+    return steps
+
+
+def run_dump(engine: Engine, case: dict) -> list[StepResult]:
+    steps = [engine.nft("flush", ["flush", "ruleset"])]
+    steps.append(engine.nft("load", ["-f", case["file"]]))
+    _listings(engine, steps)
+    inv = listing.parse_handles(steps[-2].stdout)   # the engine's own `-a` listing
+    for cmd in listing.teardown_commands(inv):
+        steps.append(engine.nft(cmd, [cmd]))
+        steps.append(engine.nft(f"list -a after {cmd}", ["-a", "list", "ruleset"]))
+    _listings(engine, steps, prefix="before flush: ")
+    steps.append(engine.nft("flush ruleset", ["flush", "ruleset"]))
+    _listings(engine, steps, prefix="after flush: ")
+    return steps
+
+
+def run_monitor(engine: Engine, case: dict) -> list[StepResult]:
+    steps = [engine.nft("flush", ["flush", "ruleset"])]
+    mon = engine.popen(case["monitor"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       errors="replace")
+    try:
+        time.sleep(case.get("settle", 0.3))      # nft gives no sign that it has subscribed
+        for cmd in case["commands"]:
+            if isinstance(cmd, dict):             # {"file": text} -> one `nft -f -` batch
+                steps.append(engine.nft("batch", ["-f", "-"], stdin=cmd["file"]))
+            else:
+                steps.append(engine.nft(cmd, [cmd]))
+        time.sleep(case.get("settle", 0.3))
+    finally:
+        mon.send_signal(signal.SIGTERM)           # by PID: the monitor this function started
+        try:
+            out, err = mon.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            mon.kill()
+            out, err = mon.communicate()
+    steps.append(StepResult("monitor output", "nft " + " ".join(case["monitor"]),
+                            mon.returncode, out, err))
+    return steps
+
+
+RUNNERS = {"rule": run_rule, "dump": run_dump, "monitor": run_monitor}
+
+
+def make_engine(args: argparse.Namespace) -> Engine:
+    if args.engine == "kernel":
+        return KernelEngine()
+    return NfbpfEngine(args.nfbpfd, args.nfbpf_run, args.daemon_log, args.nfbpfd_arg or [])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", choices=("kernel", "nfbpf"), required=True)
+    ap.add_argument("--nfbpfd")
+    ap.add_argument("--nfbpf-run")
+    ap.add_argument("--daemon-log", default="/dev/null")
+    ap.add_argument("--nfbpfd-arg", action="append")
+    args = ap.parse_args()
+    assert_private_netns()
+    # The orchestrator stops a worker by closing stdin; SIGTERM still runs the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    engine = make_engine(args)
+    try:
+        engine.start()
+        for line in sys.stdin:
+            case = json.loads(line)
+            t0 = time.monotonic()
+            notes: list[str] = []
+            try:
+                steps = RUNNERS[case["kind"]](engine, case)
+            except Exception as e:  # a harness bug in one case must not lose the others
+                steps = []
+                notes.append(f"harness error: {type(e).__name__}: {e}")
+            died = engine.check_alive()
+            if died:
+                notes.append(died)
+            result = {"id": case["id"], "engine": engine.name, "notes": notes,
+                      "elapsed": round(time.monotonic() - t0, 4),
+                      "steps": [s.to_json() for s in steps]}
+            sys.stdout.write(json.dumps(result) + "\n")
+            sys.stdout.flush()
+    finally:
+        if isinstance(engine, NfbpfEngine):
+            engine.cleanup()
+        else:
+            engine.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
