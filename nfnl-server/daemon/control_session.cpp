@@ -1,0 +1,206 @@
+#include "nfnl-server/daemon/control_session.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+#include "nfnl-server/daemon/socket_ops.h"
+
+namespace nfbpf::nfnl::daemon {
+
+namespace {
+
+constexpr size_t kMaxFds = 2;
+
+// Reads one record with any SCM_RIGHTS fds. 0: nothing to read now; -1: EOF or error.
+int receive_record(int fd, std::vector<uint8_t>& buf, std::vector<Fd>& fds) {
+  buf.resize(wire::kMaxRecord);
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof(cbuf);
+  ssize_t n;
+  do {
+    n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.emplace_back(received);
+    }
+  }
+  if (n == 0) return -1;
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    log::warn("control record truncated; closing the connection");
+    return -1;
+  }
+  buf.resize(static_cast<size_t>(n));
+  return 1;
+}
+
+Result<ino_t> socket_inode(const Fd& fd) {
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return fail_errno("fstat");
+  if (!S_ISSOCK(st.st_mode)) return fail(ENOTSOCK, "passed fd is not a socket");
+  return st.st_ino;
+}
+
+}  // namespace
+
+ControlSession::ControlSession(boost::asio::io_context& io, Fd conn, PeerCredentials creds,
+                               SessionContext& ctx)
+    : conn_(io, conn.release()), creds_(std::move(creds)), ctx_(ctx) {}
+
+void ControlSession::start() { arm_read_wait(); }
+
+void ControlSession::close() {
+  if (closed_) return;
+  closed_ = true;
+  boost::system::error_code ignored;
+  conn_.close(ignored);
+  socket_.reset();
+}
+
+void ControlSession::arm_read_wait() {
+  if (closed_) return;
+  conn_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                   [self = shared_from_this()](const boost::system::error_code& ec) {
+                     if (ec || self->closed_) return;
+                     self->drain();
+                   });
+}
+
+void ControlSession::drain() {
+  for (;;) {
+    Request req;
+    std::vector<uint8_t> buf;
+    int got = receive_record(conn_.native_handle(), buf, req.fds);
+    if (got == 0) break;
+    if (got < 0 || buf.size() < sizeof(wire::Header)) {
+      close();
+      return;
+    }
+    std::memcpy(&req.header, buf.data(), sizeof(req.header));
+    if (req.header.magic != wire::kMagic ||
+        req.header.payload_len != buf.size() - sizeof(wire::Header)) {
+      log::warn("pid {}: malformed control record; closing the connection", creds_.pid);
+      close();
+      return;
+    }
+    req.payload.assign(buf.begin() + sizeof(wire::Header), buf.end());
+    if (!handle(req)) {
+      close();
+      return;
+    }
+  }
+  arm_read_wait();
+}
+
+bool ControlSession::reply(const wire::Header& req, int status, std::span<const uint8_t> payload,
+                           uint16_t flags, int32_t arg2) {
+  wire::Header h;
+  h.kind = static_cast<uint16_t>(wire::Kind::kReply);
+  h.flags = flags;
+  h.token = req.token;
+  h.status = status;
+  h.arg2 = arg2;
+  h.payload_len = static_cast<uint32_t>(payload.size());
+  iovec iov[2] = {{&h, sizeof(h)}, {const_cast<uint8_t*>(payload.data()), payload.size()}};
+  msghdr msg{};
+  msg.msg_iov = iov;
+  msg.msg_iovlen = payload.empty() ? 1 : 2;
+  ssize_t n;
+  do {
+    n = ::sendmsg(conn_.native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  // The client waits for each reply before its next request, so the buffer never fills; a failure
+  // means the client is gone.
+  return n >= 0;
+}
+
+int ControlSession::handle_create(Request& req) {
+  if (socket_) return -EISCONN;
+  if (req.fds.size() != 2) return -EINVAL;
+  auto ino = socket_inode(req.fds[1]);
+  if (!ino) return -ino.error().err;
+  req.fds[1].reset();  // holding the application's end would hide its EOF from us
+  const bool opener_cap = has_cap_net_admin(creds_.pid);
+  socket_ = ctx_.create_socket(std::move(req.fds[0]), *ino, creds_, opener_cap);
+  log::debug("pid {} ({}) created a netlink socket (inode {}, CAP_NET_ADMIN {})", creds_.pid,
+             creds_.comm, *ino, opener_cap);
+  return 0;
+}
+
+int ControlSession::handle_attach(Request& req) {
+  if (socket_) return -EISCONN;
+  if (req.fds.size() != 1) return -EINVAL;
+  auto ino = socket_inode(req.fds[0]);
+  if (!ino) return -ino.error().err;
+  req.fds[0].reset();
+  socket_ = ctx_.dispatch.registry.find(*ino);
+  if (!socket_) return -ECONNRESET;  // e.g. a socket from before a daemon restart
+  log::debug("pid {} ({}) attached to port {}", creds_.pid, creds_.comm, socket_->portid());
+  return 0;
+}
+
+bool ControlSession::handle(Request& req) {
+  const auto kind = static_cast<wire::Kind>(req.header.kind);
+  const wire::Header& h = req.header;
+  if (kind == wire::Kind::kCreate) return reply(h, handle_create(req));
+  if (kind == wire::Kind::kAttach) return reply(h, handle_attach(req));
+  if (!socket_) return reply(h, -EBADF);
+  if (socket_->closed()) return reply(h, -ECONNRESET);
+
+  // Permission checks that the kernel makes against `current` happen per call.
+  auto caller = [&] { return Caller{h.arg0, has_cap_net_admin(creds_.pid)}; };
+  auto status_of = [](const Result<void>& r) { return r ? 0 : -r.error().err; };
+  PortTable& ports = ctx_.dispatch.registry.ports();
+
+  switch (kind) {
+    case wire::Kind::kBind:
+      return reply(h, status_of(netlink_bind(*socket_, ports, req.payload, caller())));
+    case wire::Kind::kConnect:
+      return reply(h, status_of(netlink_connect(*socket_, ports, req.payload, caller())));
+    case wire::Kind::kGetName: {
+      const sockaddr_nl nl = netlink_getname(*socket_, h.arg0 != 0);
+      return reply(h, 0, {reinterpret_cast<const uint8_t*>(&nl), sizeof(nl)});
+    }
+    case wire::Kind::kSetOpt:
+      return reply(h, status_of(netlink_setsockopt(*socket_, h.arg0, h.arg1, req.payload,
+                                                   caller())));
+    case wire::Kind::kGetOpt: {
+      auto value = netlink_getsockopt(*socket_, h.arg0, h.arg1, h.arg2);
+      if (!value) return reply(h, -value.error().err);
+      return reply(h, 0, *value);
+    }
+    case wire::Kind::kNetlinkSend: {
+      pending_datagram_.insert(pending_datagram_.end(), req.payload.begin(), req.payload.end());
+      if (h.flags & wire::kMore) return true;  // one answer per datagram, after the last chunk
+      std::vector<uint8_t> datagram = std::move(pending_datagram_);
+      pending_datagram_ = {};
+      const bool all_queued =
+          dispatch_datagram(ctx_.dispatch, *socket_, creds_, h.arg0, datagram);
+      if (!all_queued) {
+        log::warn("port {}: replies exceed the socket buffer; the client may see them late",
+                  socket_->portid());
+      }
+      return reply(h, 0, {}, all_queued ? 0 : wire::kPartial);
+    }
+    case wire::Kind::kIptSockopt:
+      return reply(h, -EOPNOTSUPP);
+    default:
+      return reply(h, -EOPNOTSUPP);
+  }
+}
+
+}  // namespace nfbpf::nfnl::daemon

@@ -1,0 +1,69 @@
+// nfbpfd: the userspace netfilter control plane. Foreground; logs to stderr.
+
+#include <csignal>
+#include <cstdlib>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "common/log.h"
+#include "nfnl-server/daemon/control_wire.h"
+#include "nfnl-server/daemon/server.h"
+#include "nfnl-server/netlink/endpoint.h"
+
+namespace {
+
+std::optional<nfbpf::log::Level> parse_level(const std::string& s) {
+  using nfbpf::log::Level;
+  if (s == "debug") return Level::kDebug;
+  if (s == "info") return Level::kInfo;
+  if (s == "warn") return Level::kWarn;
+  if (s == "error") return Level::kError;
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace daemon = nfbpf::nfnl::daemon;
+  CLI::App app{"nfbpfd: answers nf_tables netlink requests and runs rulesets as eBPF"};
+  daemon::ServerOptions options;
+  options.socket_path = nfbpf::nfnl::wire::kDefaultSocketPath;
+  std::string level = "info";
+  int reply_buffer_mib = options.reply_buffer_bytes >> 20;
+  app.add_option("--socket", options.socket_path, "unix socket clients connect to")
+      ->capture_default_str();
+  app.add_option("--log-level", level, "debug, info, warn or error")->capture_default_str();
+  app.add_option("--reply-buffer-mib", reply_buffer_mib,
+                 "send buffer per client socket (SO_SNDBUFFORCE), MiB")
+      ->check(CLI::Range(1, 1023))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  auto lvl = parse_level(level);
+  if (!lvl) {
+    nfbpf::log::error("unknown --log-level '{}'", level);
+    return EXIT_FAILURE;
+  }
+  nfbpf::log::set_threshold(*lvl);
+  options.reply_buffer_bytes = reply_buffer_mib << 20;
+  std::signal(SIGPIPE, SIG_IGN);
+
+  boost::asio::io_context io;
+  std::unique_ptr<nfbpf::nfnl::NetlinkProtocol> protocol = nfbpf::nfnl::make_protocol();
+  daemon::Server server(io, options, *protocol);
+  if (auto started = server.start(); !started) {
+    nfbpf::log::error("cannot start: {}", started.error().describe());
+    return EXIT_FAILURE;
+  }
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signo) {
+    if (ec) return;
+    nfbpf::log::info("signal {}: shutting down", signo);
+    server.stop();
+  });
+  io.run();
+  nfbpf::log::info("stopped");
+  return EXIT_SUCCESS;
+}

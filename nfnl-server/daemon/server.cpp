@@ -1,0 +1,172 @@
+#include "nfnl-server/daemon/server.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "common/log.h"
+#include "nfnl-server/daemon/datagram_dispatch.h"
+
+namespace nfbpf::nfnl::daemon {
+
+namespace {
+
+Result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return failf(ENAMETOOLONG, "socket path '{}' is empty or too long", path);
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// A socket file nobody listens on is left over from a crash and may be replaced; one that accepts
+// connections belongs to a running daemon.
+Result<void> remove_stale_socket(const sockaddr_un& addr) {
+  struct stat st{};
+  if (::lstat(addr.sun_path, &st) != 0) return {};
+  if (!S_ISSOCK(st.st_mode)) {
+    return failf(EEXIST, "{} exists and is not a socket", addr.sun_path);
+  }
+  Fd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    return failf(EADDRINUSE, "another nfbpfd is listening on {}", addr.sun_path);
+  }
+  log::info("removing stale socket {}", addr.sun_path);
+  if (::unlink(addr.sun_path) != 0) return fail_errno(fmt::format("unlink {}", addr.sun_path));
+  return {};
+}
+
+}  // namespace
+
+Server::Server(boost::asio::io_context& io, ServerOptions options, NetlinkProtocol& protocol,
+               PortTable ports)
+    : io_(io),
+      options_(std::move(options)),
+      registry_(std::move(ports)),
+      session_ctx_{DispatchContext{protocol, registry_},
+                   [this](Fd end, ino_t ino, const PeerCredentials& opener, bool cap) {
+                     return create_socket(std::move(end), ino, opener, cap);
+                   }},
+      listener_(io) {}
+
+Server::~Server() { stop(); }
+
+Result<void> Server::start() {
+  auto addr = unix_address(options_.socket_path);
+  if (!addr) return std::unexpected(addr.error());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(options_.socket_path).parent_path(), ec);
+  NFBPF_TRYV(remove_stale_socket(*addr));
+
+  Fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) return fail_errno("socket(AF_UNIX, SOCK_SEQPACKET)");
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+    return fail_errno(fmt::format("bind {}", options_.socket_path));
+  }
+  struct stat st{};
+  if (::stat(addr->sun_path, &st) == 0) socket_file_inode_ = st.st_ino;
+  if (::chmod(addr->sun_path, options_.socket_mode) != 0) {
+    return fail_errno(fmt::format("chmod {}", options_.socket_path));
+  }
+  if (::listen(fd.get(), SOMAXCONN) != 0) return fail_errno("listen");
+  listener_.assign(fd.release());
+  log::info("listening on {}", options_.socket_path);
+  arm_accept();
+  return {};
+}
+
+void Server::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  boost::system::error_code ignored;
+  if (listener_.is_open()) {
+    listener_.close(ignored);
+    // Remove the file only if it is still ours (a second daemon may have replaced it).
+    struct stat st{};
+    if (socket_file_inode_ && ::stat(options_.socket_path.c_str(), &st) == 0 &&
+        st.st_ino == socket_file_inode_) {
+      ::unlink(options_.socket_path.c_str());
+    }
+  }
+  for (auto& weak : sessions_) {
+    if (auto s = weak.lock()) s->close();
+  }
+  sessions_.clear();
+  registry_.close_all();
+}
+
+size_t Server::session_count() const {
+  size_t n = 0;
+  for (auto& weak : sessions_) {
+    auto s = weak.lock();
+    if (s && !s->closed()) ++n;
+  }
+  return n;
+}
+
+void Server::arm_accept() {
+  if (stopped_) return;
+  listener_.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                       [this](const boost::system::error_code& ec) {
+                         if (ec || stopped_) return;
+                         accept_ready();
+                       });
+}
+
+void Server::accept_ready() {
+  for (;;) {
+    Fd conn(::accept4(listener_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!conn) {
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) log::warn("accept: {}", std::strerror(errno));
+      break;
+    }
+    auto creds = read_peer_credentials(conn.get());
+    if (!creds) {
+      log::warn("dropping a connection: {}", creds.error().describe());
+      continue;
+    }
+    log::debug("control connection from pid {} ({}) uid {}", creds->pid, creds->comm, creds->uid);
+    auto session = std::make_shared<ControlSession>(io_, std::move(conn), std::move(*creds),
+                                                    session_ctx_);
+    session->start();
+    sessions_.remove_if([](const std::weak_ptr<ControlSession>& w) { return w.expired(); });
+    sessions_.push_back(session);
+  }
+  arm_accept();
+}
+
+std::shared_ptr<NetlinkSocket> Server::create_socket(Fd daemon_end, ino_t app_inode,
+                                                     const PeerCredentials& opener,
+                                                     bool opener_cap) {
+  NetlinkSocket::Callbacks callbacks;
+  callbacks.on_closed = [this](NetlinkSocket& s) {
+    log::debug("netlink socket port {} closed", s.portid());
+    registry_.remove(s);
+  };
+  callbacks.on_raw_datagram = [this](NetlinkSocket& s, std::span<const uint8_t> d) {
+    on_raw_datagram(s, d);
+  };
+  auto socket = std::make_shared<NetlinkSocket>(io_, std::move(daemon_end), app_inode, opener, opener_cap,
+                                                options_.reply_buffer_bytes, std::move(callbacks));
+  registry_.add(socket);
+  socket->start();
+  return socket;
+}
+
+void Server::on_raw_datagram(NetlinkSocket& socket, std::span<const uint8_t> datagram) {
+  // Written to the reply socket directly (no shim in that process): we know only who created the
+  // socket pair, so that is the sender we check; there is no completion token to send.
+  const PeerCredentials& creator = socket.opener();
+  log::debug("port {}: {}-byte datagram written without the shim", socket.portid(),
+             datagram.size());
+  dispatch_datagram(session_ctx_.dispatch, socket, creator, creator.pid, datagram);
+}
+
+}  // namespace nfbpf::nfnl::daemon

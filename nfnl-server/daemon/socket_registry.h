@@ -1,0 +1,38 @@
+#pragma once
+// Every live emulated netlink socket, found by the inode of its application end (what a process
+// proves possession of when it passes the fd over SCM_RIGHTS), plus the port table and multicast
+// fan-out shared by all of them.
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+
+#include "nfnl-server/daemon/netlink_socket.h"
+#include "nfnl-server/daemon/port_table.h"
+#include "nfnl-server/netlink/endpoint.h"
+
+namespace nfbpf::nfnl::daemon {
+
+class SocketRegistry : public Multicast {
+ public:
+  explicit SocketRegistry(PortTable ports = PortTable()) : ports_(std::move(ports)) {}
+
+  void add(std::shared_ptr<NetlinkSocket> socket);
+  std::shared_ptr<NetlinkSocket> find(ino_t app_inode) const;
+  // Forgets the socket and frees its port id.
+  void remove(NetlinkSocket& socket);
+  void close_all();
+  size_t size() const { return sockets_.size(); }
+
+  PortTable& ports() { return ports_; }
+
+  // Multicast: one record per message to every subscribed socket except `exclude_portid`.
+  void publish(uint32_t group, Message msg, uint32_t exclude_portid) override;
+
+ private:
+  PortTable ports_;
+  std::map<ino_t, std::shared_ptr<NetlinkSocket>> sockets_;
+};
+
+}  // namespace nfbpf::nfnl::daemon
