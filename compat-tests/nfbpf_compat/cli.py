@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"write the markdown report (default path {DEFAULT_DOC})")
     ap.add_argument("--list", action="store_true", help="print the selected case ids and exit")
     ap.add_argument("--no-gate", action="store_true", help="always exit 0 after a complete run")
+    ap.add_argument("--expect-identical", action="store_true",
+                    help="exit 1 on any difference at all (for the kernel,kernel-as-nfbpf self-check)")
     args = ap.parse_args(argv)
 
     selected = cases_mod.select(cases_mod.all_cases(args.suite_root), args.filter, args.ci)
@@ -140,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness problem: missing results for {missing}, {harness_errors} harness errors",
               file=sys.stderr)
         return 3
+    if args.expect_identical:
+        differing = [v.id for v in verdicts if not v.identical]
+        if differing:
+            print(f"expected no difference, got {len(differing)}: {differing[:10]}", file=sys.stderr)
+            return 1
+        return 0
     return 0 if (gate.passed or args.no_gate) else 1
 
 
