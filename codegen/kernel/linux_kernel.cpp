@@ -1,0 +1,170 @@
+#include "codegen/kernel/linux_kernel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace nfbpf::codegen::kernel {
+namespace {
+
+// libbpf's low-level calls return -errno (libbpf 1.0 semantics).
+std::unexpected<Error> fail_ret(int ret, std::string what) {
+  int e = ret < 0 ? -ret : EIO;
+  return std::unexpected<Error>(Error(e, fmt::format("{}: {}", what, strerror(e))));
+}
+
+// The last lines of a verifier log: the reason is at the end; the whole log can be megabytes.
+std::string log_tail(const std::string& log, size_t max_chars = 3000) {
+  std::string s = log.substr(0, log.find('\0'));
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  if (s.size() <= max_chars) return s;
+  size_t cut = s.find('\n', s.size() - max_chars);
+  return "...\n" + s.substr(cut == std::string::npos ? s.size() - max_chars : cut + 1);
+}
+
+}  // namespace
+
+void LinuxKernel::BtfDeleter::operator()(struct btf* b) const { btf__free(b); }
+
+LinuxKernel::LinuxKernel() = default;
+LinuxKernel::~LinuxKernel() = default;
+
+Result<Fd> LinuxKernel::map_create(const MapSpec& spec) {
+  LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = spec.flags);
+  std::string name = spec.name.substr(0, BPF_OBJ_NAME_LEN - 1);
+  int fd = bpf_map_create(spec.type, name.c_str(), spec.key_size, spec.value_size, spec.max_entries,
+                          &opts);
+  if (fd < 0) return fail_ret(fd, fmt::format("creating map {} (type {})", spec.name, static_cast<int>(spec.type)));
+  return Fd(fd);
+}
+
+Result<void> LinuxKernel::map_update(int map_fd, const void* key, const void* value, uint64_t flags) {
+  int r = bpf_map_update_elem(map_fd, key, value, flags);
+  if (r < 0) return fail_ret(r, "updating map element");
+  return {};
+}
+
+Result<void> LinuxKernel::map_lookup(int map_fd, const void* key, void* value) {
+  int r = bpf_map_lookup_elem(map_fd, key, value);
+  if (r < 0) return fail_ret(r, "looking up map element");
+  return {};
+}
+
+Result<void> LinuxKernel::map_delete(int map_fd, const void* key) {
+  int r = bpf_map_delete_elem(map_fd, key);
+  if (r < 0) return fail_ret(r, "deleting map element");
+  return {};
+}
+
+Result<Fd> LinuxKernel::prog_load(const ProgSpec& spec) {
+  auto attempt = [&](uint32_t level, std::string* log) {
+    LIBBPF_OPTS(bpf_prog_load_opts, opts);
+    opts.expected_attach_type = spec.expected_attach_type;
+    if (level > 0) {
+      log->assign(size_t{16} << 20, '\0');
+      opts.log_buf = log->data();
+      opts.log_size = static_cast<uint32_t>(log->size());
+      opts.log_level = level;
+    }
+    std::string name = spec.name.substr(0, BPF_OBJ_NAME_LEN - 1);
+    return bpf_prog_load(spec.type, name.c_str(), spec.license.c_str(), spec.insns.data(),
+                         spec.insns.size(), &opts);
+  };
+  std::string log;
+  int fd = attempt(spec.log_level, &log);
+  if (fd < 0 && spec.log_level == 0) {
+    // Retry with a log: the first attempt skips it because logging slows big loads down.
+    int first = fd;
+    int again = attempt(1, &log);
+    fd = (again >= 0 || again != -ENOSPC) ? again : first;  // ENOSPC: only the log overflowed
+  }
+  if (spec.log_out) *spec.log_out = log.substr(0, log.find('\0'));
+  if (fd < 0) {
+    auto err = fail_ret(fd, fmt::format("loading program {} ({} insns)", spec.name, spec.insns.size()));
+    std::string tail = log_tail(log);
+    if (!tail.empty()) err.error().msg += "\nverifier log:\n" + tail;
+    return err;
+  }
+  return Fd(fd);
+}
+
+Result<TestRunResult> LinuxKernel::prog_test_run(int prog_fd, const TestRunSpec& spec) {
+  TestRunResult out;
+  out.data_out.resize(spec.data_out_size);
+  LIBBPF_OPTS(bpf_test_run_opts, opts);
+  opts.data_in = spec.data_in.data();
+  opts.data_size_in = static_cast<uint32_t>(spec.data_in.size());
+  if (!spec.ctx_in.empty()) {
+    opts.ctx_in = spec.ctx_in.data();
+    opts.ctx_size_in = static_cast<uint32_t>(spec.ctx_in.size());
+  }
+  if (spec.data_out_size) {
+    opts.data_out = out.data_out.data();
+    opts.data_size_out = spec.data_out_size;
+  }
+  opts.repeat = spec.repeat;
+  int r = bpf_prog_test_run_opts(prog_fd, &opts);
+  if (r < 0) return fail_ret(r, "BPF_PROG_TEST_RUN");
+  out.retval = opts.retval;
+  out.duration_ns = opts.duration;
+  if (spec.data_out_size) out.data_out.resize(opts.data_size_out);
+  return out;
+}
+
+Result<Fd> LinuxKernel::link_create(int prog_fd, const LinkSpec& spec) {
+  LIBBPF_OPTS(bpf_link_create_opts, opts);
+  opts.flags = spec.flags;
+  if (spec.netfilter) {
+    opts.netfilter.pf = spec.netfilter->pf;
+    opts.netfilter.hooknum = spec.netfilter->hooknum;
+    opts.netfilter.priority = spec.netfilter->priority;
+    opts.netfilter.flags = spec.netfilter->flags;
+  }
+  int fd = bpf_link_create(prog_fd, spec.target, spec.attach_type, &opts);
+  if (fd < 0) return fail_ret(fd, fmt::format("creating link (attach type {})", static_cast<int>(spec.attach_type)));
+  return Fd(fd);
+}
+
+Result<void> LinuxKernel::link_update(int link_fd, int new_prog_fd) {
+  int r = bpf_link_update(link_fd, new_prog_fd, nullptr);
+  if (r < 0) return fail_ret(r, "updating link");
+  return {};
+}
+
+Result<void> LinuxKernel::obj_pin(int fd, const std::string& path) {
+  int r = bpf_obj_pin(fd, path.c_str());
+  if (r < 0) return fail_ret(r, "pinning to " + path);
+  return {};
+}
+
+Result<Fd> LinuxKernel::obj_get(const std::string& path) {
+  int fd = bpf_obj_get(path.c_str());
+  if (fd < 0) return fail_ret(fd, "opening pinned " + path);
+  return Fd(fd);
+}
+
+Result<int32_t> LinuxKernel::kfunc_btf_id(std::string_view name) {
+  if (auto it = kfunc_ids_.find(name); it != kfunc_ids_.end()) return it->second;
+  if (!vmlinux_) {
+    struct btf* b = btf__load_vmlinux_btf();
+    if (!b) return fail_errno("loading vmlinux BTF");
+    vmlinux_.reset(b);
+  }
+  std::string n(name);
+  int id = btf__find_by_name_kind(vmlinux_.get(), n.c_str(), BTF_KIND_FUNC);
+  if (id < 0) return failf(ENOENT, "kfunc {} not found in vmlinux BTF", name);
+  kfunc_ids_.emplace(n, id);
+  return id;
+}
+
+Result<int> LinuxKernel::possible_cpus() {
+  int n = libbpf_num_possible_cpus();
+  if (n <= 0) return fail_ret(n, "counting possible CPUs");
+  return n;
+}
+
+}  // namespace nfbpf::codegen::kernel

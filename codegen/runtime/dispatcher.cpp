@@ -1,0 +1,59 @@
+#include "codegen/runtime/dispatcher.h"
+
+#include "codegen/kernel/loader.h"
+
+namespace nfbpf::codegen::runtime {
+
+using emit::Reg;
+
+emit::Program make_dispatcher_program(std::string name, int32_t default_verdict) {
+  emit::Program p(std::move(name));
+  emit::MapRef array = p.map("prog_array");
+  p.ld_map_fd(Reg::R2, array);
+  p.mov(Reg::R3, 0);  // constant index: the verifier turns it into a direct jump (~1 ns)
+  p.call_helper(BPF_FUNC_tail_call);
+  p.ret(default_verdict);
+  return p;
+}
+
+Result<Dispatcher> Dispatcher::create(kernel::Kernel& k, flavor::Flavor f, int32_t default_verdict,
+                                      std::string name) {
+  const flavor::FlavorOps& ops = flavor::flavor_ops(f);
+  kernel::MapSpec spec{.type = BPF_MAP_TYPE_PROG_ARRAY, .key_size = 4, .value_size = 4,
+                       .max_entries = 1, .flags = 0, .name = name + "_pa"};
+  auto array = kernel::Map::create(k, spec);
+  if (!array) return std::unexpected(std::move(array).error().with_context("creating dispatcher " + name));
+  emit::Program p = make_dispatcher_program(name, default_verdict);
+  kernel::LoadOptions opts{.type = ops.prog_type, .expected_attach_type = ops.expected_attach_type};
+  auto prog = kernel::load_program(k, p, opts, {{"prog_array", &*array}});
+  if (!prog) return std::unexpected(std::move(prog).error().with_context("creating dispatcher " + name));
+  return Dispatcher(k, f, std::move(*array), std::move(*prog));
+}
+
+Result<void> Dispatcher::attach(const flavor::AttachPoint& at) {
+  if (at.flavor != flavor_) return fail(EINVAL, "attach point of another flavor");
+  if (link_) return fail(EBUSY, "dispatcher already attached");
+  auto spec = flavor::link_spec(at);
+  if (!spec) return std::unexpected(std::move(spec).error());
+  auto link = kernel::Link::create(*kernel_, prog_, *spec);
+  if (!link) return std::unexpected(std::move(link).error());
+  link_.emplace(std::move(*link));
+  return {};
+}
+
+Result<void> Dispatcher::install(const kernel::Prog& chain) {
+  uint32_t key = 0;
+  uint32_t fd = static_cast<uint32_t>(chain.fd());
+  auto r = prog_array_.update(&key, &fd, BPF_ANY);
+  if (!r) return std::unexpected(std::move(r).error().with_context("installing " + chain.name()));
+  return {};
+}
+
+Result<void> Dispatcher::clear() {
+  uint32_t key = 0;
+  auto r = prog_array_.remove(&key);
+  if (!r && r.error().err != ENOENT) return r;
+  return {};
+}
+
+}  // namespace nfbpf::codegen::runtime
