@@ -1,5 +1,7 @@
 #include "codegen/flavor/attach.h"
 
+// glibc's netinet/in.h must precede linux/netfilter.h (which pulls in linux/in.h).
+#include <netinet/in.h>
 #include <linux/netfilter.h>
 
 #include <climits>

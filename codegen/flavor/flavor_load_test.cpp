@@ -1,5 +1,7 @@
 // Loads, per flavor, a program built from the flavor's packet prologue and a slice of the IP
 // header, and runs it with BPF_PROG_TEST_RUN (needs root; nothing is attached).
+// glibc's netinet/in.h must precede linux/netfilter.h (which pulls in linux/in.h).
+#include <netinet/in.h>
 #include <linux/netfilter.h>
 
 #include <gtest/gtest.h>
@@ -82,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(AllFlavors, FlavorLoad,
                          ::testing::Values(Flavor::kNetfilter, Flavor::kXdp, Flavor::kTcxIngress,
                                            Flavor::kTcxEgress, Flavor::kCgroupSkbIngress,
                                            Flavor::kCgroupSkbEgress),
-                         [](const auto& info) { return std::string(flavor_name(info.param)); });
+                         [](const auto& p) { return std::string(flavor_name(p.param)); });
 
 }  // namespace
 }  // namespace nfbpf::codegen::flavor

@@ -1,5 +1,7 @@
 // A hand-emitted netfilter program that drops one IPv4 source address and counts what it drops,
 // run with BPF_PROG_TEST_RUN on every NF_INET hook (needs root; nothing is attached).
+// glibc's netinet/in.h must precede linux/netfilter.h (which pulls in linux/in.h).
+#include <netinet/in.h>
 #include <linux/netfilter.h>
 
 #include <arpa/inet.h>
