@@ -5,7 +5,7 @@
 namespace nfbpf::codegen::emit {
 namespace {
 
-TEST(Disasm, EveryInstructionKind) {
+TEST(EmitDisasm, EveryInstructionKind) {
   Program p("all");
   Label l(p);
   p.mov(Reg::R6, Reg::R1);
@@ -61,7 +61,7 @@ TEST(Disasm, EveryInstructionKind) {
             "  26: exit\n");
 }
 
-TEST(Disasm, RawImageWithoutNames) {
+TEST(EmitDisasm, RawImageWithoutNames) {
   Program p("raw");
   p.ld_map_fd(Reg::R2, p.map("prog_array"));
   p.call_kfunc(Kfunc::kDynptrSize);

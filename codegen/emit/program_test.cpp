@@ -7,7 +7,7 @@
 namespace nfbpf::codegen::emit {
 namespace {
 
-TEST(Program, ForwardLabelIsPatchedWhenBound) {
+TEST(EmitProgram, ForwardLabelIsPatchedWhenBound) {
   Program p("t");
   Label out(p);
   p.jmp(Cond::kEq, Reg::R1, 5, out);  // 0
@@ -21,7 +21,7 @@ TEST(Program, ForwardLabelIsPatchedWhenBound) {
   EXPECT_TRUE(p.check().has_value());
 }
 
-TEST(Program, BackwardJumpResolvesAtOnce) {
+TEST(EmitProgram, BackwardJumpResolvesAtOnce) {
   Program p("t");
   Label top(p);
   p.bind(top);                          // 0
@@ -32,7 +32,7 @@ TEST(Program, BackwardJumpResolvesAtOnce) {
   EXPECT_TRUE(p.check().has_value());
 }
 
-TEST(Program, JumpPatchBindsAtEndOfScope) {
+TEST(EmitProgram, JumpPatchBindsAtEndOfScope) {
   Program p("t");
   {
     auto skip = p.jmp_fwd(Cond::kGt, Reg::R1, Reg::R2);  // 0
@@ -45,7 +45,7 @@ TEST(Program, JumpPatchBindsAtEndOfScope) {
   EXPECT_TRUE(p.check().has_value());
 }
 
-TEST(Program, CheckReportsPendingJumps) {
+TEST(EmitProgram, CheckReportsPendingJumps) {
   Program p("t");
   auto l = std::make_unique<Label>(p);
   p.jmp(*l);
@@ -58,13 +58,13 @@ TEST(Program, CheckReportsPendingJumps) {
   EXPECT_TRUE(p.check().has_value());
 }
 
-TEST(Program, CheckWantsFinalExit) {
+TEST(EmitProgram, CheckWantsFinalExit) {
   Program p("t");
   p.mov(Reg::R0, 0);
   EXPECT_FALSE(p.check().has_value());
 }
 
-TEST(Program, OversizedJumpIsAnError) {
+TEST(EmitProgram, OversizedJumpIsAnError) {
   Program p("t");
   Label far(p);
   p.jmp(far);
@@ -76,7 +76,7 @@ TEST(Program, OversizedJumpIsAnError) {
   EXPECT_NE(r.error().msg.find("16-bit"), std::string::npos);
 }
 
-TEST(Program, NegateIsAnInvolution) {
+TEST(EmitProgram, NegateIsAnInvolution) {
   for (Cond c : {Cond::kEq, Cond::kNe, Cond::kGt, Cond::kGe, Cond::kLt, Cond::kLe, Cond::kSgt,
                  Cond::kSge, Cond::kSlt, Cond::kSle}) {
     auto n = negate(c);
@@ -87,7 +87,7 @@ TEST(Program, NegateIsAnInvolution) {
   EXPECT_FALSE(negate(Cond::kSet).has_value());
 }
 
-TEST(Program, MapsAreDeclaredOnceByName) {
+TEST(EmitProgram, MapsAreDeclaredOnceByName) {
   Program p("t");
   MapRef a = p.map("counters");
   MapRef b = p.map("set1");
@@ -97,7 +97,7 @@ TEST(Program, MapsAreDeclaredOnceByName) {
   EXPECT_EQ(p.map_names().size(), 2u);
 }
 
-TEST(Link, AppliesMapAndKfuncFixups) {
+TEST(EmitLink, AppliesMapAndKfuncFixups) {
   Program p("t");
   p.ld_map_fd(Reg::R1, p.map("counters"));  // 0, 1
   p.call_kfunc(Kfunc::kDynptrSlice);        // 2
@@ -117,7 +117,7 @@ TEST(Link, AppliesMapAndKfuncFixups) {
   EXPECT_EQ(p.insns()[0].imm, 0);
 }
 
-TEST(Link, UnknownMapFails) {
+TEST(EmitLink, UnknownMapFails) {
   Program p("t");
   p.ld_map_fd(Reg::R1, p.map("nosuch"));
   p.ret(0);

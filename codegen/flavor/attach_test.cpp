@@ -11,7 +11,7 @@
 namespace nfbpf::codegen::flavor {
 namespace {
 
-TEST(Flavor, TableIsIndexedByFlavor) {
+TEST(FlavorTable, TableIsIndexedByFlavor) {
   for (size_t i = 0; i < static_cast<size_t>(Flavor::kCount); ++i) {
     auto f = static_cast<Flavor>(i);
     EXPECT_EQ(flavor_ops(f).flavor, f) << flavor_name(f);
@@ -24,7 +24,7 @@ TEST(Flavor, TableIsIndexedByFlavor) {
   EXPECT_EQ(flavor_ops(Flavor::kCgroupSkbEgress).l3_offset, 0u);
 }
 
-TEST(Flavor, NetfilterAttachValidatesLikeTheKernel) {
+TEST(FlavorTable, NetfilterAttachValidatesLikeTheKernel) {
   auto ok = link_spec(AttachPoint::netfilter_hook(NFPROTO_IPV6, NF_INET_POST_ROUTING, INT_MIN + 1));
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(ok->target, 0);
@@ -37,7 +37,7 @@ TEST(Flavor, NetfilterAttachValidatesLikeTheKernel) {
   EXPECT_TRUE(link_spec(AttachPoint::netfilter_hook(NFPROTO_IPV4, 0, -399, BPF_F_NETFILTER_IP_DEFRAG)).has_value());
 }
 
-TEST(Flavor, InterfaceAndCgroupAttachNeedTargets) {
+TEST(FlavorTable, InterfaceAndCgroupAttachNeedTargets) {
   EXPECT_EQ(link_spec(AttachPoint::xdp(0)).error().err, EINVAL);
   auto x = link_spec(AttachPoint::xdp(3, 2));
   ASSERT_TRUE(x.has_value());

@@ -41,7 +41,7 @@ emit::Program drop_saddr(const char* saddr) {
   return p;
 }
 
-struct Fixture : ::testing::Test {
+struct NetfilterDropSaddr : ::testing::Test {
   kernel::LinuxKernel k;
   std::optional<runtime::CounterTable> counters;
   std::optional<kernel::Prog> prog;
@@ -58,7 +58,7 @@ struct Fixture : ::testing::Test {
   }
 };
 
-TEST_F(Fixture, DropsOnlyTheSourceAddressWithoutCtx) {
+TEST_F(NetfilterDropSaddr, DropsOnlyTheSourceAddressWithoutCtx) {
   auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 32);
   auto good = testing::ipv4_udp("192.168.1.2", "10.0.0.2", 32);
   auto r = prog->test_run({.data_in = bad, .repeat = 5});
@@ -74,7 +74,7 @@ TEST_F(Fixture, DropsOnlyTheSourceAddressWithoutCtx) {
   EXPECT_EQ(counters->read(0)->packets, 0u);
 }
 
-TEST_F(Fixture, DropsOnEveryHookWithCtx) {
+TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
   auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 32);
   auto good = testing::ipv4_udp("10.1.1.1", "10.0.0.2", 32);
   uint64_t expected_packets = 0;

@@ -19,7 +19,7 @@ namespace {
 
 using emit::Reg;
 
-TEST(LinuxKernel, ArrayPerCpuHashMaps) {
+TEST(LinuxKernelObjects, ArrayPerCpuHashMaps) {
   LinuxKernel k;
   auto arr = Map::create(k, {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8, .max_entries = 4, .name = "arr"});
   ASSERT_TRUE(arr.has_value()) << arr.error().describe();
@@ -54,7 +54,7 @@ TEST(LinuxKernel, ArrayPerCpuHashMaps) {
   EXPECT_EQ(h->remove(&hk).error().err, ENOENT);
 }
 
-TEST(LinuxKernel, LpmTrieLongestPrefix) {
+TEST(LinuxKernelObjects, LpmTrieLongestPrefix) {
   LinuxKernel k;
   struct Key {
     uint32_t prefixlen;
@@ -77,7 +77,7 @@ TEST(LinuxKernel, LpmTrieLongestPrefix) {
   EXPECT_EQ(m->lookup(&q3, &out).error().err, ENOENT);
 }
 
-TEST(LinuxKernel, VerifierLogIsInTheError) {
+TEST(LinuxKernelObjects, VerifierLogIsInTheError) {
   LinuxKernel k;
   emit::Program p("bad");
   p.ldx(emit::Size::kDW, Reg::R0, Reg::R2, 0);  // r2 is uninitialised: the verifier refuses
@@ -89,7 +89,7 @@ TEST(LinuxKernel, VerifierLogIsInTheError) {
   EXPECT_NE(prog.error().msg.find("R2 !read_ok"), std::string::npos) << prog.error().msg;
 }
 
-TEST(LinuxKernel, LogOutCapturesTheLogOnSuccess) {
+TEST(LinuxKernelObjects, LogOutCapturesTheLogOnSuccess) {
   LinuxKernel k;
   emit::Program p("ok");
   p.ret(XDP_PASS);
@@ -99,7 +99,7 @@ TEST(LinuxKernel, LogOutCapturesTheLogOnSuccess) {
   EXPECT_NE(log.find("processed 2 insns"), std::string::npos) << log;
 }
 
-TEST(LinuxKernel, TestRunReturnsRetvalAndDuration) {
+TEST(LinuxKernelObjects, TestRunReturnsRetvalAndDuration) {
   LinuxKernel k;
   emit::Program p("drop");
   p.ret(XDP_DROP);
@@ -111,7 +111,7 @@ TEST(LinuxKernel, TestRunReturnsRetvalAndDuration) {
   EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_DROP));
 }
 
-TEST(LinuxKernel, KfuncIdsComeFromVmlinuxBtf) {
+TEST(LinuxKernelObjects, KfuncIdsComeFromVmlinuxBtf) {
   LinuxKernel k;
   for (auto f : {emit::Kfunc::kDynptrFromSkb, emit::Kfunc::kDynptrFromXdp, emit::Kfunc::kDynptrSlice,
                  emit::Kfunc::kDynptrSize}) {
@@ -124,7 +124,7 @@ TEST(LinuxKernel, KfuncIdsComeFromVmlinuxBtf) {
 
 // Pins a map and a program in a private bpffs (child process, private mount namespace) and opens
 // the map again through the pin.
-TEST(LinuxKernel, PinInPrivateBpffs) {
+TEST(LinuxKernelObjects, PinInPrivateBpffs) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

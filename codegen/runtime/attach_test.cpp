@@ -53,7 +53,7 @@ emit::Program make_chain(const FlavorOps& f, std::string name, std::vector<uint3
   return p;
 }
 
-struct Sandbox : ::testing::Test {
+struct NetnsAttach : ::testing::Test {
   kernel::LinuxKernel k;
   std::optional<NetnsPair> ns;
   std::optional<CounterTable> counters;
@@ -94,7 +94,7 @@ struct Sandbox : ::testing::Test {
   }
 };
 
-TEST_F(Sandbox, NetfilterLocalInDropsAndCounts) {
+TEST_F(NetnsAttach, NetfilterLocalInDropsAndCounts) {
   const FlavorOps& f = flavor::flavor_ops(Flavor::kNetfilter);
   auto d = Dispatcher::create(k, Flavor::kNetfilter, f.accept);
   ASSERT_TRUE(d.has_value()) << d.error().describe();
@@ -138,7 +138,7 @@ TEST_F(Sandbox, NetfilterLocalInDropsAndCounts) {
   EXPECT_EQ(send_and_count(10), 10);
 }
 
-TEST_F(Sandbox, NetfilterSamePriorityTwiceIsBusy) {
+TEST_F(NetnsAttach, NetfilterSamePriorityTwiceIsBusy) {
   const FlavorOps& f = flavor::flavor_ops(Flavor::kNetfilter);
   auto d1 = Dispatcher::create(k, Flavor::kNetfilter, f.accept);
   auto d2 = Dispatcher::create(k, Flavor::kNetfilter, f.accept);
@@ -157,7 +157,7 @@ TEST_F(Sandbox, NetfilterSamePriorityTwiceIsBusy) {
 // Swaps the chain program continuously while a flood crosses the hook. Both programs accept and
 // count every packet in the shared slot 0, and each also in its own slot (1 or 2): no packet may be
 // lost (neither program drops) and none counted twice (slot 0 == packets sent == slot 1 + slot 2).
-TEST_F(Sandbox, AtomicSwapUnderTraffic) {
+TEST_F(NetnsAttach, AtomicSwapUnderTraffic) {
   const FlavorOps& f = flavor::flavor_ops(Flavor::kNetfilter);
   auto d = Dispatcher::create(k, Flavor::kNetfilter, f.drop);  // a miss would show as a drop
   ASSERT_TRUE(d.has_value()) << d.error().describe();
@@ -213,7 +213,7 @@ TEST_F(Sandbox, AtomicSwapUnderTraffic) {
   std::printf("swaps=%d on_a=%llu on_b=%llu\n", swaps, (unsigned long long)on_a, (unsigned long long)on_b);
 }
 
-TEST_F(Sandbox, XdpLinkUpdateSwaps) {
+TEST_F(NetnsAttach, XdpLinkUpdateSwaps) {
   const FlavorOps& f = flavor::flavor_ops(Flavor::kXdp);
   auto drop = load(f, make_chain(f, "xdp_drop", {4}, NetnsPair::kSenderAddr, f.drop));
   auto pass = load(f, make_chain(f, "xdp_pass", {5}, NetnsPair::kSenderAddr, f.accept));
@@ -232,7 +232,7 @@ TEST_F(Sandbox, XdpLinkUpdateSwaps) {
   EXPECT_EQ(packets(5), 20u);
 }
 
-TEST_F(Sandbox, TcxIngressThroughDispatcher) {
+TEST_F(NetnsAttach, TcxIngressThroughDispatcher) {
   const FlavorOps& f = flavor::flavor_ops(Flavor::kTcxIngress);
   auto d = Dispatcher::create(k, Flavor::kTcxIngress, f.accept);
   ASSERT_TRUE(d.has_value()) << d.error().describe();
