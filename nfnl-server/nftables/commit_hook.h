@@ -1,0 +1,32 @@
+#pragma once
+// The seam between the nf_tables control plane and whatever runs the ruleset (the BPF backend).
+//
+// Before a batch commits, prepare() receives the whole proposed ruleset (every object with
+// vis.next set is in it; vis.cur tells what is live now). It may refuse with an Error (errno +
+// message naming the object): the batch is then aborted and the error is reported to the client
+// like a kernel commit failure. Exactly one of commit()/abort() follows a successful prepare().
+// Hooks run on the protocol thread; they must not call back into the protocol.
+
+#include "common/result.h"
+#include "nfnl-server/store/ruleset.h"
+
+namespace nfbpf::nftables {
+
+class CommitHook {
+ public:
+  virtual ~CommitHook() = default;
+  // `next` is read-only; the hook must copy what it needs (pointers are valid until commit/abort).
+  virtual Result<void> prepare(const store::Ruleset& next) = 0;
+  virtual void commit() = 0;
+  virtual void abort() = 0;
+};
+
+// Accepts everything: the ruleset is only stored (offload=none).
+class AcceptAllHook final : public CommitHook {
+ public:
+  Result<void> prepare(const store::Ruleset&) override { return {}; }
+  void commit() override {}
+  void abort() override {}
+};
+
+}  // namespace nfbpf::nftables

@@ -1,0 +1,360 @@
+#include "nfnl-server/nftables/expr_codec.h"
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <string_view>
+#include <unordered_set>
+
+#include "nfnl-server/nftables/policies.h"
+#include "nfnl-server/nftables/txn.h"
+
+namespace nfbpf::nftables {
+namespace {
+
+// How one attribute of an expression is stored and dumped.
+enum class K : uint8_t {
+  kRaw,   // copied verbatim
+  kReg,   // a register: normalised like nft_dump_register()
+  kData,  // NFTA_DATA_* nest (value or verdict)
+  kNest,  // opaque nest, copied as a tree
+  kExprs, // nested expression(s) (dynset/set EXPR)
+};
+
+struct Field {
+  uint16_t type;
+  K k = K::kRaw;
+  // If set, the kernel always dumps this attribute; `dflt` is used when the request lacks it.
+  std::optional<std::vector<uint8_t>> dflt = std::nullopt;
+};
+
+std::vector<uint8_t> be32(uint32_t v) {
+  return {uint8_t(v >> 24), uint8_t(v >> 16), uint8_t(v >> 8), uint8_t(v)};
+}
+std::vector<uint8_t> be64(uint64_t v) {
+  std::vector<uint8_t> out(8);
+  for (int i = 7; i >= 0; i--, v >>= 8) out[size_t(i)] = uint8_t(v);
+  return out;
+}
+
+struct KindSpec {
+  std::vector<Field> fields;  // in the kernel's dump order
+  bool dumps_data = true;     // false for kinds without ->dump (notrack)
+};
+
+// Dump orders from each expression's ->dump() in net/netfilter/nft_*.c.
+const std::map<std::string_view, KindSpec>& kinds() {
+  static const std::map<std::string_view, KindSpec> m = {
+      {"immediate", {{{NFTA_IMMEDIATE_DREG, K::kReg}, {NFTA_IMMEDIATE_DATA, K::kData}}}},
+      {"cmp", {{{NFTA_CMP_SREG, K::kReg}, {NFTA_CMP_OP}, {NFTA_CMP_DATA, K::kData}}}},
+      {"payload",
+       {{{NFTA_PAYLOAD_DREG, K::kReg}, {NFTA_PAYLOAD_SREG, K::kReg}, {NFTA_PAYLOAD_BASE},
+         {NFTA_PAYLOAD_OFFSET}, {NFTA_PAYLOAD_LEN}, {NFTA_PAYLOAD_CSUM_TYPE},
+         {NFTA_PAYLOAD_CSUM_OFFSET}, {NFTA_PAYLOAD_CSUM_FLAGS}}}},
+      {"meta", {{{NFTA_META_KEY}, {NFTA_META_DREG, K::kReg}, {NFTA_META_SREG, K::kReg}}}},
+      {"counter",
+       {{{NFTA_COUNTER_BYTES, K::kRaw, be64(0)}, {NFTA_COUNTER_PACKETS, K::kRaw, be64(0)}}}},
+      {"bitwise",
+       {{{NFTA_BITWISE_SREG, K::kReg}, {NFTA_BITWISE_DREG, K::kReg}, {NFTA_BITWISE_LEN},
+         {NFTA_BITWISE_OP, K::kRaw, be32(0)}, {NFTA_BITWISE_MASK, K::kData},
+         {NFTA_BITWISE_XOR, K::kData}, {NFTA_BITWISE_DATA, K::kData}}}},
+      {"byteorder",
+       {{{NFTA_BYTEORDER_SREG, K::kReg}, {NFTA_BYTEORDER_DREG, K::kReg}, {NFTA_BYTEORDER_OP},
+         {NFTA_BYTEORDER_LEN}, {NFTA_BYTEORDER_SIZE}}}},
+      {"lookup",
+       {{{NFTA_LOOKUP_SET}, {NFTA_LOOKUP_SREG, K::kReg}, {NFTA_LOOKUP_DREG, K::kReg},
+         {NFTA_LOOKUP_FLAGS, K::kRaw, be32(0)}}}},
+      {"range",
+       {{{NFTA_RANGE_SREG, K::kReg}, {NFTA_RANGE_OP}, {NFTA_RANGE_FROM_DATA, K::kData},
+         {NFTA_RANGE_TO_DATA, K::kData}}}},
+      {"ct",
+       {{{NFTA_CT_DREG, K::kReg}, {NFTA_CT_SREG, K::kReg}, {NFTA_CT_KEY}, {NFTA_CT_DIRECTION}}}},
+      {"rt", {{{NFTA_RT_KEY}, {NFTA_RT_DREG, K::kReg}}}},
+      {"fib", {{{NFTA_FIB_DREG, K::kReg}, {NFTA_FIB_RESULT}, {NFTA_FIB_FLAGS}}}},
+      {"exthdr",
+       {{{NFTA_EXTHDR_DREG, K::kReg}, {NFTA_EXTHDR_SREG, K::kReg}, {NFTA_EXTHDR_TYPE},
+         {NFTA_EXTHDR_OFFSET}, {NFTA_EXTHDR_LEN}, {NFTA_EXTHDR_FLAGS, K::kRaw, be32(0)},
+         {NFTA_EXTHDR_OP, K::kRaw, be32(0)}}}},
+      {"reject", {{{NFTA_REJECT_TYPE}, {NFTA_REJECT_ICMP_CODE}}}},
+      {"nat",
+       {{{NFTA_NAT_TYPE}, {NFTA_NAT_FAMILY}, {NFTA_NAT_REG_ADDR_MIN, K::kReg},
+         {NFTA_NAT_REG_ADDR_MAX, K::kReg}, {NFTA_NAT_REG_PROTO_MIN, K::kReg},
+         {NFTA_NAT_REG_PROTO_MAX, K::kReg}, {NFTA_NAT_FLAGS}}}},
+      {"masq",
+       {{{NFTA_MASQ_FLAGS}, {NFTA_MASQ_REG_PROTO_MIN, K::kReg},
+         {NFTA_MASQ_REG_PROTO_MAX, K::kReg}}}},
+      {"redir",
+       {{{NFTA_REDIR_REG_PROTO_MIN, K::kReg}, {NFTA_REDIR_REG_PROTO_MAX, K::kReg},
+         {NFTA_REDIR_FLAGS}}}},
+      {"limit",
+       {{{NFTA_LIMIT_RATE, K::kRaw, be64(0)}, {NFTA_LIMIT_UNIT, K::kRaw, be64(0)},
+         {NFTA_LIMIT_BURST, K::kRaw, be32(0)}, {NFTA_LIMIT_TYPE, K::kRaw, be32(0)},
+         {NFTA_LIMIT_FLAGS, K::kRaw, be32(0)}}}},
+      {"quota",
+       {{{NFTA_QUOTA_BYTES, K::kRaw, be64(0)}, {NFTA_QUOTA_FLAGS, K::kRaw, be32(0)},
+         {NFTA_QUOTA_CONSUMED, K::kRaw, be64(0)}}}},
+      {"log",
+       {{{NFTA_LOG_PREFIX}, {NFTA_LOG_LEVEL}, {NFTA_LOG_FLAGS}, {NFTA_LOG_GROUP},
+         {NFTA_LOG_SNAPLEN}, {NFTA_LOG_QTHRESHOLD}}}},
+      {"queue",
+       {{{NFTA_QUEUE_NUM}, {NFTA_QUEUE_TOTAL}, {NFTA_QUEUE_SREG_QNUM, K::kReg},
+         {NFTA_QUEUE_FLAGS}}}},
+      {"dynset",
+       {{{NFTA_DYNSET_SREG_KEY, K::kReg}, {NFTA_DYNSET_SREG_DATA, K::kReg}, {NFTA_DYNSET_OP},
+         {NFTA_DYNSET_SET_NAME}, {NFTA_DYNSET_TIMEOUT, K::kRaw, be64(0)},
+         {NFTA_DYNSET_EXPR, K::kExprs}, {NFTA_DYNSET_EXPRESSIONS, K::kNest},
+         {NFTA_DYNSET_FLAGS, K::kRaw, be32(0)}}}},
+      {"objref",
+       {{{NFTA_OBJREF_IMM_NAME}, {NFTA_OBJREF_IMM_TYPE}, {NFTA_OBJREF_SET_SREG, K::kReg},
+         {NFTA_OBJREF_SET_NAME}}}},
+      {"notrack", {{}, false}},
+      {"socket", {{{NFTA_SOCKET_KEY}, {NFTA_SOCKET_DREG, K::kReg}, {NFTA_SOCKET_LEVEL}}}},
+      {"hash",
+       {{{NFTA_HASH_SREG, K::kReg}, {NFTA_HASH_DREG, K::kReg}, {NFTA_HASH_LEN},
+         {NFTA_HASH_MODULUS}, {NFTA_HASH_SEED}, {NFTA_HASH_OFFSET}, {NFTA_HASH_TYPE}}}},
+      {"numgen",
+       {{{NFTA_NG_DREG, K::kReg}, {NFTA_NG_MODULUS}, {NFTA_NG_TYPE}, {NFTA_NG_OFFSET}}}},
+      {"dup", {{{NFTA_DUP_SREG_ADDR, K::kReg}, {NFTA_DUP_SREG_DEV, K::kReg}}}},
+      {"fwd",
+       {{{NFTA_FWD_SREG_DEV, K::kReg}, {NFTA_FWD_SREG_ADDR, K::kReg}, {NFTA_FWD_NFPROTO}}}},
+      {"connlimit", {{{NFTA_CONNLIMIT_COUNT}, {NFTA_CONNLIMIT_FLAGS}}}},
+      {"tproxy", {{{NFTA_TPROXY_FAMILY}, {NFTA_TPROXY_REG_ADDR, K::kReg},
+                   {NFTA_TPROXY_REG_PORT, K::kReg}}}},
+      {"synproxy", {{{NFTA_SYNPROXY_MSS}, {NFTA_SYNPROXY_WSCALE}, {NFTA_SYNPROXY_FLAGS}}}},
+      {"osf", {{{NFTA_OSF_DREG, K::kReg}, {NFTA_OSF_TTL}, {NFTA_OSF_FLAGS}}}},
+      {"xfrm", {{{NFTA_XFRM_DREG, K::kReg}, {NFTA_XFRM_KEY}, {NFTA_XFRM_DIR}, {NFTA_XFRM_SPNUM}}}},
+      {"last", {{{NFTA_LAST_SET}, {NFTA_LAST_MSECS}}}},
+      {"match", {{}}},
+      {"target", {{}}},
+      {"flow_offload", {{}}},
+      {"tunnel", {{}}},
+      {"inner", {{}}},
+  };
+  return m;
+}
+
+// nft_parse_register + nft_dump_register: 32-bit register numbers and their 128-bit aliases.
+uint32_t normalise_reg(uint32_t reg) {
+  const uint32_t r32 = reg <= NFT_REG_4 ? reg * 4 : reg - NFT_REG32_00 + 4;
+  if (r32 % 4 == 0) return r32 / 4;
+  return r32 - 4 + NFT_REG32_00;
+}
+
+store::ExprAttr raw_attr(const Attr& a) {
+  store::ExprAttr e;
+  e.type = a.type;
+  e.payload.assign(a.payload.begin(), a.payload.end());
+  return e;
+}
+
+store::ExprAttr tree_attr(const Attr& a) {
+  store::ExprAttr e;
+  e.type = a.type;
+  size_t rest = 0;
+  auto kids = split_attrs(a.payload, a.offset + NLA_HDRLEN, &rest);
+  if (a.nested_flag || (!kids.empty() && rest == 0)) {
+    e.nest = true;
+    for (const Attr& k : kids) e.children.push_back(tree_attr(k));
+  } else {
+    e.payload.assign(a.payload.begin(), a.payload.end());
+  }
+  return e;
+}
+
+bool reaches(const store::Chain* from, const store::Chain* target,
+             std::unordered_set<const store::Chain*>& seen) {
+  if (from == target) return true;
+  if (!seen.insert(from).second) return false;
+  for (const auto& r : from->rules) {
+    if (!r.vis.next) continue;
+    for (const store::Chain* c : r.jump_targets)
+      if (reaches(c, target, seen)) return true;
+  }
+  return false;
+}
+
+Result<store::ExprAttr> parse_verdict(const Attr& a, ExprContext& ctx) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(a, policy::verdict()));
+  if (!tb[NFTA_VERDICT_CODE]) return fail(EINVAL, "");
+  int32_t code = int32_t(tb[NFTA_VERDICT_CODE]->be32());
+  store::ExprAttr v;
+  v.type = NFTA_DATA_VERDICT;
+  v.nest = true;
+  store::ExprAttr c;
+  c.type = NFTA_VERDICT_CODE;
+  c.payload = be32(uint32_t(code));
+  v.children.push_back(c);
+  switch (code) {
+    case NF_ACCEPT: case NF_DROP: case NF_QUEUE: case NFT_CONTINUE: case NFT_BREAK:
+    case NFT_RETURN:
+      break;
+    case NFT_JUMP:
+    case NFT_GOTO: {
+      store::Chain* target = nullptr;
+      if (tb[NFTA_VERDICT_CHAIN]) {
+        target = ctx.table ? ctx.table->find_chain(tb[NFTA_VERDICT_CHAIN]->str()) : nullptr;
+      } else if (tb[NFTA_VERDICT_CHAIN_ID]) {
+        target = ctx.txn ? ctx.txn->chain_by_id(ctx.table, tb[NFTA_VERDICT_CHAIN_ID]->be32())
+                         : nullptr;
+      } else {
+        return fail(EINVAL, "");
+      }
+      if (!target) return fail(ENOENT, "");
+      if (target->is_base()) return fail(EOPNOTSUPP, "");
+      if (ctx.chain) {
+        std::unordered_set<const store::Chain*> seen;
+        if (reaches(target, ctx.chain, seen)) return fail(ELOOP, "");
+      }
+      if (ctx.jump_targets) ctx.jump_targets->push_back(target);
+      store::ExprAttr name;
+      name.type = NFTA_VERDICT_CHAIN;
+      name.payload.assign(target->name.begin(), target->name.end());
+      name.payload.push_back(0);
+      v.children.push_back(name);
+      break;
+    }
+    default:
+      return fail(EINVAL, "");
+  }
+  return v;
+}
+
+}  // namespace
+
+Result<store::ExprAttr> parse_data(const Attr& a, ExprContext& ctx) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(a, policy::data()));
+  store::ExprAttr out;
+  out.type = a.type;
+  out.nest = true;
+  if (tb[NFTA_DATA_VALUE]) {
+    if (tb[NFTA_DATA_VALUE]->payload.empty()) return fail(EINVAL, "");
+    out.children.push_back(raw_attr(*tb[NFTA_DATA_VALUE]));
+    out.children.back().type = NFTA_DATA_VALUE;
+    return out;
+  }
+  if (tb[NFTA_DATA_VERDICT]) {
+    NFBPF_TRY_ASSIGN(v, parse_verdict(*tb[NFTA_DATA_VERDICT], ctx));
+    out.children.push_back(std::move(v));
+    return out;
+  }
+  return fail(EINVAL, "");
+}
+
+Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(elem, policy::expr()));
+  if (!tb[NFTA_EXPR_NAME]) return fail(EINVAL, "");
+  store::Expr e;
+  e.name = std::string(tb[NFTA_EXPR_NAME]->str());
+  auto it = kinds().find(e.name);
+  if (it == kinds().end()) return failf(ENOENT, "unknown expression {}", e.name);
+  const KindSpec& spec = it->second;
+  if (!spec.dumps_data) return e;
+
+  std::map<uint16_t, Attr> given;  // last one wins, as nla_parse
+  if (tb[NFTA_EXPR_DATA]) {
+    size_t rest = 0;
+    for (const Attr& a : split_attrs(tb[NFTA_EXPR_DATA]->payload,
+                                     tb[NFTA_EXPR_DATA]->offset + NLA_HDRLEN, &rest))
+      given[a.type] = a;
+  }
+  if (spec.fields.empty()) {
+    // Kinds we only store (compat match/target, ...): keep the request's attributes as a tree.
+    for (auto& [t, a] : given) e.data.push_back(tree_attr(a));
+    return e;
+  }
+  for (const Field& f : spec.fields) {
+    auto g = given.find(f.type);
+    if (g == given.end()) {
+      if (f.dflt) {
+        store::ExprAttr d;
+        d.type = f.type;
+        d.payload = *f.dflt;
+        e.data.push_back(std::move(d));
+      }
+      continue;
+    }
+    const Attr& a = g->second;
+    switch (f.k) {
+      case K::kRaw: e.data.push_back(raw_attr(a)); break;
+      case K::kReg: {
+        if (a.payload.size() != 4) return fail(ERANGE, "");
+        store::ExprAttr r;
+        r.type = f.type;
+        r.payload = be32(normalise_reg(a.be32()));
+        e.data.push_back(std::move(r));
+        break;
+      }
+      case K::kData: {
+        NFBPF_TRY_ASSIGN(d, parse_data(a, ctx));
+        e.data.push_back(std::move(d));
+        break;
+      }
+      case K::kNest: e.data.push_back(tree_attr(a)); break;
+      case K::kExprs: {
+        NFBPF_TRY_ASSIGN(inner, parse_expr(a, ctx));
+        store::ExprAttr n;
+        n.type = f.type;
+        n.nest = true;
+        store::ExprAttr name;
+        name.type = NFTA_EXPR_NAME;
+        name.payload.assign(inner.name.begin(), inner.name.end());
+        name.payload.push_back(0);
+        n.children.push_back(std::move(name));
+        store::ExprAttr data;
+        data.type = NFTA_EXPR_DATA;
+        data.nest = true;
+        data.children = std::move(inner.data);
+        n.children.push_back(std::move(data));
+        e.data.push_back(std::move(n));
+        break;
+      }
+    }
+  }
+  // Kind-specific state the kernel derives (see each ->init()).
+  if (e.name == "log" && !e.find(NFTA_LOG_GROUP) && !e.find(NFTA_LOG_LEVEL)) {
+    store::ExprAttr lvl;
+    lvl.type = NFTA_LOG_LEVEL;
+    lvl.payload = be32(NFT_LOGLEVEL_WARNING);
+    auto pos = std::find_if(e.data.begin(), e.data.end(),
+                            [](const auto& x) { return x.type != NFTA_LOG_PREFIX; });
+    e.data.insert(pos, std::move(lvl));
+  }
+  if (e.name == "lookup" || e.name == "dynset" || e.name == "objref") {
+    uint16_t name_attr = NFTA_OBJREF_SET_NAME, id_attr = NFTA_OBJREF_SET_ID;
+    if (e.name == "lookup") name_attr = NFTA_LOOKUP_SET, id_attr = NFTA_LOOKUP_SET_ID;
+    if (e.name == "dynset") name_attr = NFTA_DYNSET_SET_NAME, id_attr = NFTA_DYNSET_SET_ID;
+    const store::ExprAttr* n = e.find(name_attr);
+    if (n) {
+      store::Set* s = ctx.table ? ctx.table->find_set(n->str()) : nullptr;
+      if (!s && given.count(id_attr) && ctx.txn)
+        s = ctx.txn->set_by_id(ctx.table, given[id_attr].be32());
+      if (!s) return fail(ENOENT, "");
+      if (ctx.set_refs) ctx.set_refs->push_back(s);
+    }
+  }
+  return e;
+}
+
+void dump_attr(MsgWriter& w, const store::ExprAttr& a) {
+  if (!a.nest) {
+    w.put(a.type, a.payload);
+    return;
+  }
+  size_t n = w.nest_start(a.type);
+  for (const auto& c : a.children) dump_attr(w, c);
+  w.nest_end(n);
+}
+
+void dump_expr_body(MsgWriter& w, const store::Expr& e) {
+  w.put_str(NFTA_EXPR_NAME, e.name);
+  auto it = kinds().find(e.name);
+  if (it != kinds().end() && !it->second.dumps_data) return;
+  size_t d = w.nest_start(NFTA_EXPR_DATA);
+  for (const auto& a : e.data) dump_attr(w, a);
+  w.nest_end(d);
+}
+
+}  // namespace nfbpf::nftables

@@ -1,0 +1,188 @@
+// GET* requests: dumps (NLM_F_DUMP) and single-object replies from the committed ruleset
+// (nf_tables_dump_*, nf_tables_get*). Only objects with vis.cur are visible here.
+#include <sys/socket.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "nfnl-server/nftables/fill.h"
+#include "nfnl-server/nftables/handlers.h"
+
+namespace nfbpf::nftables {
+namespace {
+
+constexpr size_t kElemsPerMsg = 3500;  // bytes of elements per NEWSETELEM dump message
+
+bool dump_requested(const Request& r) { return (r.hdr.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP; }
+
+FillHdr hdr(const GetCtx& c, uint16_t event, uint16_t flags) {
+  return FillHdr{event, flags, c.portid, c.req.hdr.nlmsg_seq, c.rs.genid};
+}
+
+bool family_match(uint8_t want, uint8_t have) { return want == AF_UNSPEC || want == have; }
+
+store::Table* cur_table(const store::Ruleset& rs, uint8_t family, std::string_view name) {
+  for (const auto& t : rs.tables)
+    if (t->vis.cur && t->family == family && t->name == name) return t.get();
+  return nullptr;
+}
+store::Chain* cur_chain(const store::Table& t, std::string_view name) {
+  for (const auto& c : t.chains)
+    if (c->vis.cur && c->name == name) return c.get();
+  return nullptr;
+}
+store::Set* cur_set(const store::Table& t, std::string_view name) {
+  for (const auto& s : t.sets)
+    if (s->vis.cur && s->name == name) return s.get();
+  return nullptr;
+}
+
+void dump_chain_rules(const GetCtx& c, const store::Table& t, const store::Chain& ch,
+                      std::vector<nfnl::Message>& out) {
+  uint64_t prev = 0;
+  for (const auto& r : ch.rules) {
+    if (!r.vis.cur) continue;
+    out.push_back(fill_rule(hdr(c, NFT_MSG_NEWRULE, NLM_F_MULTI | NLM_F_APPEND), t, ch, r, prev));
+    prev = r.handle;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<nfnl::Message>> get_table(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  const Request& r = c.req;
+  if (dump_requested(r)) {
+    for (const auto& t : c.rs.tables)
+      if (t->vis.cur && family_match(r.family, t->family))
+        out.push_back(fill_table(hdr(c, NFT_MSG_NEWTABLE, NLM_F_MULTI), *t));
+    out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
+    return out;
+  }
+  if (!r[NFTA_TABLE_NAME]) return fail(EINVAL, "");
+  store::Table* t = cur_table(c.rs, r.family, r[NFTA_TABLE_NAME]->str());
+  if (!t) return fail_at(ENOENT, r[NFTA_TABLE_NAME]);
+  out.push_back(fill_table(hdr(c, NFT_MSG_NEWTABLE, 0), *t));
+  return out;
+}
+
+Result<std::vector<nfnl::Message>> get_chain(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  const Request& r = c.req;
+  if (dump_requested(r)) {
+    for (const auto& t : c.rs.tables) {
+      if (!t->vis.cur || !family_match(r.family, t->family)) continue;
+      for (const auto& ch : t->chains)
+        if (ch->vis.cur) out.push_back(fill_chain(hdr(c, NFT_MSG_NEWCHAIN, NLM_F_MULTI), *t, *ch));
+    }
+    out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
+    return out;
+  }
+  if (!r[NFTA_CHAIN_TABLE]) return fail(EINVAL, "");
+  store::Table* t = cur_table(c.rs, r.family, r[NFTA_CHAIN_TABLE]->str());
+  if (!t) return fail_at(ENOENT, r[NFTA_CHAIN_TABLE]);
+  if (!r[NFTA_CHAIN_NAME]) return fail(EINVAL, "");
+  store::Chain* ch = cur_chain(*t, r[NFTA_CHAIN_NAME]->str());
+  if (!ch) return fail_at(ENOENT, r[NFTA_CHAIN_NAME]);
+  out.push_back(fill_chain(hdr(c, NFT_MSG_NEWCHAIN, 0), *t, *ch));
+  return out;
+}
+
+Result<std::vector<nfnl::Message>> get_rule(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  const Request& r = c.req;
+  if (dump_requested(r)) {
+    for (const auto& t : c.rs.tables) {
+      if (!t->vis.cur || !family_match(r.family, t->family)) continue;
+      if (r[NFTA_RULE_TABLE] && r[NFTA_RULE_TABLE]->str() != t->name) continue;
+      for (const auto& ch : t->chains) {
+        if (!ch->vis.cur) continue;
+        if (r[NFTA_RULE_CHAIN] && r[NFTA_RULE_CHAIN]->str() != ch->name) continue;
+        dump_chain_rules(c, *t, *ch, out);
+      }
+    }
+    out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
+    return out;
+  }
+  if (!r[NFTA_RULE_TABLE]) return fail(EINVAL, "");
+  store::Table* t = cur_table(c.rs, r.family, r[NFTA_RULE_TABLE]->str());
+  if (!t) return fail_at(ENOENT, r[NFTA_RULE_TABLE]);
+  if (!r[NFTA_RULE_CHAIN]) return fail(EINVAL, "");
+  store::Chain* ch = cur_chain(*t, r[NFTA_RULE_CHAIN]->str());
+  if (!ch) return fail_at(ENOENT, r[NFTA_RULE_CHAIN]);
+  if (!r[NFTA_RULE_HANDLE]) return fail(EINVAL, "");
+  uint64_t h = r[NFTA_RULE_HANDLE]->be64();
+  for (const auto& rule : ch->rules)
+    if (rule.vis.cur && rule.handle == h) {
+      out.push_back(fill_rule(hdr(c, NFT_MSG_NEWRULE, 0), *t, *ch, rule, 0));
+      return out;
+    }
+  return fail_at(ENOENT, r[NFTA_RULE_HANDLE]);
+}
+
+Result<std::vector<nfnl::Message>> get_set(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  const Request& r = c.req;
+  if (dump_requested(r)) {
+    for (const auto& t : c.rs.tables) {
+      if (!t->vis.cur || !family_match(r.family, t->family)) continue;
+      if (r[NFTA_SET_TABLE] && r[NFTA_SET_TABLE]->str() != t->name) continue;
+      for (const auto& s : t->sets)
+        if (s->vis.cur) out.push_back(fill_set(hdr(c, NFT_MSG_NEWSET, NLM_F_MULTI), *t, *s));
+    }
+    out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
+    return out;
+  }
+  if (!r[NFTA_SET_TABLE]) return fail(EINVAL, "");
+  store::Table* t = cur_table(c.rs, r.family, r[NFTA_SET_TABLE]->str());
+  if (!t) return fail_at(ENOENT, r[NFTA_SET_TABLE]);
+  if (!r[NFTA_SET_NAME]) return fail(EINVAL, "");
+  store::Set* s = cur_set(*t, r[NFTA_SET_NAME]->str());
+  if (!s) return fail_at(ENOENT, r[NFTA_SET_NAME]);
+  out.push_back(fill_set(hdr(c, NFT_MSG_NEWSET, 0), *t, *s));
+  return out;
+}
+
+Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  const Request& r = c.req;
+  store::Table* t = r[NFTA_SET_ELEM_LIST_TABLE]
+                        ? cur_table(c.rs, r.family, r[NFTA_SET_ELEM_LIST_TABLE]->str())
+                        : nullptr;
+  if (!t) return fail_at(r[NFTA_SET_ELEM_LIST_TABLE] ? ENOENT : EINVAL, r[NFTA_SET_ELEM_LIST_TABLE]);
+  store::Set* s =
+      r[NFTA_SET_ELEM_LIST_SET] ? cur_set(*t, r[NFTA_SET_ELEM_LIST_SET]->str()) : nullptr;
+  if (!s) return fail_at(ENOENT, r[NFTA_SET_ELEM_LIST_SET]);
+  if (!dump_requested(r)) return fail(EOPNOTSUPP, "single element GET is not supported");
+  std::vector<const store::SetElem*> batch;
+  size_t bytes = 0;
+  for (const auto& e : s->elems) {
+    if (!e.vis.cur) continue;
+    size_t sz = 64 + e.key.size() * 2 + (e.userdata ? e.userdata->size() : 0);
+    if (!batch.empty() && bytes + sz > kElemsPerMsg) {
+      out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, batch));
+      batch.clear();
+      bytes = 0;
+    }
+    batch.push_back(&e);
+    bytes += sz;
+  }
+  if (!batch.empty())
+    out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, batch));
+  out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
+  return out;
+}
+
+Result<std::vector<nfnl::Message>> get_gen(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  out.push_back(fill_gen(hdr(c, NFT_MSG_NEWGEN, 0), c.rs.genid, uint32_t(c.req.peer->pid),
+                         c.req.peer->comm));
+  return out;
+}
+
+Result<std::vector<nfnl::Message>> get_empty(const GetCtx& c) {
+  std::vector<nfnl::Message> out;
+  if (!dump_requested(c.req)) return fail(ENOENT, "");
+  out.push_back(fill_done(c.portid, c.req.hdr.nlmsg_seq));
+  return out;
+}
+
+}  // namespace nfbpf::nftables

@@ -1,0 +1,242 @@
+// The nfnetlink receive path for NFNL_SUBSYS_NFTABLES: single requests (netlink_rcv_skb +
+// nfnetlink_rcv_msg) and batches (nfnetlink_rcv_skb_batch + nfnetlink_rcv_batch), with the
+// kernel's silent drops, per-message errors, all-or-nothing commit and abort.
+#include <arpa/inet.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
+
+#include <cstring>
+
+#include "nfnl-server/nftables/ack.h"
+#include "nfnl-server/nftables/dispatch.h"
+#include "nfnl-server/nftables/fill.h"
+#include "nfnl-server/nftables/notify.h"
+#include "nfnl-server/nftables/policies.h"
+#include "nfnl-server/nftables/protocol.h"
+
+namespace nfbpf::nftables {
+namespace {
+
+constexpr size_t kMinLen = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));  // nlmsg_total_size
+
+nlmsghdr header_at(std::span<const uint8_t> d) {
+  nlmsghdr h{};
+  std::memcpy(&h, d.data(), sizeof(h));
+  return h;
+}
+
+uint8_t family_of(std::span<const uint8_t> msg) { return msg[NLMSG_HDRLEN]; }
+
+class NftablesProtocol final : public nfnl::NetlinkProtocol {
+ public:
+  explicit NftablesProtocol(std::unique_ptr<CommitHook> hook) : hook_(std::move(hook)) {}
+
+  std::vector<nfnl::Message> handle(const nfnl::Peer& peer, std::span<const uint8_t> data,
+                                    nfnl::Multicast& mcast) override {
+    std::vector<nfnl::Message> out;
+    if (data.size() < NLMSG_HDRLEN) return out;
+    nlmsghdr h = header_at(data);
+    if (h.nlmsg_len < NLMSG_HDRLEN || data.size() < h.nlmsg_len) return out;
+    if (!peer.cap_net_admin) {
+      out.push_back(make_ack(peer, data.first(h.nlmsg_len), EPERM, nullptr));
+      return out;
+    }
+    if (h.nlmsg_type == NFNL_MSG_BATCH_BEGIN)
+      rcv_batch(peer, data, mcast, out);
+    else
+      rcv_single(peer, data, out);
+    return out;
+  }
+
+ private:
+  // netlink_rcv_skb(): each message answered on its own.
+  void rcv_single(const nfnl::Peer& peer, std::span<const uint8_t> data,
+                  std::vector<nfnl::Message>& out) {
+    while (data.size() >= NLMSG_HDRLEN) {
+      nlmsghdr h = header_at(data);
+      if (h.nlmsg_len < NLMSG_HDRLEN || data.size() < h.nlmsg_len) return;
+      auto msg = data.first(h.nlmsg_len);
+      int err = 0;
+      Error ext;
+      bool skip_ack = false;
+      if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
+        auto r = rcv_msg(peer, msg, out);
+        if (!r) {
+          err = r.error().err;
+          ext = std::move(r.error());
+        } else {
+          skip_ack = *r;  // a dump: no ack (the kernel's -EINTR)
+        }
+      }
+      if (!skip_ack && ((h.nlmsg_flags & NLM_F_ACK) || err))
+        out.push_back(make_ack(peer, msg, err, &ext));
+      size_t len = NLMSG_ALIGN(h.nlmsg_len);
+      data = data.subspan(std::min(len, data.size()));
+    }
+  }
+
+  // nfnetlink_rcv_msg() outside a batch. Returns true if the request was a dump.
+  Result<bool> rcv_msg(const nfnl::Peer& peer, std::span<const uint8_t> msg,
+                       std::vector<nfnl::Message>& out) {
+    nlmsghdr h = header_at(msg);
+    if (msg.size() - NLMSG_HDRLEN < sizeof(nfgenmsg)) return false;
+    if (NFNL_SUBSYS_ID(h.nlmsg_type) != NFNL_SUBSYS_NFTABLES) return fail(EINVAL, "");
+    uint16_t type = NFNL_MSG_TYPE(h.nlmsg_type);
+    const MsgHandler* mh = find_handler(type);
+    if (!mh) return fail(EINVAL, "");
+    const size_t off = std::min(kMinLen, msg.size());
+    NFBPF_TRY_ASSIGN(nla, parse_attrs(msg.subspan(off), uint32_t(off), policy::for_msg(type), true));
+    if (!mh->get) return fail(EINVAL, "");
+    Request req{msg, h, type, family_of(msg), &nla, &peer};
+    NFBPF_TRY_ASSIGN(replies, mh->get(GetCtx{rs_, req, peer.portid}));
+    for (auto& m : replies) out.push_back(std::move(m));
+    return (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && type != NFT_MSG_GETGEN;
+  }
+
+  struct PendingAck {
+    std::span<const uint8_t> msg;
+    int err;
+    Error ext;
+  };
+
+  // nfnetlink_rcv_skb_batch() + nfnetlink_rcv_batch().
+  void rcv_batch(const nfnl::Peer& peer, std::span<const uint8_t> data, nfnl::Multicast& mcast,
+                 std::vector<nfnl::Message>& out) {
+    nlmsghdr begin = header_at(data);
+    auto begin_msg = data.first(begin.nlmsg_len);
+    if (data.size() < NLMSG_HDRLEN + sizeof(nfgenmsg)) return;
+    const size_t off = std::min<size_t>(kMinLen, begin.nlmsg_len);
+    auto battrs = parse_attrs(begin_msg.subspan(off), uint32_t(off), policy::batch(), true);
+    if (!battrs) {
+      out.push_back(make_ack(peer, begin_msg, battrs.error().err, nullptr));
+      return;
+    }
+    uint32_t genid = (*battrs)[NFNL_BATCH_GENID] ? (*battrs)[NFNL_BATCH_GENID]->be32() : 0;
+    nfgenmsg g{};
+    std::memcpy(&g, data.data() + NLMSG_HDRLEN, sizeof(g));
+    uint16_t subsys = g.res_id == NFNL_SUBSYS_NFTABLES ? NFNL_SUBSYS_NFTABLES : ntohs(g.res_id);
+    size_t first = std::min<size_t>(NLMSG_ALIGN(begin.nlmsg_len), data.size());
+    std::span<const uint8_t> rest = data.subspan(first);
+
+    if (subsys >= NFNL_SUBSYS_COUNT) {
+      out.push_back(make_ack(peer, begin_msg, EINVAL, nullptr));
+      return;
+    }
+    if (subsys != NFNL_SUBSYS_NFTABLES) {
+      out.push_back(make_ack(peer, begin_msg, EOPNOTSUPP, nullptr));
+      return;
+    }
+    if (genid && genid != rs_.genid) {
+      out.push_back(make_ack(peer, begin_msg, ERESTART, nullptr));
+      return;
+    }
+
+    Txn txn(rs_);
+    std::vector<PendingAck> acks;
+    bool failure = false, done = false;
+    std::span<const uint8_t> cur = rest;
+    while (cur.size() >= NLMSG_HDRLEN) {
+      nlmsghdr h = header_at(cur);
+      if (h.nlmsg_len < NLMSG_HDRLEN || cur.size() < h.nlmsg_len ||
+          h.nlmsg_len - NLMSG_HDRLEN < sizeof(nfgenmsg)) {
+        acks.clear();
+        failure = true;
+        break;
+      }
+      auto msg = cur.first(h.nlmsg_len);
+      int err = 0;
+      Error ext;
+      if (!(h.nlmsg_flags & NLM_F_REQUEST)) {
+        err = EINVAL;
+      } else if (h.nlmsg_type == NFNL_MSG_BATCH_BEGIN) {
+        acks.clear();
+        failure = true;
+        break;
+      } else if (h.nlmsg_type == NFNL_MSG_BATCH_END) {
+        done = true;
+        break;
+      } else if (h.nlmsg_type < NLMSG_MIN_TYPE ||
+                 NFNL_SUBSYS_ID(h.nlmsg_type) != subsys) {
+        err = EINVAL;
+      } else {
+        auto r = batch_msg(peer, msg, txn);
+        if (!r) {
+          err = r.error().err;
+          ext = std::move(r.error());
+        }
+      }
+      if ((h.nlmsg_flags & NLM_F_ACK) || err) {
+        acks.push_back({msg, err, std::move(ext)});
+        if (err) failure = true;
+      }
+      cur = cur.subspan(std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), cur.size()));
+    }
+
+    if (done && !failure) {
+      auto first_msg = rest.size() >= NLMSG_HDRLEN
+                           ? rest.first(std::min<size_t>(header_at(rest).nlmsg_len, rest.size()))
+                           : begin_msg;
+      commit(peer, txn, first_msg, mcast, out);
+    } else {
+      txn.abort();
+    }
+    for (auto& a : acks) out.push_back(make_ack(peer, a.msg, a.err, &a.ext));
+  }
+
+  Result<void> batch_msg(const nfnl::Peer& peer, std::span<const uint8_t> msg, Txn& txn) {
+    nlmsghdr h = header_at(msg);
+    uint16_t type = NFNL_MSG_TYPE(h.nlmsg_type);
+    const MsgHandler* mh = find_handler(type);
+    if (!mh) return fail(EINVAL, "");
+    // The batch path parses the top level with a NULL extack: errno only.
+    auto nla = parse_attrs(msg.subspan(kMinLen), uint32_t(kMinLen), policy::for_msg(type), true);
+    if (!nla) return fail(nla.error().err, "");
+    if (!mh->batch) return fail(EINVAL, "");
+    Request req{msg, h, type, family_of(msg), &*nla, &peer};
+    OpOrigin origin{peer.portid, h.nlmsg_seq, h.nlmsg_flags, req.family};
+    BatchCtx ctx{txn, rs_, req, origin};
+    return mh->batch(ctx);
+  }
+
+  // nf_tables_commit(): hook prepare, generation bump, notifications, NEWGEN.
+  void commit(const nfnl::Peer& peer, Txn& txn, std::span<const uint8_t> first_msg,
+              nfnl::Multicast& mcast, std::vector<nfnl::Message>& out) {
+    if (txn.empty()) return;
+    if (auto r = hook_->prepare(rs_); !r) {
+      txn.abort();
+      hook_->abort();
+      out.push_back(make_ack(peer, first_msg, r.error().err, &r.error()));
+      return;
+    }
+    while (++rs_.genid == 0) {
+    }
+    const uint32_t genid = rs_.genid;
+    txn.commit([&](const Op& op) {
+      nfnl::Message m = notification_for(op, genid);
+      if (m.empty()) return;
+      const bool echo = op.origin.nlflags & NLM_F_ECHO;
+      if (echo) out.push_back(m);
+      mcast.publish(NFNLGRP_NFTABLES, std::move(m), echo ? op.origin.portid : 0);
+    });
+    hook_->commit();
+    nlmsghdr fh = header_at(first_msg);
+    FillHdr gh{NFT_MSG_NEWGEN, 0, peer.portid, fh.nlmsg_seq, genid};
+    nfnl::Message gen = fill_gen(gh, genid, uint32_t(peer.pid), peer.comm);
+    const bool echo = fh.nlmsg_flags & NLM_F_ECHO;
+    if (echo) out.push_back(gen);
+    mcast.publish(NFNLGRP_NFTABLES, std::move(gen), echo ? peer.portid : 0);
+  }
+
+  store::Ruleset rs_;
+  std::unique_ptr<CommitHook> hook_;
+};
+
+}  // namespace
+
+std::unique_ptr<nfnl::NetlinkProtocol> make_nftables_protocol(std::unique_ptr<CommitHook> hook) {
+  if (!hook) hook = std::make_unique<AcceptAllHook>();
+  return std::make_unique<NftablesProtocol>(std::move(hook));
+}
+
+}  // namespace nfbpf::nftables

@@ -1,0 +1,48 @@
+#include "nfnl-server/nftables/notify.h"
+
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netlink.h>
+
+#include "nfnl-server/nftables/fill.h"
+
+namespace nfbpf::nftables {
+
+nfnl::Message notification_for(const Op& op, uint32_t genid) {
+  const uint16_t f = op.origin.nlflags;
+  FillHdr h{0, uint16_t(f & (NLM_F_CREATE | NLM_F_EXCL)), op.origin.portid, op.origin.seq, genid};
+  switch (op.kind) {
+    case OpKind::kNewTable: case OpKind::kUpdTable:
+      h.event = NFT_MSG_NEWTABLE;
+      return fill_table(h, *op.table);
+    case OpKind::kDelTable:
+      h.event = NFT_MSG_DELTABLE;
+      return fill_table(h, *op.table);
+    case OpKind::kNewChain: case OpKind::kUpdChain:
+      h.event = NFT_MSG_NEWCHAIN;
+      return fill_chain(h, *op.table, *op.chain);
+    case OpKind::kDelChain:
+      h.event = NFT_MSG_DELCHAIN;
+      return fill_chain(h, *op.table, *op.chain);
+    case OpKind::kNewRule: case OpKind::kDelRule: {
+      h.event = op.kind == OpKind::kNewRule ? NFT_MSG_NEWRULE : NFT_MSG_DELRULE;
+      if (f & (NLM_F_APPEND | NLM_F_REPLACE)) h.flags |= NLM_F_APPEND;
+      uint64_t prev = 0;
+      const auto& rules = op.chain->rules;
+      if (op.kind == OpKind::kNewRule && op.rule != rules.begin() &&
+          std::next(op.rule) != rules.end())
+        prev = std::prev(op.rule)->handle;
+      return fill_rule(h, *op.table, *op.chain, *op.rule, prev);
+    }
+    case OpKind::kNewSet: case OpKind::kDelSet:
+      if (op.batch_id == UINT32_MAX) return {};
+      h.event = op.kind == OpKind::kNewSet ? NFT_MSG_NEWSET : NFT_MSG_DELSET;
+      return fill_set(h, *op.table, *op.set);
+    case OpKind::kNewElem: case OpKind::kDelElem:
+      h.event = op.kind == OpKind::kNewElem ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
+      return fill_setelems(h, *op.table, *op.set, {&*op.elem});
+    case OpKind::kCount: break;
+  }
+  return {};
+}
+
+}  // namespace nfbpf::nftables

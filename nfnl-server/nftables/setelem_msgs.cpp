@@ -1,0 +1,183 @@
+// NEWSETELEM / DELSETELEM / DESTROYSETELEM (nft_add_set_elem, nft_del_setelem).
+#include <linux/netfilter/nf_tables.h>
+
+#include "nfnl-server/nftables/expr_codec.h"
+#include "nfnl-server/nftables/handlers.h"
+#include "nfnl-server/nftables/policies.h"
+
+namespace nfbpf::nftables {
+namespace {
+
+Result<store::Set*> elem_set(BatchCtx& c, store::Table** table_out) {
+  const Request& r = c.req;
+  auto table = lookup_table(c.rs, r[NFTA_SET_ELEM_LIST_TABLE], r.family, r.peer->portid);
+  if (!table) return fail_at(table.error().err, r[NFTA_SET_ELEM_LIST_TABLE]);
+  store::Table* t = *table;
+  *table_out = t;
+  store::Set* s = nullptr;
+  if (r[NFTA_SET_ELEM_LIST_SET]) s = t->find_set(r[NFTA_SET_ELEM_LIST_SET]->str());
+  if (!s && r[NFTA_SET_ELEM_LIST_SET_ID])
+    s = c.txn.set_by_id(t, r[NFTA_SET_ELEM_LIST_SET_ID]->be32());
+  if (!s) return fail_at(ENOENT, r[NFTA_SET_ELEM_LIST_SET]);
+  return s;
+}
+
+// A key/key_end value: NFTA_DATA_VALUE of exactly the set's key length.
+Result<std::vector<uint8_t>> parse_key(const Attr& a, uint32_t len) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(a, policy::data()));
+  if (!tb[NFTA_DATA_VALUE]) return fail(EINVAL, "");
+  auto p = tb[NFTA_DATA_VALUE]->payload;
+  if (p.size() != len) return fail(EINVAL, "");
+  return std::vector<uint8_t>(p.begin(), p.end());
+}
+
+bool same_key(const store::SetElem& e, const store::SetElem& n) {
+  return e.key == n.key && e.key_end == n.key_end &&
+         (e.flags & NFT_SET_ELEM_INTERVAL_END) == (n.flags & NFT_SET_ELEM_INTERVAL_END) &&
+         (e.flags & NFT_SET_ELEM_CATCHALL) == (n.flags & NFT_SET_ELEM_CATCHALL);
+}
+
+Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, const Attr& el,
+                                  bool for_delete) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(el, policy::set_elem()));
+  store::SetElem e;
+  if (tb[NFTA_SET_ELEM_FLAGS]) {
+    e.flags = tb[NFTA_SET_ELEM_FLAGS]->be32();
+    e.has_flags = true;
+    if (e.flags & ~(NFT_SET_ELEM_INTERVAL_END | NFT_SET_ELEM_CATCHALL)) return fail(EOPNOTSUPP, "");
+    if ((e.flags & NFT_SET_ELEM_INTERVAL_END) && !(s->flags & NFT_SET_INTERVAL))
+      return fail(EINVAL, "");
+  }
+  if (tb[NFTA_SET_ELEM_KEY]) {
+    NFBPF_TRY_ASSIGN(k, parse_key(*tb[NFTA_SET_ELEM_KEY], s->key_len));
+    e.key = std::move(k);
+  } else if (!(e.flags & NFT_SET_ELEM_CATCHALL)) {
+    return fail(EINVAL, "");
+  }
+  if (tb[NFTA_SET_ELEM_KEY_END]) {
+    NFBPF_TRY_ASSIGN(k, parse_key(*tb[NFTA_SET_ELEM_KEY_END], s->key_len));
+    e.key_end = std::move(k);
+  }
+  if (for_delete) return e;
+  if (tb[NFTA_SET_ELEM_TIMEOUT]) {
+    if (!(s->flags & NFT_SET_TIMEOUT)) return fail(EINVAL, "");
+    e.timeout_ms = tb[NFTA_SET_ELEM_TIMEOUT]->be64();
+  } else if (s->timeout_ms && *s->timeout_ms && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) {
+    e.timeout_ms = *s->timeout_ms;
+  }
+  if (tb[NFTA_SET_ELEM_EXPIRATION]) {
+    if (!(s->flags & NFT_SET_TIMEOUT)) return fail(EINVAL, "");
+    e.expiration_ms = tb[NFTA_SET_ELEM_EXPIRATION]->be64();
+  } else if (e.timeout_ms) {
+    e.expiration_ms = *e.timeout_ms;
+  }
+  if (tb[NFTA_SET_ELEM_DATA]) {
+    if (!(s->flags & NFT_SET_MAP)) return fail(EINVAL, "");
+    std::vector<store::Chain*> jumps;
+    ExprContext ectx{t, nullptr, &c.txn, &jumps, nullptr};
+    NFBPF_TRY_ASSIGN(d, parse_data(*tb[NFTA_SET_ELEM_DATA], ectx));
+    store::Data data;
+    for (const auto& ch : d.children) {
+      if (ch.type == NFTA_DATA_VALUE) {
+        if (s->data_type == NFT_DATA_VERDICT || ch.payload.size() != s->data_len)
+          return fail(EINVAL, "");
+        data.value = ch.payload;
+      } else {
+        if (s->data_type != NFT_DATA_VERDICT) return fail(EINVAL, "");
+        if (auto* code = ch.find(NFTA_VERDICT_CODE)) data.verdict = int32_t(code->be32());
+        if (auto* name = ch.find(NFTA_VERDICT_CHAIN)) data.chain = std::string(name->str());
+      }
+    }
+    e.data = std::move(data);
+  } else if ((s->flags & NFT_SET_MAP) && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) {
+    return fail(EINVAL, "");
+  }
+  if (tb[NFTA_SET_ELEM_OBJREF]) {
+    if (!(s->flags & NFT_SET_OBJECT)) return fail(EINVAL, "");
+    e.objref = std::string(tb[NFTA_SET_ELEM_OBJREF]->str());
+  }
+  if (tb[NFTA_SET_ELEM_USERDATA])
+    e.userdata.emplace(tb[NFTA_SET_ELEM_USERDATA]->payload.begin(),
+                       tb[NFTA_SET_ELEM_USERDATA]->payload.end());
+  ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};
+  if (tb[NFTA_SET_ELEM_EXPR]) {
+    NFBPF_TRY_ASSIGN(x, parse_expr(*tb[NFTA_SET_ELEM_EXPR], ectx));
+    e.exprs.push_back(std::move(x));
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<void> new_setelem(BatchCtx& c) {
+  const Request& r = c.req;
+  store::Table* t = nullptr;
+  NFBPF_TRY_ASSIGN(sp, elem_set(c, &t));
+  store::Set* s = sp;
+  if ((s->flags & NFT_SET_CONSTANT) && s->vis.cur) return fail(EBUSY, "");
+  const Attr* list = r[NFTA_SET_ELEM_LIST_ELEMENTS];
+  if (!list) return fail(EINVAL, "");
+  size_t rest = 0;
+  for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
+    auto e = parse_elem(c, t, s, el, false);
+    if (!e) return fail_at(e.error().err, &el);
+    bool exists = false;
+    for (const auto& have : s->elems)
+      if (have.vis.next && same_key(have, *e)) exists = true;
+    if (exists) {
+      if (r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
+      continue;
+    }
+    if (s->size && s->elems.size() >= s->size) return fail_at(ENFILE, &el);
+    s->elems.push_back(std::move(*e));
+    Op op{OpKind::kNewElem, c.origin};
+    op.table = t;
+    op.set = s;
+    op.elem = std::prev(s->elems.end());
+    c.txn.add(op);
+  }
+  return {};
+}
+
+Result<void> del_setelem(BatchCtx& c) {
+  const Request& r = c.req;
+  store::Table* t = nullptr;
+  NFBPF_TRY_ASSIGN(sp, elem_set(c, &t));
+  store::Set* s = sp;
+  if (s->flags & NFT_SET_CONSTANT) return fail(EBUSY, "");
+  const Attr* list = r[NFTA_SET_ELEM_LIST_ELEMENTS];
+  if (!list) {
+    // Flush the whole set.
+    for (auto it = s->elems.begin(); it != s->elems.end(); ++it) {
+      if (!it->vis.next) continue;
+      it->vis.next = false;
+      Op op{OpKind::kDelElem, c.origin};
+      op.table = t;
+      op.set = s;
+      op.elem = it;
+      c.txn.add(op);
+    }
+    return {};
+  }
+  size_t rest = 0;
+  for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
+    auto e = parse_elem(c, t, s, el, true);
+    if (!e) return fail_at(e.error().err, &el);
+    auto it = s->elems.begin();
+    for (; it != s->elems.end(); ++it)
+      if (it->vis.next && same_key(*it, *e)) break;
+    if (it == s->elems.end()) {
+      if (r.type == NFT_MSG_DESTROYSETELEM) continue;
+      return fail_at(ENOENT, &el);
+    }
+    it->vis.next = false;
+    Op op{OpKind::kDelElem, c.origin};
+    op.table = t;
+    op.set = s;
+    op.elem = it;
+    c.txn.add(op);
+  }
+  return {};
+}
+
+}  // namespace nfbpf::nftables

@@ -1,0 +1,168 @@
+#include "nfnl-server/nftables/txn.h"
+
+#include <algorithm>
+
+namespace nfbpf::nftables {
+namespace {
+
+void unindex_rule(store::Chain& c, std::list<store::Rule>::iterator r) {
+  auto [b, e] = c.rule_by_handle.equal_range(r->handle);
+  for (auto it = b; it != e; ++it)
+    if (it->second == r) {
+      c.rule_by_handle.erase(it);
+      break;
+    }
+}
+
+void erase_rule(store::Chain& c, std::list<store::Rule>::iterator r) {
+  unindex_rule(c, r);
+  c.rules.erase(r);
+}
+
+void erase_chain(store::Table& t, store::Chain* c) {
+  auto [b, e] = t.chain_by_name.equal_range(c->name);
+  for (auto it = b; it != e; ++it)
+    if (it->second == c) {
+      t.chain_by_name.erase(it);
+      break;
+    }
+  t.chains.remove_if([c](const auto& p) { return p.get() == c; });
+}
+
+void erase_set(store::Table& t, store::Set* s) {
+  t.sets.remove_if([s](const auto& p) { return p.get() == s; });
+}
+
+void erase_table(store::Ruleset& rs, store::Table* t) {
+  rs.tables.remove_if([t](const auto& p) { return p.get() == t; });
+}
+
+}  // namespace
+
+void release_rule_refs(store::Rule& r) {
+  for (store::Chain* c : r.jump_targets) c->use--;
+  for (store::Set* s : r.set_refs) s->use--;
+}
+
+void acquire_rule_refs(store::Rule& r) {
+  for (store::Chain* c : r.jump_targets) c->use++;
+  for (store::Set* s : r.set_refs) s->use++;
+}
+
+void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chain* c,
+                       std::list<store::Rule>::iterator r) {
+  r->vis.next = false;
+  release_rule_refs(*r);
+  c->use--;
+  // Anonymous sets bound to the rule go with it (the kernel deactivates the binding and
+  // destroys the set at commit).
+  for (store::Set* s : r->set_refs)
+    if (s->anonymous() && s->vis.next && s->use == 0) {
+      s->vis.next = false;
+      t->use--;
+      Op so{OpKind::kDelSet, o};
+      so.table = t;
+      so.set = s;
+      so.batch_id = UINT32_MAX;  // marks an implicit delete (no notification)
+      txn.add(so);
+    }
+  Op op{OpKind::kDelRule, o};
+  op.table = t;
+  op.chain = c;
+  op.rule = r;
+  txn.add(op);
+}
+
+store::Chain* Txn::chain_by_id(const store::Table* t, uint32_t id) const {
+  for (const Op& op : ops_)
+    if (op.kind == OpKind::kNewChain && op.table == t && op.chain->batch_id == id &&
+        op.chain->vis.next)
+      return op.chain;
+  return nullptr;
+}
+
+store::Set* Txn::set_by_id(const store::Table* t, uint32_t id) const {
+  for (const Op& op : ops_)
+    if (op.kind == OpKind::kNewSet && op.table == t && op.set->batch_id == id && op.set->vis.next)
+      return op.set;
+  return nullptr;
+}
+
+store::Rule* Txn::rule_by_id(const store::Chain* c, uint32_t id) const {
+  for (const Op& op : ops_)
+    if (op.kind == OpKind::kNewRule && op.chain == c && op.batch_id == id && op.rule->vis.next)
+      return &*op.rule;
+  return nullptr;
+}
+
+void Txn::commit(const NotifyFn& notify) {
+  // Pass 1: make the staged state current, in op order, notifying as the kernel does.
+  for (Op& op : ops_) {
+    switch (op.kind) {
+      case OpKind::kNewTable: op.table->vis.cur = true; break;
+      case OpKind::kUpdTable: if (op.table_flags) op.table->flags = *op.table_flags; break;
+      case OpKind::kDelTable: op.table->vis.cur = false; break;
+      case OpKind::kNewChain:
+      case OpKind::kUpdChain:
+        op.chain->vis.cur = true;
+        if (op.chain_policy && op.chain->hook) op.chain->hook->policy = *op.chain_policy;
+        break;
+      case OpKind::kDelChain: op.chain->vis.cur = false; break;
+      case OpKind::kNewRule: op.rule->vis.cur = true; break;
+      case OpKind::kDelRule: op.rule->vis.cur = false; break;
+      case OpKind::kNewSet: op.set->vis.cur = true; break;
+      case OpKind::kDelSet: op.set->vis.cur = false; break;
+      case OpKind::kNewElem: op.elem->vis.cur = true; break;
+      case OpKind::kDelElem: op.elem->vis.cur = false; break;
+      case OpKind::kCount: break;
+    }
+    if (notify) notify(op);
+    // As in the kernel, a deleted rule leaves the chain's list when its op commits, so later
+    // NEWRULE notifications see the list without it.
+    if (op.kind == OpKind::kDelRule) erase_rule(*op.chain, op.rule);
+  }
+  // Pass 2: free what is visible in neither generation. Forward order: contents are always
+  // deleted by earlier ops than their container.
+  for (Op& op : ops_) {
+    switch (op.kind) {
+      case OpKind::kDelElem: op.set->elems.erase(op.elem); break;
+      case OpKind::kDelChain: erase_chain(*op.table, op.chain); break;
+      case OpKind::kDelSet: erase_set(*op.table, op.set); break;
+      case OpKind::kDelTable: erase_table(rs_, op.table); break;
+      default: break;
+    }
+  }
+  ops_.clear();
+}
+
+void Txn::abort() {
+  for (auto it = ops_.rbegin(); it != ops_.rend(); ++it) {
+    Op& op = *it;
+    switch (op.kind) {
+      case OpKind::kNewTable: erase_table(rs_, op.table); break;
+      case OpKind::kUpdTable: break;
+      case OpKind::kDelTable: op.table->vis.next = true; break;
+      case OpKind::kNewChain: op.table->use--; erase_chain(*op.table, op.chain); break;
+      case OpKind::kUpdChain: break;
+      case OpKind::kDelChain: op.chain->vis.next = true; op.table->use++; break;
+      case OpKind::kNewRule:
+        release_rule_refs(*op.rule);
+        op.chain->use--;
+        erase_rule(*op.chain, op.rule);
+        break;
+      case OpKind::kDelRule:
+        op.rule->vis.next = true;
+        acquire_rule_refs(*op.rule);
+        op.chain->use++;
+        break;
+      case OpKind::kNewSet: op.table->use--; erase_set(*op.table, op.set); break;
+      case OpKind::kDelSet: op.set->vis.next = true; op.table->use++; break;
+      case OpKind::kNewElem: op.set->elems.erase(op.elem); break;
+      case OpKind::kDelElem: op.elem->vis.next = true; break;
+      case OpKind::kCount: break;
+    }
+  }
+  ops_.clear();
+}
+
+}  // namespace nfbpf::nftables

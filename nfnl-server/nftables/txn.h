@@ -1,0 +1,81 @@
+#pragma once
+// A transaction: the ordered list of operations one batch stages on the ruleset, following the
+// kernel's commit_list. Staging changes only visibility flags and use counts; commit() makes the
+// staged state current (and frees deleted objects), abort() undoes every op in reverse order.
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <optional>
+#include <vector>
+
+#include "nfnl-server/store/ruleset.h"
+
+namespace nfbpf::nftables {
+
+enum class OpKind : uint8_t {
+  kNewTable, kUpdTable, kDelTable,
+  kNewChain, kUpdChain, kDelChain,
+  kNewRule, kDelRule,
+  kNewSet, kDelSet,
+  kNewElem, kDelElem,
+  kCount
+};
+
+// Where an op came from: notifications and echoes carry the request's port id and seq.
+struct OpOrigin {
+  uint32_t portid = 0;
+  uint32_t seq = 0;
+  uint16_t nlflags = 0;
+  uint8_t family = 0;
+};
+
+struct Op {
+  OpKind kind;
+  OpOrigin origin;
+  store::Table* table = nullptr;
+  store::Chain* chain = nullptr;
+  std::list<store::Rule>::iterator rule{};
+  store::Set* set = nullptr;
+  std::list<store::SetElem>::iterator elem{};
+  uint32_t batch_id = 0;                 // NFTA_RULE_ID / NFTA_SET_ID / NFTA_CHAIN_ID
+  std::optional<uint32_t> table_flags;   // kUpdTable: flags to apply at commit
+  std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit
+  std::optional<store::Rule*> prev_rule; // kNewRule: rule before it at insert (for POSITION)
+};
+
+// Called for each committed op, in order, to produce notifications.
+using NotifyFn = std::function<void(const Op&)>;
+
+class Txn {
+ public:
+  explicit Txn(store::Ruleset& rs) : rs_(rs) {}
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  store::Ruleset& ruleset() { return rs_; }
+  bool empty() const { return ops_.empty(); }
+  const std::vector<Op>& ops() const { return ops_; }
+  void add(Op op) { ops_.push_back(std::move(op)); }
+
+  // Batch-id lookups (NFTA_*_ID): only objects created by this transaction.
+  store::Chain* chain_by_id(const store::Table* t, uint32_t id) const;
+  store::Set* set_by_id(const store::Table* t, uint32_t id) const;
+  store::Rule* rule_by_id(const store::Chain* c, uint32_t id) const;
+
+  void commit(const NotifyFn& notify);
+  void abort();
+
+ private:
+  store::Ruleset& rs_;
+  std::vector<Op> ops_;
+};
+
+// Staging helpers shared by handlers (they keep use counts and references consistent).
+void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chain* c,
+                       std::list<store::Rule>::iterator r);
+// Drops references a rule holds (jump targets, bound sets); used for delete and abort of new.
+void release_rule_refs(store::Rule& r);
+void acquire_rule_refs(store::Rule& r);
+
+}  // namespace nfbpf::nftables

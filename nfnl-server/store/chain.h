@@ -1,0 +1,41 @@
+#pragma once
+// A chain. Base chains carry a hook (hooknum, priority, type, policy, devices); regular chains do
+// not. Rules are an ordered list with a handle index, so append/insert/delete are O(1).
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "nfnl-server/store/rule.h"
+#include "nfnl-server/store/visibility.h"
+
+namespace nfbpf::store {
+
+struct BaseHook {
+  uint32_t hooknum = 0;
+  int32_t priority = 0;
+  std::string type = "filter";  // filter, nat, route
+  uint32_t policy = 1;          // NF_ACCEPT
+  std::vector<std::string> devices;
+};
+
+struct Chain {
+  std::string name;
+  uint64_t handle = 0;
+  uint32_t flags = 0;  // NFT_CHAIN_BASE | NFT_CHAIN_HW_OFFLOAD | NFT_CHAIN_BINDING
+  std::optional<BaseHook> hook;
+  std::optional<std::vector<uint8_t>> userdata;
+  uint32_t use = 0;  // rules + references (jumps, verdict map elements), as the kernel counts
+  uint32_t batch_id = 0;  // NFTA_CHAIN_ID of the transaction that created it (0 = none)
+  Visibility vis;
+
+  std::list<Rule> rules;
+  std::unordered_map<uint64_t, std::list<Rule>::iterator> rule_by_handle;
+
+  bool is_base() const { return hook.has_value(); }
+};
+
+}  // namespace nfbpf::store

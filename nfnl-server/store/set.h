@@ -1,0 +1,63 @@
+#pragma once
+// Sets and maps: key/data types and lengths as nft declared them (nft's datatype ids), flags
+// (NFT_SET_*), and the elements. Anonymous sets are bound to the rule that created them.
+
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nfnl-server/store/expr.h"
+#include "nfnl-server/store/visibility.h"
+
+namespace nfbpf::store {
+
+// A data value as in NFTA_DATA_*: plain bytes or a verdict (code + optional chain name).
+struct Data {
+  std::vector<uint8_t> value;
+  std::optional<int32_t> verdict;
+  std::string chain;  // for jump/goto verdicts
+};
+
+struct SetElem {
+  std::vector<uint8_t> key;
+  std::optional<std::vector<uint8_t>> key_end;
+  std::optional<Data> data;
+  std::optional<std::string> objref;
+  uint32_t flags = 0;  // NFT_SET_ELEM_INTERVAL_END, NFT_SET_ELEM_CATCHALL
+  bool has_flags = false;
+  std::optional<uint64_t> timeout_ms;
+  std::optional<uint64_t> expiration_ms;
+  std::optional<std::vector<uint8_t>> userdata;
+  std::vector<Expr> exprs;  // per-element stateful expressions (counter, ...)
+  Visibility vis;
+};
+
+struct Set {
+  std::string name;
+  uint64_t handle = 0;
+  uint32_t flags = 0;  // NFT_SET_ANONYMOUS | CONSTANT | INTERVAL | MAP | TIMEOUT | EVAL | OBJECT | CONCAT | EXPR
+  uint32_t key_type = 0;
+  uint32_t key_len = 0;
+  uint32_t data_type = 0;
+  uint32_t data_len = 0;
+  uint32_t obj_type = 0;
+  uint32_t policy = 0;  // NFT_SET_POL_PERFORMANCE
+  uint32_t size = 0;    // NFTA_SET_DESC_SIZE
+  std::vector<uint32_t> field_len;  // NFTA_SET_DESC_CONCAT
+  std::optional<uint64_t> timeout_ms;
+  uint32_t gc_interval = 0;
+  std::optional<std::vector<uint8_t>> userdata;
+  std::vector<Expr> exprs;
+  uint32_t batch_id = 0;
+  uint32_t use = 0;  // bindings by rules
+  Visibility vis;
+
+  std::list<SetElem> elems;
+
+  bool anonymous() const { return flags & 0x1; }
+  bool is_map() const { return flags & 0x8; }
+};
+
+}  // namespace nfbpf::store
