@@ -1,0 +1,239 @@
+#include "translate/eval/load.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "translate/ir/fields.h"
+
+namespace nfbpf::eval {
+
+namespace {
+
+constexpr uint8_t kPacketBroadcast = 1, kPacketMulticast = 2, kPacketLoopback = 5;
+constexpr uint16_t kEthIp = 0x0800, kEthIp6 = 0x86dd;
+
+// A register word image of a host-order integer of `width` bytes.
+void store_host(uint8_t* w, uint64_t v, uint32_t width) { std::memcpy(w, &v, width); }
+
+bool load_payload(const Env& env, const ir::Field& f, uint8_t* out, std::string& why) {
+  int64_t base = 0;
+  switch (f.base) {
+    case ir::Base::kLink:
+      if (!env.skb.mac) {
+        why = "no link-layer header";
+        return false;
+      }
+      base = static_cast<int64_t>(*env.skb.mac) - env.skb.data;
+      break;
+    case ir::Base::kNetwork:
+      base = env.skb.network_offset();
+      break;
+    case ir::Base::kTransport:
+      if (!env.pkt.l4) {
+        why = "no transport protocol";
+        return false;
+      }
+      if (env.pkt.fragoff) {
+        why = fmt::format("non-first fragment (offset {})", env.pkt.fragoff);
+        return false;
+      }
+      base = env.pkt.thoff;
+      break;
+    default:
+      break;
+  }
+  if (!env.skb.copy(base + f.offset, out, f.len)) {
+    why = fmt::format("{} bytes at {}+{} beyond the packet ({} bytes)", f.len, to_string_base(f.base), f.offset,
+                      env.skb.len());
+    return false;
+  }
+  return true;
+}
+
+void store_ifname(uint8_t* w, const std::optional<Device>& d) {
+  std::memset(w, 0, 16);
+  if (d) std::memcpy(w, d->name.data(), std::min<size_t>(d->name.size(), 15));
+}
+
+bool load_meta(const Env& env, const ir::Field& f, uint8_t* w, std::string& why, bool& unsupported) {
+  const PacketContext& c = *env.ctx;
+  auto key = static_cast<ir::MetaKey>(f.key);
+  auto need_dev = [&](const std::optional<Device>& d, std::string_view which) {
+    if (!d) why = fmt::format("no {} device", which);
+    return d.has_value();
+  };
+  switch (key) {
+    case ir::MetaKey::kLen: store_host(w, env.skb.len(), 4); return true;
+    case ir::MetaKey::kProtocol: w[0] = static_cast<uint8_t>(env.protocol >> 8); w[1] = static_cast<uint8_t>(env.protocol); return true;
+    case ir::MetaKey::kNfProto: w[0] = env.nfproto; return true;
+    case ir::MetaKey::kL4Proto:
+      if (!env.pkt.l4) {
+        why = "no transport protocol";
+        return false;
+      }
+      w[0] = env.pkt.tprot;
+      return true;
+    case ir::MetaKey::kMark: store_host(w, env.mark, 4); return true;
+    case ir::MetaKey::kPriority: store_host(w, env.priority, 4); return true;
+    case ir::MetaKey::kIif: store_host(w, c.in ? c.in->ifindex : 0, 4); return true;
+    case ir::MetaKey::kOif: store_host(w, c.out ? c.out->ifindex : 0, 4); return true;
+    case ir::MetaKey::kIifName: store_ifname(w, c.in); return true;
+    case ir::MetaKey::kOifName: store_ifname(w, c.out); return true;
+    case ir::MetaKey::kIifType:
+      if (!need_dev(c.in, "input")) return false;
+      store_host(w, c.in->type, 2);
+      return true;
+    case ir::MetaKey::kOifType:
+      if (!need_dev(c.out, "output")) return false;
+      store_host(w, c.out->type, 2);
+      return true;
+    case ir::MetaKey::kIifGroup:
+      if (!need_dev(c.in, "input")) return false;
+      store_host(w, c.in->group, 4);
+      return true;
+    case ir::MetaKey::kOifGroup:
+      if (!need_dev(c.out, "output")) return false;
+      store_host(w, c.out->group, 4);
+      return true;
+    case ir::MetaKey::kIifKind:
+    case ir::MetaKey::kOifKind: {
+      const auto& d = key == ir::MetaKey::kIifKind ? c.in : c.out;
+      if (!d || d->kind.empty()) {
+        why = "no device kind";
+        return false;
+      }
+      std::memset(w, 0, 16);
+      std::memcpy(w, d->kind.data(), std::min<size_t>(d->kind.size(), 15));
+      return true;
+    }
+    case ir::MetaKey::kSkUid:
+    case ir::MetaKey::kSkGid: {
+      const auto& v = key == ir::MetaKey::kSkUid ? c.sk_uid : c.sk_gid;
+      if (!v) {
+        why = "no socket";
+        return false;
+      }
+      store_host(w, *v, 4);
+      return true;
+    }
+    case ir::MetaKey::kPktType: {
+      if (c.pkttype != kPacketLoopback) {
+        w[0] = c.pkttype;
+        return true;
+      }
+      // Looped-back packets report their destination class, as nft_meta_get_eval_pkttype_lo.
+      bool v4 = env.nfproto == 2 || (env.nfproto == 5 && env.protocol == kEthIp);
+      bool v6 = env.nfproto == 10 || (env.nfproto == 5 && env.protocol == kEthIp6);
+      if (v6) {
+        w[0] = kPacketMulticast;
+        return true;
+      }
+      if (!v4) {
+        why = "loopback pkttype of a non-IP packet";
+        return false;
+      }
+      uint8_t daddr[4];
+      if (!env.skb.copy(env.skb.network_offset() + 16, daddr, 4)) {
+        why = "no IPv4 header";
+        return false;
+      }
+      w[0] = (daddr[0] & 0xf0) == 0xe0 ? kPacketMulticast : kPacketBroadcast;
+      return true;
+    }
+    case ir::MetaKey::kCpu: store_host(w, c.cpu, 4); return true;
+    case ir::MetaKey::kCgroup:
+      if (!c.cgroup_classid) {
+        why = "no socket cgroup";
+        return false;
+      }
+      store_host(w, *c.cgroup_classid, 4);
+      return true;
+    case ir::MetaKey::kRandom: store_host(w, c.random, 4); return true;
+    case ir::MetaKey::kSecPath: w[0] = 0; return true;  // no IPsec state in this model
+    case ir::MetaKey::kTime: store_host(w, c.now_ns, 8); return true;
+    case ir::MetaKey::kDay: {
+      uint64_t days = c.now_ns / 1000000000ull / 86400;
+      w[0] = static_cast<uint8_t>((4 + days) % 7);  // 1970-01-01 was a Thursday (4)
+      return true;
+    }
+    case ir::MetaKey::kHour: store_host(w, (c.now_ns / 1000000000ull) % 86400, 4); return true;
+    default:
+      unsupported = true;
+      why = fmt::format("meta {} not modelled", ir::to_string(key));
+      return false;
+  }
+}
+
+bool load_ct(const Env& env, const ir::Field& f, uint8_t* w, std::string& why, bool& unsupported) {
+  const PacketContext& c = *env.ctx;
+  auto key = static_cast<ir::CtKey>(f.key);
+  if (key == ir::CtKey::kState) {
+    uint32_t state;
+    if (c.ct) state = 1u << (c.ct->ctinfo % 3 + 1);  // NF_CT_STATE_BIT (IP_CT_IS_REPLY == 3)
+    else if (c.ct_untracked) state = 1u << 6;        // NF_CT_STATE_UNTRACKED_BIT
+    else state = 1u;                                 // NF_CT_STATE_INVALID_BIT
+    store_host(w, state, 4);
+    return true;
+  }
+  if (!c.ct) {
+    why = "no conntrack entry";
+    return false;
+  }
+  switch (key) {
+    case ir::CtKey::kDirection: w[0] = c.ct->ctinfo >= 3 ? 1 : 0; return true;
+    case ir::CtKey::kStatus: store_host(w, c.ct->status, 4); return true;
+    case ir::CtKey::kMark: store_host(w, c.ct->mark, 4); return true;
+    case ir::CtKey::kZone: store_host(w, c.ct->zone, 2); return true;
+    case ir::CtKey::kL3Proto: w[0] = c.ct->l3num; return true;
+    case ir::CtKey::kProtocol: w[0] = c.ct->protonum; return true;
+    default:
+      unsupported = true;
+      why = fmt::format("ct {} not modelled", ir::to_string(key));
+      return false;
+  }
+}
+
+}  // namespace
+
+bool load_field(const Env& env, const ir::Field& f, uint8_t* out, std::string& why, bool& unsupported) {
+  uint32_t padded = (f.len + 3) & ~3u;
+  std::memset(out, 0, padded);
+  switch (f.base) {
+    case ir::Base::kLink:
+    case ir::Base::kNetwork:
+    case ir::Base::kTransport:
+      return load_payload(env, f, out, why);
+    case ir::Base::kMeta:
+    case ir::Base::kCt: {
+      // Meta/ct keys store a fixed-width value; the field reads its first `len` bytes of it.
+      uint8_t w[16] = {};
+      bool ok = f.base == ir::Base::kMeta ? load_meta(env, f, w, why, unsupported) : load_ct(env, f, w, why, unsupported);
+      if (!ok) return false;
+      if (f.len > sizeof(w)) {
+        unsupported = true;
+        why = fmt::format("{}-byte meta/ct load", f.len);
+        return false;
+      }
+      std::memcpy(out, w, f.len);
+      return true;
+    }
+    default:
+      unsupported = true;
+      why = "unknown base";
+      return false;
+  }
+}
+
+std::string_view to_string_base(ir::Base b) {
+  switch (b) {
+    case ir::Base::kLink: return "link";
+    case ir::Base::kNetwork: return "network";
+    case ir::Base::kTransport: return "transport";
+    case ir::Base::kMeta: return "meta";
+    case ir::Base::kCt: return "ct";
+    default: return "?";
+  }
+}
+
+}  // namespace nfbpf::eval

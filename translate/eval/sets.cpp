@@ -1,0 +1,52 @@
+#include "translate/eval/sets.h"
+
+#include <cstring>
+
+namespace nfbpf::eval {
+
+namespace {
+
+int cmp(std::span<const uint8_t> a, const ir::Bytes& b, size_t off, size_t n) {
+  if (b.size() < off + n) return -2;  // malformed element: never matches
+  return std::memcmp(a.data() + off, b.data() + off, n);
+}
+
+bool in_range(std::span<const uint8_t> key, const ir::Element& e, size_t off, size_t n) {
+  const ir::Bytes& hi = e.key_end.empty() ? e.key : e.key_end;
+  int lo_c = cmp(key, e.key, off, n);
+  int hi_c = cmp(key, hi, off, n);
+  if (lo_c == -2 || hi_c == -2) return false;
+  return lo_c >= 0 && hi_c <= 0;
+}
+
+}  // namespace
+
+const ir::Element* set_lookup(const ir::Set& set, std::span<const uint8_t> key) {
+  size_t klen = set.key_len;
+  if (key.size() < klen) return nullptr;
+  bool interval = set.flags & ir::kSetInterval;
+  for (const ir::Element& e : set.elements) {
+    if (!interval) {
+      if (e.key.size() >= klen && std::memcmp(key.data(), e.key.data(), klen) == 0) return &e;
+      continue;
+    }
+    if (set.key_parts.size() <= 1) {
+      if (in_range(key, e, 0, klen)) return &e;
+      continue;
+    }
+    bool all = true;
+    size_t off = 0;
+    for (uint32_t part : set.key_parts) {
+      size_t slot = (part + 3) & ~size_t{3};
+      if (!in_range(key, e, off, slot)) {
+        all = false;
+        break;
+      }
+      off += slot;
+    }
+    if (all) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace nfbpf::eval
