@@ -81,7 +81,7 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
         cats.add(FALSE_REFUSE)
     if any(n.startswith("nfbpfd died") for n in nfbpf.get("notes", [])):
         cats.add(DAEMON)
-    if any(n.startswith(("harness error", "worker died")) for r in (kernel, nfbpf)
+    if any(n.startswith(("harness error", "worker died", "bypassed nfbpfd")) for r in (kernel, nfbpf)
            for n in r.get("notes", [])):
         cats.add(HARNESS)
 

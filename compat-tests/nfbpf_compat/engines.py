@@ -50,6 +50,10 @@ class Engine:
         """None when healthy, else a description of what died (the engine restarts itself)."""
         return None
 
+    def check_bypass(self) -> str | None:
+        """None unless nft reached something other than the engine under test."""
+        return None
+
     def argv(self, args: list[str]) -> list[str]:
         raise NotImplementedError
 
@@ -136,6 +140,19 @@ class NfbpfEngine(Engine):
         self.proc = None
         self.start()
         return f"nfbpfd died (exit status {rc}); restarted"
+
+    def check_bypass(self) -> str | None:
+        # nfbpfd runs rulesets as BPF; the kernel's own nf_tables in this namespace must stay
+        # empty. If it is not, nft talked to the kernel (shim not loaded or not intercepting) and
+        # an "identical" result would be meaningless.
+        p = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
+                           env=_base_env(), timeout=NFT_TIMEOUT_S)
+        if p.returncode == 0 and not p.stdout.strip():
+            return None
+        subprocess.run(["nft", "flush", "ruleset"], capture_output=True, env=_base_env(),
+                       timeout=NFT_TIMEOUT_S)
+        return ("bypassed nfbpfd: the kernel's ruleset in the nfbpf namespace is not empty:\n"
+                + p.stdout[:500] + p.stderr[:200])
 
     def argv(self, args: list[str]) -> list[str]:
         return [self.nfbpf_run, "nft", *args]

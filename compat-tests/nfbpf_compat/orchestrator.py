@@ -16,6 +16,7 @@ import time
 
 from . import netns
 
+MAX_DEATHS_IN_A_ROW = 3
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -45,7 +46,7 @@ def find_nfbpf(repo: str, build_dir: str | None) -> NfbpfBinaries | None:
         ok = all(os.path.exists(p) for p in (b.nfbpfd, b.nfbpf_run, b.shim))
         return b if ok else None
     if build_dir:
-        return at(build_dir)
+        return at(os.path.abspath(build_dir))
     default = at(os.path.join(repo, "build"))
     if default:
         return default
@@ -68,8 +69,7 @@ def engine_specs(engines: list[str], nfbpf: NfbpfBinaries | None, out_dir: str,
             if nfbpf is None:
                 raise SystemExit("nfbpf engine requested but nfbpfd/nfbpf-run/libnfbpf-shim.so not built")
             args = ["--nfbpfd", nfbpf.nfbpfd, "--nfbpf-run", nfbpf.nfbpf_run]
-            for a in daemon_args:
-                args += ["--nfbpfd-arg", a]
+            args += [f"--nfbpfd-arg={a}" for a in daemon_args]   # "=": values may start with "-"
             specs.append(EngineSpec("nfbpf", args))
         else:
             raise SystemExit(f"unknown engine {e!r}")
@@ -124,18 +124,24 @@ def run_engine(spec: EngineSpec, cases: list[dict], jobs: int, out_dir: str,
 
     def loop(index: int) -> None:
         worker = Worker(spec, index, out_dir)
+        deaths_in_a_row = 0
         try:
             while True:
                 try:
                     case = todo.get_nowait()
                 except queue.Empty:
                     return
-                res = worker.run(case)
+                # A worker that keeps dying (e.g. the daemon cannot start) is not restarted forever.
+                res = worker.run(case) if deaths_in_a_row < MAX_DEATHS_IN_A_ROW else None
                 if res is None:       # worker died: record it, start a fresh one
                     res = {"id": case["id"], "engine": spec.name, "steps": [], "elapsed": 0,
                            "notes": [f"worker died (see {out_dir}/{spec.name}-{index}.log)"]}
-                    worker.close()
-                    worker = Worker(spec, index, out_dir)
+                    deaths_in_a_row += 1
+                    if deaths_in_a_row < MAX_DEATHS_IN_A_ROW:
+                        worker.close()
+                        worker = Worker(spec, index, out_dir)
+                else:
+                    deaths_in_a_row = 0
                 with lock:
                     results[case["id"]] = res
                     n = len(results)

@@ -50,6 +50,18 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
     w(f"- Wall time: {timings} (engines run concurrently on a 2-core machine)")
     w(f"- Git revision: {meta.get('git_rev', '?')}\n")
 
+    w("## How to run\n")
+    w("```")
+    w("compat-tests/run.sh --ci                 # what scripts/test.sh runs: all dumps + monitor + 1/4 of tests-py")
+    w("compat-tests/run.sh -j2 --write-report   # everything, then rewrite this file")
+    w("compat-tests/run.sh --filter ip/meta.t --filter 'shell-dumps/sets/*' --engines kernel")
+    w("compat-tests/run.sh --engines kernel,kernel-as-nfbpf --expect-identical   # harness self-check")
+    w("compat-tests/report.py                   # rewrite this file from compat-tests/out/results.json")
+    w("```")
+    w("The nfbpf engine switches on by itself when `bin/nfbpfd`, `bin/nfbpf-run` and "
+      "`lib/libnfbpf-shim.so` exist in `build/` (else the newest `build*/` holding all three; "
+      "`--nfbpf-build DIR` picks one). Raw results and worker/daemon logs: `compat-tests/out/`.\n")
+
     w("## What is compared\n")
     w("Every case runs twice, once per engine, each engine in a private network namespace of its "
       "own (one long-lived namespace per worker, `nft flush ruleset` between cases; the nfbpf "
@@ -57,7 +69,9 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
       "exit status, stderr and stdout are compared; after each case `nft list ruleset`, "
       "`nft -a list ruleset` and `nft -j list ruleset`. Table handles and monitor generation "
       "ids/PIDs are renumbered first (they depend on the namespace's history); everything else, "
-      "chain/rule/set handles included, must match byte for byte.\n")
+      "chain/rule/set handles included, must match byte for byte. In the nfbpf "
+      "namespace the kernel's own ruleset is checked after every case: if it is not empty, nft "
+      "bypassed nfbpfd and the run counts as a harness failure.\n")
     w("- **tests-py**: every rule line of nftables 1.0.6 `tests/py` in `any/`, `ip/`, `ip6/`, "
       "`inet/`, for each table of family ip, ip6 or inet the file declares and each chain of that "
       "table (as `nft-test.py` does). Setup: the table, its chains, and the sets, elements and "

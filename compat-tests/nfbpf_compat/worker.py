@@ -119,9 +119,9 @@ def main() -> int:
             except Exception as e:  # a harness bug in one case must not lose the others
                 steps = []
                 notes.append(f"harness error: {type(e).__name__}: {e}")
-            died = engine.check_alive()
-            if died:
-                notes.append(died)
+            for problem in (engine.check_bypass(), engine.check_alive()):
+                if problem:
+                    notes.append(problem)
             result = {"id": case["id"], "engine": engine.name, "notes": notes,
                       "elapsed": round(time.monotonic() - t0, 4),
                       "steps": [s.to_json() for s in steps]}

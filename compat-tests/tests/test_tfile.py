@@ -138,6 +138,25 @@ class Normalize(unittest.TestCase):
         self.assertEqual(normalize.normalize_stdout("list -j", "nft -j list ruleset", a),
                          normalize.normalize_stdout("list -j", "nft -j list ruleset", b))
 
+    def test_expiry_countdown_ignored_timeouts_kept(self):
+        a = "elements = { 10.2.1.1 expires 59s992ms, 192.168.3.4 timeout 30s expires 29s992ms }"
+        b = "elements = { 10.2.1.1 expires 59s988ms, 192.168.3.4 timeout 30s expires 29s988ms }"
+        c = b.replace("timeout 30s", "timeout 31s")
+        n = [normalize.normalize_stdout("list", "nft list ruleset", x) for x in (a, b, c)]
+        self.assertEqual(n[0], n[1])
+        self.assertNotEqual(n[1], n[2])
+        j = ['{"elem": {"val": "10.2.1.1", "expires": %d}}' % e for e in (59992, 59988)]
+        self.assertEqual(*[normalize.normalize_stdout("list -j", "nft -j list ruleset", x) for x in j])
+
+    def test_dormant_table_json_cut_at_nft_use_after_free(self):
+        head = '{"nftables": [{"table": {"family": "ip", "name": "x", "handle": 7, "flags": '
+        a = head + '"x"}}, {"chain": {"name": "y"}}]}\n'
+        b = head + '\n'
+        n = [normalize.normalize_stdout("list -j", "nft -j list ruleset", x) for x in (a, b)]
+        self.assertEqual(n[0], n[1])
+        ok = '{"nftables": [{"table": {"family": "ip", "name": "x", "handle": 7, "flags": ["dormant", "owner"]}}]}'
+        self.assertIn('"flags": ["dormant", "owner"]', normalize.normalize_stdout("list -j", "nft -j list ruleset", ok))
+
     def test_monitor_generations(self):
         a = "add table ip t\n# new generation 40 by process 77 (nft)\n# new generation 42 by process 78 (nft)\n"
         b = "add table ip t\n# new generation 3 by process 9 (nft)\n# new generation 5 by process 10 (nft)\n"
