@@ -108,6 +108,11 @@ std::string one(std::span<const bpf_insn> insns, size_t pc, const Names& names, 
           if (it != names.at.end()) return fmt::format("r{} = map_fd({}) ll", i.dst_reg, it->second);
           return fmt::format("r{} = map_fd#{} ll", i.dst_reg, i.imm);
         }
+        if (i.src_reg == BPF_PSEUDO_MAP_VALUE) {
+          auto it = names.at.find(static_cast<uint32_t>(pc));
+          std::string m = it != names.at.end() ? it->second : fmt::format("#{}", i.imm);
+          return fmt::format("r{} = map_value({}) + {} ll", i.dst_reg, m, insns[pc + 1].imm);
+        }
         uint64_t v = static_cast<uint32_t>(i.imm) |
                      (static_cast<uint64_t>(static_cast<uint32_t>(insns[pc + 1].imm)) << 32);
         return fmt::format("r{} = {} ll", i.dst_reg, imm64_str(v));
@@ -135,9 +140,12 @@ std::string one(std::span<const bpf_insn> insns, size_t pc, const Names& names, 
           if (it != names.at.end()) return fmt::format("call kfunc {}", it->second);
           return fmt::format("call kfunc#{}", i.imm);
         }
-        if (i.src_reg == BPF_PSEUDO_CALL) return fmt::format("call pc{:+}", i.imm + 1);
+        if (i.src_reg == BPF_PSEUDO_CALL)
+          return fmt::format("call {}", static_cast<int64_t>(pc) + 1 + i.imm);
         return fmt::format("call {}", helper_name(i.imm));
       }
+      if (op == BPF_JA && cls == BPF_JMP32)
+        return fmt::format("gotol {}", static_cast<int64_t>(pc) + 1 + i.imm);
       if (op == BPF_JA) return fmt::format("goto {}", target);
       char r = cls == BPF_JMP ? 'r' : 'w';
       if (x)

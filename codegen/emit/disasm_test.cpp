@@ -73,5 +73,28 @@ TEST(EmitDisasm, RawImageWithoutNames) {
             "   4: exit\n");
 }
 
+TEST(EmitDisasm, SubprogramCallsLongJumpsAndMapValues) {
+  Program p("sub");
+  Label sub(p), end(p);
+  p.ld_map_value(Reg::R1, p.map("config"), 16);
+  p.call_local(sub);
+  p.jmp_long(end);
+  p.bind(sub);
+  p.mov(Reg::R0, 1);
+  p.exit();
+  p.bind(end);
+  p.exit();
+  EXPECT_EQ(p.insns()[2].imm, 1);   // call: imm = target - (pc + 1)
+  EXPECT_EQ(p.insns()[3].imm, 2);   // gotol: imm, not off
+  EXPECT_EQ(p.insns()[3].off, 0);
+  EXPECT_EQ(disassemble(p),
+            "   0: r1 = map_value(config) + 16 ll\n"
+            "   2: call 4\n"
+            "   3: gotol 6\n"
+            "   4: r0 = 1\n"
+            "   5: exit\n"
+            "   6: exit\n");
+}
+
 }  // namespace
 }  // namespace nfbpf::codegen::emit

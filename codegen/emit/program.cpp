@@ -121,6 +121,15 @@ void Program::ld_map_fd(Reg dst, MapRef map) {
   raw(make(0, Reg::R0, Reg::R0, 0, 0));
 }
 
+void Program::ld_map_value(Reg dst, MapRef map, uint32_t off) {
+  assert(map.id < map_names_.size());
+  fixups_.push_back(Fixup{FixupKind::kMapFd, pc(), map.id});
+  bpf_insn first = make(BPF_LD | BPF_DW | BPF_IMM, dst, Reg::R0, 0, 0);
+  first.src_reg = BPF_PSEUDO_MAP_VALUE;
+  raw(first);
+  raw(make(0, Reg::R0, Reg::R0, 0, static_cast<int32_t>(off)));
+}
+
 void Program::ldx(Size sz, Reg dst, Reg src, int16_t off) {
   raw(make(BPF_LDX | size_code(sz) | BPF_MEM, dst, src, off, 0));
 }
@@ -152,6 +161,11 @@ void Program::jump_insn(uint8_t cls, Cond c, bool use_src, Reg dst, Reg src, int
   uint8_t code = cls | cond_code(c) | (use_src ? BPF_X : BPF_K);
   uint32_t at = pc();
   raw(make(code, dst, use_src ? src : Reg::R0, 0, imm));
+  refer(at, target);
+}
+
+void Program::refer(uint32_t at, Label& target) {
+  assert(target.prog_ == this);
   if (target.bound()) {
     patch(at, target.pos());
   } else {
@@ -163,12 +177,21 @@ void Program::jump_insn(uint8_t cls, Cond c, bool use_src, Reg dst, Reg src, int
 void Program::jmp(Label& target) {
   uint32_t at = pc();
   raw(make(BPF_JMP | BPF_JA, Reg::R0, Reg::R0, 0, 0));
-  if (target.bound()) {
-    patch(at, target.pos());
-  } else {
-    target.pending_.push_back(at);
-    ++unbound_labels_;
-  }
+  refer(at, target);
+}
+
+void Program::jmp_long(Label& target) {
+  uint32_t at = pc();
+  raw(make(BPF_JMP32 | BPF_JA, Reg::R0, Reg::R0, 0, 0));
+  refer(at, target);
+}
+
+void Program::call_local(Label& target) {
+  uint32_t at = pc();
+  bpf_insn i = make(BPF_JMP | BPF_CALL, Reg::R0, Reg::R0, 0, 0);
+  i.src_reg = BPF_PSEUDO_CALL;
+  raw(i);
+  refer(at, target);
 }
 void Program::jmp(Cond c, Reg dst, int32_t imm, Label& t) { jump_insn(BPF_JMP, c, false, dst, Reg::R0, imm, t); }
 void Program::jmp(Cond c, Reg dst, Reg src, Label& t) { jump_insn(BPF_JMP, c, true, dst, src, 0, t); }
@@ -211,11 +234,19 @@ void Program::bind(Label& l) {
 
 void Program::patch(uint32_t insn, uint32_t target) {
   int64_t off = static_cast<int64_t>(target) - static_cast<int64_t>(insn) - 1;
+  bpf_insn& i = insns_[insn];
+  // Calls to subprograms and gotol keep their offset in imm (32 bits); other jumps in off.
+  bool wide = (i.code == (BPF_JMP | BPF_CALL) && i.src_reg == BPF_PSEUDO_CALL) ||
+              i.code == (BPF_JMP32 | BPF_JA);
+  if (wide) {
+    i.imm = static_cast<int32_t>(off);
+    return;
+  }
   if (off < std::numeric_limits<int16_t>::min() || off > std::numeric_limits<int16_t>::max()) {
     note_error(fmt::format("jump at {} to {} does not fit a 16-bit offset", insn, target));
     return;
   }
-  insns_[insn].off = static_cast<int16_t>(off);
+  i.off = static_cast<int16_t>(off);
 }
 
 void Program::note_error(std::string msg) { errors_.push_back(std::move(msg)); }

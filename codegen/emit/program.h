@@ -131,6 +131,9 @@ class Program {
   // --- loads and stores ---
   void ld_imm64(Reg dst, uint64_t imm);
   void ld_map_fd(Reg dst, MapRef map);  // dst = map (BPF_PSEUDO_MAP_FD), fixed up at link time
+  // dst = &value[0] + off of an ARRAY map's element 0 (BPF_PSEUDO_MAP_VALUE): direct access
+  // without a lookup call (not for per-CPU maps).
+  void ld_map_value(Reg dst, MapRef map, uint32_t off);
   void ldx(Size sz, Reg dst, Reg src, int16_t off);  // dst = *(sz *)(src + off)
   void stx(Size sz, Reg dst, int16_t off, Reg src);  // *(sz *)(dst + off) = src
   void st(Size sz, Reg dst, int16_t off, int32_t imm);
@@ -141,6 +144,12 @@ class Program {
   void call_kfunc(Kfunc k);           // BTF id fixed up at link time
   void exit();
   void ret(int32_t verdict) { mov(kRet, verdict); exit(); }
+  // bpf-to-bpf call of a subprogram starting at `target` (a Label bound at its first insn). Use
+  // subprograms to keep verifier state small for long chains; each has its own 512-byte frame
+  // and sees r1-r5 as arguments, returns r0, preserves r6-r9 of the caller. Subprograms are
+  // emitted after the main program (jumps may not cross a subprogram boundary; the verifier
+  // refuses "jump out of range").
+  void call_local(Label& target);
 
   // --- jumps ---
   void jmp(Label& target);
@@ -148,6 +157,9 @@ class Program {
   void jmp(Cond c, Reg dst, Reg src, Label& target);
   void jmp32(Cond c, Reg dst, int32_t imm, Label& target);
   void jmp32(Cond c, Reg dst, Reg src, Label& target);
+  // Unconditional jump with a 32-bit offset (gotol, cpu v4), for targets more than 32K insns away.
+  // Conditional jumps have 16-bit offsets only: "if !cond goto +1; jmp_long(far)".
+  void jmp_long(Label& target);
   // Forward jumps whose target is the end of the returned JumpPatch's scope.
   JumpPatch jmp_fwd();
   JumpPatch jmp_fwd(Cond c, Reg dst, int32_t imm);
@@ -165,6 +177,7 @@ class Program {
   friend class Label;
   friend class JumpPatch;
   void jump_insn(uint8_t cls, Cond c, bool use_src, Reg dst, Reg src, int32_t imm, Label& target);
+  void refer(uint32_t insn, Label& target);
   void patch(uint32_t insn, uint32_t target);
   void note_error(std::string msg);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "codegen/emit/link.h"
+#include "codegen/emit/stack.h"
 
 namespace nfbpf::codegen::emit {
 namespace {
@@ -126,6 +127,22 @@ TEST(EmitLink, UnknownMapFails) {
   auto img = link(p, r);
   ASSERT_FALSE(img.has_value());
   EXPECT_EQ(img.error().err, ENOENT);
+}
+
+TEST(EmitStack, AllocatesAlignedBelowTheReservedArea) {
+  StackAlloc s;
+  auto a = s.alloc(4, 4);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(*a, kFreeStackTop - 4);
+  auto b = s.alloc(16);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(*b % 8, 0);
+  EXPECT_LE(*b + 16, *a);
+  int16_t m = s.mark();
+  ASSERT_TRUE(s.alloc(100).has_value());
+  s.release_to(m);
+  EXPECT_EQ(s.mark(), *b);
+  EXPECT_EQ(s.alloc(512).error().err, ENOSPC);
 }
 
 }  // namespace

@@ -111,6 +111,40 @@ TEST(LinuxKernelObjects, TestRunReturnsRetvalAndDuration) {
   EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_DROP));
 }
 
+// The kernel accepts what the emitter makes of subprogram calls, gotol and direct map values.
+TEST(LinuxKernelObjects, SubprogramLongJumpAndMapValueRun) {
+  LinuxKernel k;
+  auto cfg = Map::create(k, {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 16, .max_entries = 1, .name = "cfg"});
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  uint32_t key = 0;
+  uint32_t value[4] = {0, 0, XDP_DROP, 0};
+  ASSERT_TRUE(cfg->update(&key, value).has_value());
+
+  emit::Program p("subprog");
+  emit::Label sub(p), far(p), bad(p);
+  p.mov(Reg::R1, 41);
+  p.call_local(sub);                                 // r0 = r1 + 1
+  p.jmp(emit::Cond::kNe, Reg::R0, 42, bad);
+  p.jmp_long(far);
+  p.bind(bad);
+  p.ret(XDP_PASS);
+  p.bind(far);
+  p.ld_map_value(Reg::R1, p.map("cfg"), 8);
+  p.ldx(emit::Size::kW, Reg::R0, Reg::R1, 0);       // value[2] = XDP_DROP
+  p.exit();
+  // Subprograms follow the main program: jumps may not cross into them.
+  p.bind(sub);
+  p.mov(Reg::R0, Reg::R1);
+  p.alu(emit::AluOp::kAdd, Reg::R0, 1);
+  p.exit();
+  auto prog = load_program(k, p, {.type = BPF_PROG_TYPE_XDP}, {{"cfg", &*cfg}});
+  ASSERT_TRUE(prog.has_value()) << prog.error().describe();
+  std::vector<uint8_t> frame(64, 0);
+  auto r = prog->test_run({.data_in = frame});
+  ASSERT_TRUE(r.has_value()) << r.error().describe();
+  EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_DROP));
+}
+
 TEST(LinuxKernelObjects, KfuncIdsComeFromVmlinuxBtf) {
   LinuxKernel k;
   for (auto f : {emit::Kfunc::kDynptrFromSkb, emit::Kfunc::kDynptrFromXdp, emit::Kfunc::kDynptrSlice,

@@ -6,7 +6,14 @@
 
 #include <arpa/inet.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <climits>
+#include <fstream>
 #include <chrono>
 #include <thread>
 
@@ -245,6 +252,85 @@ TEST_F(NetnsAttach, TcxIngressThroughDispatcher) {
   ASSERT_TRUE(d->install(*drop).has_value());
   EXPECT_EQ(send_and_count(25), 0);
   EXPECT_EQ(packets(6), 25u);
+}
+
+// Every NF_INET hook in both families accepts a dispatcher link, and so do the extreme priorities.
+TEST_F(NetnsAttach, NetfilterEveryHookAndFamilyAttaches) {
+  std::vector<Dispatcher> all;
+  for (uint32_t pf : {NFPROTO_IPV4, NFPROTO_IPV6}) {
+    for (uint32_t hook = 0; hook < NF_INET_NUMHOOKS; ++hook) {
+      for (int32_t prio : {INT_MIN + 1, -7, INT_MAX - 1}) {
+        auto d = Dispatcher::create(k, Flavor::kNetfilter, NF_ACCEPT);
+        ASSERT_TRUE(d.has_value()) << d.error().describe();
+        Result<void> a = fail(EINVAL, "unset");
+        ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(AttachPoint::netfilter_hook(pf, hook, prio)); }));
+        ASSERT_TRUE(a.has_value()) << "pf " << pf << " hook " << hook << " prio " << prio << ": "
+                                   << a.error().describe();
+        all.push_back(std::move(*d));
+      }
+    }
+  }
+  EXPECT_EQ(all.size(), 30u);
+  EXPECT_EQ(send_and_count(5), 5);  // all accept-by-default
+}
+
+// cgroup_skb egress on a scratch cgroup2 group: only sockets created by a process in the group
+// are filtered. The group lives under the unified hierarchy and is removed at the end.
+TEST_F(NetnsAttach, CgroupSkbEgressFiltersOnlyItsCgroup) {
+  const char* root = "/sys/fs/cgroup/unified";
+  struct stat st {};
+  if (stat(root, &st) != 0) root = "/sys/fs/cgroup";  // pure cgroup2 systems
+  std::string dir = std::string(root) + "/nfbpf-test-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(dir.c_str(), 0755), 0) << dir << ": " << strerror(errno);
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { rmdir(d.c_str()); }
+  } cleanup{dir};
+  Fd cg(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(cg.valid());
+
+  const FlavorOps& f = flavor::flavor_ops(Flavor::kCgroupSkbEgress);
+  auto d = Dispatcher::create(k, Flavor::kCgroupSkbEgress, f.accept);
+  ASSERT_TRUE(d.has_value()) << d.error().describe();
+  auto drop = load(f, make_chain(f, "cg_drop", {7}, NetnsPair::kSenderAddr, f.drop));
+  ASSERT_TRUE(drop.has_value()) << drop.error().describe();
+  ASSERT_TRUE(d->install(*drop).has_value());
+  auto a = d->attach(AttachPoint::cgroup(Flavor::kCgroupSkbEgress, cg.get()));
+  ASSERT_TRUE(a.has_value()) << a.error().describe();
+
+  // A child joins the group, opens a socket in the sender namespace and sends 15 datagrams; a
+  // cgroup egress drop makes each sendto() fail with EPERM.
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    {
+      std::ofstream procs(dir + "/cgroup.procs");
+      procs << getpid() << std::endl;
+      if (!procs) _exit(2);
+    }
+    int rc = 3;
+    (void)ns->in_sender([&] {
+      auto s = testing::udp_socket_bound(NetnsPair::kSenderAddr, 0);
+      if (!s) return;
+      int eperm = 0;
+      for (int i = 0; i < 15; ++i) {
+        auto r = testing::udp_send(*s, NetnsPair::kReceiverAddr, kPort, 1, kPayload);
+        if (!r && r.error().err == EPERM) ++eperm;
+      }
+      rc = eperm == 15 ? 0 : 4;
+    });
+    _exit(rc);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(testing::udp_drain(rx, 200), 0);
+  EXPECT_EQ(packets(7), 15u);
+  // Our own socket was created outside the group: untouched.
+  EXPECT_EQ(send_and_count(10), 10);
+  EXPECT_EQ(packets(7), 15u);
+  d->detach();
 }
 
 }  // namespace
