@@ -14,6 +14,7 @@ enum class Kfunc : uint8_t {
   kDynptrFromXdp,  // int bpf_dynptr_from_xdp(struct xdp_md *x, u64 flags, struct bpf_dynptr *p)
   kDynptrSlice,    // void *bpf_dynptr_slice(const struct bpf_dynptr *p, u32 off, void *buf, u32 len)
   kDynptrSize,     // u32 bpf_dynptr_size(const struct bpf_dynptr *p)
+  kRdonlyCast,     // void *bpf_rdonly_cast(const void *obj, u32 btf_id): read-only PTR_TO_BTF_ID
   kCount,
 };
 
@@ -22,6 +23,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Kfunc::kCount)
     "bpf_dynptr_from_xdp",
     "bpf_dynptr_slice",
     "bpf_dynptr_size",
+    "bpf_rdonly_cast",
 };
 static_assert(kKfuncNames.size() == static_cast<size_t>(Kfunc::kCount));
 

@@ -153,4 +153,16 @@ Result<int32_t> FakeKernel::kfunc_btf_id(std::string_view name) {
   return (h & 0x7fff) + 1;
 }
 
+Result<int32_t> FakeKernel::btf_type_id(std::string_view name, uint32_t kind) {
+  auto id = kfunc_btf_id(name);
+  if (!id) return id;
+  return *id + static_cast<int32_t>(kind) * 0x8000;
+}
+
+Result<uint32_t> FakeKernel::btf_member_offset(std::string_view type, std::string_view member) {
+  auto it = member_offsets.find(std::string(type) + "." + std::string(member));
+  if (it == member_offsets.end()) return failf(ENOENT, "no fake offset for {}.{}", type, member);
+  return it->second;
+}
+
 }  // namespace nfbpf::codegen::kernel

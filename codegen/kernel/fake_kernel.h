@@ -47,6 +47,10 @@ class FakeKernel final : public Kernel {
   Result<void> obj_pin(int fd, const std::string& path) override;
   Result<Fd> obj_get(const std::string& path) override;
   Result<int32_t> kfunc_btf_id(std::string_view name) override;
+  Result<int32_t> btf_type_id(std::string_view name, uint32_t kind) override;
+  Result<uint32_t> btf_member_offset(std::string_view type, std::string_view member) override;
+  // "type.member" -> offset; tests fill what they need (absent: ENOENT).
+  std::map<std::string, uint32_t> member_offsets;
   Result<int> possible_cpus() override { return cpus; }
 
  private:

@@ -88,6 +88,13 @@ class Kernel {
 
   // BTF id of a kernel function (BTF_KIND_FUNC) in vmlinux BTF; ENOENT if the kernel lacks it.
   virtual Result<int32_t> kfunc_btf_id(std::string_view name) = 0;
+  // BTF id of a named vmlinux type of the given kind (e.g. BTF_KIND_STRUCT "nf_conn", for
+  // bpf_rdonly_cast); ENOENT if absent.
+  virtual Result<int32_t> btf_type_id(std::string_view name, uint32_t kind) = 0;
+  // Byte offset of `member` in vmlinux struct/union `type` (anonymous nested members searched),
+  // e.g. ("sk_buff", "mark"), ("net_device", "ifindex"). Reading kernel objects through
+  // PTR_TO_BTF_ID needs these; the layout differs between kernels, so never hard-code them.
+  virtual Result<uint32_t> btf_member_offset(std::string_view type, std::string_view member) = 0;
   virtual Result<int> possible_cpus() = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <bpf/libbpf.h>
 
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -147,15 +148,66 @@ Result<Fd> LinuxKernel::obj_get(const std::string& path) {
   return Fd(fd);
 }
 
-Result<int32_t> LinuxKernel::kfunc_btf_id(std::string_view name) {
-  if (auto it = kfunc_ids_.find(name); it != kfunc_ids_.end()) return it->second;
+Result<const struct btf*> LinuxKernel::vmlinux() {
   if (!vmlinux_) {
     struct btf* b = btf__load_vmlinux_btf();
     if (!b) return fail_errno("loading vmlinux BTF");
     vmlinux_.reset(b);
   }
+  return vmlinux_.get();
+}
+
+Result<int32_t> LinuxKernel::btf_type_id(std::string_view name, uint32_t kind) {
+  auto b = vmlinux();
+  if (!b) return std::unexpected(b.error());
   std::string n(name);
-  int id = btf__find_by_name_kind(vmlinux_.get(), n.c_str(), BTF_KIND_FUNC);
+  int id = btf__find_by_name_kind(*b, n.c_str(), kind);
+  if (id < 0) return failf(ENOENT, "type {} (kind {}) not found in vmlinux BTF", name, kind);
+  return id;
+}
+
+namespace {
+
+// Depth-first search through anonymous struct/union members; bit offsets add up.
+std::optional<uint32_t> find_member_bits(const struct btf* b, const struct btf_type* t,
+                                         std::string_view member, int depth) {
+  if (depth > 8 || !(btf_is_struct(t) || btf_is_union(t))) return std::nullopt;
+  const struct btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); ++i, ++m) {
+    uint32_t bits = btf_member_bit_offset(t, static_cast<uint32_t>(i));
+    const char* name = btf__name_by_offset(b, m->name_off);
+    if (name && member == name) return bits;
+    if (!name || !*name) {
+      const struct btf_type* inner = btf__type_by_id(b, m->type);
+      while (inner && (btf_is_mod(inner) || btf_is_typedef(inner))) inner = btf__type_by_id(b, inner->type);
+      if (!inner) continue;
+      if (auto sub = find_member_bits(b, inner, member, depth + 1)) return bits + *sub;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<uint32_t> LinuxKernel::btf_member_offset(std::string_view type, std::string_view member) {
+  auto b = vmlinux();
+  if (!b) return std::unexpected(b.error());
+  std::string n(type);
+  int id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_STRUCT);
+  if (id < 0) id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_UNION);
+  if (id < 0) return failf(ENOENT, "struct {} not found in vmlinux BTF", type);
+  auto bits = find_member_bits(*b, btf__type_by_id(*b, static_cast<uint32_t>(id)), member, 0);
+  if (!bits) return failf(ENOENT, "struct {} has no member {}", type, member);
+  if (*bits % 8 != 0) return failf(EINVAL, "{}.{} is a bitfield", type, member);
+  return *bits / 8;
+}
+
+Result<int32_t> LinuxKernel::kfunc_btf_id(std::string_view name) {
+  if (auto it = kfunc_ids_.find(name); it != kfunc_ids_.end()) return it->second;
+  auto b = vmlinux();
+  if (!b) return std::unexpected(b.error());
+  std::string n(name);
+  int id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_FUNC);
   if (id < 0) return failf(ENOENT, "kfunc {} not found in vmlinux BTF", name);
   kfunc_ids_.emplace(n, id);
   return id;

@@ -28,12 +28,15 @@ class LinuxKernel final : public Kernel {
   Result<void> obj_pin(int fd, const std::string& path) override;
   Result<Fd> obj_get(const std::string& path) override;
   Result<int32_t> kfunc_btf_id(std::string_view name) override;
+  Result<int32_t> btf_type_id(std::string_view name, uint32_t kind) override;
+  Result<uint32_t> btf_member_offset(std::string_view type, std::string_view member) override;
   Result<int> possible_cpus() override;
 
  private:
   struct BtfDeleter {
     void operator()(struct btf* b) const;
   };
+  Result<const struct btf*> vmlinux();
   std::unique_ptr<struct btf, BtfDeleter> vmlinux_;
   std::map<std::string, int32_t, std::less<>> kfunc_ids_;
 };

@@ -2,6 +2,8 @@
 // child inside a private mount namespace.
 #include "codegen/kernel/linux_kernel.h"
 
+#include <linux/btf.h>
+
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -148,12 +150,31 @@ TEST(LinuxKernelObjects, SubprogramLongJumpAndMapValueRun) {
 TEST(LinuxKernelObjects, KfuncIdsComeFromVmlinuxBtf) {
   LinuxKernel k;
   for (auto f : {emit::Kfunc::kDynptrFromSkb, emit::Kfunc::kDynptrFromXdp, emit::Kfunc::kDynptrSlice,
-                 emit::Kfunc::kDynptrSize}) {
+                 emit::Kfunc::kDynptrSize, emit::Kfunc::kRdonlyCast}) {
     auto id = k.kfunc_btf_id(emit::kfunc_name(f));
     ASSERT_TRUE(id.has_value()) << id.error().describe();
     EXPECT_GT(*id, 0);
   }
   EXPECT_EQ(k.kfunc_btf_id("nfbpf_no_such_kfunc").error().err, ENOENT);
+}
+
+TEST(LinuxKernelObjects, BtfOffsetsOfKernelStructs) {
+  LinuxKernel k;
+  // nf_hook_state is tiny and stable: check against the hand-mirrored ABI.
+  EXPECT_EQ(*k.btf_member_offset("nf_hook_state", "hook"), 0u);
+  EXPECT_EQ(*k.btf_member_offset("nf_hook_state", "pf"), 1u);
+  EXPECT_EQ(*k.btf_member_offset("nf_hook_state", "in"), 8u);
+  EXPECT_EQ(*k.btf_member_offset("bpf_nf_ctx", "skb"), 8u);
+  // sk_buff.mark sits inside an anonymous union; found through it.
+  auto mark = k.btf_member_offset("sk_buff", "mark");
+  ASSERT_TRUE(mark.has_value()) << mark.error().describe();
+  EXPECT_GT(*mark, 0u);
+  auto ifindex = k.btf_member_offset("net_device", "ifindex");
+  ASSERT_TRUE(ifindex.has_value()) << ifindex.error().describe();
+  EXPECT_EQ(k.btf_member_offset("sk_buff", "no_such_member").error().err, ENOENT);
+  auto ct = k.btf_type_id("nf_conn", BTF_KIND_STRUCT);
+  ASSERT_TRUE(ct.has_value()) << ct.error().describe();
+  EXPECT_GT(*ct, 0);
 }
 
 // Pins a map and a program in a private bpffs (child process, private mount namespace) and opens

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "codegen/abi/netfilter.h"
 #include "codegen/emit/disasm.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/kernel/linux_kernel.h"
@@ -252,6 +253,44 @@ TEST_F(NetnsAttach, TcxIngressThroughDispatcher) {
   ASSERT_TRUE(d->install(*drop).has_value());
   EXPECT_EQ(send_and_count(25), 0);
   EXPECT_EQ(packets(6), 25u);
+}
+
+// Metadata through BTF pointers, as a meta matcher would read it: ctx->state->hook,
+// ctx->state->in->ifindex and ctx->skb->mark, with offsets looked up in vmlinux BTF.
+TEST_F(NetnsAttach, NetfilterReadsHookStateAndSkbThroughBtf) {
+  const FlavorOps& f = flavor::flavor_ops(Flavor::kNetfilter);
+  auto ifindex_off = k.btf_member_offset("net_device", "ifindex");
+  auto mark_off = k.btf_member_offset("sk_buff", "mark");
+  ASSERT_TRUE(ifindex_off && mark_off);
+  emit::Program p("nf_meta");
+  emit::MapRef counters_ref = p.map(kCountersMapName);
+  emit::Label accept(p);
+  f.emit_packet_init(p, accept);
+  p.ldx(emit::Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxStateOff);
+  p.ldx(emit::Size::kB, Reg::R2, Reg::R1, abi::kNfStateHookOff);
+  p.jmp(emit::Cond::kNe, Reg::R2, NF_INET_LOCAL_IN, accept);
+  p.ldx(emit::Size::kDW, Reg::R1, Reg::R1, abi::kNfStateInOff);
+  p.jmp(emit::Cond::kEq, Reg::R1, 0, accept);
+  p.ldx(emit::Size::kW, Reg::R1, Reg::R1, static_cast<int16_t>(*ifindex_off));
+  p.jmp(emit::Cond::kNe, Reg::R1, ns->receiver_ifindex(), accept);
+  p.ldx(emit::Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxSkbOff);
+  p.ldx(emit::Size::kW, Reg::R1, Reg::R1, static_cast<int16_t>(*mark_off));
+  p.jmp(emit::Cond::kNe, Reg::R1, 0, accept);
+  emit_count(p, counters_ref, 8);
+  p.ret(f.drop);
+  p.bind(accept);
+  p.ret(f.accept);
+  auto prog = load(f, p);
+  ASSERT_TRUE(prog.has_value()) << prog.error().describe() << "\n" << emit::disassemble(p);
+
+  auto d = Dispatcher::create(k, Flavor::kNetfilter, f.accept);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->install(*prog).has_value());
+  Result<void> a = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 0)); }));
+  ASSERT_TRUE(a.has_value()) << a.error().describe();
+  EXPECT_EQ(send_and_count(12), 0);
+  EXPECT_EQ(packets(8), 12u);
 }
 
 // Every NF_INET hook in both families accepts a dispatcher link, and so do the extreme priorities.
