@@ -94,10 +94,11 @@ TEST(Transport, SendReturnsOnlyWhenEveryReplyIsQueued) {
   ServerThread server;
   Client c(server.socket_path());
   ASSERT_GE(c.fd, 0);
-  // 50 echoes with acks in one datagram: 100 replies, every one readable at once.
+  // 50 echoes with acks in one datagram (the first one slow): 100 replies, every one readable
+  // as soon as send() returns.
   Message batch;
   for (uint32_t seq = 1; seq <= 50; ++seq) {
-    auto m = make_request(kEcho, NLM_F_ACK, seq);
+    auto m = make_request(seq == 1 ? kSlowEcho : kEcho, NLM_F_ACK, seq);
     batch.insert(batch.end(), m.begin(), m.end());
   }
   ASSERT_EQ(c.send(batch), static_cast<ssize_t>(batch.size()));
@@ -108,7 +109,7 @@ TEST(Transport, SendReturnsOnlyWhenEveryReplyIsQueued) {
   for (auto& r : records) {
     for (size_t off = 0; off < r.size();) {
       const nlmsghdr h = header_of(r, off);
-      if (h.nlmsg_type == kEcho) ++echoes;
+      if (h.nlmsg_type == kEcho || h.nlmsg_type == kSlowEcho) ++echoes;
       if (h.nlmsg_type == NLMSG_ERROR) {
         ++acks;
         EXPECT_EQ(r.size(), h.nlmsg_len) << "an ack shares its record";

@@ -2,7 +2,9 @@
 
 #include <linux/netlink.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "nfnl-server/daemon/nfnetlink_gate.h"
 
@@ -51,6 +53,9 @@ std::vector<Message> FakeProtocol::handle(const Peer& peer, std::span<const uint
     if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > datagram.size() - off) break;
     const auto msg = datagram.subspan(off, h.nlmsg_len);
     switch (h.nlmsg_type) {
+      case kSlowEcho:
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        [[fallthrough]];
       case kEcho: {
         Message m(msg.begin(), msg.end());
         m.resize(NLMSG_ALIGN(m.size()), 0);

@@ -5,6 +5,7 @@
 //               ack when NLM_F_ACK is set.
 //   kDump     : payload {u32 count, u32 size}: `count` messages of `size` bytes, then NLMSG_DONE.
 //   kPublish  : payload {u32 group}: publishes a copy of the message to that group.
+//   kSlowEcho : kEcho after 50 ms, so a client that does not wait for its replies misses them.
 //   kMeasure  : replies with one message whose payload is the u64 size of the whole datagram
 //               and a u64 sum of its bytes (proves chunked sends arrive intact).
 
@@ -20,6 +21,7 @@ inline constexpr uint16_t kEcho = 0x100;
 inline constexpr uint16_t kDump = 0x101;
 inline constexpr uint16_t kPublish = 0x102;
 inline constexpr uint16_t kMeasure = 0x103;
+inline constexpr uint16_t kSlowEcho = 0x104;
 
 class FakeProtocol final : public NetlinkProtocol {
  public:
