@@ -6,17 +6,11 @@ namespace nfbpf::eval {
 
 namespace {
 
-int cmp(std::span<const uint8_t> a, const ir::Bytes& b, size_t off, size_t n) {
-  if (b.size() < off + n) return -2;  // malformed element: never matches
-  return std::memcmp(a.data() + off, b.data() + off, n);
-}
-
 bool in_range(std::span<const uint8_t> key, const ir::Element& e, size_t off, size_t n) {
   const ir::Bytes& hi = e.key_end.empty() ? e.key : e.key_end;
-  int lo_c = cmp(key, e.key, off, n);
-  int hi_c = cmp(key, hi, off, n);
-  if (lo_c == -2 || hi_c == -2) return false;
-  return lo_c >= 0 && hi_c <= 0;
+  if (e.key.size() < off + n || hi.size() < off + n) return false;  // malformed element: never matches
+  return std::memcmp(key.data() + off, e.key.data() + off, n) >= 0 &&
+         std::memcmp(key.data() + off, hi.data() + off, n) <= 0;
 }
 
 }  // namespace
