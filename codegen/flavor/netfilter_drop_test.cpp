@@ -101,5 +101,42 @@ TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
   EXPECT_EQ(c->bytes, expected_packets * bad.size());
 }
 
+// IPv6 at every hook (ctx pf = NFPROTO_IPV6, Ethernet frame but at LOCAL_OUT): a program that
+// drops UDP to port 2000 reads the next header at 6 and the port at 40 + 2.
+TEST(NetfilterIpv6, DropsUdpPortOnEveryHook) {
+  const FlavorOps& f = flavor_ops(Flavor::kNetfilter);
+  kernel::LinuxKernel k;
+  emit::Program p("v6_udp_port");
+  emit::Label accept(p);
+  f.emit_packet_init(p, accept);
+  emit_slice(p, f, 0, 44, accept);
+  p.ldx(emit::Size::kB, Reg::R1, Reg::R0, 6);
+  p.jmp(emit::Cond::kNe, Reg::R1, 17, accept);
+  p.ldx(emit::Size::kH, Reg::R1, Reg::R0, 42);
+  p.jmp(emit::Cond::kNe, Reg::R1, htons(2000), accept);
+  p.ret(f.drop);
+  p.bind(accept);
+  p.ret(f.accept);
+  auto prog = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type});
+  ASSERT_TRUE(prog.has_value()) << prog.error().describe();
+  auto hit = testing::ipv6_udp("2001:db8::1", "2001:db8::2", 16, 1000, 2000);
+  auto miss = testing::ipv6_udp("2001:db8::1", "2001:db8::2", 16, 1000, 2001);
+  for (uint8_t hook : {NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT,
+                       NF_INET_POST_ROUTING}) {
+    abi::NfHookStateIn st{};
+    st.hook = hook;
+    st.pf = NFPROTO_IPV6;
+    std::span<const uint8_t> ctx(reinterpret_cast<const uint8_t*>(&st), sizeof st);
+    auto hit_in = hook == NF_INET_LOCAL_OUT ? hit : testing::ethernet(hit, 0x86dd);
+    auto miss_in = hook == NF_INET_LOCAL_OUT ? miss : testing::ethernet(miss, 0x86dd);
+    auto r = prog->test_run({.data_in = hit_in, .ctx_in = ctx});
+    ASSERT_TRUE(r.has_value()) << "hook " << int(hook) << ": " << r.error().describe();
+    EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_DROP)) << "hook " << int(hook);
+    r = prog->test_run({.data_in = miss_in, .ctx_in = ctx});
+    ASSERT_TRUE(r.has_value()) << r.error().describe();
+    EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_ACCEPT)) << "hook " << int(hook);
+  }
+}
+
 }  // namespace
 }  // namespace nfbpf::codegen::flavor
