@@ -29,7 +29,8 @@ Result<store::BaseHook> parse_new_hook(const Request& r) {
   if (!type) return fail(EOPNOTSUPP, "");
   if (h.hooknum >= kMaxHooks || !(type->hook_mask & (1u << h.hooknum)))
     return fail(EOPNOTSUPP, "");
-  if (type->nat && h.priority <= -200)  // NF_IP_PRI_CONNTRACK return fail_at(EOPNOTSUPP, ha[NFTA_HOOK_PRIORITY]);
+  // NF_IP_PRI_CONNTRACK (-200): nat chains must run after conntrack.
+  if (type->nat && h.priority <= -200) return fail_at(EOPNOTSUPP, ha[NFTA_HOOK_PRIORITY]);
   h.type = std::string(type->name);
   if (netdev_hook(r.family, h.hooknum)) {
     if (ha[NFTA_HOOK_DEVS]) {
@@ -98,10 +99,12 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
   if (r[NFTA_CHAIN_HOOK]) {
     if (!ch->is_base()) return fail_at(EEXIST, attr);
     NFBPF_TRY_ASSIGN(ha, parse_nested(*r[NFTA_CHAIN_HOOK], policy::hook()));
+    // nft_chain_parse_hook() for an existing base chain: a different hook or priority is
+    // EOPNOTSUPP (verified on 6.18).
     if (ha[NFTA_HOOK_HOOKNUM] && ha[NFTA_HOOK_HOOKNUM]->be32() != ch->hook->hooknum)
-      return fail_at(EEXIST, attr);
+      return fail(EOPNOTSUPP, "");
     if (ha[NFTA_HOOK_PRIORITY] && int32_t(ha[NFTA_HOOK_PRIORITY]->be32()) != ch->hook->priority)
-      return fail_at(EEXIST, attr);
+      return fail(EOPNOTSUPP, "");
     if (r[NFTA_CHAIN_TYPE] && r[NFTA_CHAIN_TYPE]->str() != ch->hook->type)
       return fail_at(EEXIST, attr);
   }

@@ -7,7 +7,6 @@
 #include <array>
 #include <map>
 #include <string_view>
-#include <unordered_set>
 
 #include "nfnl-server/nftables/policies.h"
 #include "nfnl-server/nftables/txn.h"
@@ -164,18 +163,6 @@ store::ExprAttr tree_attr(const Attr& a) {
   return e;
 }
 
-bool reaches(const store::Chain* from, const store::Chain* target,
-             std::unordered_set<const store::Chain*>& seen) {
-  if (from == target) return true;
-  if (!seen.insert(from).second) return false;
-  for (const auto& r : from->rules) {
-    if (!r.vis.next) continue;
-    for (const store::Chain* c : r.jump_targets)
-      if (reaches(c, target, seen)) return true;
-  }
-  return false;
-}
-
 Result<store::ExprAttr> parse_verdict(const Attr& a, ExprContext& ctx) {
   NFBPF_TRY_ASSIGN(tb, parse_nested(a, policy::verdict()));
   if (!tb[NFTA_VERDICT_CODE]) return fail(EINVAL, "");
@@ -202,12 +189,13 @@ Result<store::ExprAttr> parse_verdict(const Attr& a, ExprContext& ctx) {
       } else {
         return fail(EINVAL, "");
       }
-      if (!target) return fail(ENOENT, "");
-      if (target->is_base()) return fail(EOPNOTSUPP, "");
-      if (ctx.chain) {
-        std::unordered_set<const store::Chain*> seen;
-        if (reaches(target, ctx.chain, seen)) return fail(ELOOP, "");
+      if (!target) {
+        const Attr* at = tb[NFTA_VERDICT_CHAIN] ? tb[NFTA_VERDICT_CHAIN] : tb[NFTA_VERDICT_CHAIN_ID];
+        Error e(ENOENT, "");
+        e.bad_attr = at->offset;
+        return std::unexpected(std::move(e));
       }
+      if (target->is_base()) return fail(EOPNOTSUPP, "");
       if (ctx.jump_targets) ctx.jump_targets->push_back(target);
       store::ExprAttr name;
       name.type = NFTA_VERDICT_CHAIN;
@@ -326,13 +314,18 @@ Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
     uint16_t name_attr = NFTA_OBJREF_SET_NAME, id_attr = NFTA_OBJREF_SET_ID;
     if (e.name == "lookup") name_attr = NFTA_LOOKUP_SET, id_attr = NFTA_LOOKUP_SET_ID;
     if (e.name == "dynset") name_attr = NFTA_DYNSET_SET_NAME, id_attr = NFTA_DYNSET_SET_ID;
-    const store::ExprAttr* n = e.find(name_attr);
+    store::ExprAttr* n = nullptr;
+    for (auto& a : e.data)
+      if (a.type == name_attr) n = &a;
     if (n) {
       store::Set* s = ctx.table ? ctx.table->find_set(n->str()) : nullptr;
       if (!s && given.count(id_attr) && ctx.txn)
         s = ctx.txn->set_by_id(ctx.table, given[id_attr].be32());
       if (!s) return fail(ENOENT, "");
       if (ctx.set_refs) ctx.set_refs->push_back(s);
+      // nft names anonymous sets "__set%d"; the kernel dumps the name it allocated.
+      n->payload.assign(s->name.begin(), s->name.end());
+      n->payload.push_back(0);
     }
   }
   return e;

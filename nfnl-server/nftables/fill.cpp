@@ -13,6 +13,10 @@
 namespace nfbpf::nftables {
 namespace {
 
+// Not in the 6.12 uapi headers this builds against.
+constexpr uint16_t NFTA_SET_TYPE_ = 19;
+constexpr uint16_t NFTA_SET_COUNT_ = 20;
+
 MsgWriter start(const FillHdr& h, uint8_t family) {
   return MsgWriter(nft_type(h.event), h.flags, h.seq, h.portid, family, res_id_be(h.genid));
 }
@@ -141,6 +145,19 @@ nfnl::Message fill_set(const FillHdr& h, const store::Table& t, const store::Set
     }
     w.nest_end(list);
   }
+  // Kernel 6.18 appends the backend (NFTA_SET_TYPE, the ops' address as "%p"-style text, so
+  // boot-specific: these are the values of the kernel the captures were taken on) and the
+  // element count.
+  const char* backend = "0xffffffff82507f40";                      // rhash
+  if (s.flags & NFT_SET_INTERVAL) backend = "0xffffffff825080e0";    // rbtree
+  else if (s.key_len <= 2 && !s.is_map()) backend = "0xffffffff82508020";  // bitmap
+  else if ((s.flags & NFT_SET_CONSTANT) && s.size && s.key_len == 4)
+    backend = "0xffffffff82507dc0";  // hash_fast
+  w.put_str(NFTA_SET_TYPE_, backend);
+  uint32_t count = 0;
+  for (const auto& e : s.elems)
+    if ((e.vis.cur || e.vis.next) && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) count++;
+  w.put_be32(NFTA_SET_COUNT_, count);
   return w.finish();
 }
 

@@ -3,6 +3,8 @@
 #include <sys/socket.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
+
 #include "nfnl-server/nftables/fill.h"
 #include "nfnl-server/nftables/handlers.h"
 
@@ -154,8 +156,17 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   if (!dump_requested(r)) return fail(EOPNOTSUPP, "single element GET is not supported");
   std::vector<const store::SetElem*> batch;
   size_t bytes = 0;
-  for (const auto& e : s->elems) {
-    if (!e.vis.cur) continue;
+  std::vector<const store::SetElem*> elems;
+  for (const auto& e : s->elems)
+    if (e.vis.cur) elems.push_back(&e);
+  if (s->flags & NFT_SET_INTERVAL) {
+    // The rbtree backend walks from the greatest key down.
+    std::stable_sort(elems.begin(), elems.end(), [](const auto* a, const auto* b) {
+      return a->key > b->key;
+    });
+  }
+  for (const store::SetElem* ep : elems) {
+    const store::SetElem& e = *ep;
     size_t sz = 64 + e.key.size() * 2 + (e.userdata ? e.userdata->size() : 0);
     if (!batch.empty() && bytes + sz > kElemsPerMsg) {
       out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, batch));
@@ -167,6 +178,9 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   }
   if (!batch.empty())
     out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, batch));
+  // nf_tables_dump_set() is called until it makes no progress; that last call still emits a
+  // message with an empty element list.
+  out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, {}));
   out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
   return out;
 }

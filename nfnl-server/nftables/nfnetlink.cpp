@@ -135,6 +135,8 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     Txn txn(rs_);
     std::vector<PendingAck> acks;
     bool failure = false, done = false;
+    bool replayed = false;
+  replay:
     std::span<const uint8_t> cur = rest;
     while (cur.size() >= NLMSG_HDRLEN) {
       nlmsghdr h = header_at(cur);
@@ -173,6 +175,15 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
       cur = cur.subspan(std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), cur.size()));
     }
 
+    if (txn.replay_requested && !replayed) {
+      // The kernel's abort with NFNL_ABORT_VALIDATE asks for one replay of the whole batch.
+      txn.abort();
+      txn.replay_requested = false;
+      acks.clear();
+      failure = done = false;
+      replayed = true;
+      goto replay;
+    }
     if (done && !failure) {
       auto first_msg = rest.size() >= NLMSG_HDRLEN
                            ? rest.first(std::min<size_t>(header_at(rest).nlmsg_len, rest.size()))

@@ -3,6 +3,7 @@
 
 #include "nfnl-server/nftables/expr_codec.h"
 #include "nfnl-server/nftables/handlers.h"
+#include "nfnl-server/nftables/validate.h"
 
 namespace nfbpf::nftables {
 namespace {
@@ -82,7 +83,10 @@ Result<void> new_rule(BatchCtx& c) {
     for (const Attr& el : elems) {
       if (el.type != NFTA_LIST_ELEM) return fail(EINVAL, "");
       auto e = parse_expr(el, ectx);
-      if (!e) return fail_at(e.error().err, &el);
+      if (!e) {
+        if (!e.error().bad_attr) e.error().bad_attr = el.offset;
+        return std::unexpected(std::move(e).error());
+      }
       rule.exprs.push_back(std::move(*e));
     }
   }
@@ -109,6 +113,13 @@ Result<void> new_rule(BatchCtx& c) {
   if (r[NFTA_RULE_ID]) op.batch_id = r[NFTA_RULE_ID]->be32();
   c.txn.add(op);
   if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
+  // Jumps set the table's validate state; the kernel then validates at the end of NEWRULE.
+  if (!pos->jump_targets.empty()) {
+    if (auto v = validate_table(*t); !v) {
+      c.txn.replay_requested = true;
+      return v;
+    }
+  }
   return {};
 }
 

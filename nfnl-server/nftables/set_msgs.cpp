@@ -146,8 +146,9 @@ Result<void> new_set(BatchCtx& c) {
   Op op{OpKind::kNewSet, c.origin};
   op.table = t;
   op.set = s.get();
+  const bool anon = s->anonymous();
   t->sets.push_back(std::move(s));
-  t->use++;
+  if (!anon) t->use++;  // observed on 6.18: anonymous sets are not counted
   c.txn.add(op);
   return {};
 }
@@ -173,7 +174,8 @@ Result<void> del_set(BatchCtx& c) {
   }
   if (s->use > 0 || (r.flag(NLM_F_NONREC) && !s->elems.empty())) return fail_at(EBUSY, attr);
   s->vis.next = false;
-  t->use--;
+  set_elem_refs(*s, -1);
+  if (!s->anonymous()) t->use--;
   Op op{OpKind::kDelSet, c.origin};
   op.table = t;
   op.set = s;

@@ -89,6 +89,7 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
       }
     }
     e.data = std::move(data);
+    e.jump_targets = std::move(jumps);
   } else if ((s->flags & NFT_SET_MAP) && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) {
     return fail(EINVAL, "");
   }
@@ -129,6 +130,7 @@ Result<void> new_setelem(BatchCtx& c) {
       continue;
     }
     if (s->size && s->elems.size() >= s->size) return fail_at(ENFILE, &el);
+    for (store::Chain* j : e->jump_targets) j->use++;
     s->elems.push_back(std::move(*e));
     Op op{OpKind::kNewElem, c.origin};
     op.table = t;
@@ -151,6 +153,7 @@ Result<void> del_setelem(BatchCtx& c) {
     for (auto it = s->elems.begin(); it != s->elems.end(); ++it) {
       if (!it->vis.next) continue;
       it->vis.next = false;
+      for (store::Chain* j : it->jump_targets) j->use--;
       Op op{OpKind::kDelElem, c.origin};
       op.table = t;
       op.set = s;
@@ -171,6 +174,7 @@ Result<void> del_setelem(BatchCtx& c) {
       return fail_at(ENOENT, &el);
     }
     it->vis.next = false;
+    for (store::Chain* j : it->jump_targets) j->use--;
     Op op{OpKind::kDelElem, c.origin};
     op.table = t;
     op.set = s;

@@ -80,7 +80,8 @@ Result<void> flush_table(BatchCtx& c, store::Table* t) {
     if (!s->vis.next) continue;
     if (s->anonymous() && s->use > 0) continue;
     s->vis.next = false;
-    t->use--;
+    set_elem_refs(*s, -1);
+    if (!s->anonymous()) t->use--;
     Op op{OpKind::kDelSet, c.origin};
     op.table = t;
     op.set = s.get();

@@ -39,6 +39,12 @@ void erase_table(store::Ruleset& rs, store::Table* t) {
 
 }  // namespace
 
+void set_elem_refs(store::Set& s, int delta) {
+  for (auto& e : s.elems)
+    if (e.vis.next)
+      for (store::Chain* j : e.jump_targets) j->use += uint32_t(delta);
+}
+
 void release_rule_refs(store::Rule& r) {
   for (store::Chain* c : r.jump_targets) c->use--;
   for (store::Set* s : r.set_refs) s->use--;
@@ -59,7 +65,6 @@ void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chai
   for (store::Set* s : r->set_refs)
     if (s->anonymous() && s->vis.next && s->use == 0) {
       s->vis.next = false;
-      t->use--;
       Op so{OpKind::kDelSet, o};
       so.table = t;
       so.set = s;
@@ -155,10 +160,23 @@ void Txn::abort() {
         acquire_rule_refs(*op.rule);
         op.chain->use++;
         break;
-      case OpKind::kNewSet: op.table->use--; erase_set(*op.table, op.set); break;
-      case OpKind::kDelSet: op.set->vis.next = true; op.table->use++; break;
-      case OpKind::kNewElem: op.set->elems.erase(op.elem); break;
-      case OpKind::kDelElem: op.elem->vis.next = true; break;
+      case OpKind::kNewSet:
+        if (!op.set->anonymous()) op.table->use--;
+        erase_set(*op.table, op.set);
+        break;
+      case OpKind::kDelSet:
+        op.set->vis.next = true;
+        set_elem_refs(*op.set, +1);
+        if (!op.set->anonymous()) op.table->use++;
+        break;
+      case OpKind::kNewElem:
+        for (store::Chain* j : op.elem->jump_targets) j->use--;
+        op.set->elems.erase(op.elem);
+        break;
+      case OpKind::kDelElem:
+        op.elem->vis.next = true;
+        for (store::Chain* j : op.elem->jump_targets) j->use++;
+        break;
       case OpKind::kCount: break;
     }
   }

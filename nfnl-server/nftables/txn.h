@@ -63,6 +63,10 @@ class Txn {
   store::Set* set_by_id(const store::Table* t, uint32_t id) const;
   store::Rule* rule_by_id(const store::Chain* c, uint32_t id) const;
 
+  // Set when table validation failed: the kernel aborts and replays the whole batch once
+  // (NFNL_ABORT_VALIDATE -> -EAGAIN), so every handle allocation happens twice.
+  bool replay_requested = false;
+
   void commit(const NotifyFn& notify);
   void abort();
 
@@ -77,5 +81,7 @@ void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chai
 // Drops references a rule holds (jump targets, bound sets); used for delete and abort of new.
 void release_rule_refs(store::Rule& r);
 void acquire_rule_refs(store::Rule& r);
+// Adds delta to the use of every chain a set's live elements jump to (set delete / its abort).
+void set_elem_refs(store::Set& s, int delta);
 
 }  // namespace nfbpf::nftables

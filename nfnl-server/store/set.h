@@ -31,6 +31,7 @@ struct SetElem {
   std::optional<uint64_t> expiration_ms;
   std::optional<std::vector<uint8_t>> userdata;
   std::vector<Expr> exprs;  // per-element stateful expressions (counter, ...)
+  std::vector<struct Chain*> jump_targets;  // verdict map data: each holds one chain `use`
   Visibility vis;
 };
 
