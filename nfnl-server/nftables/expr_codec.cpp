@@ -39,10 +39,77 @@ std::vector<uint8_t> be64(uint64_t v) {
   return out;
 }
 
+using Fixup = void (*)(std::vector<store::ExprAttr>&);
+
 struct KindSpec {
   std::vector<Field> fields;  // in the kernel's dump order
   bool dumps_data = true;     // false for kinds without ->dump (notrack)
+  Fixup fixup = nullptr;      // state ->init() derives that ->dump() then shows
 };
+
+store::ExprAttr* find_attr(std::vector<store::ExprAttr>& v, uint16_t t) {
+  for (auto& a : v)
+    if (a.type == t) return &a;
+  return nullptr;
+}
+
+// A missing "max" register defaults to "min" (nat, masq, redir) and is dumped right after it.
+bool default_max(std::vector<store::ExprAttr>& v, uint16_t min, uint16_t max) {
+  store::ExprAttr* lo = find_attr(v, min);
+  if (!lo) {
+    std::erase_if(v, [&](const auto& a) { return a.type == max; });
+    return false;
+  }
+  if (!find_attr(v, max)) {
+    store::ExprAttr hi = *lo;
+    hi.type = max;
+    auto pos = std::find_if(v.begin(), v.end(), [&](const auto& a) { return a.type == min; });
+    v.insert(pos + 1, std::move(hi));
+  }
+  return true;
+}
+
+// Sets the flags attribute (dumped only when non-zero) at the position `before` says.
+void put_flags(std::vector<store::ExprAttr>& v, uint16_t type, uint32_t flags, bool at_front) {
+  std::erase_if(v, [&](const auto& a) { return a.type == type; });
+  if (!flags) return;
+  store::ExprAttr f;
+  f.type = type;
+  f.payload = be32(flags);
+  if (at_front) v.insert(v.begin(), std::move(f));
+  else v.push_back(std::move(f));
+}
+
+uint32_t flags_of(std::vector<store::ExprAttr>& v, uint16_t type) {
+  store::ExprAttr* f = find_attr(v, type);
+  return f ? f->be32() : 0;
+}
+
+constexpr uint32_t kMapIps = 1;         // NF_NAT_RANGE_MAP_IPS
+constexpr uint32_t kProtoSpecified = 2; // NF_NAT_RANGE_PROTO_SPECIFIED
+
+// nft_nat_init(): flags |= MAP_IPS / PROTO_SPECIFIED, then |= the requested flags.
+void fixup_nat(std::vector<store::ExprAttr>& v) {
+  uint32_t flags = 0;
+  if (default_max(v, NFTA_NAT_REG_ADDR_MIN, NFTA_NAT_REG_ADDR_MAX)) flags |= kMapIps;
+  if (default_max(v, NFTA_NAT_REG_PROTO_MIN, NFTA_NAT_REG_PROTO_MAX)) flags |= kProtoSpecified;
+  flags |= flags_of(v, NFTA_NAT_FLAGS);
+  put_flags(v, NFTA_NAT_FLAGS, flags, false);
+}
+
+// nft_masq_init(): flags as requested; dumped first.
+void fixup_masq(std::vector<store::ExprAttr>& v) {
+  default_max(v, NFTA_MASQ_REG_PROTO_MIN, NFTA_MASQ_REG_PROTO_MAX);
+  put_flags(v, NFTA_MASQ_FLAGS, flags_of(v, NFTA_MASQ_FLAGS), true);
+}
+
+// nft_redir_init(): PROTO_SPECIFIED with a port register, but requested flags replace it.
+void fixup_redir(std::vector<store::ExprAttr>& v) {
+  uint32_t flags = 0;
+  if (default_max(v, NFTA_REDIR_REG_PROTO_MIN, NFTA_REDIR_REG_PROTO_MAX)) flags = kProtoSpecified;
+  if (find_attr(v, NFTA_REDIR_FLAGS)) flags = flags_of(v, NFTA_REDIR_FLAGS);
+  put_flags(v, NFTA_REDIR_FLAGS, flags, false);
+}
 
 // Dump orders from each expression's ->dump() in net/netfilter/nft_*.c.
 const std::map<std::string_view, KindSpec>& kinds() {
@@ -81,13 +148,16 @@ const std::map<std::string_view, KindSpec>& kinds() {
       {"nat",
        {{{NFTA_NAT_TYPE}, {NFTA_NAT_FAMILY}, {NFTA_NAT_REG_ADDR_MIN, K::kReg},
          {NFTA_NAT_REG_ADDR_MAX, K::kReg}, {NFTA_NAT_REG_PROTO_MIN, K::kReg},
-         {NFTA_NAT_REG_PROTO_MAX, K::kReg}, {NFTA_NAT_FLAGS}}}},
+         {NFTA_NAT_REG_PROTO_MAX, K::kReg}, {NFTA_NAT_FLAGS}},
+        true, fixup_nat}},
       {"masq",
        {{{NFTA_MASQ_FLAGS}, {NFTA_MASQ_REG_PROTO_MIN, K::kReg},
-         {NFTA_MASQ_REG_PROTO_MAX, K::kReg}}}},
+         {NFTA_MASQ_REG_PROTO_MAX, K::kReg}},
+        true, fixup_masq}},
       {"redir",
        {{{NFTA_REDIR_REG_PROTO_MIN, K::kReg}, {NFTA_REDIR_REG_PROTO_MAX, K::kReg},
-         {NFTA_REDIR_FLAGS}}}},
+         {NFTA_REDIR_FLAGS}},
+        true, fixup_redir}},
       {"limit",
        {{{NFTA_LIMIT_RATE, K::kRaw, be64(0)}, {NFTA_LIMIT_UNIT, K::kRaw, be64(0)},
          {NFTA_LIMIT_BURST, K::kRaw, be32(0)}, {NFTA_LIMIT_TYPE, K::kRaw, be32(0)},
@@ -301,6 +371,7 @@ Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
       }
     }
   }
+  if (spec.fixup) spec.fixup(e.data);
   // Kind-specific state the kernel derives (see each ->init()).
   if (e.name == "log" && !e.find(NFTA_LOG_GROUP) && !e.find(NFTA_LOG_LEVEL)) {
     store::ExprAttr lvl;
