@@ -17,6 +17,10 @@
 //   [-32, -24)  kKeyOff: 8 bytes for map keys (counter slot index, prog-array index...).
 //   [-96, -32)  kSliceBufOff: 64-byte bounce buffer for bpf_dynptr_slice when data is not linear.
 //   [-512, -96) free for matchers (allocate from kFreeStackTop downwards).
+//
+// Subprograms (Program::call_local) get a fresh frame with the same layout, except that the
+// dynptr and L3 length stay in the main frame: pass r1 = r10 + kDynptrOff to the subprogram and
+// use flavor::PacketRef::at(<callee-saved reg holding it>) there.
 
 #include <cstdint>
 

@@ -101,6 +101,46 @@ TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
   EXPECT_EQ(c->bytes, expected_packets * bad.size());
 }
 
+// A subprogram reads the packet through the caller's dynptr (PacketRef) and counts with the
+// caller's L3 length: the convention for splitting long chains into subprograms.
+TEST_F(NetfilterDropSaddr, SubprogramUsesTheCallersDynptr) {
+  const FlavorOps& f = flavor_ops(Flavor::kNetfilter);
+  emit::Program p("subprog_drop");
+  emit::MapRef ctr = p.map(runtime::kCountersMapName);
+  emit::Label accept(p), sub(p);
+  f.emit_packet_init(p, accept);
+  p.mov(Reg::R1, emit::kFrame);
+  p.alu(emit::AluOp::kAdd, Reg::R1, emit::kDynptrOff);
+  p.call_local(sub);
+  p.exit();  // the subprogram's verdict
+  p.bind(accept);
+  p.ret(f.accept);
+  p.bind(sub);  // r1 = &dynptr in the caller's frame
+  {
+    emit::Label sub_accept(p);
+    PacketRef pkt = PacketRef::at(Reg::R6);
+    p.mov(Reg::R6, Reg::R1);
+    emit_slice(p, f, 12, 4, sub_accept, pkt);
+    p.ldx(emit::Size::kW, Reg::R1, Reg::R0, 0);
+    p.jmp32(emit::Cond::kNe, Reg::R1, 0x0101a8c0, sub_accept);  // 192.168.1.1
+    runtime::emit_count(p, ctr, 5, pkt);
+    p.ret(f.drop);
+    p.bind(sub_accept);
+    p.ret(f.accept);
+  }
+  auto pr = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type},
+                                 {{std::string(runtime::kCountersMapName), &counters->map()}});
+  ASSERT_TRUE(pr.has_value()) << pr.error().describe() << "\n" << emit::disassemble(p);
+  auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 40);
+  auto good = testing::ipv4_udp("192.168.1.9", "10.0.0.2", 40);
+  EXPECT_EQ(pr->test_run({.data_in = bad, .repeat = 3})->retval, static_cast<uint32_t>(NF_DROP));
+  EXPECT_EQ(pr->test_run({.data_in = good})->retval, static_cast<uint32_t>(NF_ACCEPT));
+  auto c = counters->read(5);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->packets, 3u);
+  EXPECT_EQ(c->bytes, 3u * bad.size());
+}
+
 // IPv6 at every hook (ctx pf = NFPROTO_IPV6, Ethernet frame but at LOCAL_OUT): a program that
 // drops UDP to port 2000 reads the next header at 6 and the port at 40 + 2.
 TEST(NetfilterIpv6, DropsUdpPortOnEveryHook) {

@@ -14,14 +14,29 @@
 
 namespace nfbpf::codegen::flavor {
 
+// Where the packet dynptr lives. In the main program it is the frame slot r10 + kDynptrOff. A
+// bpf-to-bpf subprogram has its own frame, so the caller passes the address of its slot
+// (r1 = r10 + kDynptrOff before call_local) and the subprogram keeps it in a callee-saved
+// register: PacketRef::at(Reg::R6). The L3 length slot travels with it (it sits at a fixed
+// distance below the dynptr). The bounce buffer always comes from the current frame
+// (r10 + kSliceBufOff), so subprograms keep that area free too.
+struct PacketRef {
+  emit::Reg base = emit::kFrame;
+  int16_t off = emit::kDynptrOff;
+  static PacketRef at(emit::Reg r) { return PacketRef{r, 0}; }  // r must be r6..r9
+};
+
 // r0 = pointer to bytes [l3_off, l3_off + len) of the packet from the IP header; jumps to `short_pkt`
 // if the packet is shorter. len is 1..emit::kSliceBufSize. Clobbers r0-r5.
 void emit_slice(emit::Program& p, const FlavorOps& f, uint32_t l3_off, uint32_t len,
-                emit::Label& short_pkt);
+                emit::Label& short_pkt, PacketRef where = {});
 
 // Same with a variable offset: l3_off = off_reg + add (e.g. the L4 header at ihl * 4). off_reg
 // may be any register but r0 and r10; it is read before r1-r5 are written. Clobbers r0-r5.
 void emit_slice_at(emit::Program& p, const FlavorOps& f, emit::Reg off_reg, int32_t add,
-                   uint32_t len, emit::Label& short_pkt);
+                   uint32_t len, emit::Label& short_pkt, PacketRef where = {});
+
+// dst = the packet length from the IP header on (stored by the prologue). Clobbers only dst.
+void emit_load_l3_len(emit::Program& p, emit::Reg dst, PacketRef where = {});
 
 }  // namespace nfbpf::codegen::flavor

@@ -21,6 +21,7 @@
 
 #include "codegen/abi/netfilter.h"
 #include "codegen/emit/disasm.h"
+#include "codegen/flavor/load.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/kernel/linux_kernel.h"
 #include "codegen/kernel/loader.h"
@@ -84,8 +85,7 @@ struct NetnsAttach : ::testing::Test {
   }
 
   Result<kernel::Prog> load(const FlavorOps& f, const emit::Program& p) {
-    return kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type},
-                                {{std::string(kCountersMapName), &counters->map()}});
+    return flavor::load(k, f.flavor, p, {{std::string(kCountersMapName), &counters->map()}});
   }
 
   // Sends n datagrams and returns how many arrived.

@@ -47,7 +47,7 @@ Result<void> CounterTable::write(uint32_t slot, abi::Counter value) {
   return map_.update(&slot, per_cpu.data(), BPF_ANY);
 }
 
-void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot) {
+void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot, flavor::PacketRef where) {
   p.st(Size::kW, emit::kFrame, emit::kKeyOff, static_cast<int32_t>(slot));
   p.ld_map_fd(Reg::R1, counters);
   p.mov(Reg::R2, emit::kFrame);
@@ -57,7 +57,7 @@ void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot) {
     auto skip = p.jmp_fwd(emit::Cond::kEq, Reg::R0, 0);  // only if slot >= capacity
     p.mov(Reg::R1, 1);
     p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, packets), Reg::R1);
-    p.ldx(Size::kDW, Reg::R1, emit::kFrame, emit::kPktLenOff);
+    flavor::emit_load_l3_len(p, Reg::R1, where);
     p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, bytes), Reg::R1);
   }
 }

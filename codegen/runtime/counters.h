@@ -10,6 +10,7 @@
 
 #include "codegen/abi/counter.h"
 #include "codegen/emit/program.h"
+#include "codegen/flavor/packet.h"
 #include "codegen/kernel/objects.h"
 
 namespace nfbpf::codegen::runtime {
@@ -41,8 +42,9 @@ class CounterTable {
   std::vector<bool> used_;
 };
 
-// Emits "counter[slot] += {1, L3 length}" (the length from r10 + kPktLenOff, stored by the flavor
-// prologue). `counters` is the program's MapRef for kCountersMapName. Clobbers r0-r5.
-void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot);
+// Emits "counter[slot] += {1, L3 length}" (the length stored by the flavor prologue; pass the
+// PacketRef when emitting inside a subprogram). `counters` is the program's MapRef for
+// kCountersMapName. Uses the key slot r10 + kKeyOff of the current frame. Clobbers r0-r5.
+void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot, flavor::PacketRef where = {});
 
 }  // namespace nfbpf::codegen::runtime

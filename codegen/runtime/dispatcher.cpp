@@ -1,6 +1,6 @@
 #include "codegen/runtime/dispatcher.h"
 
-#include "codegen/kernel/loader.h"
+#include "codegen/flavor/load.h"
 
 namespace nfbpf::codegen::runtime {
 
@@ -24,8 +24,7 @@ Result<Dispatcher> Dispatcher::create(kernel::Kernel& k, flavor::Flavor f, int32
   auto array = kernel::Map::create(k, spec);
   if (!array) return std::unexpected(std::move(array).error().with_context("creating dispatcher " + name));
   emit::Program p = make_dispatcher_program(name, default_verdict);
-  kernel::LoadOptions opts{.type = ops.prog_type, .expected_attach_type = ops.expected_attach_type};
-  auto prog = kernel::load_program(k, p, opts, {{"prog_array", &*array}});
+  auto prog = kernel::load_program(k, p, flavor::load_options(ops), {{"prog_array", &*array}});
   if (!prog) return std::unexpected(std::move(prog).error().with_context("creating dispatcher " + name));
   return Dispatcher(k, f, std::move(*array), std::move(*prog));
 }
