@@ -2,9 +2,12 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
+#include <utility>
 
 #include "common/log.h"
 #include "nfnl-server/daemon/socket_ops.h"
@@ -14,6 +17,8 @@ namespace nfbpf::nfnl::daemon {
 namespace {
 
 constexpr size_t kMaxFds = 2;
+// SO_SNDBUFFORCE caps a socket buffer at INT_MAX/2 in theory; 10 000 nft rules are ~4.6 MB.
+constexpr size_t kMaxDatagram = size_t{256} << 20;
 
 // Reads one record with any SCM_RIGHTS fds. 0: nothing to read now; -1: EOF or error.
 int receive_record(int fd, std::vector<uint8_t>& buf, std::vector<Fd>& fds) {
@@ -46,6 +51,28 @@ int receive_record(int fd, std::vector<uint8_t>& buf, std::vector<Fd>& fds) {
   }
   buf.resize(static_cast<size_t>(n));
   return 1;
+}
+
+// kCreate hands us both ends of the client's socketpair. Prove they are one pair (and of the
+// right kind) before trusting the application end's inode as the socket's identity: a record
+// written into our end must come out of theirs.
+Result<void> verify_socket_pair(const Fd& ours, const Fd& theirs) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(ours.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0 || type != SOCK_SEQPACKET) {
+    return fail(EINVAL, "the daemon end is not a SOCK_SEQPACKET socket");
+  }
+  uint64_t nonce = (static_cast<uint64_t>(::getpid()) << 32) ^ reinterpret_cast<uintptr_t>(&ours) ^
+                   static_cast<uint64_t>(::time(nullptr));
+  if (::send(ours.get(), &nonce, sizeof(nonce), MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(nonce)) {
+    return fail_errno("probe send");
+  }
+  uint64_t echoed = 0;
+  if (::recv(theirs.get(), &echoed, sizeof(echoed), MSG_DONTWAIT) != sizeof(echoed) ||
+      echoed != nonce) {
+    return fail(EINVAL, "the passed fds are not the two ends of one socket pair");
+  }
+  return {};
 }
 
 Result<ino_t> socket_inode(const Fd& fd) {
@@ -131,8 +158,15 @@ bool ControlSession::reply(const wire::Header& req, int status, std::span<const 
 int ControlSession::handle_create(Request& req) {
   if (socket_) return -EISCONN;
   if (req.fds.size() != 2) return -EINVAL;
+  if (auto pair = verify_socket_pair(req.fds[0], req.fds[1]); !pair) {
+    log::warn("pid {}: refusing a socket: {}", creds_.pid, pair.error().describe());
+    return -pair.error().err;
+  }
   auto ino = socket_inode(req.fds[1]);
   if (!ino) return -ino.error().err;
+  if (auto existing = ctx_.dispatch.registry.find(*ino); existing && !existing->peer_gone()) {
+    return -EEXIST;  // inodes are unique among live sockets
+  }
   req.fds[1].reset();  // holding the application's end would hide its EOF from us
   const bool opener_cap = has_cap_net_admin(creds_.pid);
   socket_ = ctx_.create_socket(std::move(req.fds[0]), *ino, creds_, opener_cap);
@@ -184,8 +218,15 @@ bool ControlSession::handle(Request& req) {
       return reply(h, 0, *value);
     }
     case wire::Kind::kNetlinkSend: {
-      pending_datagram_.insert(pending_datagram_.end(), req.payload.begin(), req.payload.end());
+      if (pending_datagram_.size() + req.payload.size() > kMaxDatagram) {
+        // Larger than any netlink socket buffer: refuse once, at the datagram's last chunk.
+        oversized_ = true;
+        pending_datagram_.clear();
+      } else if (!oversized_) {
+        pending_datagram_.insert(pending_datagram_.end(), req.payload.begin(), req.payload.end());
+      }
       if (h.flags & wire::kMore) return true;  // one answer per datagram, after the last chunk
+      if (std::exchange(oversized_, false)) return reply(h, -EMSGSIZE);
       std::vector<uint8_t> datagram = std::move(pending_datagram_);
       pending_datagram_ = {};
       const bool all_queued =

@@ -52,6 +52,7 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
   SessionContext& ctx_;
   std::shared_ptr<NetlinkSocket> socket_;
   std::vector<uint8_t> pending_datagram_;  // chunks of a kNetlinkSend with kMore
+  bool oversized_ = false;                 // the pending datagram passed kMaxDatagram
   bool closed_ = false;
 };
 

@@ -38,10 +38,15 @@ NetlinkSocket::NetlinkSocket(boost::asio::io_context& io, Fd daemon_end, ino_t a
       opener_cap_(opener_cap),
       callbacks_(std::move(callbacks)) {
   enlarge_send_buffer(daemon_end.get(), reply_buffer_bytes);
+  fd_ = daemon_end.get();
   end_.assign(daemon_end.release());
 }
 
 NetlinkSocket::~NetlinkSocket() { close(); }
+
+bool NetlinkSocket::peer_gone() const {
+  return closed_ || peer_hung_up(fd_);
+}
 
 void NetlinkSocket::start() { arm_read_wait(); }
 

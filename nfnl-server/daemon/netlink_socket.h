@@ -60,6 +60,8 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   bool deliver(std::vector<Record> records);
 
   ino_t app_inode() const { return app_inode_; }
+  // Every application reference is closed (EOF may not have been processed yet).
+  bool peer_gone() const;
   bool closed() const { return closed_; }
   bool opener_cap() const { return opener_cap_; }
   const PeerCredentials& opener() const { return opener_; }
@@ -86,6 +88,7 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   void drain_input();
 
   boost::asio::posix::stream_descriptor end_;
+  int fd_ = -1;  // end_'s descriptor, for const queries
   ino_t app_inode_;
   PeerCredentials opener_;
   bool opener_cap_;

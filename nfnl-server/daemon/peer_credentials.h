@@ -18,7 +18,7 @@ struct PeerCredentials {
 
 Result<PeerCredentials> read_peer_credentials(int connected_fd);
 
-// CAP_NET_ADMIN in the effective set of `pid` right now (/proc/<pid>/status CapEff). The kernel
+// CAP_NET_ADMIN in the effective set of `pid` right now (capget(2)). The kernel
 // checks capabilities at send time, so callers ask per request rather than caching.
 // A process that has gone away has no capabilities.
 bool has_cap_net_admin(pid_t pid);

@@ -18,6 +18,7 @@
 #include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { kEcho = 0x100, kDump = 0x101, kPublish = 0x102, kSlowEcho = 0x104 };
@@ -214,6 +215,22 @@ int main(int argc, char **argv) {
       return 33;
     }
     return echo_once(nl, 2) ? 34 : 0;
+  }
+  if (!strcmp(mode, "rtt") && argc == 3) {
+    /* Not a test: prints the mean send+receive round trip of N acked echoes (for docs/shim.md). */
+    struct mnl_socket *nl = open_bound();
+    int n = atoi(argv[2]);
+    char req[256];
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < n; i++) {
+      struct stats st = {0, 0};
+      size_t len = build(req, kEcho, NLM_F_ACK, (uint32_t)i + 1, NULL, 0);
+      if (talk(nl, req, len, (uint32_t)i + 1, &st) != MNL_CB_STOP) return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    printf("rtt_us=%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n / 1000.0);
+    return 0;
   }
   if (!strcmp(mode, "dead")) {
     struct mnl_socket *nl = open_bound();
