@@ -96,5 +96,25 @@ TEST(EmitDisasm, SubprogramCallsLongJumpsAndMapValues) {
             "   6: exit\n");
 }
 
+TEST(EmitDisasm, FarConditionalJumps) {
+  Program p("far");
+  Label t(p);
+  p.jmp_far(Cond::kGt, Reg::R1, 7, t);
+  p.jmp_far(Cond::kSet, Reg::R2, Reg::R3, t);
+  p.ret(0);
+  p.bind(t);
+  p.ret(1);
+  EXPECT_EQ(disassemble(p),
+            "   0: if r1 <= 7 goto 2\n"
+            "   1: gotol 7\n"
+            "   2: if r2 & r3 goto 4\n"
+            "   3: goto 5\n"
+            "   4: gotol 7\n"
+            "   5: r0 = 0\n"
+            "   6: exit\n"
+            "   7: r0 = 1\n"
+            "   8: exit\n");
+}
+
 }  // namespace
 }  // namespace nfbpf::codegen::emit

@@ -186,6 +186,26 @@ void Program::jmp_long(Label& target) {
   refer(at, target);
 }
 
+void Program::jmp_far(Cond c, Reg dst, int32_t imm, Label& target) {
+  if (auto n = negate(c)) {
+    raw(make(BPF_JMP | cond_code(*n) | BPF_K, dst, Reg::R0, 1, imm));
+  } else {
+    raw(make(BPF_JMP | cond_code(c) | BPF_K, dst, Reg::R0, 1, imm));  // set: skip the skip
+    raw(make(BPF_JMP | BPF_JA, Reg::R0, Reg::R0, 1, 0));
+  }
+  jmp_long(target);
+}
+
+void Program::jmp_far(Cond c, Reg dst, Reg src, Label& target) {
+  if (auto n = negate(c)) {
+    raw(make(BPF_JMP | cond_code(*n) | BPF_X, dst, src, 1, 0));
+  } else {
+    raw(make(BPF_JMP | cond_code(c) | BPF_X, dst, src, 1, 0));
+    raw(make(BPF_JMP | BPF_JA, Reg::R0, Reg::R0, 1, 0));
+  }
+  jmp_long(target);
+}
+
 void Program::call_local(Label& target) {
   uint32_t at = pc();
   bpf_insn i = make(BPF_JMP | BPF_CALL, Reg::R0, Reg::R0, 0, 0);

@@ -160,6 +160,10 @@ class Program {
   // Unconditional jump with a 32-bit offset (gotol, cpu v4), for targets more than 32K insns away.
   // Conditional jumps have 16-bit offsets only: "if !cond goto +1; jmp_long(far)".
   void jmp_long(Label& target);
+  // Conditional jump with no distance limit: "if !cond goto +1; gotol target" (kSet, which has no
+  // negation, takes one more insn). For exits from huge programs (e.g. the short-packet path).
+  void jmp_far(Cond c, Reg dst, int32_t imm, Label& target);
+  void jmp_far(Cond c, Reg dst, Reg src, Label& target);
   // Forward jumps whose target is the end of the returned JumpPatch's scope.
   JumpPatch jmp_fwd();
   JumpPatch jmp_fwd(Cond c, Reg dst, int32_t imm);

@@ -147,6 +147,28 @@ TEST(LinuxKernelObjects, SubprogramLongJumpAndMapValueRun) {
   EXPECT_EQ(r->retval, static_cast<uint32_t>(XDP_DROP));
 }
 
+// jmp_far reaches over more than 32K instructions; the kernel takes it and it branches right.
+TEST(LinuxKernelObjects, FarConditionalJumpsLoadAndBranch) {
+  LinuxKernel k;
+  for (int32_t input : {5, 6}) {
+    emit::Program p("far");
+    emit::Label far(p);
+    p.mov(Reg::R1, input);
+    p.jmp_far(emit::Cond::kEq, Reg::R1, 5, far);
+    for (int i = 0; i < 40000; ++i) p.mov(Reg::R2, i);
+    p.ret(XDP_PASS);
+    p.bind(far);
+    p.ret(XDP_DROP);
+    ASSERT_TRUE(p.check().has_value()) << p.check().error().describe();
+    auto prog = load_program(k, p, {.type = BPF_PROG_TYPE_XDP});
+    ASSERT_TRUE(prog.has_value()) << prog.error().describe();
+    std::vector<uint8_t> frame(64, 0);
+    auto r = prog->test_run({.data_in = frame});
+    ASSERT_TRUE(r.has_value()) << r.error().describe();
+    EXPECT_EQ(r->retval, static_cast<uint32_t>(input == 5 ? XDP_DROP : XDP_PASS));
+  }
+}
+
 TEST(LinuxKernelObjects, KfuncIdsComeFromVmlinuxBtf) {
   LinuxKernel k;
   for (auto f : {emit::Kfunc::kDynptrFromSkb, emit::Kfunc::kDynptrFromXdp, emit::Kfunc::kDynptrSlice,
