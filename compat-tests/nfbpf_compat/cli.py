@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime
 import json
 import os
@@ -53,7 +54,8 @@ def write_report(doc: dict, path: str) -> None:
         f.write(report.render(doc["meta"], verdicts, stats, gate, conf))
 
 
-def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool) -> None:
+def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool,
+                  top: list[tuple[str, int]]) -> None:
     head = f"{'group':28} {'cases':>6} {'k-acc':>6} {'k-ref':>6} {'=.t':>6}"
     if nfbpf_ran:
         head += f" {'ident':>6} {'diff':>6}"
@@ -66,6 +68,10 @@ def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool) -> Non
     if nfbpf_ran:
         cats = stats["total"].categories
         print("differences:", ", ".join(f"{c}: {cats[c]}" for c in cmp.CATEGORIES if cats[c]) or "none")
+        if top:
+            print("most common first differences:")
+            for sig, n in top:
+                print(f"  {n:5}  {sig[:160]}")
         print("gate:", "PASS" if gate.passed else "FAIL: " + "; ".join(gate.failures))
     else:
         print("gate: not applied (nfbpf engine not run)")
@@ -130,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     verdicts, stats, gate, _conf = evaluate(doc)
     for e, t in timings.items():
         print(f"{e}: {len(results[e])} cases in {t:.1f} s", file=sys.stderr)
-    print_summary(stats, gate, "nfbpf" in sides)
+    top = collections.Counter(v.signature for v in verdicts if not v.identical).most_common(10)
+    print_summary(stats, gate, "nfbpf" in sides, top)
     if args.write_report:
         write_report(doc, args.write_report)
         print(f"report written to {args.write_report}", file=sys.stderr)

@@ -7,6 +7,7 @@ status and the monitor's output are compared.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from .normalize import normalize_stdout
 
@@ -16,13 +17,14 @@ KEY_STEP = {"rule": "rule", "dump": "load"}
 FALSE_ACCEPT = "accepts what the kernel refuses"
 FALSE_REFUSE = "refuses what the kernel accepts"
 DAEMON = "daemon died"
+RESET = "flush ruleset refused after the case"
 HARNESS = "harness error"
 STEPS = "different steps"
 STATUS = "exit status"
 LISTING = "listing"
 ERROR_TEXT = "error text"
 OUTPUT = "other output"
-CATEGORIES = (FALSE_ACCEPT, FALSE_REFUSE, DAEMON, HARNESS, STEPS, STATUS, LISTING, ERROR_TEXT, OUTPUT)
+CATEGORIES = (FALSE_ACCEPT, FALSE_REFUSE, DAEMON, RESET, HARNESS, STEPS, STATUS, LISTING, ERROR_TEXT, OUTPUT)
 
 
 @dataclasses.dataclass
@@ -48,6 +50,19 @@ class Verdict:
     @property
     def identical(self) -> bool:
         return not self.categories
+
+    @property
+    def signature(self) -> str:
+        """A short description of the first difference with numbers and names blurred, so cases
+        failing for the same reason group together in the report."""
+        d = self.first_difference
+        if d is None:
+            return "; ".join(self.categories)
+        step = _step_kind(d.step)
+        if d.field != "stdout" and d.field != "stderr":
+            return f"{step}: {d.field} kernel {d.kernel} / nfbpf {d.nfbpf}"
+        k, n = _first_differing_line(d.kernel, d.nfbpf)
+        return f"{step} {d.field}: kernel «{_blur(k)}» / nfbpf «{_blur(n)}»"
 
 
 def _key_rc(kind: str, result: dict | None) -> bool | None:
@@ -81,6 +96,8 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
         cats.add(FALSE_REFUSE)
     if any(n.startswith("nfbpfd died") for n in nfbpf.get("notes", [])):
         cats.add(DAEMON)
+    if any(n.startswith("flush ruleset refused") for n in nfbpf.get("notes", [])):
+        cats.add(RESET)
     if any(n.startswith(("harness error", "worker died", "bypassed nfbpfd")) for r in (kernel, nfbpf)
            for n in r.get("notes", [])):
         cats.add(HARNESS)
@@ -115,3 +132,27 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
 def _note(v: Verdict, d: Difference) -> None:
     if v.first_difference is None:
         v.first_difference = d
+
+
+def _step_kind(name: str) -> str:
+    words = name.replace(":", "").split(" ")
+    if words[0] in ("delete", "list") and "after" not in words:
+        return " ".join(words[:2])
+    if "after" in words:
+        return "list -a after " + " ".join(words[words.index("after") + 1:][:2])
+    return re.sub(r"\[\d+\]", "[i]", name)
+
+
+def _first_differing_line(a: str, b: str) -> tuple[str, str]:
+    al, bl = a.split("\n"), b.split("\n")
+    for i in range(max(len(al), len(bl))):
+        x = al[i] if i < len(al) else "(end)"
+        y = bl[i] if i < len(bl) else "(end)"
+        if x != y:
+            return x, y
+    return "", ""
+
+
+def _blur(text: str, limit: int = 90) -> str:
+    text = re.sub(r"\d+", "#", text.strip())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -54,6 +54,11 @@ class Engine:
         """None unless nft reached something other than the engine under test."""
         return None
 
+    def reset(self) -> str | None:
+        """Leave a clean ruleset for the next case; None when that worked. (The kernel's flush
+        cannot fail; every case starts with its own `flush ruleset` step anyway.)"""
+        return None
+
     def argv(self, args: list[str]) -> list[str]:
         raise NotImplementedError
 
@@ -153,6 +158,17 @@ class NfbpfEngine(Engine):
                        timeout=NFT_TIMEOUT_S)
         return ("bypassed nfbpfd: the kernel's ruleset in the nfbpf namespace is not empty:\n"
                 + p.stdout[:500] + p.stderr[:200])
+
+    def reset(self) -> str | None:
+        # A daemon that refuses `flush ruleset` would leak this case's state into every later
+        # case; blame this case and start the next one on a fresh daemon.
+        r = self.nft("reset", ["flush", "ruleset"])
+        if r.rc == 0:
+            return None
+        self.stop()
+        self.restarts += 1
+        self.start()
+        return f"flush ruleset refused after the case (exit {r.rc}: {r.stderr.strip()[:200]}); daemon restarted"
 
     def argv(self, args: list[str]) -> list[str]:
         return [self.nfbpf_run, "nft", *args]

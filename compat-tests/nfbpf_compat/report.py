@@ -21,6 +21,10 @@ def _excerpt(text: str) -> str:
     return text.replace("`", "'")
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'").replace("\n", " ")
+
+
 def _diff_excerpt(kernel: str, nfbpf: str) -> tuple[str, str]:
     """Skip the common prefix (by line) so the excerpt shows where the outputs part."""
     kl, nl = kernel.split("\n"), nfbpf.split("\n")
@@ -161,11 +165,20 @@ def _render_differences(w, verdicts: list[cmp.Verdict], total: GroupStats) -> No
     if not diffs:
         w("None.\n")
         return
+    sigs = collections.Counter(v.signature for v in diffs)
+    w("### Most common first differences\n")
+    w("Numbers are blurred to `#` so that cases failing for one reason count together.\n")
+    w("| cases | first difference |")
+    w("|---:|---|")
+    for sig, n in sigs.most_common(40):
+        w(f"| {n} | {_cell(sig)} |")
+    w("")
+    w("### Cases\n")
     order = {c: i for i, c in enumerate(cmp.CATEGORIES)}
     diffs.sort(key=lambda v: (order[v.categories[0]], v.id))
     for v in diffs[:MAX_LISTED]:
         d = v.first_difference
-        w(f"### `{v.id}`\n")
+        w(f"#### `{v.id}`\n")
         w(f"{', '.join(v.categories)}; {v.differing_steps} step(s) differ."
           + (f" First: step `{d.step}`, {d.field}." if d else "") + "\n")
         if d:

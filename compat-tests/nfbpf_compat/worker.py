@@ -119,7 +119,7 @@ def main() -> int:
             except Exception as e:  # a harness bug in one case must not lose the others
                 steps = []
                 notes.append(f"harness error: {type(e).__name__}: {e}")
-            for problem in (engine.check_bypass(), engine.check_alive()):
+            for problem in (engine.check_bypass(), engine.check_alive() or engine.reset()):
                 if problem:
                     notes.append(problem)
             result = {"id": case["id"], "engine": engine.name, "notes": notes,
