@@ -363,7 +363,7 @@ Bytes Packet::build_l3() const {
     b[9] = ov_protocol_.value_or(l4_proto_);
     std::memcpy(&b[12], src_, 4);
     std::memcpy(&b[16], dst_, 4);
-    std::memcpy(&b[20], ip_options_.data(), ip_options_.size());
+    if (!ip_options_.empty()) std::memcpy(&b[20], ip_options_.data(), ip_options_.size());
     put16(b, 10, ov_ip_csum_.value_or(inet_finish(inet_sum(b))));
   } else {
     b.assign(40, 0);

@@ -92,7 +92,7 @@ Result<StepOutcome> eval_register_block(const ir::Table& t, const ir::RegisterBl
       auto dst = data_reg(regs, im->dreg, round4(static_cast<uint32_t>(im->data.size())), what);
       if (!dst) return std::unexpected(std::move(dst).error());
       std::memset(*dst, 0, round4(static_cast<uint32_t>(im->data.size())));  // nft_data_copy zero-pads
-      std::memcpy(*dst, im->data.data(), im->data.size());
+      if (!im->data.empty()) std::memcpy(*dst, im->data.data(), im->data.size());
     } else if (const auto* bw = std::get_if<ir::reg::Bitwise>(&op)) {
       // nft_bitwise_eval_mask_xor: whole 32-bit words; mask/xor bytes past `len` are 0.
       uint32_t n = round4(bw->len);
@@ -192,7 +192,7 @@ Result<StepOutcome> eval_register_block(const ir::Table& t, const ir::RegisterBl
           auto dst = data_reg(regs, *lk->dreg, round4(s->data_len), what);
           if (!dst) return std::unexpected(std::move(dst).error());
           std::memset(*dst, 0, round4(s->data_len));
-          std::memcpy(*dst, e->data.data(), std::min<size_t>(e->data.size(), s->data_len));
+          if (!e->data.empty()) std::memcpy(*dst, e->data.data(), std::min<size_t>(e->data.size(), s->data_len));
         }
       }
     } else if (const auto* sm = std::get_if<ir::reg::SetMeta>(&op)) {
