@@ -143,7 +143,7 @@ std::string_view to_string(MetaKey k) {
 std::string_view to_string(CtKey k) {
   static constexpr std::array<std::string_view, 24> n = {
       "state", "direction", "status", "mark", "secmark", "expiration", "helper", "l3proto",
-      "protocol", "saddr", "daddr", "proto-src", "proto-dst", "label", "packets", "bytes", "avgpkt",
+      "saddr", "daddr", "protocol", "proto-src", "proto-dst", "label", "packets", "bytes", "avgpkt",
       "zone", "event", "ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr", "id"};
   return name_in(n, k);
 }

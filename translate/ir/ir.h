@@ -48,9 +48,10 @@ enum class MetaKey : uint8_t {
   kSecPath, kIifKind, kOifKind, kTime, kDay, kHour, kCount
 };
 
+// In nft's NFT_CT_* order.
 enum class CtKey : uint8_t {
-  kState, kDirection, kStatus, kMark, kSecmark, kExpiration, kHelper, kL3Proto, kProtocol,
-  kSrc, kDst, kProtoSrc, kProtoDst, kLabels, kPkts, kBytes, kAvgPkt, kZone, kEventMask,
+  kState, kDirection, kStatus, kMark, kSecmark, kExpiration, kHelper, kL3Proto, kSrc, kDst,
+  kProtocol, kProtoSrc, kProtoDst, kLabels, kPkts, kBytes, kAvgPkt, kZone, kEventMask,
   kSrcIp, kDstIp, kSrcIp6, kDstIp6, kId, kCount
 };
 
