@@ -6,6 +6,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "nfnl-server/nftables/ack.h"
@@ -14,6 +15,7 @@
 #include "nfnl-server/nftables/notify.h"
 #include "nfnl-server/nftables/policies.h"
 #include "nfnl-server/nftables/protocol.h"
+#include "nfnl-server/nftables/validate.h"
 
 namespace nfbpf::nftables {
 namespace {
@@ -59,9 +61,10 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
       auto msg = data.first(h.nlmsg_len);
       int err = 0;
       Error ext;
+      const NlaPolicy* failed_policy = nullptr;
       bool skip_ack = false;
       if ((h.nlmsg_flags & NLM_F_REQUEST) && h.nlmsg_type >= NLMSG_MIN_TYPE) {
-        auto r = rcv_msg(peer, msg, out);
+        auto r = rcv_msg(peer, msg, out, &failed_policy);
         if (!r) {
           err = r.error().err;
           ext = std::move(r.error());
@@ -70,7 +73,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
         }
       }
       if (!skip_ack && ((h.nlmsg_flags & NLM_F_ACK) || err))
-        out.push_back(make_ack(peer, msg, err, &ext));
+        out.push_back(make_ack(peer, msg, err, &ext, failed_policy));
       size_t len = NLMSG_ALIGN(h.nlmsg_len);
       data = data.subspan(std::min(len, data.size()));
     }
@@ -78,7 +81,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
 
   // nfnetlink_rcv_msg() outside a batch. Returns true if the request was a dump.
   Result<bool> rcv_msg(const nfnl::Peer& peer, std::span<const uint8_t> msg,
-                       std::vector<nfnl::Message>& out) {
+                       std::vector<nfnl::Message>& out, const NlaPolicy** failed_policy) {
     nlmsghdr h = header_at(msg);
     if (msg.size() - NLMSG_HDRLEN < sizeof(nfgenmsg)) return false;
     if (NFNL_SUBSYS_ID(h.nlmsg_type) != NFNL_SUBSYS_NFTABLES) return fail(EINVAL, "");
@@ -86,7 +89,9 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     const MsgHandler* mh = find_handler(type);
     if (!mh) return fail(EINVAL, "");
     const size_t off = std::min(kMinLen, msg.size());
-    NFBPF_TRY_ASSIGN(nla, parse_attrs(msg.subspan(off), uint32_t(off), policy::for_msg(type), true));
+    // Liberal parsing, as in the batch path (verified on 6.18: unknown types are ignored).
+    NFBPF_TRY_ASSIGN(nla, parse_attrs(msg.subspan(off), uint32_t(off), policy::for_msg(type),
+                                      false, failed_policy));
     if (!mh->get) return fail(EINVAL, "");
     Request req{msg, h, type, family_of(msg), &nla, &peer};
     NFBPF_TRY_ASSIGN(replies, mh->get(GetCtx{rs_, req, peer.portid}));
@@ -98,6 +103,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     std::span<const uint8_t> msg;
     int err;
     Error ext;
+    const NlaPolicy* policy;
   };
 
   // nfnetlink_rcv_skb_batch() + nfnetlink_rcv_batch().
@@ -149,6 +155,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
       auto msg = cur.first(h.nlmsg_len);
       int err = 0;
       Error ext;
+      const NlaPolicy* failed_policy = nullptr;
       if (!(h.nlmsg_flags & NLM_F_REQUEST)) {
         err = EINVAL;
       } else if (h.nlmsg_type == NFNL_MSG_BATCH_BEGIN) {
@@ -162,26 +169,26 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
                  NFNL_SUBSYS_ID(h.nlmsg_type) != subsys) {
         err = EINVAL;
       } else {
-        auto r = batch_msg(peer, msg, txn);
+        auto r = batch_msg(peer, msg, txn, &failed_policy);
         if (!r) {
           err = r.error().err;
           ext = std::move(r.error());
         }
       }
       if ((h.nlmsg_flags & NLM_F_ACK) || err) {
-        acks.push_back({msg, err, std::move(ext)});
+        acks.push_back({msg, err, std::move(ext), failed_policy});
         if (err) failure = true;
       }
       cur = cur.subspan(std::min<size_t>(NLMSG_ALIGN(h.nlmsg_len), cur.size()));
     }
 
-    if (txn.replay_requested && !replayed) {
-      // The kernel's abort with NFNL_ABORT_VALIDATE asks for one replay of the whole batch.
+    if (done && !failure && !replayed && !tables_valid(txn)) {
+      // nf_tables_commit() -> nf_tables_validate() failed: -EAGAIN, replay with validation on.
       txn.abort();
-      txn.replay_requested = false;
       acks.clear();
       failure = done = false;
       replayed = true;
+      txn.validate_each_rule = true;
       goto replay;
     }
     if (done && !failure) {
@@ -192,17 +199,29 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     } else {
       txn.abort();
     }
-    for (auto& a : acks) out.push_back(make_ack(peer, a.msg, a.err, &a.ext));
+    for (auto& a : acks) out.push_back(make_ack(peer, a.msg, a.err, &a.ext, a.policy));
   }
 
-  Result<void> batch_msg(const nfnl::Peer& peer, std::span<const uint8_t> msg, Txn& txn) {
+  static bool tables_valid(Txn& txn) {
+    auto& ts = txn.tables_to_validate;
+    std::sort(ts.begin(), ts.end());
+    ts.erase(std::unique(ts.begin(), ts.end()), ts.end());
+    for (store::Table* t : ts)
+      if (t->vis.next && !validate_table(*t)) return false;
+    return true;
+  }
+
+  Result<void> batch_msg(const nfnl::Peer& peer, std::span<const uint8_t> msg, Txn& txn,
+                         const NlaPolicy** failed_policy) {
     nlmsghdr h = header_at(msg);
     uint16_t type = NFNL_MSG_TYPE(h.nlmsg_type);
     const MsgHandler* mh = find_handler(type);
     if (!mh) return fail(EINVAL, "");
-    // The batch path parses the top level with a NULL extack: errno only.
-    auto nla = parse_attrs(msg.subspan(kMinLen), uint32_t(kMinLen), policy::for_msg(type), true);
-    if (!nla) return fail(nla.error().err, "");
+    // Kernel 6.18 parses batch messages liberally (unknown and output-only attributes are
+    // ignored, lengths are only checked against minimums) but reports policy failures.
+    auto nla = parse_attrs(msg.subspan(kMinLen), uint32_t(kMinLen), policy::for_msg(type), false,
+                           failed_policy);
+    if (!nla) return std::unexpected(nla.error());
     if (!mh->batch) return fail(EINVAL, "");
     Request req{msg, h, type, family_of(msg), &*nla, &peer};
     OpOrigin origin{peer.portid, h.nlmsg_seq, h.nlmsg_flags, req.family};

@@ -31,7 +31,8 @@ Error attr_error(int err, const char* msg, const Attr& a) {
 }
 
 // validate_nla() for one attribute whose type is within the policy.
-Result<void> validate(const Attr& a, const NlaPolicy& pt, bool strict) {
+Result<void> validate(const Attr& a, const NlaPolicy& pt, bool strict, const NlaPolicy** failed) {
+  if (failed) *failed = &pt;  // cleared again below for the errors that carry no policy
   const size_t len = a.payload.size();
   if (size_t want = exact_len(pt.type); want && len != want && strict)
     return std::unexpected(attr_error(EINVAL, "invalid attribute length", a));
@@ -47,7 +48,10 @@ Result<void> validate(const Attr& a, const NlaPolicy& pt, bool strict) {
   };
   switch (pt.type) {
     case NlaType::kUnspec:
-      if (strict) return std::unexpected(attr_error(EINVAL, "Unsupported attribute", a));
+      if (strict) {
+        if (failed) *failed = nullptr;
+        return std::unexpected(attr_error(EINVAL, "Unsupported attribute", a));
+      }
       if (len < pt.len) return policy_fail(ERANGE);
       return {};
     case NlaType::kReject:
@@ -122,7 +126,8 @@ std::vector<Attr> split_attrs(std::span<const uint8_t> data, uint32_t base_offse
 }
 
 Result<AttrTable> parse_attrs(std::span<const uint8_t> data, uint32_t base_offset, Policy policy,
-                              bool strict) {
+                              bool strict, const NlaPolicy** failed) {
+  if (failed) *failed = nullptr;
   const size_t max = policy.size() - 1;
   AttrTable tb(max);
   size_t rest = 0;
@@ -131,7 +136,8 @@ Result<AttrTable> parse_attrs(std::span<const uint8_t> data, uint32_t base_offse
       if (strict) return std::unexpected(attr_error(EINVAL, "Unknown attribute type", a));
       continue;
     }
-    NFBPF_TRYV(validate(a, policy[a.type], strict));
+    if (auto v = validate(a, policy[a.type], strict, failed); !v) return std::unexpected(v.error());
+    if (failed) *failed = nullptr;
     tb.set(a.type, a);
   }
   if (rest > 0 && strict) return fail(EINVAL, "bytes leftover after parsing attributes");

@@ -83,8 +83,10 @@ std::vector<Attr> split_attrs(std::span<const uint8_t> data, uint32_t base_offse
 // nla_parse_nested_deprecated() (strict = false, used for most nests in nf_tables). On failure the
 // Error carries the kernel's errno, its extack text and the offending attribute's offset; the
 // caller decides whether the extack is reported (the batch path parses with a NULL extack).
+// If `failed` is given, it receives the policy entry of an attribute that failed validation
+// where the kernel reports it (NL_SET_ERR_MSG_ATTR_POL -> NLMSGERR_ATTR_POLICY).
 Result<AttrTable> parse_attrs(std::span<const uint8_t> data, uint32_t base_offset, Policy policy,
-                              bool strict);
+                              bool strict, const NlaPolicy** failed = nullptr);
 // Same for the payload of a nest attribute.
 Result<AttrTable> parse_nested(const Attr& nest, Policy policy, bool strict = false);
 

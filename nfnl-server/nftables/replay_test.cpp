@@ -24,11 +24,25 @@ struct Event {
   std::string cmd;  // the nft command line this event belongs to
 };
 
-std::vector<Event> load(const std::filesystem::path& p) {
+// "#! comm NAME" / "#! pid N" lines describe the client when it is not nft (nl_probe).
+struct Client {
+  std::string comm = "nft";
+  int pid = 0;  // 0: the port id is the pid (one netfilter socket per nft process)
+};
+
+std::vector<Event> load(const std::filesystem::path& p, Client& client) {
   std::vector<Event> out;
   std::ifstream in(p);
   std::string line, cmd;
   while (std::getline(in, line)) {
+    if (line.rfind("#! comm ", 0) == 0) {
+      client.comm = line.substr(8);
+      continue;
+    }
+    if (line.rfind("#! pid ", 0) == 0) {
+      client.pid = std::stoi(line.substr(7));
+      continue;
+    }
     if (line.rfind("# ", 0) == 0) {
       cmd = line.substr(2);
       continue;
@@ -119,7 +133,8 @@ struct NullMulticast : nfnl::Multicast {
 class Replay : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
-  auto events = load(GetParam());
+  Client client;
+  auto events = load(GetParam(), client);
   ASSERT_FALSE(events.empty());
   auto proto = make_nftables_protocol();
   NullMulticast mc;
@@ -130,8 +145,8 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
     ASSERT_EQ(s.dir, 'S') << "capture starts with a receive at event " << i;
     nfnl::Peer peer;
     peer.portid = uint32_t(s.pid);
-    peer.pid = s.pid;
-    peer.comm = "nft";
+    peer.pid = client.pid ? client.pid : s.pid;
+    peer.comm = client.comm;
     peer.cap_net_admin = true;
     peer.ext_ack = true;
     auto mine = proto->handle(peer, s.bytes, mc);

@@ -115,10 +115,8 @@ Result<void> new_rule(BatchCtx& c) {
   if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
   // Jumps set the table's validate state; the kernel then validates at the end of NEWRULE.
   if (!pos->jump_targets.empty()) {
-    if (auto v = validate_table(*t); !v) {
-      c.txn.replay_requested = true;
-      return v;
-    }
+    if (c.txn.validate_each_rule) NFBPF_TRYV(validate_table(*t));
+    else c.txn.tables_to_validate.push_back(t);
   }
   return {};
 }

@@ -181,6 +181,7 @@ void Txn::abort() {
     }
   }
   ops_.clear();
+  tables_to_validate.clear();
 }
 
 }  // namespace nfbpf::nftables

@@ -63,9 +63,12 @@ class Txn {
   store::Set* set_by_id(const store::Table* t, uint32_t id) const;
   store::Rule* rule_by_id(const store::Chain* c, uint32_t id) const;
 
-  // Set when table validation failed: the kernel aborts and replays the whole batch once
-  // (NFNL_ABORT_VALIDATE -> -EAGAIN), so every handle allocation happens twice.
-  bool replay_requested = false;
+  // Jump validation follows the kernel's validate_state: the first pass only records which
+  // tables need it and validates them once before commit; if that fails, the kernel answers
+  // -EAGAIN and replays the whole batch (so every handle is allocated twice) with per-rule
+  // validation, which attaches the error to the offending NEWRULE.
+  bool validate_each_rule = false;
+  std::vector<store::Table*> tables_to_validate;
 
   void commit(const NotifyFn& notify);
   void abort();
