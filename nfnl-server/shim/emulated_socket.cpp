@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/netlink.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -121,7 +122,22 @@ bool EmulatedSocket::looks_emulated(int fd) {
 }
 
 EmulatedSocket::EmulatedSocket(std::string daemon_path, int type, int control_fd)
-    : daemon_path_(std::move(daemon_path)), type_(type), control_(control_fd) {}
+    : daemon_path_(std::move(daemon_path)), type_(type), control_(control_fd) {
+  if (control_ >= 0) remember_control_identity();
+}
+
+void EmulatedSocket::remember_control_identity() {
+  struct stat st{};
+  if (::fstat(control_, &st) == 0) {
+    control_dev_ = st.st_dev;
+    control_ino_ = st.st_ino;
+  }
+}
+
+bool EmulatedSocket::control_still_ours() const {
+  struct stat st{};
+  return ::fstat(control_, &st) == 0 && st.st_dev == control_dev_ && st.st_ino == control_ino_;
+}
 
 EmulatedSocket::~EmulatedSocket() {
   if (control_ >= 0) sys::close(control_);
@@ -135,6 +151,9 @@ void EmulatedSocket::forget_lost_control() {
 }
 
 int EmulatedSocket::ensure_control(int fd) {
+  // One fstat per request: if the application closed our fd (close_range, a close-all loop) and
+  // the number now names something else, writing a request there would corrupt its file.
+  if (control_ >= 0 && !control_still_ours()) control_ = -1;  // not ours to close any more
   if (control_ >= 0) return 0;
   const int control = connect_control(daemon_path_);
   if (control < 0) return -ECONNRESET;  // the socket's daemon is gone: the socket is dead
@@ -152,6 +171,7 @@ int EmulatedSocket::ensure_control(int fd) {
     return r;
   }
   control_ = control;
+  remember_control_identity();
   return 0;
 }
 

@@ -10,6 +10,7 @@
 // with errors as negative errno values.
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -62,10 +63,16 @@ class EmulatedSocket {
   int exchange(int fd, wire::Kind kind, int32_t arg0, int32_t arg1, int32_t arg2,
                std::span<const uint8_t> payload, ControlReply* reply);
 
+  // Remembers which socket control_ was, to notice it closed and its number reused behind our back.
+  void remember_control_identity();
+  bool control_still_ours() const;
+
   std::mutex mu_;
   std::string daemon_path_;
   int type_;
   int control_ = -1;
+  dev_t control_dev_ = 0;
+  ino_t control_ino_ = 0;
   uint32_t next_token_ = 1;
 };
 

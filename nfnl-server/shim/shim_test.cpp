@@ -171,6 +171,13 @@ TEST(Shim, ExecInheritsTheSocketAndItsPort) {
   EXPECT_EQ(server.protocol().calls(), 3u);
 }
 
+TEST(Shim, ControlFdClosedBehindOurBackIsReplacedNotReused) {
+  ServerThread server;
+  std::string out;
+  EXPECT_EQ(run_client(server.socket_path(), {"closeall"}, &out), 0) << out;
+  EXPECT_EQ(server.protocol().calls(), 2u);
+}
+
 TEST(Shim, DeadDaemonIsConnectionResetNotEof) {
   ServerThread server;
   Child child(server.socket_path(), {NFBPF_MNL_CLIENT, "dead"});

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -230,6 +231,26 @@ int main(int argc, char **argv) {
     }
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("rtt_us=%.2f\n", ((b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec)) / n / 1000.0);
+    return 0;
+  }
+  if (!strcmp(mode, "closeall")) {
+    /* Close every other fd behind libc's back (as close_range would), reuse the numbers for a
+     * file, and check the next request re-attaches instead of writing into that file. */
+    struct mnl_socket *nl = open_bound();
+    if (echo_once(nl, 1)) return 1;
+    int keep = mnl_socket_get_fd(nl);
+    for (int i = 3; i < 256; i++)
+      if (i != keep) syscall(SYS_close, i);
+    char path[] = "/tmp/nfbpf-closeall.XXXXXX";
+    int files[8];
+    for (int i = 0; i < 8; i++) files[i] = i == 0 ? mkstemp(path) : open(path, O_RDWR);
+    unlink(path);
+    if (echo_once(nl, 2)) return 50;
+    struct stat st;
+    if (fstat(files[0], &st) != 0 || st.st_size != 0) {
+      fprintf(stderr, "a request went into an unrelated file\n");
+      return 51;
+    }
     return 0;
   }
   if (!strcmp(mode, "dead")) {
