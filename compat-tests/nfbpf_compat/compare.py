@@ -45,6 +45,7 @@ class Verdict:
     nfbpf_accepted: bool | None = None
     categories: list[str] = dataclasses.field(default_factory=list)
     first_difference: Difference | None = None
+    first_step: list[Difference] = dataclasses.field(default_factory=list)   # all fields that differ there
     differing_steps: int = 0
 
     @property
@@ -122,9 +123,11 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
             found.append((LISTING if _is_listing(k["cmd"]) else OUTPUT, "stdout", ko, no))
         if found:
             v.differing_steps += 1
-            for cat, fld, kv, nv in found:
-                cats.add(cat)
-                _note(v, Difference(k["name"], fld, kv, nv))
+            diffs = [Difference(k["name"], fld, kv, nv) for _cat, fld, kv, nv in found]
+            cats.update(cat for cat, *_ in found)
+            if not v.first_step:
+                v.first_step = diffs
+            _note(v, diffs[0])
     v.categories = [c for c in CATEGORIES if c in cats]
     return v
 
@@ -149,8 +152,19 @@ def _first_differing_line(a: str, b: str) -> tuple[str, str]:
         x = al[i] if i < len(al) else "(end)"
         y = bl[i] if i < len(bl) else "(end)"
         if x != y:
-            return x, y
+            return _trim_common_prefix(x, y)
     return "", ""
+
+
+def _trim_common_prefix(x: str, y: str, keep: int = 24) -> tuple[str, str]:
+    """Long lines that agree for a while (error positions, file paths) are shown from just
+    before the point where they part."""
+    n = 0
+    while n < min(len(x), len(y)) and x[n] == y[n]:
+        n += 1
+    if n <= keep + 16:
+        return x, y
+    return "…" + x[n - keep:], "…" + y[n - keep:]
 
 
 def _blur(text: str, limit: int = 90) -> str:

@@ -6,7 +6,7 @@ import collections
 from . import compare as cmp
 from .summary import GateResult, GroupStats
 
-MAX_LISTED = 400          # differences listed in full; the rest are counted
+MAX_LISTED = 150          # differences listed in full (one per signature first); the rest counted
 EXCERPT = 300
 
 
@@ -174,15 +174,23 @@ def _render_differences(w, verdicts: list[cmp.Verdict], total: GroupStats) -> No
         w(f"| {n} | {_cell(sig)} |")
     w("")
     w("### Cases\n")
+    # One example of every signature first (most serious category, then most frequent), then more
+    # cases in the same order, so the cap never hides a kind of difference.
     order = {c: i for i, c in enumerate(cmp.CATEGORIES)}
-    diffs.sort(key=lambda v: (order[v.categories[0]], v.id))
-    for v in diffs[:MAX_LISTED]:
+    diffs.sort(key=lambda v: (order[v.categories[0]], -sigs[v.signature], v.signature, v.id))
+    firsts, rest, seen = [], [], set()
+    for v in diffs:
+        (rest if v.signature in seen else firsts).append(v)
+        seen.add(v.signature)
+    listed = (firsts + rest)[:MAX_LISTED]
+    listed.sort(key=lambda v: (order[v.categories[0]], -sigs[v.signature], v.signature, v.id))
+    for v in listed:
         d = v.first_difference
         w(f"#### `{v.id}`\n")
         w(f"{', '.join(v.categories)}; {v.differing_steps} step(s) differ."
           + (f" First: step `{d.step}`, {d.field}." if d else "") + "\n")
-        if d:
+        for d in v.first_step or ([d] if d else []):
             k, n = _diff_excerpt(d.kernel, d.nfbpf) if d.field == "stdout" else (d.kernel, d.nfbpf)
-            w("```\nkernel: " + _excerpt(k) + "\nnfbpf:  " + _excerpt(n) + "\n```\n")
+            w(f"{d.field}:\n```\nkernel: " + _excerpt(k) + "\nnfbpf:  " + _excerpt(n) + "\n```\n")
     if len(diffs) > MAX_LISTED:
         w(f"… and {len(diffs) - MAX_LISTED} more (see the results file).\n")
