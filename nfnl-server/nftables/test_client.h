@@ -1,0 +1,54 @@
+#pragma once
+// Test helper: builds the netlink requests nft would send, with libnftnl (the library nft uses),
+// and runs them through a protocol instance.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nfnl-server/netlink/endpoint.h"
+
+struct nftnl_rule;
+
+namespace nfbpf::nftables::testing {
+
+using Bytes = std::vector<uint8_t>;
+
+class Batch {
+ public:
+  explicit Batch(uint32_t seq = 1);
+  Batch& table(uint8_t family, const std::string& name, uint16_t flags = 0);
+  Batch& base_chain(uint8_t family, const std::string& table, const std::string& name,
+                    uint32_t hooknum, int32_t prio, const std::string& type = "filter");
+  Batch& chain(uint8_t family, const std::string& table, const std::string& name);
+  // `ip saddr <addr> drop` (payload + cmp + immediate), appended.
+  Batch& rule_saddr_drop(uint8_t family, const std::string& table, const std::string& chain,
+                         uint32_t addr_be, uint16_t extra_flags = 0);
+  // `jump <target>` appended to chain.
+  Batch& rule_jump(uint8_t family, const std::string& table, const std::string& chain,
+                   const std::string& target);
+  Bytes done();  // appends BATCH_END
+
+ private:
+  void add_rule(struct nftnl_rule* r, uint8_t family, uint16_t extra_flags);
+  char* reserve(size_t n);
+  void commit_msg();
+  Bytes buf_;
+  size_t off_ = 0;
+  uint32_t seq_;
+};
+
+// A single (non-batch) request, e.g. a dump.
+Bytes get_request(uint16_t nft_msg, uint8_t family, uint16_t flags, uint32_t seq);
+
+// Splits concatenated replies for inspection.
+struct Reply {
+  uint16_t type;
+  uint16_t flags;
+  uint32_t seq;
+  int error;  // for NLMSG_ERROR: the (negative) error
+  Bytes bytes;
+};
+std::vector<Reply> parse_replies(const std::vector<nfnl::Message>& msgs);
+
+}  // namespace nfbpf::nftables::testing
