@@ -1,7 +1,7 @@
 """Scripted sequences watched by `nft monitor` (one case per monitor form).
 
 The sequence touches every object kind the monitor reports (tables, chains, rules, sets, elements,
-stateful objects) with single commands and with a batch, then takes it all apart. No flowtable: this kernel has no nf_flow_table (ENOENT).
+stateful objects, separately) with single commands and with a batch, then takes it all apart. No flowtable: this kernel has no nf_flow_table (ENOENT).
 """
 from __future__ import annotations
 
@@ -28,14 +28,10 @@ _SEQUENCE = [
     "add rule ip mt c ip daddr @s drop",
     "delete element ip mt s { 10.1.1.1 }",
     "delete rule ip mt base handle 3",   # handles: c=1, base=2, first rule=3
-    "add counter ip mt cnt",
-    "add quota ip mt q { over 10 mbytes }",
     {"file": _BATCH},
     "flush chain ip mt c",
     "delete chain ip mt c",
     "delete set ip mt s",
-    "delete counter ip mt cnt",
-    "delete quota ip mt q",
     "flush table ip mt",
     "delete table ip mt",
     "add table ip mt",
@@ -43,9 +39,27 @@ _SEQUENCE = [
     "flush ruleset",
 ]
 
+# Stateful objects apart, so a missing object kind does not hide how the core sequence is reported.
+_OBJECTS = [
+    "add table ip mo",
+    "add counter ip mo cnt",
+    "add quota ip mo q { over 10 mbytes }",
+    "add limit ip mo l { rate 10/second }",
+    "add chain ip mo c",
+    "add rule ip mo c counter name cnt",
+    "reset counters table ip mo",
+    "delete rule ip mo c handle 5",       # handles: cnt=1, q=2, l=3, c=4, rule=5
+    "delete counter ip mo cnt",
+    "delete quota ip mo q",
+    "delete limit ip mo l",
+    "delete table ip mo",
+]
+
 MONITOR_CASES = [
     {"id": "monitor/plain", "monitor": ["monitor"], "commands": _SEQUENCE},
     {"id": "monitor/json", "monitor": ["-j", "monitor"], "commands": _SEQUENCE},
     {"id": "monitor/rules-only", "monitor": ["monitor", "rules"], "commands": _SEQUENCE},
     {"id": "monitor/new-only", "monitor": ["monitor", "new"], "commands": _SEQUENCE},
+    {"id": "monitor/objects", "monitor": ["monitor"], "commands": _OBJECTS},
+    {"id": "monitor/objects-json", "monitor": ["-j", "monitor"], "commands": _OBJECTS},
 ]
