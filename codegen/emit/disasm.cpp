@@ -119,8 +119,13 @@ std::string one(std::span<const bpf_insn> insns, size_t pc, const Names& names, 
       }
       return fmt::format("<ld code {:#04x}>", i.code);
     }
-    case BPF_LDX:
+    case BPF_LDX: {
+      auto it = names.at.find(static_cast<uint32_t>(pc));
+      if (it != names.at.end())  // a kernel field: "r1 = *(u32 *)(r7 + sk_buff.len + 0)"
+        return fmt::format("r{} = *({} *)(r{} + {} + {})", i.dst_reg, size_name(i.code & 0x18),
+                           i.src_reg, it->second, i.off);
       return fmt::format("r{} = {}", i.dst_reg, mem(i.code & 0x18, i.src_reg, i.off));
+    }
     case BPF_ST:
       return fmt::format("{} = {}", mem(i.code & 0x18, i.dst_reg, i.off), imm_str(i.imm));
     case BPF_STX:
@@ -172,10 +177,15 @@ std::string run(std::span<const bpf_insn> insns, const Names& names) {
 std::string disassemble(const Program& p) {
   Names names;
   for (const Fixup& f : p.fixups()) {
-    if (f.kind == FixupKind::kMapFd)
-      names.at[f.insn] = p.map_names().at(f.key);
-    else
-      names.at[f.insn] = std::string(kfunc_name(static_cast<Kfunc>(f.key)));
+    switch (f.kind) {
+      case FixupKind::kMapFd: names.at[f.insn] = p.map_names().at(f.key); break;
+      case FixupKind::kKfunc: names.at[f.insn] = std::string(kfunc_name(static_cast<Kfunc>(f.key))); break;
+      case FixupKind::kKernelField: {
+        const auto& n = kernel_field_name(static_cast<KernelField>(f.key));
+        names.at[f.insn] = fmt::format("{}.{}", n.type, n.member);
+        break;
+      }
+    }
   }
   return run(p.insns(), names);
 }

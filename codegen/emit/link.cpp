@@ -1,5 +1,7 @@
 #include "codegen/emit/link.h"
 
+#include <cstdint>
+
 namespace nfbpf::codegen::emit {
 
 Result<std::vector<bpf_insn>> link(const Program& p, const Resolver& r) {
@@ -22,6 +24,18 @@ Result<std::vector<bpf_insn>> link(const Program& p, const Resolver& r) {
         if (!id) return std::unexpected(std::move(id).error().with_context("linking program " + p.name()));
         image.at(f.insn).imm = *id;
         image.at(f.insn).off = 0;  // 0 = vmlinux BTF (no module BTF fd table)
+        break;
+      }
+      case FixupKind::kKernelField: {
+        auto field = static_cast<KernelField>(f.key);
+        const auto& n = kernel_field_name(field);
+        if (!r.field_offset)
+          return failf(EINVAL, "program {} reads {}.{} but no BTF was given", p.name(), n.type, n.member);
+        auto off = r.field_offset(field);
+        if (!off) return std::unexpected(std::move(off).error().with_context("linking program " + p.name()));
+        int64_t total = static_cast<int64_t>(image.at(f.insn).off) + *off;
+        if (total > INT16_MAX) return failf(E2BIG, "{}.{} at offset {} is out of reach", n.type, n.member, total);
+        image.at(f.insn).off = static_cast<int16_t>(total);
         break;
       }
     }

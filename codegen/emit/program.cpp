@@ -54,7 +54,7 @@ std::optional<Cond> negate(Cond c) {
 // ---------------------------------------------------------------------------------------- labels
 
 Label::Label(Label&& o) noexcept
-    : prog_(o.prog_), pos_(o.pos_), pending_(std::move(o.pending_)) {
+    : prog_(o.prog_), pos_(o.pos_), pending_(std::move(o.pending_)), refs_(o.refs_) {
   o.pending_.clear();
   o.pos_ = 0;  // the moved-from label is inert
 }
@@ -133,6 +133,11 @@ void Program::ld_map_value(Reg dst, MapRef map, uint32_t off) {
 void Program::ldx(Size sz, Reg dst, Reg src, int16_t off) {
   raw(make(BPF_LDX | size_code(sz) | BPF_MEM, dst, src, off, 0));
 }
+void Program::ldx_field(Size sz, Reg dst, Reg src, KernelField field, int16_t extra) {
+  fixups_.push_back(Fixup{FixupKind::kKernelField, pc(), static_cast<uint32_t>(field)});
+  raw(make(BPF_LDX | size_code(sz) | BPF_MEM, dst, src, extra, 0));
+}
+
 void Program::stx(Size sz, Reg dst, int16_t off, Reg src) {
   raw(make(BPF_STX | size_code(sz) | BPF_MEM, dst, src, off, 0));
 }
@@ -166,6 +171,7 @@ void Program::jump_insn(uint8_t cls, Cond c, bool use_src, Reg dst, Reg src, int
 
 void Program::refer(uint32_t at, Label& target) {
   assert(target.prog_ == this);
+  ++target.refs_;
   if (target.bound()) {
     patch(at, target.pos());
   } else {

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codegen/emit/kernel_field.h"
 #include "codegen/emit/kfunc.h"
 #include "codegen/emit/regs.h"
 #include "common/result.h"
@@ -47,10 +48,11 @@ struct MapRef {
   uint32_t id = 0;  // index into Program::map_names()
 };
 
-enum class FixupKind : uint8_t { kMapFd, kKfunc };
+enum class FixupKind : uint8_t { kMapFd, kKfunc, kKernelField };
 
-// A typed hole in the image: `insn` is patched at link time (ld_imm64 imm = map fd, or a kfunc
-// call's imm = BTF id). `key` is a MapRef::id or a Kfunc value.
+// A typed hole in the image: `insn` is patched at link time (ld_imm64 imm = map fd, a kfunc
+// call's imm = BTF id, or a load's off += the BTF offset of a kernel field). `key` is a
+// MapRef::id, a Kfunc or a KernelField value.
 struct Fixup {
   FixupKind kind;
   uint32_t insn;
@@ -73,12 +75,17 @@ class Label {
 
   bool bound() const { return pos_.has_value(); }
   uint32_t pos() const { return *pos_; }
+  // Whether any jump targets this label. The verifier refuses unreachable instructions, so code
+  // reached only through a label nobody jumped to must not be emitted:
+  //   if (fail.referenced()) { p.bind(fail); p.ret(policy); }
+  bool referenced() const { return refs_ > 0; }
 
  private:
   friend class Program;
   Program* prog_;
   std::optional<uint32_t> pos_;
   std::vector<uint32_t> pending_;  // jump instructions waiting for pos_
+  uint32_t refs_ = 0;
 };
 
 // One forward jump patched to the position where the JumpPatch goes out of scope (or where
@@ -138,6 +145,9 @@ class Program {
   void stx(Size sz, Reg dst, int16_t off, Reg src);  // *(sz *)(dst + off) = src
   void st(Size sz, Reg dst, int16_t off, int32_t imm);
   void atomic_add(Size sz, Reg dst, int16_t off, Reg src);  // sz = kW or kDW
+  // dst = *(sz *)(src + offsetof(field) + extra), src being a BTF pointer to the field's struct;
+  // the offset is resolved from vmlinux BTF at link time.
+  void ldx_field(Size sz, Reg dst, Reg src, KernelField field, int16_t extra = 0);
 
   // --- calls and exit ---
   void call_helper(int32_t func_id);  // enum bpf_func_id

@@ -22,6 +22,20 @@ TEST(EmitProgram, ForwardLabelIsPatchedWhenBound) {
   EXPECT_TRUE(p.check().has_value());
 }
 
+TEST(EmitProgram, ReferencedCountsJumpsOfEveryKind) {
+  Program p("t");
+  Label a(p), b(p), c(p);
+  EXPECT_FALSE(a.referenced());
+  p.jmp32(Cond::kEq, Reg::R1, 1, a);
+  p.bind(b);
+  p.jmp(Cond::kNe, Reg::R1, 2, b);  // backward
+  EXPECT_TRUE(a.referenced());
+  EXPECT_TRUE(b.referenced());
+  EXPECT_FALSE(c.referenced());
+  p.bind(a);
+  p.ret(0);
+}
+
 TEST(EmitProgram, BackwardJumpResolvesAtOnce) {
   Program p("t");
   Label top(p);

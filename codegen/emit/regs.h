@@ -16,11 +16,14 @@
 //   [-24, -16)  kPktLenOff: u64 length of the packet from the L3 header on (for byte counters).
 //   [-32, -24)  kKeyOff: 8 bytes for map keys (counter slot index, prog-array index...).
 //   [-96, -32)  kSliceBufOff: 64-byte bounce buffer for bpf_dynptr_slice when data is not linear.
-//   [-512, -96) free for matchers (allocate from kFreeStackTop downwards).
+//   [-104, -96) kHeadLenOff: u64 bytes of linear packet data from the L3 header (direct mode).
+//   [-112,-104) kDataOff: pointer to the L3 header (direct mode; read-only, untrusted memory).
+//   [-120,-112) kSkbOff: the struct sk_buff pointer (direct mode; for the slow path's dynptr).
+//   [-512,-120) free for matchers (allocate from kFreeStackTop downwards).
 //
-// Subprograms (Program::call_local) get a fresh frame with the same layout, except that the
-// dynptr and L3 length stay in the main frame: pass r1 = r10 + kDynptrOff to the subprogram and
-// use flavor::PacketRef::at(<callee-saved reg holding it>) there.
+// Subprograms (Program::call_local) get a fresh frame with the same layout, but the packet state
+// (dynptr, L3 length, head length, data, skb) stays in the main frame: pass r1 = r10 + kDynptrOff
+// to the subprogram and use flavor::PacketRef::at(<callee-saved reg holding it>) there.
 
 #include <cstdint>
 
@@ -50,7 +53,10 @@ inline constexpr int16_t kPktLenOff = -24;
 inline constexpr int16_t kKeyOff = -32;
 inline constexpr int16_t kSliceBufOff = -96;
 inline constexpr int16_t kSliceBufSize = 64;
-inline constexpr int16_t kFreeStackTop = -96;
+inline constexpr int16_t kHeadLenOff = -104;
+inline constexpr int16_t kDataOff = -112;
+inline constexpr int16_t kSkbOff = -120;
+inline constexpr int16_t kFreeStackTop = -120;
 inline constexpr int kStackSize = 512;
 
 static_assert(kDynptrOff % 8 == 0, "bpf_dynptr must be 8-byte aligned on the stack");

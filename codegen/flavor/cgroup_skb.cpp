@@ -18,6 +18,7 @@ const FlavorOps kCgroupSkbIngressOps = {
     .l3_offset = 0,
     .accept = 1,
     .drop = 0,
+    .packet_mode = PacketMode::kDynptr,
     .emit_packet_init = init,
 };
 
@@ -30,6 +31,7 @@ const FlavorOps kCgroupSkbEgressOps = {
     .l3_offset = 0,
     .accept = 1,
     .drop = 0,
+    .packet_mode = PacketMode::kDynptr,
     .emit_packet_init = init,
 };
 

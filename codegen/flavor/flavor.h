@@ -27,6 +27,15 @@ enum class Flavor : uint8_t {
   kCount,
 };
 
+// How emit_slice() reaches packet bytes (see packet.h).
+enum class PacketMode : uint8_t {
+  kDynptr,     // bpf_dynptr_slice on a dynptr built by the prologue (every read is a kfunc call)
+  kSkbDirect,  // loads from skb->data after our own check against the linear head length; the
+               // dynptr is built only on the slow path (non-linear data). Netfilter: ~40 ns less
+               // per packet than kDynptr.
+  kCount,
+};
+
 struct FlavorOps {
   Flavor flavor;
   std::string_view name;
@@ -36,9 +45,12 @@ struct FlavorOps {
   uint32_t l3_offset;                    // offset of the IP header in the packet dynptr
   int32_t accept;                        // return code that lets the packet through
   int32_t drop;                          // return code that drops it
-  // Emits the packet set-up, entered with r1 = ctx: r6 = ctx; the dynptr at r10 + kDynptrOff;
-  // the L3 length (dynptr size - l3_offset) at r10 + kPktLenOff. Jumps to `fail` if the dynptr
-  // cannot be built or the packet is shorter than l3_offset. Clobbers r0-r5.
+  PacketMode packet_mode;
+  // Emits the packet set-up, entered with r1 = ctx: r6 = ctx; the L3 length at r10 + kPktLenOff;
+  // kDynptr: the dynptr at r10 + kDynptrOff; kSkbDirect: skb, data and head length at kSkbOff,
+  // kDataOff, kHeadLenOff. Jumps to `fail` if the packet cannot be read or is shorter than
+  // l3_offset (the netfilter prologue never does: emit the `fail` block only if
+  // fail.referenced(), the verifier refuses unreachable code). Clobbers r0-r5.
   void (*emit_packet_init)(emit::Program& p, emit::Label& fail);
 };
 

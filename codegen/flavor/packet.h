@@ -3,9 +3,12 @@
 // built (FlavorOps::emit_packet_init). Offsets here are relative to the IP header; the flavor's
 // l3_offset is added for you.
 //
-// After emit_slice(), r0 points at `len` readable bytes (read-only; the verifier knows the size,
-// so loads at r0 + [0, len) need no further bounds checks). The pointer is valid until the next
-// call. Keep it in r7 (kPkt) or a scratch register if you make calls in between.
+// After emit_slice(), r0 points at `len` readable bytes (read-only). Only loads at r0 + [0, len)
+// are allowed: with PacketMode::kDynptr the verifier enforces it, with kSkbDirect (netfilter) r0
+// is untrusted memory whose loads are fault-safe but unchecked, so staying inside is the
+// emitter's duty. The pointer is valid until the next call; keep it in r7 (kPkt) or a scratch
+// register if you make calls in between. Either way a packet shorter than l3_off + len jumps to
+// `short_pkt`.
 
 #include <cstdint>
 

@@ -18,6 +18,7 @@ const FlavorOps kTcxIngressOps = {
     .l3_offset = 14,
     .accept = TCX_PASS,
     .drop = TCX_DROP,
+    .packet_mode = PacketMode::kDynptr,
     .emit_packet_init = init,
 };
 
@@ -30,6 +31,7 @@ const FlavorOps kTcxEgressOps = {
     .l3_offset = 14,
     .accept = TCX_PASS,
     .drop = TCX_DROP,
+    .packet_mode = PacketMode::kDynptr,
     .emit_packet_init = init,
 };
 

@@ -28,6 +28,7 @@ const FlavorOps kXdpOps = {
     .l3_offset = 14,
     .accept = XDP_PASS,
     .drop = XDP_DROP,
+    .packet_mode = PacketMode::kDynptr,
     .emit_packet_init = init,
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "codegen/emit/kernel_field.h"
 #include "codegen/kernel/objects.h"
 
 namespace nfbpf::codegen::kernel {
@@ -20,6 +21,13 @@ bool is_array(bpf_map_type t) {
 }
 
 }  // namespace
+
+FakeKernel::FakeKernel() {
+  for (size_t i = 0; i < emit::kKernelFields.size(); ++i) {
+    const auto& n = emit::kKernelFields[i];
+    member_offsets[std::string(n.type) + "." + std::string(n.member)] = static_cast<uint32_t>(8 * (i + 1));
+  }
+}
 
 size_t FakeKernel::value_bytes(const MapSpec& s) const {
   if (s.type == BPF_MAP_TYPE_PROG_ARRAY) return 4;

@@ -49,8 +49,11 @@ class FakeKernel final : public Kernel {
   Result<int32_t> kfunc_btf_id(std::string_view name) override;
   Result<int32_t> btf_type_id(std::string_view name, uint32_t kind) override;
   Result<uint32_t> btf_member_offset(std::string_view type, std::string_view member) override;
-  // "type.member" -> offset; tests fill what they need (absent: ENOENT).
+  // "type.member" -> offset (absent: ENOENT). Starts with made-up, distinct offsets for every
+  // emit::KernelField so programs that read kernel fields link.
   std::map<std::string, uint32_t> member_offsets;
+
+  FakeKernel();
   Result<int> possible_cpus() override { return cpus; }
 
  private:

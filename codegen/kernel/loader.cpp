@@ -13,6 +13,10 @@ Result<Prog> load_program(Kernel& k, const emit::Program& p, const LoadOptions& 
     return it->second->fd();
   };
   r.kfunc_btf_id = [&](emit::Kfunc f) { return k.kfunc_btf_id(emit::kfunc_name(f)); };
+  r.field_offset = [&](emit::KernelField f) {
+    const auto& n = emit::kernel_field_name(f);
+    return k.btf_member_offset(n.type, n.member);
+  };
   auto image = emit::link(p, r);
   if (!image) return std::unexpected(std::move(image).error());
   ProgSpec spec;

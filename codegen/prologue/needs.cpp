@@ -1,0 +1,42 @@
+#include "codegen/prologue/needs.h"
+
+#include <algorithm>
+#include <variant>
+
+namespace nfbpf::codegen::prologue {
+
+void add_field(Needs& n, const ir::Field& f) {
+  uint32_t end = f.offset + f.len;
+  switch (f.base) {
+    case ir::Base::kNetwork: n.network_end = std::max(n.network_end, end); break;
+    case ir::Base::kTransport: n.transport_end = std::max(n.transport_end, end); break;
+    case ir::Base::kLink: n.link = true; break;
+    default: break;
+  }
+}
+
+Needs needs_of(const std::vector<const ir::Chain*>& chains) {
+  Needs n;
+  for (const ir::Chain* c : chains) {
+    for (const ir::Rule& r : c->rules) {
+      for (const ir::Step& s : r.steps) {
+        if (const auto* m = std::get_if<ir::Match>(&s)) {
+          for (const auto& f : m->key) add_field(n, f);
+        } else if (const auto* vm = std::get_if<ir::VerdictMap>(&s)) {
+          for (const auto& f : vm->key) add_field(n, f);
+        } else if (const auto* b = std::get_if<ir::RegisterBlock>(&s)) {
+          for (const auto& op : b->ops)
+            if (const auto* ld = std::get_if<ir::reg::Load>(&op)) add_field(n, ld->field);
+        }
+      }
+    }
+  }
+  return n;
+}
+
+Layout layout_for(const Needs& n) {
+  auto cap = [](uint32_t v) { return std::min<uint32_t>(v, emit::kSliceBufSize); };
+  return Layout{.l3_fast = cap(n.network_end), .l4_fast = cap(n.transport_end)};
+}
+
+}  // namespace nfbpf::codegen::prologue

@@ -1,0 +1,52 @@
+#pragma once
+// The parsed-packet state every generated chain program keeps, and where it lives. The prologue
+// (prologue.h) fills it once per packet; matchers read it; nothing writes it afterwards.
+//
+// Registers (on top of emit/regs.h's roles), identical in the main program and in every chain
+// subprogram, so a matcher emits the same code wherever it lands:
+//   r6  kCtx    the program context (subprograms receive it as an argument)
+//   r7  kPkt    &dynptr slot of the MAIN frame: flavor::PacketRef::at(r7) reaches the packet and
+//               the state slots below from any frame
+//   r8  kL3Ptr  pointer to the first `Layout::l3_fast` bytes of the network header, or 0 when the
+//               packet is shorter (then every network read takes the per-field slow path)
+//   r9  kL4Ptr  pointer to the first `Layout::l4_fast` bytes of the transport header, or 0 when
+//               there is no readable transport header or it is shorter
+// Matchers therefore have r0-r5 as scratch only; they never keep values across a call.
+//
+// State slots in the main frame, right below emit::kFreeStackTop (reached as r7 + rel(slot)):
+//   kTprotSlot   s64  L4 protocol (nft's pkt->tprot), -1 when unknown (no NFT_PKTINFO_L4PROTO)
+//   kThoffSlot   s64  transport header offset from the L3 header when a transport read is
+//                     allowed (L4 known and not a non-first fragment), else -1
+//   kNfprotoSlot u64  nft_pf(pkt): NFPROTO_IPV4 2, NFPROTO_IPV6 10, NFPROTO_NETDEV 5
+//   kProtoSlot   u64  skb->protocol as a host-order ethertype (0x0800, 0x86dd, ...)
+
+#include <cstdint>
+
+#include "codegen/emit/regs.h"
+#include "codegen/flavor/packet.h"
+
+namespace nfbpf::codegen::prologue {
+
+inline constexpr emit::Reg kPkt = emit::Reg::R7;
+inline constexpr emit::Reg kL3Ptr = emit::Reg::R8;
+inline constexpr emit::Reg kL4Ptr = emit::Reg::R9;
+
+inline constexpr int16_t kTprotSlot = emit::kFreeStackTop - 8;
+inline constexpr int16_t kThoffSlot = emit::kFreeStackTop - 16;
+inline constexpr int16_t kNfprotoSlot = emit::kFreeStackTop - 24;
+inline constexpr int16_t kProtoSlot = emit::kFreeStackTop - 32;
+// Main-frame stack below the state block: free for matchers of the main program.
+inline constexpr int16_t kMainFreeTop = emit::kFreeStackTop - 32;
+
+// Offset of a main-frame slot from r7 (which holds r10_main + kDynptrOff).
+inline constexpr int16_t rel(int16_t frame_off) { return static_cast<int16_t>(frame_off - emit::kDynptrOff); }
+
+inline flavor::PacketRef pkt_ref() { return flavor::PacketRef::at(kPkt); }
+
+// What the prologue must prepare, computed from the chains that will run (needs.h).
+struct Layout {
+  uint32_t l3_fast = 0;  // bytes of network header behind r8 (0: r8 is always 0)
+  uint32_t l4_fast = 0;  // bytes of transport header behind r9 (0: r9 is always 0)
+};
+
+}  // namespace nfbpf::codegen::prologue
