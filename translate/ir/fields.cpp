@@ -101,7 +101,7 @@ const KnownFieldInfo& known_field_info(KnownField f) { return kKnown[static_cast
 std::optional<std::string_view> field_name(const Field& f) {
   for (const auto& k : kKnown) {
     const Field& g = k.field;
-    if (g.base != f.base || g.len != f.len) continue;
+    if (g.base != f.base || g.len != f.len || g.host_order != f.host_order) continue;
     if (f.base == Base::kMeta || f.base == Base::kCt) {
       if (g.key == f.key && (f.base == Base::kMeta || g.dir == f.dir)) return k.name;
     } else if (g.offset == f.offset && g.proto == f.proto) {

@@ -47,8 +47,12 @@ TEST(Printer, PrintsTablesSetsChainsAndEveryStepKind) {
 TEST(Printer, NamesUnknownFieldsByBaseOffsetLength) {
   Field raw{.base = Base::kTransport, .offset = 7, .len = 3};
   EXPECT_EQ(to_string(raw), "@th,7,3");
-  Field ct_orig{.base = Base::kCt, .len = 4, .key = static_cast<uint8_t>(CtKey::kMark), .dir = CtDir::kOriginal};
+  Field ct_orig{.base = Base::kCt, .len = 4, .key = static_cast<uint8_t>(CtKey::kMark), .dir = CtDir::kOriginal,
+                .host_order = true};
   EXPECT_EQ(to_string(ct_orig), "ct mark/4 original");
+  Field mark_be = known_field(KnownField::kMetaMark);
+  mark_be.host_order = false;
+  EXPECT_EQ(to_string(mark_be), "meta mark/4 be");
 }
 
 TEST(Build, PrefixMasksTheAddress) {

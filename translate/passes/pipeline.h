@@ -1,0 +1,12 @@
+#pragma once
+// The order of translate passes lives here and only here.
+
+#include "common/result.h"
+#include "translate/ir/ir.h"
+
+namespace nfbpf::translate::passes {
+
+// Runs every pass on a lowered table, then ir::validate().
+Result<void> run_pipeline(ir::Table& table);
+
+}  // namespace nfbpf::translate::passes
