@@ -279,7 +279,7 @@ SetPtr make_set(const char* name, uint32_t flags, uint32_t key_len) {
 void add_elem(nftnl_set* s, std::initializer_list<uint8_t> key, uint32_t flags = 0) {
   nftnl_set_elem* e = nftnl_set_elem_alloc();
   std::vector<uint8_t> k(key);
-  nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, k.data(), k.size());
+  if (!k.empty()) nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, k.data(), k.size());  // catch-all: no key
   if (flags) nftnl_set_elem_set_u32(e, NFTNL_SET_ELEM_FLAGS, flags);
   nftnl_set_elem_add(s, e);
 }
