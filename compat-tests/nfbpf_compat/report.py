@@ -85,7 +85,9 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
       "every rule deleted by handle (handles from the engine's own `nft -a` listing, listing after "
       "each), every chain, every set/map/object, then `flush ruleset`. Accepted = `nft -f` exits 0.")
     w("- **monitor**: `nft monitor` (plain, `-j`, `rules`, `new`) running while a scripted "
-      "sequence of adds/deletes/batches executes; its output is compared.\n")
+      "sequence of table/chain/rule/set/element adds, deletes and an `nft -f` batch executes, and "
+      "(plain, `-j`) while stateful objects are added and deleted; every command's outcome and the "
+      "monitor's output are compared.\n")
 
     w("## Results per directory\n")
     if nfbpf_ran:
