@@ -108,7 +108,7 @@ std::string_view Attr::str() const {
 std::vector<Attr> split_attrs(std::span<const uint8_t> data, uint32_t base_offset, size_t* rest) {
   std::vector<Attr> out;
   size_t pos = 0;
-  while (data.size() - pos >= NLA_HDRLEN) {
+  while (pos + NLA_HDRLEN <= data.size()) {  // pos may pass the end after alignment
     uint16_t len, type;
     std::memcpy(&len, data.data() + pos, 2);
     std::memcpy(&type, data.data() + pos + 2, 2);
