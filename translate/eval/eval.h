@@ -20,6 +20,11 @@
 //   rule whose steps all hold applies its verdict (continue = next rule). jump pushes the next
 //   rule (stack of 16; overflow drops, as nft_do_chain), goto does not; return/end of chain pops,
 //   and an empty stack applies the base chain's policy.
+// - Payload loads (nft_payload_eval / nft_payload_fast_eval): the network base is the L3 header;
+//   the transport base needs an L4 protocol from pktinfo (ipv6_find_hdr for IPv6); a load past
+//   the end breaks. Non-first fragments: aligned 1/2/4-byte loads (the kernel's fast path) still
+//   read at thoff (0 for IPv6 non-first fragments, i.e. the IPv6 header), all others break —
+//   checked against the kernel by kernel_diff_test.
 // - A RegisterBlock leaving a verdict in register 0 decides the rule like a verdict: the
 //   Immediate data for register 0 is a 4-byte host-order verdict code (NF_DROP 0, NF_ACCEPT 1,
 //   NFT_CONTINUE -1, NFT_BREAK -2, NFT_JUMP -3, NFT_GOTO -4, NFT_RETURN -5), followed for jump

@@ -151,18 +151,35 @@ TEST(Eval, MaskedFlags) {
 
 // ---- fragments, truncation, extension headers ----------------------------------------------
 
-TEST(Eval, NonFirstFragmentHasNoTransportHeader) {
-  auto t = table(ir::Family::kIp, {base_chain("in", {rule(1, {dport(22)}, b::drop()), rule(2, {l4(6)}, b::jump("x"))}),
-                                  chain("x", {rule(3, {}, b::drop())})});
-  // First fragment (offset 0, MF): the TCP header is there.
+TEST(Eval, NonFirstFragmentsAndThePayloadFastPath) {
+  // Semantics verified against the kernel (kernel_diff_test): aligned 1/2/4-byte transport loads
+  // (nft_payload_fast_eval) ignore the fragment offset; other loads refuse non-first fragments.
+  ir::Field sport_lo_dport_hi{.base = ir::Base::kTransport, .offset = 1, .len = 2};  // unaligned: slow path
+  ir::Match slow{.key = {sport_lo_dport_hi}, .op = ir::Op::kEq, .value = {0x01, 0x00}};
+  auto t = table(ir::Family::kIp, {base_chain("in", {rule(1, {l4(6), slow}, b::drop()), rule(2, {dport(22)}, b::drop()),
+                                                     rule(3, {l4(6)}, b::jump("x"))}),
+                                  chain("x", {rule(4, {}, b::drop())})});
+  // First fragment (offset 0, MF): the TCP header is there; the slow load matches (sport 1).
   auto first = run(t, input4(), Packet::ipv4("1.1.1.1", "2.2.2.2").fragment(0, true).tcp(1, 22).l3());
   EXPECT_EQ(first.rule, 1u);
-  // Non-first fragment whose bytes happen to look like dport 22: transport reads fail, but
-  // meta l4proto is still tcp.
+  // Non-first fragment whose bytes look like sport 1 / dport 22: the slow load breaks, the fast
+  // one reads the bytes at thoff anyway.
   auto later = run(t, input4(), Packet::ipv4("1.1.1.1", "2.2.2.2").fragment(8, false).tcp(1, 22).l3());
-  EXPECT_EQ(later.verdict, kDrop);
-  EXPECT_EQ(later.chain, "x");
-  EXPECT_EQ(later.rule, 3u);
+  EXPECT_EQ(later.rule, 2u);
+  // With other bytes there, meta l4proto still says tcp.
+  auto other = run(t, input4(), Packet::ipv4("1.1.1.1", "2.2.2.2").fragment(8, false).tcp(7, 7).l3());
+  EXPECT_EQ(other.chain, "x");
+  EXPECT_EQ(other.rule, 4u);
+}
+
+TEST(Eval, Ipv6NonFirstFragmentFastLoadsReadTheIpv6Header) {
+  // ipv6_find_hdr leaves thoff at 0 for a non-first fragment, so "@th,0,16" reads the first two
+  // bytes of the IPv6 header (0x6000 here): verified against the kernel.
+  ir::Field th0{.base = ir::Base::kTransport, .offset = 0, .len = 2};
+  auto t = table(ir::Family::kIp6, {base_chain("in", {rule(1, {l4(6), ir::Match{.key = {th0}, .op = ir::Op::kEq, .value = {0x60, 0x00}}}, b::drop())})});
+  auto pk = [] { return Packet::ipv6("2001:db8::1", "2001:db8::2"); };
+  EXPECT_EQ(run(t, input6(), pk().fragment(16, false).tcp(1, 22).l3()).verdict, kDrop);
+  EXPECT_EQ(run(t, input6(), pk().fragment(0, true).tcp(1, 22).l3()).verdict, kAccept);
 }
 
 TEST(Eval, LoadBeyondPacketBreaks) {

@@ -29,17 +29,25 @@ bool load_payload(const Env& env, const ir::Field& f, uint8_t* out, std::string&
     case ir::Base::kNetwork:
       base = env.skb.network_offset();
       break;
-    case ir::Base::kTransport:
+    case ir::Base::kTransport: {
       if (!env.pkt.l4) {
         why = "no transport protocol";
         return false;
       }
+      base = env.pkt.thoff;
+      // nft_payload_fast_eval (loads of 1, 2 or 4 aligned bytes) checks only NFT_PKTINFO_L4PROTO,
+      // not the fragment offset: on a non-first fragment it reads the bytes at thoff anyway (for
+      // IPv6, thoff is then 0, the IPv6 header). Only when it runs off the end does the slow path
+      // nft_payload_eval run, and that one refuses non-first fragments. Verified against the
+      // kernel (kernel_diff_test).
+      bool fast = (f.len == 1 || f.len == 2 || f.len == 4) && f.offset % f.len == 0;
+      if (fast && env.skb.copy(base + f.offset, out, f.len)) return true;
       if (env.pkt.fragoff) {
         why = fmt::format("non-first fragment (offset {})", env.pkt.fragoff);
         return false;
       }
-      base = env.pkt.thoff;
       break;
+    }
     default:
       break;
   }

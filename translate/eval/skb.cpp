@@ -53,6 +53,7 @@ std::optional<PktInfo> pktinfo_ipv4_validate(const Skb& skb) {
 }
 
 int ipv6_find_transport(const Skb& skb, uint32_t& offset, uint16_t& fragoff) {
+  offset = 0;
   uint8_t ip6[40];
   if (!skb.copy(skb.network_offset(), ip6, 40)) return -EBADMSG;
   int64_t start = skb.network_offset() + 40;
@@ -72,8 +73,9 @@ int ipv6_find_transport(const Skb& skb, uint32_t& offset, uint16_t& fragoff) {
         // A non-first fragment: the transport header is not here. The kernel still reports the
         // protocol when the next header is not an extension header, with the fragment offset.
         if (!ipv6_ext_hdr(hp[0]) || hp[0] == kNone) {
+          // *offset is left as the caller set it (0 in nft_set_pktinfo_ipv6): nft's payload fast
+          // path then reads "transport" bytes from the IPv6 header.
           fragoff = frag_off;
-          offset = static_cast<uint32_t>(start);  // the kernel leaves *offset unset; unused with fragoff
           return hp[0];
         }
         return -ENOENT;

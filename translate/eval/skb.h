@@ -43,7 +43,8 @@ PktInfo pktinfo_ipv6(const Skb& skb);
 std::optional<PktInfo> pktinfo_ipv6_validate(const Skb& skb);
 
 // ipv6_find_hdr(skb, &offset, -1, &fragoff, &flags) with flags = IP6_FH_F_AUTH.
-// Returns the protocol (>= 0) or a negative errno; `offset` relative to skb->data.
+// Returns the protocol (>= 0) or a negative errno; `offset` relative to skb->data (0 for a
+// non-first fragment, which the kernel leaves unset).
 int ipv6_find_transport(const Skb& skb, uint32_t& offset, uint16_t& fragoff);
 
 }  // namespace nfbpf::eval
