@@ -1,5 +1,6 @@
 #include "nfnl-server/daemon/control_session.h"
 
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -235,6 +236,29 @@ bool ControlSession::handle(Request& req) {
         log::warn("port {}: replies exceed the socket buffer; the client may see them late",
                   socket_->portid());
       }
+      return reply(h, 0, {}, all_queued ? 0 : wire::kPartial);
+    }
+    case wire::Kind::kArm: {
+      Record marker(wire::kSyncMarkerSize, 0);
+      nlmsghdr nlh{};
+      nlh.nlmsg_len = static_cast<uint32_t>(wire::kSyncMarkerSize);
+      nlh.nlmsg_type = NLMSG_NOOP;
+      std::memcpy(marker.data(), &nlh, sizeof(nlh));
+      std::memcpy(marker.data() + sizeof(nlh), wire::kSyncMarkerMagic,
+                  sizeof(wire::kSyncMarkerMagic));
+      std::vector<Record> one;
+      one.push_back(std::move(marker));
+      socket_->deliver(std::move(one));
+      return reply(h, 0);
+    }
+    case wire::Kind::kSync: {
+      // Datagrams written into the pair before this request are in our end's queue already:
+      // serve them now, as this process's, so their replies are queued before we answer.
+      bool all_queued = true;
+      socket_->process_pending_input([&](NetlinkSocket& s, std::span<const uint8_t> d) {
+        all_queued = dispatch_datagram(ctx_.dispatch, s, creds_, h.arg0, d) && all_queued;
+      });
+      if (socket_->closed()) return reply(h, -ECONNRESET);
       return reply(h, 0, {}, all_queued ? 0 : wire::kPartial);
     }
     case wire::Kind::kIptSockopt:

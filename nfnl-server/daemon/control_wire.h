@@ -31,6 +31,11 @@ enum class Kind : uint16_t {
   kGetOpt = 7,       // arg0 = level, arg1 = optname, arg2 = caller's optlen; reply payload = value
   kNetlinkSend = 8,  // payload = one datagram (or a chunk of it, flag kMore); arg0 = caller pid
   kIptSockopt = 9,   // reserved for iptables-legacy IPT_SO_* (issue 5); answered with EOPNOTSUPP
+  // For clients that cannot intercept the application's own sendmsg() on the fd (the libmnl
+  // patch: nft sends batches with a raw sendmsg(mnl_socket_get_fd(nl))). Such datagrams reach
+  // the daemon over the socket pair itself, without a token.
+  kArm = 10,   // queue a sync marker on the socket now (before a raw send), then reply
+  kSync = 11,  // process every datagram already written into the pair, queue the replies, reply
   kReply = 100,      // daemon -> client: status = 0 or -errno, payload depends on the request
 };
 
@@ -61,6 +66,12 @@ inline constexpr size_t kMaxRecord = sizeof(Header) + kMaxChunk;
 // Application ends are bound to an abstract unix name with this prefix, so that a process that
 // inherits one through exec can recognise it (the shim scans its fds at load time).
 inline constexpr char kAppEndNamePrefix[] = "nfbpf-nl.";
+
+// The sync marker kArm queues: an NLMSG_NOOP (harmless to any netlink reader) whose payload is
+// this magic. A reader that finds it sends kSync before reading on, so a select() right after a
+// raw send sees the marker at once and the read that follows sees every reply.
+inline constexpr char kSyncMarkerMagic[8] = {'N', 'F', 'B', 'P', 'F', 'S', 'Y', 'N'};
+inline constexpr size_t kSyncMarkerSize = 16 + sizeof(kSyncMarkerMagic);
 
 inline constexpr const char* kDefaultSocketPath = "/run/nfbpf/nfbpf.sock";
 inline constexpr const char* kSocketPathEnv = "NFBPF_SOCKET";

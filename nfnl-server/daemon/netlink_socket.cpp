@@ -111,7 +111,15 @@ void NetlinkSocket::arm_read_wait() {
 }
 
 void NetlinkSocket::drain_input() {
-  const int fd = end_.native_handle();
+  process_pending_input();
+  if (!closed_) arm_read_wait();
+}
+
+void NetlinkSocket::process_pending_input(
+    const std::function<void(NetlinkSocket&, std::span<const uint8_t>)>& handle) {
+  auto self = shared_from_this();  // callbacks may drop the last other reference
+  const auto& on_datagram = handle ? handle : callbacks_.on_raw_datagram;
+  const int fd = fd_;
   for (;;) {
     // Peek at the size first: a raw datagram may be larger than any fixed buffer.
     char probe;
@@ -124,7 +132,6 @@ void NetlinkSocket::drain_input() {
     }
     if (size <= 0) {
       // EOF: every application reference to this socket is closed.
-      auto self = shared_from_this();
       close();
       if (callbacks_.on_closed) callbacks_.on_closed(*this);
       return;
@@ -133,10 +140,9 @@ void NetlinkSocket::drain_input() {
     ssize_t n = ::recv(fd, datagram.data(), datagram.size(), MSG_DONTWAIT);
     if (n < 0) continue;
     datagram.resize(static_cast<size_t>(n));
-    if (callbacks_.on_raw_datagram) callbacks_.on_raw_datagram(*this, datagram);
+    if (on_datagram) on_datagram(*this, datagram);
     if (closed_) return;
   }
-  arm_read_wait();
 }
 
 }  // namespace nfbpf::nfnl::daemon

@@ -53,6 +53,10 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   ~NetlinkSocket();
 
   void start();  // begin watching our end for EOF and raw datagrams
+  // Reads every datagram the application wrote into the pair so far and hands each to `handle`
+  // (default: the on_raw_datagram callback). Notices EOF too.
+  void process_pending_input(
+      const std::function<void(NetlinkSocket&, std::span<const uint8_t>)>& handle = {});
   void close();  // idempotent; drops pending output
 
   // Queues `records` behind anything pending and writes what fits now. True when every record

@@ -120,6 +120,14 @@ TEST(Shim, LibmnlClientSeesRepliesRightAfterSend) {
   EXPECT_EQ(server.protocol().calls(), 1u);
 }
 
+TEST(Shim, RawSendmsgBatchLikeNftIsAnsweredBeforeSelect) {
+  // nft sends batches with sendmsg() on mnl_socket_get_fd(), not through libmnl.
+  ServerThread server;
+  std::string out;
+  ASSERT_EQ(run_client(server.socket_path(), {"rawbatch"}, &out), 0) << out;
+  EXPECT_EQ(server.protocol().calls(), 4u);
+}
+
 TEST(Shim, MultiMegabyteDumpIsCompleteAfterSelectZero) {
   ServerThread server;
   std::string out;

@@ -53,6 +53,9 @@ std::vector<Message> FakeProtocol::handle(const Peer& peer, std::span<const uint
     if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > datagram.size() - off) break;
     const auto msg = datagram.subspan(off, h.nlmsg_len);
     switch (h.nlmsg_type) {
+      case kSlowSilent:
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        break;
       case kSlowEcho:
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         [[fallthrough]];

@@ -6,6 +6,7 @@
 //   kDump     : payload {u32 count, u32 size}: `count` messages of `size` bytes, then NLMSG_DONE.
 //   kPublish  : payload {u32 group}: publishes a copy of the message to that group.
 //   kSlowEcho : kEcho after 50 ms, so a client that does not wait for its replies misses them.
+//   kSlowSilent: takes 50 ms and answers nothing (a batch that succeeds without acks).
 //   kMeasure  : replies with one message whose payload is the u64 size of the whole datagram
 //               and a u64 sum of its bytes (proves chunked sends arrive intact).
 
@@ -22,6 +23,7 @@ inline constexpr uint16_t kDump = 0x101;
 inline constexpr uint16_t kPublish = 0x102;
 inline constexpr uint16_t kMeasure = 0x103;
 inline constexpr uint16_t kSlowEcho = 0x104;
+inline constexpr uint16_t kSlowSilent = 0x105;
 
 class FakeProtocol final : public NetlinkProtocol {
  public:
