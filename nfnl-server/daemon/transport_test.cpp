@@ -25,6 +25,7 @@ namespace nfbpf::nfnl::testing {
 namespace {
 
 using shim::EmulatedSocket;
+namespace wire = nfbpf::nfnl::wire;
 
 struct Client {
   int fd = -1;
@@ -402,6 +403,63 @@ TEST(Transport, DatagramWrittenPastTheShimIsStillServed) {
   auto got = c.drain_now();
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(header_of(got[0]).nlmsg_seq, 77u);
+}
+
+// The protocol the libmnl patch relies on for programs that send on the fd themselves: kArm
+// queues a marker before the raw send; kSync serves the raw datagram before answering.
+TEST(Transport, ArmAndSyncServeRawSendsBeforeAnswering) {
+  ServerThread server;
+  Client c(server.socket_path(), SOCK_RAW | SOCK_NONBLOCK);
+  c.bind_port();
+  const int control = shim::connect_control(server.socket_path());
+  ASSERT_GE(control, 0);
+  auto call = [&](wire::Kind kind, std::span<const int> fds = {}) {
+    static uint32_t token = 100;
+    wire::Header h;
+    h.kind = static_cast<uint16_t>(kind);
+    h.token = ++token;
+    h.arg0 = ::getpid();
+    EXPECT_EQ(shim::control_send(control, h, {}, fds), 0);
+    shim::ControlReply reply;
+    EXPECT_EQ(shim::control_receive(control, h.token, reply), 0);
+    return reply.header.status;
+  };
+  const int fds[1] = {c.fd};
+  ASSERT_EQ(call(wire::Kind::kAttach, fds), 0);
+  ASSERT_EQ(call(wire::Kind::kArm), 0);
+  ASSERT_TRUE(readable_now(c.fd)) << "the marker is queued before any raw send";
+  Message m = make_request(kSlowEcho, NLM_F_ACK, 8);
+  ASSERT_EQ(::send(c.fd, m.data(), m.size(), 0), static_cast<ssize_t>(m.size()));
+  ASSERT_EQ(call(wire::Kind::kSync), 0);
+  auto got = c.drain_now();
+  ASSERT_EQ(got.size(), 3u) << "marker, echo, ack";
+  EXPECT_EQ(header_of(got[0]).nlmsg_type, NLMSG_NOOP);
+  EXPECT_EQ(got[0].size(), wire::kSyncMarkerSize);
+  EXPECT_EQ(std::memcmp(got[0].data() + sizeof(nlmsghdr), wire::kSyncMarkerMagic, 8), 0);
+  EXPECT_EQ(header_of(got[1]).nlmsg_seq, 8u);
+  EXPECT_EQ(header_of(got[2]).nlmsg_type, NLMSG_ERROR);
+  EXPECT_EQ(server.protocol().last_peer().pid, ::getpid());
+  ::close(control);
+}
+
+TEST(Transport, ForgedSocketPairIsRefused) {
+  // kCreate must carry the two ends of one pair: otherwise a client could register someone
+  // else's socket inode as its own.
+  ServerThread server;
+  const int control = shim::connect_control(server.socket_path());
+  ASSERT_GE(control, 0);
+  int a[2], b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, b), 0);
+  wire::Header h;
+  h.kind = static_cast<uint16_t>(wire::Kind::kCreate);
+  h.token = 1;
+  const int fds[2] = {a[1], b[0]};
+  ASSERT_EQ(shim::control_send(control, h, {}, fds), 0);
+  shim::ControlReply reply;
+  ASSERT_EQ(shim::control_receive(control, 1, reply), 0);
+  EXPECT_EQ(reply.header.status, -EINVAL);
+  for (int fd : {a[0], a[1], b[0], b[1], control}) ::close(fd);
 }
 
 }  // namespace
