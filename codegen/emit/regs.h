@@ -16,9 +16,12 @@
 //   [-24, -16)  kPktLenOff: u64 length of the packet from the L3 header on (for byte counters).
 //   [-32, -24)  kKeyOff: 8 bytes for map keys (counter slot index, prog-array index...).
 //   [-96, -32)  kSliceBufOff: 64-byte bounce buffer for bpf_dynptr_slice when data is not linear.
-//   [-104, -96) kHeadLenOff: u64 bytes of linear packet data from the L3 header (direct mode).
-//   [-112,-104) kDataOff: pointer to the L3 header (direct mode; read-only, untrusted memory).
-//   [-120,-112) kSkbOff: the struct sk_buff pointer (direct mode; for the slow path's dynptr).
+//   [-104, -96) kHeadLenOff: u64 bytes of linear data from the L3 header (netfilter), or
+//               kDataEndOff: the packet end pointer (XDP, tc, cgroup: ctx->data_end).
+//   [-112,-104) kDataOff: pointer to the packet (netfilter: skb->data at L3, untrusted memory;
+//               others: ctx->data, a verifier-checked packet pointer).
+//   [-120,-112) kPktSrcOff: what the slow path builds its dynptr from (netfilter: the sk_buff;
+//               others: the ctx).
 //   [-512,-120) free for matchers (allocate from kFreeStackTop downwards).
 //
 // Subprograms (Program::call_local) get a fresh frame with the same layout, but the packet state
@@ -55,7 +58,8 @@ inline constexpr int16_t kSliceBufOff = -96;
 inline constexpr int16_t kSliceBufSize = 64;
 inline constexpr int16_t kHeadLenOff = -104;
 inline constexpr int16_t kDataOff = -112;
-inline constexpr int16_t kSkbOff = -120;
+inline constexpr int16_t kDataEndOff = kHeadLenOff;  // the other packet modes' use of the slot
+inline constexpr int16_t kPktSrcOff = -120;
 inline constexpr int16_t kFreeStackTop = -120;
 inline constexpr int kStackSize = 512;
 

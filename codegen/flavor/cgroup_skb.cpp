@@ -18,7 +18,8 @@ const FlavorOps kCgroupSkbIngressOps = {
     .l3_offset = 0,
     .accept = 1,
     .drop = 0,
-    .packet_mode = PacketMode::kDynptr,
+    .packet_mode = PacketMode::kCtxDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
     .emit_packet_init = init,
 };
 
@@ -31,7 +32,8 @@ const FlavorOps kCgroupSkbEgressOps = {
     .l3_offset = 0,
     .accept = 1,
     .drop = 0,
-    .packet_mode = PacketMode::kDynptr,
+    .packet_mode = PacketMode::kCtxDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
     .emit_packet_init = init,
 };
 

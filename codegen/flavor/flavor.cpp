@@ -27,15 +27,25 @@ const FlavorOps& flavor_ops(Flavor f) {
 
 std::string_view flavor_name(Flavor f) { return flavor_ops(f).name; }
 
-void emit_store_l3_len(emit::Program& p, uint32_t l3_offset, emit::Label& fail) {
-  p.mov(Reg::R1, emit::kFrame);
-  p.alu(emit::AluOp::kAdd, Reg::R1, emit::kDynptrOff);
-  p.call_kfunc(Kfunc::kDynptrSize);
-  if (l3_offset > 0) {
-    p.jmp(Cond::kLt, Reg::R0, static_cast<int32_t>(l3_offset), fail);
-    p.alu(emit::AluOp::kSub, Reg::R0, static_cast<int32_t>(l3_offset));
+void emit_ctx_direct_init(emit::Program& p, emit::Label& fail, uint32_t l3_offset,
+                          int16_t data_off, int16_t data_end_off, bool len_from_ctx) {
+  using emit::Size;
+  p.mov(emit::kCtx, Reg::R1);
+  p.stx(Size::kDW, emit::kFrame, emit::kPktSrcOff, emit::kCtx);
+  p.ldx(Size::kW, Reg::R2, emit::kCtx, data_off);
+  p.ldx(Size::kW, Reg::R3, emit::kCtx, data_end_off);
+  p.stx(Size::kDW, emit::kFrame, emit::kDataOff, Reg::R2);
+  p.stx(Size::kDW, emit::kFrame, emit::kDataEndOff, Reg::R3);
+  if (len_from_ctx) {
+    p.ldx(Size::kW, Reg::R3, emit::kCtx, 0);  // __sk_buff.len
+  } else {
+    p.alu(emit::AluOp::kSub, Reg::R3, Reg::R2);  // pkt_end - pkt: a scalar (needs CAP_PERFMON)
   }
-  p.stx(emit::Size::kDW, emit::kFrame, emit::kPktLenOff, Reg::R0);
+  if (l3_offset > 0) {
+    p.jmp(Cond::kLt, Reg::R3, static_cast<int32_t>(l3_offset), fail);
+    p.alu(emit::AluOp::kSub, Reg::R3, static_cast<int32_t>(l3_offset));
+  }
+  p.stx(Size::kDW, emit::kFrame, emit::kPktLenOff, Reg::R3);
 }
 
 }  // namespace nfbpf::codegen::flavor

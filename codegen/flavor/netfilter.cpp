@@ -20,7 +20,7 @@ void init(emit::Program& p, emit::Label& /*fail: every skb has a readable head*/
   using emit::Size;
   p.mov(emit::kCtx, Reg::R1);
   p.ldx(Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxSkbOff);
-  p.stx(Size::kDW, emit::kFrame, emit::kSkbOff, Reg::R1);
+  p.stx(Size::kDW, emit::kFrame, emit::kPktSrcOff, Reg::R1);
   p.ldx_field(Size::kW, Reg::R2, Reg::R1, KernelField::kSkbLen);
   p.stx(Size::kDW, emit::kFrame, emit::kPktLenOff, Reg::R2);
   p.ldx_field(Size::kW, Reg::R3, Reg::R1, KernelField::kSkbDataLen);
@@ -42,6 +42,7 @@ const FlavorOps kNetfilterOps = {
     .accept = NF_ACCEPT,
     .drop = NF_DROP,
     .packet_mode = PacketMode::kSkbDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
     .emit_packet_init = init,
 };
 

@@ -1,12 +1,13 @@
 #pragma once
-// Reading packet bytes, identically on every flavor: bpf_dynptr_slice over the dynptr the prologue
-// built (FlavorOps::emit_packet_init). Offsets here are relative to the IP header; the flavor's
-// l3_offset is added for you.
+// Reading packet bytes, identically on every flavor, after the prologue (FlavorOps::
+// emit_packet_init): a direct read of linear data when the bytes are there, a bpf_dynptr_slice
+// otherwise (see PacketMode). Offsets here are relative to the IP header; the flavor's l3_offset
+// is added for you.
 //
 // After emit_slice(), r0 points at `len` readable bytes (read-only). Only loads at r0 + [0, len)
-// are allowed: with PacketMode::kDynptr the verifier enforces it, with kSkbDirect (netfilter) r0
-// is untrusted memory whose loads are fault-safe but unchecked, so staying inside is the
-// emitter's duty. The pointer is valid until the next call; keep it in r7 (kPkt) or a scratch
+// are allowed: on the slow path and with PacketMode::kCtxDirect the verifier enforces it; with
+// kSkbDirect (netfilter) r0 is untrusted memory whose loads are fault-safe but unchecked, so
+// staying inside is the emitter's duty. The pointer is valid until the next call; keep it in r7 (kPkt) or a scratch
 // register if you make calls in between. Either way a packet shorter than l3_off + len jumps to
 // `short_pkt`.
 

@@ -18,7 +18,8 @@ const FlavorOps kTcxIngressOps = {
     .l3_offset = 14,
     .accept = TCX_PASS,
     .drop = TCX_DROP,
-    .packet_mode = PacketMode::kDynptr,
+    .packet_mode = PacketMode::kCtxDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
     .emit_packet_init = init,
 };
 
@@ -31,7 +32,8 @@ const FlavorOps kTcxEgressOps = {
     .l3_offset = 14,
     .accept = TCX_PASS,
     .drop = TCX_DROP,
-    .packet_mode = PacketMode::kDynptr,
+    .packet_mode = PacketMode::kCtxDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
     .emit_packet_init = init,
 };
 

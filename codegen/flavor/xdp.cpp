@@ -1,20 +1,17 @@
-// XDP: ctx is struct xdp_md; the dynptr (bpf_dynptr_from_xdp) starts at the Ethernet header, so
-// the IP header is at 14 (no VLAN handling here: a VLAN-tagged frame needs a matcher-level check).
+// XDP: ctx is struct xdp_md; data starts at the Ethernet header, so the IP header is at 14 (no
+// VLAN handling here: a VLAN-tagged frame needs a matcher-level check). Slow path (bytes in a
+// multi-buffer frame's fragments): bpf_dynptr_from_xdp.
+#include <linux/bpf.h>
+
+#include <cstddef>
+
 #include "codegen/flavor/flavor.h"
 
 namespace nfbpf::codegen::flavor {
 namespace {
 
-using emit::Reg;
-
 void init(emit::Program& p, emit::Label& fail) {
-  p.mov(emit::kCtx, Reg::R1);
-  p.mov(Reg::R2, 0);
-  p.mov(Reg::R3, emit::kFrame);
-  p.alu(emit::AluOp::kAdd, Reg::R3, emit::kDynptrOff);
-  p.call_kfunc(emit::Kfunc::kDynptrFromXdp);
-  p.jmp32(emit::Cond::kNe, Reg::R0, 0, fail);
-  emit_store_l3_len(p, 14, fail);
+  emit_ctx_direct_init(p, fail, 14, offsetof(xdp_md, data), offsetof(xdp_md, data_end), false);
 }
 
 }  // namespace
@@ -28,7 +25,8 @@ const FlavorOps kXdpOps = {
     .l3_offset = 14,
     .accept = XDP_PASS,
     .drop = XDP_DROP,
-    .packet_mode = PacketMode::kDynptr,
+    .packet_mode = PacketMode::kCtxDirect,
+    .dynptr_ctor = emit::Kfunc::kDynptrFromXdp,
     .emit_packet_init = init,
 };
 

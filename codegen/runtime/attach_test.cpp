@@ -295,11 +295,14 @@ TEST_F(NetnsAttach, NetfilterReadsHookStateAndSkbThroughBtf) {
   EXPECT_EQ(packets(8), 12u);
 }
 
-// Live non-linear skbs: TCP data crossing veth keeps its payload in page fragments, so netfilter's
-// direct packet access must take its dynptr slow path for payload bytes. Every data segment's
-// payload must read correctly, and some segments must have been non-linear.
-TEST_F(NetnsAttach, NetfilterReadsPayloadOfNonLinearTcpSegments) {
-  const FlavorOps& f = flavor::flavor_ops(Flavor::kNetfilter);
+// Live non-linear skbs: TCP data crossing veth keeps its payload in page fragments, so direct
+// packet access must take its dynptr slow path for payload bytes. Every data segment's payload
+// must read correctly, and some segments must have been non-linear. Run at netfilter LOCAL_IN
+// (kSkbDirect) and TCX ingress (kCtxDirect).
+class NetnsTcpPayload : public NetnsAttach, public ::testing::WithParamInterface<Flavor> {};
+
+TEST_P(NetnsTcpPayload, ReadsPayloadOfNonLinearSegments) {
+  const FlavorOps& f = flavor::flavor_ops(GetParam());
   emit::Program p("tcp_payload");
   emit::MapRef ctr = p.map(kCountersMapName);
   emit::Label accept(p);
@@ -311,9 +314,17 @@ TEST_F(NetnsAttach, NetfilterReadsPayloadOfNonLinearTcpSegments) {
   p.jmp(emit::Cond::kLt, Reg::R8, 200, accept);  // only segments with payload
   emit_count(p, ctr, 10);
   {
-    p.ldx(emit::Size::kDW, Reg::R1, emit::kFrame, emit::kHeadLenOff);
+    // Linear bytes from L3 on: the head length, or data_end - data - l3_offset.
+    if (f.packet_mode == flavor::PacketMode::kSkbDirect) {
+      p.ldx(emit::Size::kDW, Reg::R1, emit::kFrame, emit::kHeadLenOff);
+    } else {
+      p.ldx(emit::Size::kDW, Reg::R1, emit::kFrame, emit::kDataEndOff);
+      p.ldx(emit::Size::kDW, Reg::R2, emit::kFrame, emit::kDataOff);
+      p.alu(emit::AluOp::kSub, Reg::R1, Reg::R2);
+      p.alu(emit::AluOp::kSub, Reg::R1, static_cast<int32_t>(f.l3_offset));
+    }
     auto linear = p.jmp_fwd(emit::Cond::kGe, Reg::R1, Reg::R8);
-    emit_count(p, ctr, 11);  // the head does not hold the whole packet
+    emit_count(p, ctr, 11);  // the linear data does not hold the whole packet
   }
   flavor::emit_slice(p, f, 150, 4, accept);  // payload (20 IP + <= 60 TCP header before it)
   p.ldx(emit::Size::kW, Reg::R1, Reg::R0, 0);
@@ -323,11 +334,14 @@ TEST_F(NetnsAttach, NetfilterReadsPayloadOfNonLinearTcpSegments) {
   p.ret(f.accept);
   auto prog = load(f, p);
   ASSERT_TRUE(prog.has_value()) << prog.error().describe() << "\n" << emit::disassemble(p);
-  auto d = Dispatcher::create(k, Flavor::kNetfilter, f.accept);
+  auto d = Dispatcher::create(k, f.flavor, f.accept);
   ASSERT_TRUE(d.has_value());
   ASSERT_TRUE(d->install(*prog).has_value());
   Result<void> a = fail(EINVAL, "unset");
-  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 0)); }));
+  auto at = f.flavor == Flavor::kNetfilter
+                ? AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 0)
+                : AttachPoint::tcx(f.flavor, ns->receiver_ifindex());
+  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(at); }));
   ASSERT_TRUE(a.has_value()) << a.error().describe();
 
   int lfd = -1, cfd = -1;
@@ -370,6 +384,11 @@ TEST_F(NetnsAttach, NetfilterReadsPayloadOfNonLinearTcpSegments) {
   EXPECT_GT(nonlinear, 0u);
   EXPECT_EQ(read_ok, segments);
 }
+
+INSTANTIATE_TEST_SUITE_P(DirectModes, NetnsTcpPayload,
+                         ::testing::Values(Flavor::kNetfilter, Flavor::kTcxIngress),
+                         [](const auto& p) { return std::string(flavor::flavor_name(p.param)); });
+
 
 // Every NF_INET hook in both families accepts a dispatcher link, and so do the extreme priorities.
 TEST_F(NetnsAttach, NetfilterEveryHookAndFamilyAttaches) {

@@ -1,0 +1,142 @@
+#include "codegen/matcher/load.h"
+
+#include <fmt/format.h>
+
+#include "codegen/flavor/packet.h"
+#include "translate/ir/fields.h"
+
+namespace nfbpf::codegen::matcher {
+
+using emit::AluOp;
+using emit::Cond;
+using emit::Reg;
+using emit::Size;
+using prologue::kPkt;
+using prologue::pkt_ref;
+using prologue::rel;
+
+namespace {
+
+bool is_pow2_len(uint32_t n) { return n == 1 || n == 2 || n == 4 || n == 8; }
+
+Size size_of(uint32_t n) {
+  switch (n) {
+    case 1: return Size::kB;
+    case 2: return Size::kH;
+    case 4: return Size::kW;
+    default: return Size::kDW;
+  }
+}
+
+bool l2_flavor(flavor::Flavor f) {
+  return f == flavor::Flavor::kXdp || f == flavor::Flavor::kTcxIngress || f == flavor::Flavor::kTcxEgress;
+}
+
+}  // namespace
+
+std::string field_label(const ir::Field& f) {
+  if (auto n = ir::field_name(f)) return std::string(*n);
+  switch (f.base) {
+    case ir::Base::kLink: return fmt::format("@ll,{},{}", f.offset * 8, f.len * 8);
+    case ir::Base::kNetwork: return fmt::format("@nh,{},{}", f.offset * 8, f.len * 8);
+    case ir::Base::kTransport: return fmt::format("@th,{},{}", f.offset * 8, f.len * 8);
+    case ir::Base::kMeta: return fmt::format("meta {}", ir::to_string(static_cast<ir::MetaKey>(f.key)));
+    case ir::Base::kCt: return fmt::format("ct {}", ir::to_string(static_cast<ir::CtKey>(f.key)));
+    default: return "?";
+  }
+}
+
+Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bool have_nfct) {
+  switch (f.base) {
+    case ir::Base::kLink:
+      if (!l2_flavor(fl.flavor))
+        return failf(EOPNOTSUPP, "{}: the link-layer header is not readable at {} hooks", field_label(f), fl.name);
+      [[fallthrough]];
+    case ir::Base::kNetwork:
+    case ir::Base::kTransport:
+      if (f.len == 0 || f.len > static_cast<uint32_t>(emit::kSliceBufSize))
+        return failf(EOPNOTSUPP, "{}: payload loads of {} bytes are not supported", field_label(f), f.len);
+      return {};
+    case ir::Base::kMeta: {
+      auto k = static_cast<ir::MetaKey>(f.key);
+      bool nf = fl.flavor == flavor::Flavor::kNetfilter, xdp = fl.flavor == flavor::Flavor::kXdp;
+      bool tcx = fl.flavor == flavor::Flavor::kTcxIngress || fl.flavor == flavor::Flavor::kTcxEgress;
+      bool ok = false;
+      switch (k) {
+        case ir::MetaKey::kNfProto:
+        case ir::MetaKey::kL4Proto:
+        case ir::MetaKey::kProtocol:
+        case ir::MetaKey::kLen: ok = true; break;
+        case ir::MetaKey::kMark:
+        case ir::MetaKey::kPriority: ok = !xdp; break;
+        case ir::MetaKey::kIif:
+        case ir::MetaKey::kOif: ok = nf || xdp || tcx; break;
+        case ir::MetaKey::kIifName:
+        case ir::MetaKey::kOifName: ok = nf; break;
+        default: ok = false;
+      }
+      if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), fl.name);
+      uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName ? 16
+                       : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto ? 1
+                       : k == ir::MetaKey::kProtocol ? 2 : 4;
+      if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
+      return {};
+    }
+    case ir::Base::kCt: {
+      auto k = static_cast<ir::CtKey>(f.key);
+      if (k != ir::CtKey::kState || fl.flavor != flavor::Flavor::kNetfilter || !have_nfct)
+        return failf(EOPNOTSUPP, "{} cannot be read at {} hooks (only ct state at netfilter hooks)", field_label(f), fl.name);
+      if (f.len == 0 || f.len > 4) return failf(EOPNOTSUPP, "{}: a {}-byte load", field_label(f), f.len);
+      return {};
+    }
+    default:
+      return fail(EINVAL, "field with an unknown base");
+  }
+}
+
+Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, bool want_mem) {
+  NFBPF_TRYV(field_supported(c.f, f, c.skb_nfct_offset.has_value()));
+  if (f.base == ir::Base::kMeta) return load_meta(c, f, fail);
+  if (f.base == ir::Base::kCt) return load_ct(c, f, fail);
+
+  emit::Program& p = c.p;
+  bool as_reg = !want_mem && is_pow2_len(f.len);
+  uint32_t end = f.offset + f.len;
+  std::optional<Reg> fast;
+  if (f.base == ir::Base::kNetwork && end <= c.layout.l3_fast) fast = prologue::kL3Ptr;
+  if (f.base == ir::Base::kTransport && end <= c.layout.l4_fast) fast = prologue::kL4Ptr;
+
+  emit::Label done(p), slow(p);
+  if (fast) {
+    p.jmp(Cond::kEq, *fast, 0, slow);
+    if (as_reg) {
+      p.ldx(size_of(f.len), Reg::R1, *fast, static_cast<int16_t>(f.offset));
+    } else {
+      p.mov(Reg::R1, *fast);
+      if (f.offset) p.alu(AluOp::kAdd, Reg::R1, static_cast<int32_t>(f.offset));
+    }
+    p.jmp(done);
+    p.bind(slow);
+  }
+  switch (f.base) {
+    case ir::Base::kNetwork:
+      flavor::emit_slice(p, c.f, f.offset, f.len, fail, pkt_ref());
+      break;
+    case ir::Base::kLink:
+      flavor::emit_slice(p, c.f, f.offset - c.f.l3_offset, f.len, fail, pkt_ref());
+      break;
+    case ir::Base::kTransport:
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kThoffSlot));
+      p.jmp(Cond::kSlt, Reg::R1, 0, fail);
+      flavor::emit_slice_at(p, c.f, Reg::R1, static_cast<int32_t>(f.offset), f.len, fail, pkt_ref());
+      break;
+    default:
+      break;
+  }
+  if (as_reg) p.ldx(size_of(f.len), Reg::R1, Reg::R0, 0);
+  else p.mov(Reg::R1, Reg::R0);
+  p.bind(done);
+  return Loaded{as_reg ? Loaded::Kind::kReg : Loaded::Kind::kMem, f.len};
+}
+
+}  // namespace nfbpf::codegen::matcher

@@ -1,0 +1,123 @@
+// meta keys: what each flavor's context offers (load.h says which keys are refused where).
+//   nfproto, l4proto, protocol: the prologue's state slots
+//   len      skb->len: the L3 length, plus the Ethernet header at tc egress (skb->data is the frame)
+//   mark, priority: netfilter ctx->skb through BTF; tc/cgroup __sk_buff; (XDP has no skb: refused)
+//   iif/oif  netfilter ctx->state->in/out (NULL reads 0, as nft); XDP ingress_ifindex; tc ifindex
+//   iifname/oifname: netfilter only, the device's name (NULL reads 16 zero bytes, as nft)
+#include "codegen/abi/netfilter.h"
+#include "codegen/flavor/packet.h"
+#include "codegen/matcher/load.h"
+
+namespace nfbpf::codegen::matcher {
+
+using emit::AluOp;
+using emit::Cond;
+using emit::KernelField;
+using emit::Reg;
+using emit::Size;
+using flavor::Flavor;
+using prologue::kPkt;
+using prologue::rel;
+
+namespace {
+
+// struct __sk_buff / struct xdp_md offsets (UAPI, stable).
+constexpr int16_t kSkMark = 8, kSkPriority = 32, kSkIfindex = 40;
+constexpr int16_t kXdpIngressIfindex = 12;
+
+void truncate(emit::Program& p, uint32_t len, uint32_t width) {
+  if (len < width && len < 8) p.alu(AluOp::kAnd, Reg::R1, static_cast<int32_t>((1ull << (8 * len)) - 1));
+}
+
+// r1 = the netfilter hook state's in (or out) device pointer, possibly NULL.
+void nf_dev(emit::Program& p, bool out) {
+  p.ldx(Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxStateOff);
+  p.ldx(Size::kDW, Reg::R1, Reg::R1, out ? abi::kNfStateOutOff : abi::kNfStateInOff);
+}
+
+}  // namespace
+
+Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
+  emit::Program& p = c.p;
+  auto k = static_cast<ir::MetaKey>(f.key);
+  Flavor fl = c.f.flavor;
+  uint32_t width = 4;
+  switch (k) {
+    case ir::MetaKey::kNfProto:
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kNfprotoSlot));
+      width = 1;
+      break;
+    case ir::MetaKey::kL4Proto:
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kTprotSlot));
+      p.jmp(Cond::kSlt, Reg::R1, 0, fail);
+      width = 1;
+      break;
+    case ir::MetaKey::kProtocol:
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kProtoSlot));
+      p.to_be(Reg::R1, 16);  // the register holds skb->protocol as stored: big endian
+      width = 2;
+      break;
+    case ir::MetaKey::kLen:
+      flavor::emit_load_l3_len(p, Reg::R1, prologue::pkt_ref());
+      if (fl == Flavor::kTcxEgress) p.alu(AluOp::kAdd, Reg::R1, static_cast<int32_t>(c.f.l3_offset));
+      break;
+    case ir::MetaKey::kMark:
+    case ir::MetaKey::kPriority: {
+      bool mark = k == ir::MetaKey::kMark;
+      if (fl == Flavor::kNetfilter) {
+        p.ldx(Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxSkbOff);
+        p.ldx_field(Size::kW, Reg::R1, Reg::R1, mark ? KernelField::kSkbMark : KernelField::kSkbPriority);
+      } else {
+        p.ldx(Size::kW, Reg::R1, emit::kCtx, mark ? kSkMark : kSkPriority);
+      }
+      break;
+    }
+    case ir::MetaKey::kIif:
+    case ir::MetaKey::kOif: {
+      bool out = k == ir::MetaKey::kOif;
+      if (fl == Flavor::kNetfilter) {
+        nf_dev(p, out);
+        auto null = p.jmp_fwd(Cond::kEq, Reg::R1, 0);
+        p.ldx_field(Size::kW, Reg::R1, Reg::R1, KernelField::kNetDeviceIfindex);
+      } else if (fl == Flavor::kXdp) {
+        if (out) p.mov(Reg::R1, 0);
+        else p.ldx(Size::kW, Reg::R1, emit::kCtx, kXdpIngressIfindex);
+      } else {
+        bool dev_is_out = fl == Flavor::kTcxEgress;
+        if (out == dev_is_out) p.ldx(Size::kW, Reg::R1, emit::kCtx, kSkIfindex);
+        else p.mov(Reg::R1, 0);
+      }
+      break;
+    }
+    case ir::MetaKey::kIifName:
+    case ir::MetaKey::kOifName: {
+      auto slot = c.stack.alloc(16);
+      if (!slot) return std::unexpected(std::move(slot).error());
+      nf_dev(p, k == ir::MetaKey::kOifName);
+      {
+        emit::Label named(p), done(p);
+        p.jmp(Cond::kNe, Reg::R1, 0, named);
+        p.st(Size::kDW, emit::kFrame, *slot, 0);
+        p.st(Size::kDW, emit::kFrame, static_cast<int16_t>(*slot + 8), 0);
+        p.jmp(done);
+        p.bind(named);
+        p.ldx_field(Size::kDW, Reg::R2, Reg::R1, KernelField::kNetDeviceName, 0);
+        p.stx(Size::kDW, emit::kFrame, *slot, Reg::R2);
+        p.ldx_field(Size::kDW, Reg::R2, Reg::R1, KernelField::kNetDeviceName, 8);
+        p.stx(Size::kDW, emit::kFrame, static_cast<int16_t>(*slot + 8), Reg::R2);
+        p.bind(done);
+      }
+      p.mov(Reg::R1, emit::kFrame);
+      p.alu(AluOp::kAdd, Reg::R1, *slot);
+      return Loaded{Loaded::Kind::kMem, f.len};
+    }
+    default:
+      return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), c.f.name);
+  }
+  if (f.len != 1 && f.len != 2 && f.len != 4)
+    return failf(EOPNOTSUPP, "{}: {}-byte loads are not supported", field_label(f), f.len);
+  truncate(p, f.len, width);
+  return Loaded{Loaded::Kind::kReg, f.len};
+}
+
+}  // namespace nfbpf::codegen::matcher

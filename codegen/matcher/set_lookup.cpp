@@ -1,0 +1,136 @@
+#include "codegen/matcher/set_lookup.h"
+
+#include "codegen/matcher/load.h"
+#include "translate/ir/build.h"
+
+namespace nfbpf::codegen::matcher {
+
+using emit::AluOp;
+using emit::Cond;
+using emit::Reg;
+using emit::Size;
+
+namespace {
+
+Size size_of(uint32_t n) { return n == 1 ? Size::kB : n == 2 ? Size::kH : n == 4 ? Size::kW : Size::kDW; }
+
+// Copies n bytes from [r1] to [r10 + dst] in 8/4/2/1-byte pieces (r2 scratch).
+void copy_mem(emit::Program& p, int16_t dst, uint32_t n) {
+  uint32_t off = 0;
+  for (uint32_t s : {8u, 4u, 2u, 1u})
+    while (n - off >= s) {
+      p.ldx(size_of(s), Reg::R2, Reg::R1, static_cast<int16_t>(off));
+      p.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+      off += s;
+    }
+}
+
+void apply_mask(emit::Program& p, int16_t at, const ir::Bytes& mask) {
+  uint32_t n = static_cast<uint32_t>(mask.size());
+  uint32_t off = 0;
+  for (uint32_t s : {8u, 4u, 2u, 1u})
+    while (n - off >= s) {
+      uint64_t m = 0;
+      bool all = true;
+      for (uint32_t i = 0; i < s; ++i) {
+        m |= static_cast<uint64_t>(mask[off + i]) << (8 * i);
+        all = all && mask[off + i] == 0xff;
+      }
+      if (!all) {
+        int16_t o = static_cast<int16_t>(at + off);
+        p.ldx(size_of(s), Reg::R2, emit::kFrame, o);
+        if (s == 8) {
+          p.ld_imm64(Reg::R3, m);
+          p.alu(AluOp::kAnd, Reg::R2, Reg::R3);
+        } else {
+          p.alu32(AluOp::kAnd, Reg::R2, static_cast<int32_t>(m));
+        }
+        p.stx(size_of(s), emit::kFrame, o, Reg::R2);
+      }
+      off += s;
+    }
+}
+
+}  // namespace
+
+SetMapKind set_map_kind(const ir::Set& s) {
+  return (s.flags & ir::kSetInterval) ? SetMapKind::kLpm : SetMapKind::kHash;
+}
+
+Result<void> emit_build_key(EmitCtx& c, const std::vector<ir::Field>& key, const std::optional<ir::Bytes>& mask,
+                            bool lpm, int16_t& key_slot, emit::Label& fail) {
+  emit::Program& p = c.p;
+  uint32_t klen = ir::build::key_len(key);
+  if (mask && mask->size() != klen) return failf(EINVAL, "mask of {} bytes for a {}-byte key", mask->size(), klen);
+  uint32_t hdr = lpm ? 4 : 0;
+  auto slot = c.stack.alloc(static_cast<uint16_t>((hdr + klen + 7) & ~7u));
+  if (!slot) return std::unexpected(std::move(slot).error());
+  key_slot = *slot;
+  int16_t data = static_cast<int16_t>(*slot + hdr);
+  if (lpm) p.st(Size::kW, emit::kFrame, *slot, static_cast<int32_t>(klen * 8));
+  uint32_t off = 0;
+  for (const ir::Field& f : key) {
+    uint32_t slot_len = key.size() == 1 ? f.len : (f.len + 3) & ~3u;
+    // Padding first (the field's own bytes are overwritten below).
+    for (uint32_t z = f.len; z < slot_len; ++z) p.st(Size::kB, emit::kFrame, static_cast<int16_t>(data + off + z), 0);
+    int16_t mark = c.stack.mark();
+    auto l = load_field(c, f, fail);
+    if (!l) return std::unexpected(std::move(l).error());
+    if (l->kind == Loaded::Kind::kReg) p.stx(size_of(l->len), emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
+    else copy_mem(p, static_cast<int16_t>(data + off), l->len);
+    c.stack.release_to(mark);
+    off += slot_len;
+  }
+  if (mask) apply_mask(p, data, *mask);
+  return {};
+}
+
+Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const std::optional<ir::Bytes>& mask,
+                         const std::string& set_name, emit::Label& fail) {
+  const ir::Set* s = ir::find_set(c.table, set_name);
+  if (!s) return failf(ENOENT, "set '{}' not found", set_name);
+  uint32_t klen = ir::build::key_len(key);
+  if (klen != s->key_len) return failf(EINVAL, "set '{}' has key_len {}, the key is {} bytes", set_name, s->key_len, klen);
+  int16_t slot = 0;
+  bool lpm = set_map_kind(*s) == SetMapKind::kLpm;
+  NFBPF_TRYV(emit_build_key(c, key, mask, lpm, slot, fail));
+  auto map = c.set_map(set_name);
+  if (!map) return std::unexpected(std::move(map).error());
+  c.p.ld_map_fd(Reg::R1, c.p.map(*map));
+  c.p.mov(Reg::R2, emit::kFrame);
+  c.p.alu(AluOp::kAdd, Reg::R2, slot);
+  c.p.call_helper(BPF_FUNC_map_lookup_elem);
+  return {};
+}
+
+Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_name) {
+  const ir::Set* s = ir::find_set(c.table, set_name);
+  if (!s) return failf(ENOENT, "set '{}' not found", set_name);
+  auto map = c.set_map(set_name);
+  if (!map) return std::unexpected(std::move(map).error());
+  emit::Program& p = c.p;
+  int16_t at = key_off;
+  if (set_map_kind(*s) == SetMapKind::kLpm) {
+    // The trie wants {prefixlen, key}: copy the register bytes behind a header.
+    auto slot = c.stack.alloc(static_cast<uint16_t>((4 + s->key_len + 7) & ~7u));
+    if (!slot) return std::unexpected(std::move(slot).error());
+    p.st(Size::kW, emit::kFrame, *slot, static_cast<int32_t>(s->key_len * 8));
+    p.mov(Reg::R1, emit::kFrame);
+    p.alu(AluOp::kAdd, Reg::R1, key_off);
+    copy_mem(p, static_cast<int16_t>(*slot + 4), s->key_len);
+    at = *slot;
+  }
+  p.ld_map_fd(Reg::R1, p.map(*map));
+  p.mov(Reg::R2, emit::kFrame);
+  p.alu(AluOp::kAdd, Reg::R2, at);
+  p.call_helper(BPF_FUNC_map_lookup_elem);
+  return {};
+}
+
+Result<void> emit_set_match(EmitCtx& c, const ir::Match& m, emit::Label& fail) {
+  NFBPF_TRYV(emit_lookup(c, m.key, m.mask, m.set, fail));
+  c.p.jmp(m.op == ir::Op::kInSet ? Cond::kEq : Cond::kNe, Reg::R0, 0, fail);
+  return {};
+}
+
+}  // namespace nfbpf::codegen::matcher
