@@ -11,12 +11,14 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 from . import listing
 from .engines import Engine, KernelEngine, NfbpfEngine, StepResult
 from .netns import assert_private_netns
 
+MONITOR_READY_ATTEMPTS = 5
 LISTINGS = (("list", ["list", "ruleset"]),
             ("list -a", ["-a", "list", "ruleset"]),
             ("list -j", ["-j", "list", "ruleset"]))
@@ -41,15 +43,15 @@ def _setup(engine: Engine, steps: list[StepResult], commands: list[str]) -> None
         steps.append(engine.nft(f"setup[{i}]", [cmd]))
 
 
-def run_rule(engine: Engine, case: dict) -> list[StepResult]:
+def run_rule(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]]:
     steps = [engine.nft("flush", ["flush", "ruleset"])]
     _setup(engine, steps, case["setup"])
     steps.append(engine.nft("rule", [case["command"]]))
     _listings(engine, steps)
-    return steps
+    return steps, []
 
 
-def run_dump(engine: Engine, case: dict) -> list[StepResult]:
+def run_dump(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]]:
     steps = [engine.nft("flush", ["flush", "ruleset"])]
     steps.append(engine.nft("load", ["-f", case["file"]]))
     _listings(engine, steps)
@@ -60,31 +62,85 @@ def run_dump(engine: Engine, case: dict) -> list[StepResult]:
     _listings(engine, steps, prefix="before flush: ")
     steps.append(engine.nft("flush ruleset", ["flush", "ruleset"]))
     _listings(engine, steps, prefix="after flush: ")
-    return steps
+    return steps, []
 
 
-def run_monitor(engine: Engine, case: dict) -> list[StepResult]:
+class _MonitorReader:
+    """Collects a running `nft monitor`'s stdout on a thread so the worker can wait for events."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self.thread.start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self.lines.append(line)
+
+    def wait_for(self, needle: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in line for line in list(self.lines)):
+                return True
+            time.sleep(0.01)
+        return False
+
+
+def _marker(engine: Engine, name: str) -> None:
+    # A rule add shows in every monitor form used (plain, -j, `rules`, `new`).
+    engine.nft("marker", ["-f", "-"], stdin=f"table ip {name} {{ chain c {{ counter; }}; }}\n")
+
+
+def run_monitor(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]]:
+    """Markers instead of sleeps: nft gives no sign that it has subscribed, so a marker table is
+    added until the monitor reports it; at the end another marker is waited for, which proves
+    every earlier event has been printed. Both engines see the same markers."""
     steps = [engine.nft("flush", ["flush", "ruleset"])]
+    notes: list[str] = []
     mon = engine.popen(case["monitor"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        errors="replace")
+    reader = _MonitorReader(mon)
+    name = ""
     try:
-        time.sleep(case.get("settle", 0.3))      # nft gives no sign that it has subscribed
+        time.sleep(0.05)                          # usually enough; the markers make sure
+        for attempt in range(MONITOR_READY_ATTEMPTS):
+            name = f"monitor_ready{attempt}"
+            _marker(engine, name)
+            ready = reader.wait_for(name, 1.0)
+            engine.nft("marker", ["delete", "table", "ip", name])
+            if ready:
+                break
+        if attempt:
+            notes.append(f"monitor needed {attempt + 1} ready markers")
         for cmd in case["commands"]:
             if isinstance(cmd, dict):             # {"file": text} -> one `nft -f -` batch
                 steps.append(engine.nft("batch", ["-f", "-"], stdin=cmd["file"]))
             else:
                 steps.append(engine.nft(cmd, [cmd]))
-        time.sleep(case.get("settle", 0.3))
+        _marker(engine, "monitor_done")
+        if not reader.wait_for("monitor_done", 5.0):
+            notes.append("monitor did not report the end marker within 5 s")
     finally:
         mon.send_signal(signal.SIGTERM)           # by PID: the monitor this function started
         try:
-            out, err = mon.communicate(timeout=5)
+            mon.wait(timeout=5)
         except subprocess.TimeoutExpired:
             mon.kill()
-            out, err = mon.communicate()
+            mon.wait()
+        reader.thread.join(timeout=5)
+        err = mon.stderr.read()
+    # Events before the marker that was seen (deletes of missed markers) depend on when the monitor
+    # subscribed, and the end marker's own events may be cut short by SIGTERM: the output compared
+    # runs from the first event of the ready marker seen to the first event of the end marker.
+    lines = reader.lines
+    first = next((i for i, line in enumerate(lines) if name and name in line), 0)
+    last = next((i for i, line in enumerate(lines) if "monitor_done" in line), len(lines))
+    out = "".join(lines[first:last])
+    if name:
+        out = out.replace(name, "monitor_ready")
     steps.append(StepResult("monitor output", "nft " + " ".join(case["monitor"]),
                             mon.returncode, out, err))
-    return steps
+    return steps, notes
 
 
 RUNNERS = {"rule": run_rule, "dump": run_dump, "monitor": run_monitor}
@@ -113,12 +169,10 @@ def main() -> int:
         for line in sys.stdin:
             case = json.loads(line)
             t0 = time.monotonic()
-            notes: list[str] = []
             try:
-                steps = RUNNERS[case["kind"]](engine, case)
+                steps, notes = RUNNERS[case["kind"]](engine, case)
             except Exception as e:  # a harness bug in one case must not lose the others
-                steps = []
-                notes.append(f"harness error: {type(e).__name__}: {e}")
+                steps, notes = [], [f"harness error: {type(e).__name__}: {e}"]
             for problem in (engine.check_bypass(), engine.check_alive() or engine.reset()):
                 if problem:
                     notes.append(problem)
