@@ -72,6 +72,33 @@ table ip6 t6 {
     meta l4proto tcp @th,8,16 0x0100 counter
   }
 }
+table netdev nd {
+  chain ing {
+    type filter hook ingress device v1 priority 0; policy accept;
+    ether saddr 02:00:00:00:00:01 counter
+    meta length 40 counter
+    ip saddr 10.1.1.1 counter
+    tcp dport 22 counter
+    meta protocol ip6 counter
+    counter
+  }
+}
+table inet ti {
+  set cs { type ipv4_addr . inet_service; flags interval; elements = { 10.0.0.0-10.0.0.255 . 1000-2000 }; }
+  set ex { type ipv4_addr; elements = { 10.1.1.1, 10.2.2.2 }; }
+  chain pre {
+    type filter hook prerouting priority 20; policy accept;
+    ip saddr . tcp dport @cs counter
+    ip saddr @ex counter
+    meta mark set 5 counter
+    meta mark 5 counter
+    tcp dport vmap { 22 : jump vsub, 80 : drop, 81 : accept }
+    counter
+  }
+  chain vsub {
+    counter
+  }
+}
 )";
 
 ir::Rule counted(uint64_t h, std::initializer_list<ir::Match> matches, ir::Verdict v = {}) {
@@ -116,7 +143,42 @@ ir::Ruleset ruleset_ir() {
                 counted(3, {l4(51)}), counted(4, {b::eq(KnownField::kIp6NextHdr, b::u8(0))}), counted(5, {})}});
   t6.chains.push_back(ir::Chain{.name = "pre2", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 10},
                                 .rules = {counted(0, {l4(6), raw_th(0, {0x60, 0x00})}), counted(1, {l4(6), raw_th(1, {0x01, 0x00})})}});
-  return ir::Ruleset{.tables = {t, t6}};
+  ir::Table nd{.family = ir::Family::kNetdev, .name = "nd"};
+  ir::Field ether_saddr{.base = ir::Base::kLink, .offset = 6, .len = 6, .proto = ir::Proto::kEth};
+  ir::Match proto4 = b::eq(KnownField::kMetaProtocol, b::be16(0x0800));
+  nd.chains.push_back(ir::Chain{
+      .name = "ing", .base = ir::BaseHook{.hook = ir::Hook::kIngress, .devices = {"v1"}},
+      .rules = {counted(0, {b::eq(KnownField::kMetaIifType, {1, 0}), ir::Match{.key = {ether_saddr}, .op = ir::Op::kEq, .value = {2, 0, 0, 0, 0, 1}}}),
+                counted(1, {b::eq(KnownField::kMetaLen, b::host32(40))}),
+                counted(2, {proto4, b::eq(KnownField::kIp4Saddr, *b::ip4("10.1.1.1"))}),
+                counted(3, {l4(6), b::eq(KnownField::kTcpDport, b::be16(22))}),
+                counted(4, {b::eq(KnownField::kMetaProtocol, b::be16(0x86dd))}),
+                counted(5, {})}});
+
+  ir::Table ti{.family = ir::Family::kInet, .name = "ti"};
+  auto cat = [](std::string_view a, uint16_t port) {
+    ir::Bytes k = *b::ip4(a);
+    k.insert(k.end(), {static_cast<uint8_t>(port >> 8), static_cast<uint8_t>(port), 0, 0});
+    return k;
+  };
+  ti.sets.push_back(ir::Set{.name = "cs", .flags = ir::kSetInterval | ir::kSetConcat, .key_parts = {4, 2}, .key_len = 8,
+                            .elements = {{.key = cat("10.0.0.0", 1000), .key_end = cat("10.0.0.255", 2000)}}});
+  ti.sets.push_back(ir::Set{.name = "ex", .key_parts = {4}, .key_len = 4,
+                            .elements = {{.key = *b::ip4("10.1.1.1")}, {.key = *b::ip4("10.2.2.2")}}});
+  ti.sets.push_back(ir::Set{.name = "__map0", .flags = ir::kSetMap | ir::kSetAnonymous | ir::kSetConstant, .key_parts = {2}, .key_len = 2,
+                            .verdict_map = true,
+                            .elements = {{.key = b::be16(22), .verdict = b::jump("vsub")}, {.key = b::be16(80), .verdict = b::drop()},
+                                         {.key = b::be16(81), .verdict = b::accept()}}});
+  ir::Match nf4 = b::eq(KnownField::kMetaNfProto, b::u8(2));
+  ir::Field saddr = ir::known_field(KnownField::kIp4Saddr), dport = ir::known_field(KnownField::kTcpDport);
+  ir::Rule mark_set{.handle = 2, .steps = {ir::SetMark{.clear = 0xffffffff, .value = 5}, ir::Counter{}}};
+  ir::Rule vmap{.handle = 4, .steps = {l4(6), ir::VerdictMap{.key = {dport}, .set = "__map0"}}};
+  ti.chains.push_back(ir::Chain{
+      .name = "pre", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 20},
+      .rules = {counted(0, {nf4, l4(6), b::in_set({saddr, dport}, "cs")}), counted(1, {nf4, b::in_set({saddr}, "ex")}), mark_set,
+                counted(3, {b::eq(KnownField::kMetaMark, b::host32(5))}), vmap, counted(5, {})}});
+  ti.chains.push_back(ir::Chain{.name = "vsub", .rules = {counted(0, {})}});
+  return ir::Ruleset{.tables = {t, t6, nd, ti}};
 }
 
 std::vector<Packet> packets() {
@@ -143,11 +205,22 @@ std::vector<Packet> packets() {
       v6(),
       v6().ext_header(51, ah).tcp(1, 22),
       v6().hop_by_hop().udp(1, 2),
+      v4("10.0.0.7").tcp(1, 1500),
+      v4("10.0.0.7").tcp(1, 999),   // inside the whole-key range, outside the port range
+      v4("10.0.1.0").tcp(1, 1500),
+      v4("10.2.2.2").tcp(1, 81),
   };
 }
 
+// Frames the IP stack drops before prerouting: only the netdev ingress hook sees them.
+std::vector<Packet> malformed() {
+  return {Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).total_length(100),
+          Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).ihl(4)};
+}
+
 // Runs in a child in a fresh network namespace; returns `nft -j list ruleset` after the frames.
-std::string run_in_kernel(const std::vector<Packet>& pkts, std::string& err) {
+std::string run_in_kernel(std::vector<Packet> pkts, std::string& err) {
+  for (auto& p : malformed()) pkts.push_back(p);
   int fds[2];
   if (pipe(fds) != 0) return err = "pipe", "";
   pid_t pid = fork();
@@ -222,19 +295,29 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
       if (e.contains("counter")) kernel[{table, chain, i}] = {e["counter"]["packets"], e["counter"]["bytes"]};
   }
 
-  // The evaluator, frame by frame, at ip/ip6 prerouting.
+  // The evaluator, frame by frame: netdev ingress on v1, then (for frames the stack accepts)
+  // ip/ip6 prerouting with the mark ingress left.
   ir::Ruleset rs = ruleset_ir();
   EvalState st;
-  for (const auto& p : pkts) {
-    PacketContext ctx{.family = p.is_ipv6() ? ir::Family::kIp6 : ir::Family::kIp, .hook = ir::Hook::kPrerouting,
-                      .in = Device{.name = "v1", .ifindex = 3}, .pkttype = 1 /* broadcast */};
-    auto r = evaluate(rs, ctx, p.l3(), st);
+  auto feed = [&](const Packet& p, bool well_formed) {
+    Device v1{.name = "v1", .ifindex = 3};
+    auto frame = Packet(p).ether("02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff").bytes();
+    PacketContext ing{.family = ir::Family::kNetdev, .hook = ir::Hook::kIngress, .in = v1, .l2_len = 14, .pkttype = 1};
+    auto r = evaluate(rs, ing, frame, st);
     ASSERT_TRUE(r) << r.error().describe();
-  }
+    if (!well_formed || r->verdict == ir::VerdictKind::kDrop) return;
+    PacketContext pre{.family = p.is_ipv6() ? ir::Family::kIp6 : ir::Family::kIp, .hook = ir::Hook::kPrerouting,
+                      .in = v1, .mark = r->mark, .pkttype = 1 /* broadcast */};
+    auto r2 = evaluate(rs, pre, p.l3(), st);
+    ASSERT_TRUE(r2) << r2.error().describe();
+  };
+  for (const auto& p : pkts) feed(p, true);
+  for (const auto& p : malformed()) feed(p, false);
   size_t compared = 0;
   for (const auto& t : rs.tables)
     for (const auto& c : t.chains)
       for (const auto& rule : c.rules) {
+        if (rule.steps.empty() || !std::holds_alternative<ir::Counter>(rule.steps.back())) continue;
         auto k = kernel.find({t.name, c.name, rule.handle});
         ASSERT_NE(k, kernel.end()) << t.name << "/" << c.name << " rule " << rule.handle << " not in the kernel listing";
         CounterValue mine = st.counters[StepRef{{t.name, c.name, rule.handle}, static_cast<uint32_t>(rule.steps.size() - 1)}];
@@ -243,9 +326,15 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
         ++compared;
       }
   EXPECT_EQ(compared, kernel.size());
-  // Guard against a vacuous pass: the frames did reach the hook.
-  EXPECT_EQ((kernel[{"t", "pre", 7}].packets), 11u);
+  // Guard against a vacuous pass: the frames did reach the hooks.
+  EXPECT_EQ((kernel[{"nd", "ing", 5}].packets), pkts.size() + malformed().size());
+  EXPECT_GE((kernel[{"t", "pre", 7}].packets), 10u);
   EXPECT_EQ((kernel[{"t6", "pre", 5}].packets), 7u);
+  EXPECT_EQ((kernel[{"ti", "pre", 0}].packets), 1u);  // only 10.0.0.7:1500 is in the concatenated ranges
+  if (getenv("NFBPF_DUMP_COUNTERS"))
+    for (const auto& [k, v] : kernel)
+      printf("%s/%s/%lu %lu %lu\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(), static_cast<unsigned long>(std::get<2>(k)),
+             static_cast<unsigned long>(v.packets), static_cast<unsigned long>(v.bytes));
 }
 
 }  // namespace
