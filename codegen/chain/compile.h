@@ -1,0 +1,75 @@
+#pragma once
+// The chain compiler: the single entry point from IR to BPF.
+//
+//   chain::RuntimeTables rt = *chain::RuntimeTables::create(kernel);      // once per daemon
+//   chain::CompileOptions opt{.slots = &rt.slots, .skb_nfct_offset = rt.nfct_offset};
+//   auto cc = chain::compile_chain(table, table.chains[i], flavor::Flavor::kNetfilter, opt);
+//   auto loaded = chain::load_chain(kernel, *cc, rt);   // load.h: maps created, filled, program loaded
+//   dispatcher.install(loaded->prog);                   // runtime/dispatcher.h: atomic swap
+//
+// One program per base chain. The base chain's rules are the main program; every regular chain
+// reachable through jump/goto (rule verdicts, verdict maps, register-block verdicts) is one
+// BPF-to-BPF subprogram, emitted once, called with r1 = ctx, r2 = packet ref, r3/r4 = header
+// pointers (prologue/state.h), returning 0 (continue: the chain returned or ended), 1 (accept) or
+// 2 (drop). nft_do_chain's semantics map onto calls:
+//   jump X   call X; 0 -> next rule of the caller, else that verdict
+//   goto X   call X; its result is the caller's result (0: the caller returns / the base chain's
+//            policy applies)
+//   return   0 (a subprogram) / the policy (the base chain)
+// BPF allows 8 call frames and 512 bytes of stack across them, so jumps nest at most
+// kMaxJumpDepth deep (nft allows 16): deeper chains are refused (EOPNOTSUPP).
+//
+// Per-rule state lives in shared maps indexed by stable slots (slots.h): counters (c1's
+// runtime::CounterTable, map "counters"), quotas (map "nfbpf_quota", u64 bytes consumed) and
+// limits (map "nfbpf_limit", u64 theoretical arrival time of a GCRA, which is nft's token bucket
+// with the state folded into one word, updated with a compare-and-exchange: exact, shared by all
+// CPUs). Sets become maps of their own (sets.h).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codegen/chain/sets.h"
+#include "codegen/chain/slots.h"
+#include "codegen/emit/program.h"
+#include "codegen/flavor/flavor.h"
+#include "common/result.h"
+#include "translate/ir/ir.h"
+
+namespace nfbpf::codegen::chain {
+
+inline constexpr int kMaxJumpDepth = 3;
+inline constexpr std::string_view kQuotaMapName = "nfbpf_quota";
+inline constexpr std::string_view kLimitMapName = "nfbpf_limit";
+
+struct StateSlots {
+  SlotAllocator counters{4096};
+  SlotAllocator quotas{1024};
+  SlotAllocator limits{1024};
+};
+
+struct CompileOptions {
+  StateSlots* slots = nullptr;                // required when the chain has stateful statements
+  std::optional<uint32_t> skb_nfct_offset;    // sk_buff._nfct (vmlinux BTF): enables ct state
+  std::string prog_name;                      // default: the chain's name
+};
+
+struct SlotUse {
+  SlotKey key;
+  uint32_t slot = 0;
+  bool fresh = false;       // first use: initialise before running
+  uint64_t initial = 0;     // quotas: bytes already consumed
+};
+
+struct CompiledChain {
+  emit::Program program;
+  flavor::Flavor flavor = flavor::Flavor::kNetfilter;
+  std::vector<SetMap> sets;
+  std::vector<SlotUse> counters, quotas, limits;
+  std::vector<std::string> subprograms;  // regular chains compiled in, in emission order
+};
+
+Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
+                                    const CompileOptions& opt);
+
+}  // namespace nfbpf::codegen::chain

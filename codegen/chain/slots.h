@@ -1,0 +1,47 @@
+#pragma once
+// Stable slots for per-rule state (counters, quotas, limit buckets): a slot belongs to a key
+// (table, chain, rule handle, step index, or a named object) and keeps its number for as long as
+// the key lives, so recompiling and swapping a chain keeps counts and buckets. The daemon keeps
+// one SlotAllocator per state table for the life of the ruleset and calls release_except() after
+// a commit with the keys still in use.
+
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace nfbpf::codegen::chain {
+
+struct SlotKey {
+  std::string table, chain;
+  uint64_t handle = 0;
+  uint32_t step = 0;
+  std::string object;  // named objects: "counter:<name>"; rule state: empty
+  friend auto operator<=>(const SlotKey&, const SlotKey&) = default;
+};
+
+class SlotAllocator {
+ public:
+  explicit SlotAllocator(uint32_t capacity) : used_(capacity, false) {}
+
+  struct Slot {
+    uint32_t index;
+    bool fresh;  // newly assigned: its state must be initialised before the program runs
+  };
+  // The key's slot, assigning the lowest free one the first time; ENOSPC when full.
+  Result<Slot> get(const SlotKey& k);
+  std::optional<uint32_t> find(const SlotKey& k) const;
+  // Frees every slot whose key is not in `live`; returns the freed slot numbers.
+  std::vector<uint32_t> release_except(const std::set<SlotKey>& live);
+  uint32_t capacity() const { return static_cast<uint32_t>(used_.size()); }
+
+ private:
+  std::map<SlotKey, uint32_t> slots_;
+  std::vector<bool> used_;
+};
+
+}  // namespace nfbpf::codegen::chain
