@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     "jobs": args.jobs, "engines": sides, "engines_requested": engines,
                     "timings": timings,
                     "suite_root": args.suite_root,
-                    "nft_version": _cmd_output(["nft", "--version"]),
+                    "nft_version": _cmd_output(["unshare", "--net", "nft", "--version"]),
                     "kernel": platform.release(),
                     "nfbpf_build": nfbpf.build_dir if nfbpf and "nfbpf" in engines else None,
                     "git_rev": _cmd_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])},
