@@ -106,9 +106,7 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
     ks, ns = kernel["steps"], nfbpf["steps"]
     if [s["name"] for s in ks] != [s["name"] for s in ns]:
         cats.add(STEPS)
-    names_n = {s["name"]: s for s in ns}
-    for k in ks:
-        n = names_n.get(k["name"])
+    for k, n in _pair_steps(ks, ns):
         if n is None:
             _note(v, Difference(k["name"], "missing", k["cmd"], "(step not run)"))
             continue
@@ -130,6 +128,15 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
             _note(v, diffs[0])
     v.categories = [c for c in CATEGORIES if c in cats]
     return v
+
+
+def _pair_steps(ks: list[dict], ns: list[dict]) -> list[tuple[dict, dict | None]]:
+    """Each kernel step with the nfbpf step of the same name, in order (names may repeat, e.g.
+    `flush` when a refused setup batch is retried one command at a time)."""
+    unused: dict[str, list[dict]] = {}
+    for n in ns:
+        unused.setdefault(n["name"], []).append(n)
+    return [(k, unused[k["name"]].pop(0) if unused.get(k["name"]) else None) for k in ks]
 
 
 def _note(v: Verdict, d: Difference) -> None:
