@@ -28,6 +28,9 @@ bool dispatch_datagram(DispatchContext& ctx, NetlinkSocket& socket, const PeerCr
   if (auto gated = nfnetlink_gate(peer, datagram)) {
     replies = std::move(*gated);
   } else {
+    // Notifications of this datagram go out together, before its replies (the kernel sends them
+    // at commit, before the batch's acks).
+    ctx.registry.begin_batch();
     try {
       replies = ctx.protocol.handle(peer, datagram, ctx.registry);
     } catch (const std::exception& e) {
@@ -35,6 +38,7 @@ bool dispatch_datagram(DispatchContext& ctx, NetlinkSocket& socket, const PeerCr
       log::error("protocol handler threw for port {}: {}", peer.portid, e.what());
       replies = {build_plain_ack(peer, datagram, -ENOMEM)};
     }
+    ctx.registry.end_batch();
   }
   log::debug("port {} ({} pid {}): {} bytes in, {} messages out", peer.portid, peer.comm, peer.pid,
              datagram.size(), replies.size());

@@ -26,16 +26,39 @@ void SocketRegistry::close_all() {
 }
 
 void SocketRegistry::publish(uint32_t group, Message msg, uint32_t exclude_portid) {
+  if (batching_) {
+    pending_.push_back({group, std::move(msg), exclude_portid});
+    return;
+  }
+  std::vector<Notification> one;
+  one.push_back({group, std::move(msg), exclude_portid});
+  deliver(one);
+}
+
+void SocketRegistry::begin_batch() { batching_ = true; }
+
+void SocketRegistry::end_batch() {
+  batching_ = false;
+  std::vector<Notification> notes = std::move(pending_);
+  pending_.clear();
+  if (!notes.empty()) deliver(notes);
+}
+
+void SocketRegistry::deliver(const std::vector<Notification>& notes) {
   size_t receivers = 0;
   for (auto& [ino, s] : sockets_) {
-    if (s->closed() || !s->in_group(group)) continue;
-    if (exclude_portid != 0 && s->portid() == exclude_portid) continue;
-    std::vector<Record> one;
-    one.emplace_back(msg.begin(), msg.end());
-    s->deliver(std::move(one));
+    if (s->closed()) continue;
+    std::vector<Message> mine;
+    for (const Notification& n : notes) {
+      if (!s->in_group(n.group)) continue;
+      if (n.exclude_portid != 0 && s->portid() == n.exclude_portid) continue;
+      mine.push_back(n.msg);
+    }
+    if (mine.empty()) continue;
+    s->deliver(pack_records(mine));
     ++receivers;
   }
-  log::debug("multicast group {}: {} bytes to {} sockets", group, msg.size(), receivers);
+  log::debug("multicast: {} notifications to {} sockets", notes.size(), receivers);
 }
 
 }  // namespace nfbpf::nfnl::daemon

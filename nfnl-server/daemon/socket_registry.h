@@ -27,11 +27,25 @@ class SocketRegistry : public Multicast {
 
   PortTable& ports() { return ports_; }
 
-  // Multicast: one record per message to every subscribed socket except `exclude_portid`.
+  // Multicast to every subscribed socket except `exclude_portid`. Between begin_batch() and
+  // end_batch() (one datagram's handle() call) notifications are held back and then packed per
+  // socket into records of up to kMaxRecordBytes, as nft_commit_notify() coalesces a commit's
+  // notifications into NLMSG_GOODSIZE skbs; outside a batch each message is a record of its own.
   void publish(uint32_t group, Message msg, uint32_t exclude_portid) override;
+  void begin_batch();
+  void end_batch();
 
  private:
+  struct Notification {
+    uint32_t group;
+    Message msg;
+    uint32_t exclude_portid;
+  };
+  void deliver(const std::vector<Notification>& notes);
+
   PortTable ports_;
+  bool batching_ = false;
+  std::vector<Notification> pending_;
   std::map<ino_t, std::shared_ptr<NetlinkSocket>> sockets_;
 };
 

@@ -264,6 +264,35 @@ TEST(Transport, MulticastReachesSubscribersOnly) {
   EXPECT_EQ(bystander.drain_now().size(), 1u);
 }
 
+TEST(Transport, NotificationsOfOneDatagramShareRecords) {
+  // nft_commit_notify() packs a commit's notifications into NLMSG_GOODSIZE skbs.
+  ServerThread server;
+  Client listener(server.socket_path()), sender(server.socket_path());
+  int group = 7;
+  ASSERT_EQ(listener.sock->setsockopt(listener.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group,
+                                      sizeof(group)),
+            0);
+  Message batch;
+  std::vector<uint8_t> filler(1000, 0x5a);
+  for (uint32_t seq = 1; seq <= 8; ++seq) {
+    std::vector<uint32_t> words(1 + filler.size() / 4, 0x5a5a5a5a);
+    words[0] = 7;
+    auto m = make_u32_request(kPublish, 0, seq, words);
+    batch.insert(batch.end(), m.begin(), m.end());
+  }
+  ASSERT_GT(sender.send(batch), 0);
+  auto got = listener.drain_now();
+  ASSERT_EQ(got.size(), 3u) << "8 notifications of ~1 KB in records of at most 3776 bytes";
+  uint32_t next_seq = 1;
+  for (auto& r : got) {
+    EXPECT_LE(r.size(), daemon::kMaxRecordBytes);
+    for (size_t off = 0; off < r.size(); off += NLMSG_ALIGN(header_of(r, off).nlmsg_len)) {
+      EXPECT_EQ(header_of(r, off).nlmsg_seq, next_seq++) << "in publish order";
+    }
+  }
+  EXPECT_EQ(next_seq, 9u);
+}
+
 TEST(Transport, MultiMegabyteReplyDoesNotDeadlock) {
   ServerThread server;
   Client c(server.socket_path());

@@ -57,7 +57,9 @@ class NetlinkProtocol {
 //    short/overlong is dropped silently, and a peer lacking CAP_NET_ADMIN (opener or sender, as
 //    netlink_net_capable) gets NLMSG_ERROR -EPERM for the first message; handle() is not called.
 //  - peer.portid is already bound (autobound like the kernel) when handle() runs.
-//  - multicast publish() puts each message in a record of its own; the transport fills no pid.
+//  - notifications publish()ed during one handle() call are delivered after it returns and
+//    before its replies, packed per socket into records of <= 3776 bytes (nft_commit_notify);
+//    the transport fills no pid. exclude_portid 0 excludes nobody.
 //  - replies must carry nlmsg_pid = peer.portid and zeroed padding; handle() may return nothing.
 std::unique_ptr<NetlinkProtocol> make_protocol();
 
