@@ -17,6 +17,7 @@ KEY_STEP = {"rule": "rule", "dump": "load"}
 FALSE_ACCEPT = "accepts what the kernel refuses"
 FALSE_REFUSE = "refuses what the kernel accepts"
 DAEMON = "daemon died"
+HANG = "nft timed out"
 RESET = "flush ruleset refused after the case"
 HARNESS = "harness error"
 STEPS = "different steps"
@@ -24,7 +25,7 @@ STATUS = "exit status"
 LISTING = "listing"
 ERROR_TEXT = "error text"
 OUTPUT = "other output"
-CATEGORIES = (FALSE_ACCEPT, FALSE_REFUSE, DAEMON, RESET, HARNESS, STEPS, STATUS, LISTING, ERROR_TEXT, OUTPUT)
+CATEGORIES = (FALSE_ACCEPT, FALSE_REFUSE, DAEMON, HANG, RESET, HARNESS, STEPS, STATUS, LISTING, ERROR_TEXT, OUTPUT)
 
 
 @dataclasses.dataclass
@@ -97,6 +98,8 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
         cats.add(FALSE_REFUSE)
     if any(n.startswith("nfbpfd died") for n in nfbpf.get("notes", [])):
         cats.add(DAEMON)
+    if any(n.startswith("nft timed out") for n in nfbpf.get("notes", [])):
+        cats.add(HANG)
     if any(n.startswith("flush ruleset refused") for n in nfbpf.get("notes", [])):
         cats.add(RESET)
     if any(n.startswith(("harness error", "worker died", "bypassed nfbpfd")) for r in (kernel, nfbpf)

@@ -141,7 +141,8 @@ def _render_gate(w, gate: GateResult, conf: dict, nfbpf_ran: bool) -> None:
       f"any listing: at most {conf['max_accepted_diff_ratio']:.0%} of them;")
     w(f"3. kernel-refused cases that differ (status, error text, resulting state): at most "
       f"{conf['max_refused_diff_ratio']:.0%} of them;")
-    w(f"4. cases during which nfbpfd died: at most {conf['max_daemon_deaths']}.\n")
+    w(f"4. cases during which nfbpfd died or an nft timed out (hung): at most "
+      f"{conf['max_daemon_deaths']}.\n")
     w("Without the nfbpf binaries only the kernel side runs and the gate is not applied (the "
       "harness still fails on its own errors).\n")
     if not gate.applied:

@@ -74,7 +74,7 @@ def apply_gate(verdicts: list[cmp.Verdict], nfbpf_ran: bool, gate: dict) -> Gate
          them                                                         <= max_accepted_diff_ratio
       3. kernel-refused cases that differ (status, error text, state), as a share of them
                                                                       <= max_refused_diff_ratio
-      4. cases during which nfbpfd died                               <= max_daemon_deaths
+      4. cases during which nfbpfd died or an nft hung                <= max_daemon_deaths
     """
     if not nfbpf_ran:
         return GateResult(False, [], {})
@@ -83,7 +83,7 @@ def apply_gate(verdicts: list[cmp.Verdict], nfbpf_ran: bool, gate: dict) -> Gate
     false_accepts = sum(cmp.FALSE_ACCEPT in v.categories for v in verdicts)
     acc_diff = sum(not v.identical for v in accepted) / max(1, len(accepted))
     ref_diff = sum(not v.identical for v in refused) / max(1, len(refused))
-    deaths = sum(cmp.DAEMON in v.categories for v in verdicts)
+    deaths = sum(cmp.DAEMON in v.categories or cmp.HANG in v.categories for v in verdicts)
     m = {"false_accepts": false_accepts, "accepted_diff_ratio": acc_diff,
          "refused_diff_ratio": ref_diff, "daemon_deaths": deaths}
     failures = []
@@ -97,5 +97,5 @@ def apply_gate(verdicts: list[cmp.Verdict], nfbpf_ran: bool, gate: dict) -> Gate
         failures.append(f"{ref_diff:.1%} of kernel-refused cases differ "
                         f"(max {gate['max_refused_diff_ratio']:.1%})")
     if deaths > gate["max_daemon_deaths"]:
-        failures.append(f"nfbpfd died in {deaths} case(s) (max {gate['max_daemon_deaths']})")
+        failures.append(f"nfbpfd died or hung in {deaths} case(s) (max {gate['max_daemon_deaths']})")
     return GateResult(True, failures, m)

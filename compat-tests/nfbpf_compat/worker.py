@@ -15,7 +15,7 @@ import threading
 import time
 
 from . import listing
-from .engines import Engine, KernelEngine, NfbpfEngine, StepResult
+from .engines import NFT_TIMEOUT_S, Engine, KernelEngine, NfbpfEngine, StepResult
 from .netns import assert_private_netns
 
 MONITOR_READY_ATTEMPTS = 5
@@ -173,6 +173,10 @@ def main() -> int:
                 steps, notes = RUNNERS[case["kind"]](engine, case)
             except Exception as e:  # a harness bug in one case must not lose the others
                 steps, notes = [], [f"harness error: {type(e).__name__}: {e}"]
+            if engine.hung:
+                notes.append(f"nft timed out after {NFT_TIMEOUT_S:.0f} s (rest of the case skipped); "
+                             f"{engine.name} restarted")
+                engine.restart()
             for problem in (engine.check_bypass(), engine.check_alive() or engine.reset()):
                 if problem:
                     notes.append(problem)
