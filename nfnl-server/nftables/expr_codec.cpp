@@ -111,6 +111,11 @@ void fixup_redir(std::vector<store::ExprAttr>& v) {
   put_flags(v, NFTA_REDIR_FLAGS, flags, false);
 }
 
+// nft_connlimit_do_dump(): FLAGS only when inverted.
+void fixup_connlimit(std::vector<store::ExprAttr>& v) {
+  put_flags(v, NFTA_CONNLIMIT_FLAGS, flags_of(v, NFTA_CONNLIMIT_FLAGS), false);
+}
+
 // Dump orders from each expression's ->dump() in net/netfilter/nft_*.c.
 const std::map<std::string_view, KindSpec>& kinds() {
   static const std::map<std::string_view, KindSpec> m = {
@@ -189,7 +194,7 @@ const std::map<std::string_view, KindSpec>& kinds() {
       {"dup", {{{NFTA_DUP_SREG_ADDR, K::kReg}, {NFTA_DUP_SREG_DEV, K::kReg}}}},
       {"fwd",
        {{{NFTA_FWD_SREG_DEV, K::kReg}, {NFTA_FWD_SREG_ADDR, K::kReg}, {NFTA_FWD_NFPROTO}}}},
-      {"connlimit", {{{NFTA_CONNLIMIT_COUNT}, {NFTA_CONNLIMIT_FLAGS}}}},
+      {"connlimit", {{{NFTA_CONNLIMIT_COUNT}, {NFTA_CONNLIMIT_FLAGS}}, true, fixup_connlimit}},
       {"tproxy", {{{NFTA_TPROXY_FAMILY}, {NFTA_TPROXY_REG_ADDR, K::kReg},
                    {NFTA_TPROXY_REG_PORT, K::kReg}}}},
       {"synproxy", {{{NFTA_SYNPROXY_MSS}, {NFTA_SYNPROXY_WSCALE}, {NFTA_SYNPROXY_FLAGS}}}},

@@ -1,6 +1,8 @@
 #include "nfnl-server/nftables/fill.h"
 
 #include <arpa/inet.h>
+
+#include <array>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -38,6 +40,21 @@ void put_data(MsgWriter& w, uint16_t type, const store::Data& d) {
     w.put(NFTA_DATA_VALUE, d.value);
   }
   w.nest_end(n);
+}
+
+// What 6.18 reports as NFTA_SET_TYPE: the address of the backend's ops, so these strings are
+// those of the kernel build the captures were recorded on (the pipapo ones are guesses).
+const char* backend_name(store::SetBackend b) {
+  static constexpr std::array<const char*, size_t(store::SetBackend::kCount)> kNames = {
+      "0xffffffff82507dc0",  // hash_fast
+      "0xffffffff82507e80",  // hash
+      "0xffffffff82507f40",  // rhash
+      "0xffffffff82508020",  // bitmap
+      "0xffffffff825080e0",  // rbtree
+      "0xffffffff825081a0",  // pipapo_avx2 (unverified)
+      "0xffffffff82508260",  // pipapo (unverified)
+  };
+  return kNames[size_t(b)];
 }
 
 }  // namespace
@@ -148,12 +165,7 @@ nfnl::Message fill_set(const FillHdr& h, const store::Table& t, const store::Set
   // Kernel 6.18 appends the backend (NFTA_SET_TYPE, the ops' address as "%p"-style text, so
   // boot-specific: these are the values of the kernel the captures were taken on) and the
   // element count.
-  const char* backend = "0xffffffff82507f40";                      // rhash
-  if (s.flags & NFT_SET_INTERVAL) backend = "0xffffffff825080e0";    // rbtree
-  else if (s.key_len <= 2 && !s.is_map()) backend = "0xffffffff82508020";  // bitmap
-  else if ((s.flags & NFT_SET_CONSTANT) && s.size && s.key_len == 4)
-    backend = "0xffffffff82507dc0";  // hash_fast
-  w.put_str(NFTA_SET_TYPE_, backend);
+  w.put_str(NFTA_SET_TYPE_, backend_name(s.backend));
   uint32_t count = 0;
   for (const auto& e : s.elems)
     if ((e.vis.cur || e.vis.next) && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) count++;

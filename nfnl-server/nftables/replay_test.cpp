@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -126,6 +127,11 @@ bool same_replies(const std::vector<std::vector<uint8_t>>& a,
   return true;
 }
 
+int max_print() {
+  const char* e = std::getenv("NFBPF_REPLAY_MAX_PRINT");
+  return e ? std::atoi(e) : 5;
+}
+
 struct NullMulticast : nfnl::Multicast {
   void publish(uint32_t, nfnl::Message, uint32_t) override {}
 };
@@ -156,7 +162,7 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
       for (auto& m : split_msgs(events[j].bytes)) kernel.push_back(std::move(m));
     std::vector<std::vector<uint8_t>> ours;
     for (auto& m : mine) ours.push_back(std::move(m));
-    if (!same_replies(ours, kernel) && mismatches < 5) {
+    if (!same_replies(ours, kernel) && mismatches < max_print()) {
       mismatches++;
       std::string msg = "command: nft " + s.cmd + "\nrequest: " + hex(s.bytes) + "\n";
       for (size_t k = 0; k < std::max(ours.size(), kernel.size()); k++) {
@@ -173,9 +179,11 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
   EXPECT_EQ(mismatches, 0);
 }
 
+// NFBPF_REPLAY_DIR replays another directory of captures (e.g. freshly recorded tests-py runs).
 std::vector<std::string> captures() {
   std::vector<std::string> out;
-  for (auto& e : std::filesystem::directory_iterator(NFBPF_NFT_TESTDATA))
+  const char* dir = std::getenv("NFBPF_REPLAY_DIR");
+  for (auto& e : std::filesystem::directory_iterator(dir ? dir : NFBPF_NFT_TESTDATA))
     if (e.path().extension() == ".cap") out.push_back(e.path().string());
   std::sort(out.begin(), out.end());
   return out;

@@ -36,6 +36,52 @@ Result<std::string> alloc_name(const store::Table& t, std::string_view pattern) 
   return prefix + std::to_string(n) + std::string(pattern.substr(pct + 2));
 }
 
+// nft_select_set_ops(): the cheapest candidate backend by (lookup, space) class for the
+// default performance policy (space first for the memory policy), ties going to the earlier
+// entry of nft_set_types[].
+Result<store::SetBackend> select_backend(const store::Set& s, bool has_expr) {
+  using B = store::SetBackend;
+  constexpr uint32_t kFeatures =
+      NFT_SET_INTERVAL | NFT_SET_MAP | NFT_SET_TIMEOUT | NFT_SET_OBJECT | NFT_SET_EVAL;
+  enum Class { kO1 = 0, kOLogN = 1, kON = 2 };
+  struct Cand {
+    B backend;
+    uint32_t features;
+    bool ok;
+    Class lookup, space;
+  };
+  const uint32_t fields = uint32_t(s.field_len.size());
+  const bool interval_capable_concat = fields >= 2;
+  const Cand cands[] = {
+      {B::kHashFast, NFT_SET_MAP | NFT_SET_OBJECT, s.size && s.key_len == 4, kO1, kON},
+      {B::kHash, NFT_SET_MAP | NFT_SET_OBJECT, s.size && s.key_len != 4, kO1, kON},
+      {B::kRhash, NFT_SET_MAP | NFT_SET_OBJECT | NFT_SET_TIMEOUT | NFT_SET_EVAL, true, kO1, kON},
+      {B::kBitmap, 0, s.key_len <= 2 && !has_expr, kO1, kO1},
+      {B::kRbtree, NFT_SET_INTERVAL | NFT_SET_MAP | NFT_SET_OBJECT | NFT_SET_TIMEOUT, fields <= 1,
+       kOLogN, kON},
+      {B::kPipapoAvx2, NFT_SET_INTERVAL | NFT_SET_MAP | NFT_SET_OBJECT | NFT_SET_TIMEOUT,
+       (s.flags & NFT_SET_INTERVAL) && interval_capable_concat, kOLogN, kON},
+      {B::kPipapo, NFT_SET_INTERVAL | NFT_SET_MAP | NFT_SET_OBJECT | NFT_SET_TIMEOUT,
+       (s.flags & NFT_SET_INTERVAL) && interval_capable_concat, kOLogN, kON},
+  };
+  const Cand* best = nullptr;
+  for (const Cand& c : cands) {
+    if ((s.flags & c.features) != (s.flags & kFeatures) || !c.ok) continue;
+    if (!best) {
+      best = &c;
+      continue;
+    }
+    if (s.policy == NFT_SET_POL_MEMORY) {
+      if (c.space < best->space || (c.space == best->space && c.lookup < best->lookup)) best = &c;
+    } else if (c.lookup < best->lookup ||
+               (c.lookup == best->lookup && c.space < best->space)) {
+      best = &c;
+    }
+  }
+  if (!best) return fail(EOPNOTSUPP, "");
+  return best->backend;
+}
+
 }  // namespace
 
 Result<void> new_set(BatchCtx& c) {
@@ -124,6 +170,8 @@ Result<void> new_set(BatchCtx& c) {
     return {};
   }
   if (!r.flag(NLM_F_CREATE)) return fail(ENOENT, "");
+  NFBPF_TRY_ASSIGN(backend, select_backend(*s, r[NFTA_SET_EXPR] || r[NFTA_SET_EXPRESSIONS]));
+  s->backend = backend;
   NFBPF_TRY_ASSIGN(name, alloc_name(*t, r[NFTA_SET_NAME]->str()));
   s->name = name;
   ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};

@@ -35,8 +35,13 @@ struct SetElem {
   Visibility vis;
 };
 
+// The kernel backend nft_select_set_ops() picks; it decides element dump order and what
+// NFTA_SET_TYPE reports. Later stages may use it as a hint for the data structure to build.
+enum class SetBackend : uint8_t { kHashFast, kHash, kRhash, kBitmap, kRbtree, kPipapoAvx2, kPipapo, kCount };
+
 struct Set {
   std::string name;
+  SetBackend backend = SetBackend::kRhash;
   uint64_t handle = 0;
   uint32_t flags = 0;  // NFT_SET_ANONYMOUS | CONSTANT | INTERVAL | MAP | TIMEOUT | EVAL | OBJECT | CONCAT | EXPR
   uint32_t key_type = 0;
