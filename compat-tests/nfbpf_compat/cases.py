@@ -10,12 +10,13 @@ import hashlib
 import os
 
 from . import tfile
+from .command_scripts import SCRIPT_CASES
 from .monitor_scripts import MONITOR_CASES
 
 SUITE_ROOT = "/work/shared/peer-suites/nftables-1.0.6"
 TESTS_PY_DIRS = ("any", "ip", "ip6", "inet")
 TESTS_PY_FAMILIES = frozenset({"ip", "ip6", "inet"})
-# --ci keeps every shell dump and monitor script and 1 in CI_SAMPLE_MOD tests-py cases.
+# --ci keeps every shell dump, monitor and command script and 1 in CI_SAMPLE_MOD tests-py cases.
 CI_SAMPLE_MOD = 4
 
 
@@ -51,8 +52,12 @@ def monitor_cases() -> list[dict]:
     return [dict(c, group="monitor", kind="monitor") for c in MONITOR_CASES]
 
 
+def script_cases() -> list[dict]:
+    return [dict(c, group="commands", kind="script") for c in SCRIPT_CASES]
+
+
 def all_cases(root: str = SUITE_ROOT) -> list[dict]:
-    return tests_py_cases(root) + dump_cases(root) + monitor_cases()
+    return tests_py_cases(root) + dump_cases(root) + monitor_cases() + script_cases()
 
 
 def in_ci_sample(case: dict) -> bool:

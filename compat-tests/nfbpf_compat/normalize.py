@@ -6,7 +6,8 @@ Only history- or clock-dependent values are rewritten, never content:
     renumbered in order of appearance (T1, T2, ...). Chain, rule, set and object handles are per
     table and are compared as they are.
   - set element `expires` times: they count down while the case runs.
-  - `nft monitor`: generation ids (renumbered from the first one seen) and the PIDs of nft.
+  - `nft monitor` and `nft -e`: generation ids (renumbered from the first one seen in that
+    output) and the PIDs of nft.
   - nft 1.0.6 bug: `nft -j` prints a table with a single flag (`dormant`) from freed memory
     (json.c table_flags_json: json_unpack "[o]" borrows, then the array is freed), so the value is
     garbage and the JSON may be cut short anywhere after it. The output is cut at that value (so
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import re
 
-_TEXT_TABLE_HANDLE = re.compile(r"^(table \S+ \S+ \{ # handle )(\d+)$", re.M)
+# `table ip t { # handle 4` in listings; `add table ip t # handle 4` from `nft -e -a` and monitors.
+_TEXT_TABLE_HANDLE = re.compile(
+    r"^(table \S+ \S+ \{ # handle |(?:add|delete) table \S+ \S+ (?:\{ )?# handle )(\d+)(?= |$)", re.M)
 # nft prints table objects with keys in this order, in `list -j` and in `monitor -j`.
 _JSON_TABLE_HANDLE = re.compile(r'(\{"table": \{"family": "\w+", "name": "(?:[^"\\]|\\.)*", "handle": )(\d+)')
 _JSON_TABLE_SINGLE_FLAG = re.compile(
@@ -64,6 +67,5 @@ def _renumber_generations(text: str) -> str:
 
 def normalize_stdout(step_name: str, cmd: str, text: str) -> str:
     json_output = " -j " in f" {cmd} "
-    if step_name == "monitor output":
-        text = _renumber_generations(text)
+    text = _renumber_generations(text)          # `nft monitor` and `nft -e` print them
     return _normalize_json(text) if json_output else _normalize_text(text)

@@ -87,7 +87,11 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
     w("- **monitor**: `nft monitor` (plain, `-j`, `rules`, `new`) running while a scripted "
       "sequence of table/chain/rule/set/element adds, deletes and an `nft -f` batch executes, and "
       "(plain, `-j`) while stateful objects are added and deleted; every command's outcome and the "
-      "monitor's output are compared.\n")
+      "monitor's output are compared.")
+    w("- **commands**: scripted sequences beyond add + list: partial listings (`list tables`, "
+      "`list chain`, `list set`, ...) and output modes (`-n -s -t -y -a -j`), echo (`-e`), "
+      "check mode (`-c`), rename/flush/reset, kernel errors (EEXIST, ENOENT, EBUSY, ELOOP, "
+      "EOPNOTSUPP) and the jump-depth limit; every command's outcome is compared.\n")
 
     w("## Results per directory\n")
     if nfbpf_ran:
@@ -137,7 +141,7 @@ def _render_gate(w, gate: GateResult, conf: dict, nfbpf_ran: bool) -> None:
     w("`compat-tests/run.sh` (CI runs `--ci`) exits nonzero when the nfbpf engine ran and any of "
       "these limits from `compat-tests/gate.json` is exceeded:\n")
     w(f"1. cases the kernel refuses but nfbpf accepts: at most {conf['max_false_accepts']};")
-    w(f"2. kernel-accepted cases (and monitor cases) that differ in any way — status, error text, "
+    w(f"2. kernel-accepted cases (and monitor and command-script cases) that differ in any way — status, error text, "
       f"any listing: at most {conf['max_accepted_diff_ratio']:.0%} of them;")
     w(f"3. kernel-refused cases that differ (status, error text, resulting state): at most "
       f"{conf['max_refused_diff_ratio']:.0%} of them;")

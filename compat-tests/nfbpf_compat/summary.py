@@ -70,8 +70,8 @@ def load_gate(path: str) -> dict:
 def apply_gate(verdicts: list[cmp.Verdict], nfbpf_ran: bool, gate: dict) -> GateResult:
     """The gate (documented in docs/compat.md):
       1. false accepts: cases the kernel refuses but nfbpf accepts   <= max_false_accepts
-      2. kernel-accepted cases (plus every monitor case) that differ in any way, as a share of
-         them                                                         <= max_accepted_diff_ratio
+      2. kernel-accepted cases (plus every monitor and command-script case) that differ in any
+         way, as a share of them                                      <= max_accepted_diff_ratio
       3. kernel-refused cases that differ (status, error text, state), as a share of them
                                                                       <= max_refused_diff_ratio
       4. cases during which nfbpfd died or an nft hung                <= max_daemon_deaths

@@ -112,11 +112,7 @@ def run_monitor(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]
                 break
         if attempt:
             notes.append(f"monitor needed {attempt + 1} ready markers")
-        for cmd in case["commands"]:
-            if isinstance(cmd, dict):             # {"file": text} -> one `nft -f -` batch
-                steps.append(engine.nft("batch", ["-f", "-"], stdin=cmd["file"]))
-            else:
-                steps.append(engine.nft(cmd, [cmd]))
+        steps += [_command_step(engine, cmd) for cmd in case["commands"]]
         _marker(engine, "monitor_done")
         if not reader.wait_for("monitor_done", 5.0):
             notes.append("monitor did not report the end marker within 5 s")
@@ -143,7 +139,22 @@ def run_monitor(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]
     return steps, notes
 
 
-RUNNERS = {"rule": run_rule, "dump": run_dump, "monitor": run_monitor}
+def _command_step(engine: Engine, cmd) -> StepResult:
+    if isinstance(cmd, dict):                     # {"file": text} -> one `nft -f -` batch
+        return engine.nft("batch", ["-f", "-"], stdin=cmd["file"])
+    if isinstance(cmd, list):                     # options, then the command line
+        return engine.nft(" ".join(cmd), cmd)
+    return engine.nft(cmd, [cmd])
+
+
+def run_script(engine: Engine, case: dict) -> tuple[list[StepResult], list[str]]:
+    steps = [engine.nft("flush", ["flush", "ruleset"])]
+    steps += [_command_step(engine, cmd) for cmd in case["commands"]]
+    _listings(engine, steps, prefix="final: ")
+    return steps, []
+
+
+RUNNERS = {"rule": run_rule, "dump": run_dump, "monitor": run_monitor, "script": run_script}
 
 
 def make_engine(args: argparse.Namespace) -> Engine:

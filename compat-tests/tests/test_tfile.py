@@ -132,6 +132,16 @@ class Normalize(unittest.TestCase):
         self.assertNotEqual(normalize.normalize_stdout("list -a", "nft -a list ruleset", a),
                             normalize.normalize_stdout("list -a", "nft -a list ruleset", c))
 
+    def test_echo_table_handle_and_generation(self):
+        a = "add table ip e # handle 40\n# new generation 90 by process 7 (nft)\n"
+        b = "add table ip e # handle 4\n# new generation 12 by process 8 (nft)\n"
+        self.assertEqual(normalize.normalize_stdout("e", "nft -e -a add table ip e", a),
+                         normalize.normalize_stdout("e", "nft -e -a add table ip e", b))
+        c = "add chain ip e c # handle 1\n"       # chain handles are compared as they are
+        d = "add chain ip e c # handle 2\n"
+        self.assertNotEqual(normalize.normalize_stdout("e", "nft -e -a add chain ip e c", c),
+                            normalize.normalize_stdout("e", "nft -e -a add chain ip e c", d))
+
     def test_json_table_handles(self):
         a = '{"nftables": [{"table": {"family": "ip", "name": "x", "handle": 9}}]}'
         b = '{"nftables": [{"table": {"family": "ip", "name": "x", "handle": 2}}]}'
