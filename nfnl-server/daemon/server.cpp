@@ -1,5 +1,7 @@
 #include "nfnl-server/daemon/server.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,21 +27,17 @@ Result<sockaddr_un> unix_address(const std::string& path) {
   return addr;
 }
 
-// A socket file nobody listens on is left over from a crash and may be replaced; one that accepts
-// connections belongs to a running daemon.
-Result<void> remove_stale_socket(const sockaddr_un& addr) {
-  struct stat st{};
-  if (::lstat(addr.sun_path, &st) != 0) return {};
-  if (!S_ISSOCK(st.st_mode)) {
-    return failf(EEXIST, "{} exists and is not a socket", addr.sun_path);
+// One daemon per socket path: an exclusive flock on "<path>.lock", held for the daemon's life.
+// Holding it also proves that an existing socket file is a leftover from a crash.
+Result<Fd> lock_socket_path(const std::string& path) {
+  const std::string lock_path = path + ".lock";
+  Fd fd(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!fd) return fail_errno(fmt::format("open {}", lock_path));
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) return failf(EADDRINUSE, "another nfbpfd is serving {}", path);
+    return fail_errno(fmt::format("flock {}", lock_path));
   }
-  Fd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (probe && ::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    return failf(EADDRINUSE, "another nfbpfd is listening on {}", addr.sun_path);
-  }
-  log::info("removing stale socket {}", addr.sun_path);
-  if (::unlink(addr.sun_path) != 0) return fail_errno(fmt::format("unlink {}", addr.sun_path));
-  return {};
+  return fd;
 }
 
 }  // namespace
@@ -62,19 +60,37 @@ Result<void> Server::start() {
   if (!addr) return std::unexpected(addr.error());
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(options_.socket_path).parent_path(), ec);
-  NFBPF_TRYV(remove_stale_socket(*addr));
+  auto lock = lock_socket_path(options_.socket_path);
+  if (!lock) return std::unexpected(lock.error());
 
+  // Bind under a temporary name and rename once listening: clients never find a socket file
+  // that refuses connections, and a leftover file from a crash is replaced atomically.
+  const std::string temp_path = fmt::format("{}.{}.tmp", options_.socket_path, ::getpid());
+  auto temp_addr = unix_address(temp_path);
+  if (!temp_addr) return std::unexpected(temp_addr.error());
+  ::unlink(temp_path.c_str());
   Fd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd) return fail_errno("socket(AF_UNIX, SOCK_SEQPACKET)");
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*addr), sizeof(*addr)) != 0) {
-    return fail_errno(fmt::format("bind {}", options_.socket_path));
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&*temp_addr), sizeof(*temp_addr)) != 0) {
+    return fail_errno(fmt::format("bind {}", temp_path));
+  }
+  auto publish = [&]() -> Result<void> {
+    if (::chmod(temp_path.c_str(), options_.socket_mode) != 0) {
+      return fail_errno(fmt::format("chmod {}", temp_path));
+    }
+    if (::listen(fd.get(), SOMAXCONN) != 0) return fail_errno("listen");
+    if (::rename(temp_path.c_str(), options_.socket_path.c_str()) != 0) {
+      return fail_errno(fmt::format("rename {} to {}", temp_path, options_.socket_path));
+    }
+    return {};
+  };
+  if (auto published = publish(); !published) {
+    ::unlink(temp_path.c_str());
+    return published;
   }
   struct stat st{};
   if (::stat(addr->sun_path, &st) == 0) socket_file_inode_ = st.st_ino;
-  if (::chmod(addr->sun_path, options_.socket_mode) != 0) {
-    return fail_errno(fmt::format("chmod {}", options_.socket_path));
-  }
-  if (::listen(fd.get(), SOMAXCONN) != 0) return fail_errno("listen");
+  lock_ = std::move(*lock);
   listener_.assign(fd.release());
   log::info("listening on {}", options_.socket_path);
   arm_accept();
@@ -93,6 +109,7 @@ void Server::stop() {
         st.st_ino == socket_file_inode_) {
       ::unlink(options_.socket_path.c_str());
     }
+    lock_.reset();  // the lock file stays: removing it would race with a daemon starting now
   }
   for (auto& weak : sessions_) {
     if (auto s = weak.lock()) s->close();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "common/fd.h"
 #include "common/result.h"
 #include "nfnl-server/daemon/control_session.h"
 #include "nfnl-server/daemon/socket_registry.h"
@@ -34,7 +35,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens (replacing a stale socket file, refusing a live one), then accepts.
+  // Takes "<socket>.lock" (EADDRINUSE if another daemon holds it), listens on the socket path
+  // (replacing a leftover file), then accepts.
   Result<void> start();
   // Closes the listener, every session and socket and removes the socket file; the io_context
   // then runs out of work.
@@ -54,6 +56,7 @@ class Server {
   ServerOptions options_;
   SocketRegistry registry_;
   SessionContext session_ctx_;
+  Fd lock_;  // flock on "<socket>.lock" while serving
   boost::asio::posix::stream_descriptor listener_;
   ino_t socket_file_inode_ = 0;
   std::list<std::weak_ptr<ControlSession>> sessions_;

@@ -32,8 +32,11 @@ constexpr std::array<MsgHandler, NFT_MSG_MAX> make_table() {
   t[NFT_MSG_DELSETELEM] = {del_setelem, nullptr};
   t[NFT_MSG_DESTROYSETELEM] = {del_setelem, nullptr};
   t[NFT_MSG_GETGEN] = {nullptr, get_gen};
-  t[NFT_MSG_GETOBJ] = {nullptr, get_empty};
-  t[NFT_MSG_GETOBJ_RESET] = {nullptr, get_empty};
+  t[NFT_MSG_NEWOBJ] = {new_obj, nullptr};
+  t[NFT_MSG_GETOBJ] = {nullptr, get_obj};
+  t[NFT_MSG_GETOBJ_RESET] = {nullptr, get_obj};
+  t[NFT_MSG_DELOBJ] = {del_obj, nullptr};
+  t[NFT_MSG_DESTROYOBJ] = {del_obj, nullptr};
   t[NFT_MSG_GETFLOWTABLE] = {nullptr, get_empty};
   return t;
 }

@@ -111,6 +111,16 @@ void fixup_redir(std::vector<store::ExprAttr>& v) {
   put_flags(v, NFTA_REDIR_FLAGS, flags, false);
 }
 
+// nft_quota_do_dump(): only the INV flag is kept, DEPLETED is reported once consumed >= quota
+// (at once for a zero quota: nothing is consumed here).
+void fixup_quota(std::vector<store::ExprAttr>& v) {
+  uint32_t flags = flags_of(v, NFTA_QUOTA_FLAGS) & NFT_QUOTA_F_INV;
+  store::ExprAttr* bytes = find_attr(v, NFTA_QUOTA_BYTES);
+  if (bytes && bytes->be64() == 0) flags |= NFT_QUOTA_F_DEPLETED;
+  if (store::ExprAttr* f = find_attr(v, NFTA_QUOTA_FLAGS)) f->payload = be32(flags);
+  if (store::ExprAttr* c = find_attr(v, NFTA_QUOTA_CONSUMED)) c->payload = be64(0);
+}
+
 // nft_connlimit_do_dump(): FLAGS only when inverted.
 void fixup_connlimit(std::vector<store::ExprAttr>& v) {
   put_flags(v, NFTA_CONNLIMIT_FLAGS, flags_of(v, NFTA_CONNLIMIT_FLAGS), false);
@@ -168,8 +178,18 @@ const std::map<std::string_view, KindSpec>& kinds() {
          {NFTA_LIMIT_BURST, K::kRaw, be32(0)}, {NFTA_LIMIT_TYPE, K::kRaw, be32(0)},
          {NFTA_LIMIT_FLAGS, K::kRaw, be32(0)}}}},
       {"quota",
-       {{{NFTA_QUOTA_BYTES, K::kRaw, be64(0)}, {NFTA_QUOTA_FLAGS, K::kRaw, be32(0)},
-         {NFTA_QUOTA_CONSUMED, K::kRaw, be64(0)}}}},
+       {{{NFTA_QUOTA_BYTES, K::kRaw, be64(0)}, {NFTA_QUOTA_CONSUMED, K::kRaw, be64(0)},
+         {NFTA_QUOTA_FLAGS, K::kRaw, be32(0)}},
+        true, fixup_quota}},
+      // Object-only kinds (NFTA_OBJ_DATA of ct helper/timeout/expectation and secmark).
+      {"ct_helper",
+       {{{NFTA_CT_HELPER_NAME}, {NFTA_CT_HELPER_L3PROTO}, {NFTA_CT_HELPER_L4PROTO}}}},
+      {"ct_timeout",
+       {{{NFTA_CT_TIMEOUT_L3PROTO}, {NFTA_CT_TIMEOUT_L4PROTO}, {NFTA_CT_TIMEOUT_DATA, K::kNest}}}},
+      {"ct_expect",
+       {{{NFTA_CT_EXPECT_L3PROTO}, {NFTA_CT_EXPECT_L4PROTO}, {NFTA_CT_EXPECT_DPORT},
+         {NFTA_CT_EXPECT_TIMEOUT}, {NFTA_CT_EXPECT_SIZE}}}},
+      {"secmark", {{{NFTA_SECMARK_CTX}}}},
       {"log",
        {{{NFTA_LOG_PREFIX}, {NFTA_LOG_LEVEL}, {NFTA_LOG_FLAGS}, {NFTA_LOG_GROUP},
          {NFTA_LOG_SNAPLEN}, {NFTA_LOG_QTHRESHOLD}}}},
@@ -309,18 +329,36 @@ Result<store::ExprAttr> parse_data(const Attr& a, ExprContext& ctx) {
 Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
   NFBPF_TRY_ASSIGN(tb, parse_nested(elem, policy::expr()));
   if (!tb[NFTA_EXPR_NAME]) return fail(EINVAL, "");
+  return build_expr(std::string(tb[NFTA_EXPR_NAME]->str()), tb[NFTA_EXPR_DATA], ctx);
+}
+
+Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr* data,
+                                                       ExprContext& ctx) {
+  static const std::map<uint32_t, std::string> kObjKinds = {
+      {NFT_OBJECT_COUNTER, "counter"},       {NFT_OBJECT_QUOTA, "quota"},
+      {NFT_OBJECT_CT_HELPER, "ct_helper"},   {NFT_OBJECT_LIMIT, "limit"},
+      {NFT_OBJECT_CONNLIMIT, "connlimit"},   {NFT_OBJECT_CT_TIMEOUT, "ct_timeout"},
+      {NFT_OBJECT_SECMARK, "secmark"},       {NFT_OBJECT_CT_EXPECT, "ct_expect"},
+      {NFT_OBJECT_SYNPROXY, "synproxy"},
+  };
+  auto it = kObjKinds.find(type);
+  if (it == kObjKinds.end()) return fail(EOPNOTSUPP, "");
+  NFBPF_TRY_ASSIGN(e, build_expr(it->second, data, ctx));
+  return std::move(e.data);
+}
+
+Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& ctx) {
   store::Expr e;
-  e.name = std::string(tb[NFTA_EXPR_NAME]->str());
+  e.name = std::move(name);
   auto it = kinds().find(e.name);
   if (it == kinds().end()) return failf(ENOENT, "unknown expression {}", e.name);
   const KindSpec& spec = it->second;
   if (!spec.dumps_data) return e;
 
   std::map<uint16_t, Attr> given;  // last one wins, as nla_parse
-  if (tb[NFTA_EXPR_DATA]) {
+  if (data) {
     size_t rest = 0;
-    for (const Attr& a : split_attrs(tb[NFTA_EXPR_DATA]->payload,
-                                     tb[NFTA_EXPR_DATA]->offset + NLA_HDRLEN, &rest))
+    for (const Attr& a : split_attrs(data->payload, data->offset + NLA_HDRLEN, &rest))
       given[a.type] = a;
   }
   if (spec.fields.empty()) {
@@ -361,16 +399,16 @@ Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
         store::ExprAttr n;
         n.type = f.type;
         n.nest = true;
-        store::ExprAttr name;
-        name.type = NFTA_EXPR_NAME;
-        name.payload.assign(inner.name.begin(), inner.name.end());
-        name.payload.push_back(0);
-        n.children.push_back(std::move(name));
-        store::ExprAttr data;
-        data.type = NFTA_EXPR_DATA;
-        data.nest = true;
-        data.children = std::move(inner.data);
-        n.children.push_back(std::move(data));
+        store::ExprAttr inner_name;
+        inner_name.type = NFTA_EXPR_NAME;
+        inner_name.payload.assign(inner.name.begin(), inner.name.end());
+        inner_name.payload.push_back(0);
+        n.children.push_back(std::move(inner_name));
+        store::ExprAttr inner_data;
+        inner_data.type = NFTA_EXPR_DATA;
+        inner_data.nest = true;
+        inner_data.children = std::move(inner.data);
+        n.children.push_back(std::move(inner_data));
         e.data.push_back(std::move(n));
         break;
       }
@@ -385,6 +423,13 @@ Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx) {
     auto pos = std::find_if(e.data.begin(), e.data.end(),
                             [](const auto& x) { return x.type != NFTA_LOG_PREFIX; });
     e.data.insert(pos, std::move(lvl));
+  }
+  if (e.name == "objref" && e.find(NFTA_OBJREF_IMM_NAME)) {
+    const store::ExprAttr* n = e.find(NFTA_OBJREF_IMM_NAME);
+    const store::ExprAttr* t = e.find(NFTA_OBJREF_IMM_TYPE);
+    store::Object* o = ctx.table && t ? ctx.table->find_object(n->str(), t->be32()) : nullptr;
+    if (!o) return fail(ENOENT, "");
+    if (ctx.obj_refs) ctx.obj_refs->push_back(o);
   }
   if (e.name == "lookup" || e.name == "dynset" || e.name == "objref") {
     uint16_t name_attr = NFTA_OBJREF_SET_NAME, id_attr = NFTA_OBJREF_SET_ID;

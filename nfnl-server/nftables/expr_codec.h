@@ -26,11 +26,17 @@ struct ExprContext {
   const Txn* txn = nullptr;
   std::vector<store::Chain*>* jump_targets = nullptr;  // filled with verdict chain references
   std::vector<store::Set*>* set_refs = nullptr;        // filled with referenced sets
+  std::vector<store::Object*>* obj_refs = nullptr;     // filled with referenced objects
 };
 
 // Parses one NFTA_LIST_ELEM expression. Errors carry the kernel's errno (bad_attr is set by
 // the caller to the list element, as the kernel does).
 Result<store::Expr> parse_expr(const Attr& elem, ExprContext& ctx);
+// The same for a kind name and its NFTA_EXPR_DATA (data may be null).
+Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& ctx);
+// NFTA_OBJ_DATA of an NFT_OBJECT_* type, normalised like the kernel's object ->dump().
+Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr* data,
+                                                       ExprContext& ctx);
 
 // Parses NFTA_DATA_* (value or verdict) into an ExprAttr nest of type `type`.
 Result<store::ExprAttr> parse_data(const Attr& a, ExprContext& ctx);

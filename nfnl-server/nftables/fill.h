@@ -30,6 +30,7 @@ nfnl::Message fill_set(const FillHdr& h, const store::Table& t, const store::Set
 // Elements [first, last) of a set in one NEWSETELEM message.
 nfnl::Message fill_setelems(const FillHdr& h, const store::Table& t, const store::Set& s,
                             const std::vector<const store::SetElem*>& elems);
+nfnl::Message fill_obj(const FillHdr& h, const store::Table& t, const store::Object& o);
 nfnl::Message fill_gen(const FillHdr& h, uint32_t genid, uint32_t pid, const std::string& comm);
 // NLMSG_DONE closing a dump.
 nfnl::Message fill_done(uint32_t portid, uint32_t seq);

@@ -41,6 +41,8 @@ Result<void> del_rule(BatchCtx& c);
 Result<void> new_set(BatchCtx& c);
 Result<void> del_set(BatchCtx& c);
 Result<void> new_setelem(BatchCtx& c);
+Result<void> new_obj(BatchCtx& c);
+Result<void> del_obj(BatchCtx& c);
 Result<void> del_setelem(BatchCtx& c);
 // Stages deletion of a whole table (rules, sets, chains, then the table), as nft_flush_table().
 Result<void> flush_table(BatchCtx& c, store::Table* t);
@@ -51,6 +53,7 @@ Result<std::vector<nfnl::Message>> get_rule(const GetCtx& c);
 Result<std::vector<nfnl::Message>> get_set(const GetCtx& c);
 Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c);
 Result<std::vector<nfnl::Message>> get_gen(const GetCtx& c);
+Result<std::vector<nfnl::Message>> get_obj(const GetCtx& c);
 // Object types we do not model yet (stateful objects, flowtables): empty dumps.
 Result<std::vector<nfnl::Message>> get_empty(const GetCtx& c);
 

@@ -40,6 +40,12 @@ nfnl::Message notification_for(const Op& op, uint32_t genid) {
     case OpKind::kNewElem: case OpKind::kDelElem:
       h.event = op.kind == OpKind::kNewElem ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
       return fill_setelems(h, *op.table, *op.set, {&*op.elem});
+    case OpKind::kNewObj: case OpKind::kUpdObj:
+      h.event = NFT_MSG_NEWOBJ;
+      return fill_obj(h, *op.table, *op.obj);
+    case OpKind::kDelObj:
+      h.event = NFT_MSG_DELOBJ;
+      return fill_obj(h, *op.table, *op.obj);
     case OpKind::kCount: break;
   }
   return {};

@@ -87,6 +87,15 @@ Result<void> flush_table(BatchCtx& c, store::Table* t) {
     op.set = s.get();
     c.txn.add(op);
   }
+  for (auto& o : t->objects) {
+    if (!o->vis.next) continue;
+    o->vis.next = false;
+    t->use--;
+    Op op{OpKind::kDelObj, c.origin};
+    op.table = t;
+    op.obj = o.get();
+    c.txn.add(std::move(op));
+  }
   for (auto& ch : t->chains) {
     if (!ch->vis.next) continue;
     if (ch->use > 0) return fail(EBUSY, "");

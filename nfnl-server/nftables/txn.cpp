@@ -33,6 +33,10 @@ void erase_set(store::Table& t, store::Set* s) {
   t.sets.remove_if([s](const auto& p) { return p.get() == s; });
 }
 
+void erase_object(store::Table& t, store::Object* o) {
+  t.objects.remove_if([o](const auto& p) { return p.get() == o; });
+}
+
 void erase_table(store::Ruleset& rs, store::Table* t) {
   rs.tables.remove_if([t](const auto& p) { return p.get() == t; });
 }
@@ -48,11 +52,13 @@ void set_elem_refs(store::Set& s, int delta) {
 void release_rule_refs(store::Rule& r) {
   for (store::Chain* c : r.jump_targets) c->use--;
   for (store::Set* s : r.set_refs) s->use--;
+  for (store::Object* o : r.obj_refs) o->use--;
 }
 
 void acquire_rule_refs(store::Rule& r) {
   for (store::Chain* c : r.jump_targets) c->use++;
   for (store::Set* s : r.set_refs) s->use++;
+  for (store::Object* o : r.obj_refs) o->use++;
 }
 
 void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chain* c,
@@ -119,6 +125,9 @@ void Txn::commit(const NotifyFn& notify) {
       case OpKind::kDelSet: op.set->vis.cur = false; break;
       case OpKind::kNewElem: op.elem->vis.cur = true; break;
       case OpKind::kDelElem: op.elem->vis.cur = false; break;
+      case OpKind::kNewObj: op.obj->vis.cur = true; break;
+      case OpKind::kUpdObj: op.obj->data = op.obj_data; break;
+      case OpKind::kDelObj: op.obj->vis.cur = false; break;
       case OpKind::kCount: break;
     }
     if (notify) notify(op);
@@ -133,6 +142,7 @@ void Txn::commit(const NotifyFn& notify) {
       case OpKind::kDelElem: op.set->elems.erase(op.elem); break;
       case OpKind::kDelChain: erase_chain(*op.table, op.chain); break;
       case OpKind::kDelSet: erase_set(*op.table, op.set); break;
+      case OpKind::kDelObj: erase_object(*op.table, op.obj); break;
       case OpKind::kDelTable: erase_table(rs_, op.table); break;
       default: break;
     }
@@ -177,6 +187,9 @@ void Txn::abort() {
         op.elem->vis.next = true;
         for (store::Chain* j : op.elem->jump_targets) j->use++;
         break;
+      case OpKind::kNewObj: op.table->use--; erase_object(*op.table, op.obj); break;
+      case OpKind::kUpdObj: break;
+      case OpKind::kDelObj: op.obj->vis.next = true; op.table->use++; break;
       case OpKind::kCount: break;
     }
   }

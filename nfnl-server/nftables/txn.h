@@ -19,6 +19,7 @@ enum class OpKind : uint8_t {
   kNewRule, kDelRule,
   kNewSet, kDelSet,
   kNewElem, kDelElem,
+  kNewObj, kUpdObj, kDelObj,
   kCount
 };
 
@@ -38,6 +39,8 @@ struct Op {
   std::list<store::Rule>::iterator rule{};
   store::Set* set = nullptr;
   std::list<store::SetElem>::iterator elem{};
+  store::Object* obj = nullptr;
+  std::vector<store::ExprAttr> obj_data;  // kUpdObj: data to apply at commit
   uint32_t batch_id = 0;                 // NFTA_RULE_ID / NFTA_SET_ID / NFTA_CHAIN_ID
   std::optional<uint32_t> table_flags;   // kUpdTable: flags to apply at commit
   std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit

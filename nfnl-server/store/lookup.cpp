@@ -29,6 +29,18 @@ Set* Table::find_set_by_handle(uint64_t h) const {
   return nullptr;
 }
 
+Object* Table::find_object(std::string_view n, uint32_t type) const {
+  for (const auto& o : objects)
+    if (o->name == n && o->type == type && o->vis.next) return o.get();
+  return nullptr;
+}
+
+Object* Table::find_object_by_handle(uint64_t h, uint32_t type) const {
+  for (const auto& o : objects)
+    if (o->handle == h && o->type == type && o->vis.next) return o.get();
+  return nullptr;
+}
+
 Table* Ruleset::find_table(uint8_t family, std::string_view n) const {
   for (const auto& t : tables)
     if (t->family == family && t->name == n && t->vis.next) return t.get();

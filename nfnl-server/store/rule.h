@@ -22,6 +22,8 @@ struct Rule {
   std::vector<Chain*> jump_targets;
   // Anonymous or named sets this rule references through lookup/dynset/objref.
   std::vector<struct Set*> set_refs;
+  // Stateful objects this rule references through objref (each holds one object `use`).
+  std::vector<struct Object*> obj_refs;
 };
 
 }  // namespace nfbpf::store

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "nfnl-server/store/chain.h"
+#include "nfnl-server/store/object.h"
 #include "nfnl-server/store/set.h"
 #include "nfnl-server/store/visibility.h"
 
@@ -31,6 +32,7 @@ struct Table {
   std::list<std::unique_ptr<Chain>> chains;  // dump order = creation order
   std::unordered_multimap<std::string, Chain*> chain_by_name;
   std::list<std::unique_ptr<Set>> sets;
+  std::list<std::unique_ptr<Object>> objects;
 
   uint64_t alloc_handle() { return ++next_handle; }
 
@@ -39,6 +41,9 @@ struct Table {
   Chain* find_chain_by_handle(uint64_t handle) const;
   Set* find_set(std::string_view n) const;
   Set* find_set_by_handle(uint64_t handle) const;
+  // Objects are keyed by (name, type): a counter and a quota may share a name.
+  Object* find_object(std::string_view n, uint32_t type) const;
+  Object* find_object_by_handle(uint64_t handle, uint32_t type) const;
 };
 
 }  // namespace nfbpf::store
