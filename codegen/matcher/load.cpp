@@ -28,6 +28,11 @@ Size size_of(uint32_t n) {
   }
 }
 
+// nft_payload_select_ops picks nft_payload_fast_eval for aligned 1/2/4-byte loads, and that one
+// does not check the fragment offset (verified against the kernel by translate/eval's
+// kernel_diff_test): such transport reads happen in non-first fragments too.
+bool nft_fast_path(const ir::Field& f) { return (f.len == 1 || f.len == 2 || f.len == 4) && f.offset % f.len == 0; }
+
 bool l2_flavor(flavor::Flavor f) {
   return f == flavor::Flavor::kXdp || f == flavor::Flavor::kTcxIngress || f == flavor::Flavor::kTcxEgress;
 }
@@ -126,6 +131,10 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
       flavor::emit_slice(p, c.f, f.offset - c.f.l3_offset, f.len, fail, pkt_ref());
       break;
     case ir::Base::kTransport:
+      if (!nft_fast_path(f)) {  // nft_payload_eval: no transport header in a non-first fragment
+        p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kFragSlot));
+        p.jmp(Cond::kNe, Reg::R1, 0, fail);
+      }
       p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kThoffSlot));
       p.jmp(Cond::kSlt, Reg::R1, 0, fail);
       flavor::emit_slice_at(p, c.f, Reg::R1, static_cast<int32_t>(f.offset), f.len, fail, pkt_ref());

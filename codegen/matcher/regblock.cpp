@@ -6,6 +6,7 @@
 #include "codegen/matcher/cmp.h"
 #include "codegen/matcher/load.h"
 #include "codegen/matcher/set_lookup.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
 

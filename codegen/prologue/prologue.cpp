@@ -49,6 +49,7 @@ void store_reg(emit::Program& p, int16_t slot, Reg r) { p.stx(Size::kDW, kPkt, r
 void no_l4(emit::Program& p) {
   store_imm(p, kTprotSlot, -1);
   store_imm(p, kThoffSlot, -1);
+  store_imm(p, kFragSlot, 0);
 }
 
 // r8 = slice of max(min_len, l3_fast) bytes, or 0 with r0 = slice of min_len bytes; `none` when
@@ -90,10 +91,8 @@ void parse_ipv4(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   p.ldx(Size::kH, Reg::R2, Reg::R0, 6);
   p.to_be(Reg::R2, 16);
   p.alu(AluOp::kAnd, Reg::R2, 0x1fff);
-  {
-    auto first = p.jmp_fwd(Cond::kEq, Reg::R2, 0);
-    p.mov(Reg::R1, -1);  // non-first fragment: no transport header
-  }
+  p.alu(AluOp::kLsh, Reg::R2, 3);  // fragoff in bytes
+  store_reg(p, kFragSlot, Reg::R2);
   store_reg(p, kThoffSlot, Reg::R1);
   p.jmp(done);
 }
@@ -120,6 +119,7 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   // tprot slot holds the header type being looked at; r9 its offset.
   p.ldx(Size::kB, Reg::R1, Reg::R0, 6);
   store_reg(p, kTprotSlot, Reg::R1);
+  store_imm(p, kFragSlot, 0);
   p.mov(kL4Ptr, 40);
   Label found(p);
   for (int i = 0; i < kMaxIpv6ExtHeaders; ++i) {
@@ -151,8 +151,8 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
       // readable transport header; otherwise ipv6_find_hdr fails (-ENOENT).
       jmp_if_ext(p, none, false);
       store_reg(p, kTprotSlot, Reg::R1);
-      store_imm(p, kThoffSlot, -1);
-      p.mov(kL4Ptr, 0);
+      store_imm(p, kThoffSlot, 0);  // ipv6_find_hdr leaves nft's thoff at 0
+      store_reg(p, kFragSlot, Reg::R2);
       p.jmp(done);
     }
     store_reg(p, kTprotSlot, Reg::R1);
@@ -271,6 +271,8 @@ Result<void> emit_prologue(emit::Program& p, const flavor::FlavorOps& f, ir::Fam
   p.bind(l4);
   if (lay.l4_fast > 0) {
     Label absent(p);
+    p.ldx(Size::kDW, kL4Ptr, kPkt, rel(kFragSlot));
+    p.jmp(Cond::kNe, kL4Ptr, 0, absent);
     p.ldx(Size::kDW, kL4Ptr, kPkt, rel(kThoffSlot));
     p.jmp(Cond::kSlt, kL4Ptr, 0, absent);
     flavor::emit_slice_at(p, f, kL4Ptr, 0, lay.l4_fast, absent, pkt_ref());

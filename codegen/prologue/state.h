@@ -10,13 +10,15 @@
 //   r8  kL3Ptr  pointer to the first `Layout::l3_fast` bytes of the network header, or 0 when the
 //               packet is shorter (then every network read takes the per-field slow path)
 //   r9  kL4Ptr  pointer to the first `Layout::l4_fast` bytes of the transport header, or 0 when
-//               there is no readable transport header or it is shorter
+//               there is none, it is shorter, or the packet is a non-first fragment
 // Matchers therefore have r0-r5 as scratch only; they never keep values across a call.
 //
 // State slots in the main frame, right below emit::kFreeStackTop (reached as r7 + rel(slot)):
 //   kTprotSlot   s64  L4 protocol (nft's pkt->tprot), -1 when unknown (no NFT_PKTINFO_L4PROTO)
-//   kThoffSlot   s64  transport header offset from the L3 header when a transport read is
-//                     allowed (L4 known and not a non-first fragment), else -1
+//   kThoffSlot   s64  transport header offset from the L3 header (nft's thoff) when the L4
+//                     protocol is known, else -1. For a non-first IPv6 fragment it is 0, as in
+//                     the kernel (ipv6_find_hdr leaves the offset alone)
+//   kFragSlot    u64  fragment offset in bytes (nft's fragoff; 0: whole packet or first fragment)
 //   kNfprotoSlot u64  nft_pf(pkt): NFPROTO_IPV4 2, NFPROTO_IPV6 10, NFPROTO_NETDEV 5
 //   kProtoSlot   u64  skb->protocol as a host-order ethertype (0x0800, 0x86dd, ...)
 
@@ -35,8 +37,10 @@ inline constexpr int16_t kTprotSlot = emit::kFreeStackTop - 8;
 inline constexpr int16_t kThoffSlot = emit::kFreeStackTop - 16;
 inline constexpr int16_t kNfprotoSlot = emit::kFreeStackTop - 24;
 inline constexpr int16_t kProtoSlot = emit::kFreeStackTop - 32;
+inline constexpr int16_t kFragSlot = emit::kFreeStackTop - 40;
+inline constexpr uint16_t kStateBytes = 40;
 // Main-frame stack below the state block: free for matchers of the main program.
-inline constexpr int16_t kMainFreeTop = emit::kFreeStackTop - 32;
+inline constexpr int16_t kMainFreeTop = emit::kFreeStackTop - kStateBytes;
 
 // Offset of a main-frame slot from r7 (which holds r10_main + kDynptrOff).
 inline constexpr int16_t rel(int16_t frame_off) { return static_cast<int16_t>(frame_off - emit::kDynptrOff); }

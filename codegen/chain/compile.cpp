@@ -1,0 +1,370 @@
+#include "codegen/chain/compile.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <set>
+#include <variant>
+
+#include "codegen/chain/statements.h"
+#include "codegen/matcher/match.h"
+#include "codegen/matcher/regblock.h"
+#include "codegen/matcher/set_lookup.h"
+#include "codegen/prologue/needs.h"
+#include "codegen/prologue/prologue.h"
+#include "codegen/runtime/counters.h"
+
+namespace nfbpf::codegen::chain {
+
+using emit::AluOp;
+using emit::Cond;
+using emit::Label;
+using emit::Reg;
+using emit::Size;
+
+namespace {
+
+// What a chain subprogram returns.
+constexpr int32_t kRetContinue = 0, kRetAccept = 1, kRetDrop = 2;
+
+// Verdicts a step can produce without being the rule's verdict (verdict maps, register blocks).
+void step_verdicts(const ir::Table& t, const ir::Step& s, std::vector<ir::Verdict>& out) {
+  auto from_set = [&](const std::string& name) {
+    if (const ir::Set* set = ir::find_set(t, name); set && set->verdict_map)
+      for (const auto& e : set->elements)
+        if (e.verdict) out.push_back(*e.verdict);
+  };
+  if (const auto* vm = std::get_if<ir::VerdictMap>(&s)) from_set(vm->set);
+  if (const auto* b = std::get_if<ir::RegisterBlock>(&s)) {
+    for (const auto& op : b->ops) {
+      if (const auto* lk = std::get_if<ir::reg::Lookup>(&op); lk && lk->dreg && *lk->dreg == 0) from_set(lk->set);
+      if (const auto* im = std::get_if<ir::reg::Immediate>(&op); im && im->dreg == 0 && im->data.size() > 4) {
+        int32_t code;
+        std::memcpy(&code, im->data.data(), 4);
+        std::string chain(im->data.begin() + 4, im->data.end());
+        while (!chain.empty() && chain.back() == '\0') chain.pop_back();
+        if (code == -3) out.push_back({ir::VerdictKind::kJump, chain});
+        if (code == -4) out.push_back({ir::VerdictKind::kGoto, chain});
+      }
+    }
+  }
+}
+
+class Compiler;
+
+struct Frame {
+  bool main = false;
+  const ir::Chain* chain = nullptr;
+  emit::StackAlloc stack;
+  Label* policy = nullptr;  // main only: the base chain's policy
+};
+
+class Compiler {
+ public:
+  Compiler(const ir::Table& t, const ir::Chain& base, const flavor::FlavorOps& f, const CompileOptions& o,
+           CompiledChain& out)
+      : t_(t), base_(base), f_(f), opt_(o), out_(out), p_(out.program), chains_(chain_index(t)) {}
+
+  Result<void> run() {
+    NFBPF_TRYV(collect(base_, 0));
+    std::vector<const ir::Chain*> all{&base_};
+    for (const auto& name : order_) all.push_back(ir::find_chain(t_, name));
+    layout_ = prologue::layout_for(prologue::needs_of(all));
+
+    Label accept_exit(p_), drop_exit(p_), policy(p_);
+    accept_ = &accept_exit;
+    drop_ = &drop_exit;
+    NFBPF_TRYV(prologue::emit_prologue(p_, f_, t_.family, layout_, accept_exit, drop_exit));
+    Frame main{.main = true, .chain = &base_, .stack = {}, .policy = &policy};
+    auto state = main.stack.alloc(prologue::kStateBytes);  // the prologue's state block (prologue/state.h)
+    if (!state || *state != prologue::kMainFreeTop) return fail(EINVAL, "stack layout mismatch with prologue/state.h");
+    auto live = emit_rules(main);
+    if (!live) return std::unexpected(std::move(live).error());
+    if (*live || policy.referenced()) {
+      p_.bind(policy);
+      p_.ret(base_.policy == ir::VerdictKind::kDrop ? f_.drop : f_.accept);
+    }
+    if (accept_exit.referenced()) {
+      p_.bind(accept_exit);
+      p_.ret(f_.accept);
+    }
+    if (drop_exit.referenced()) {
+      p_.bind(drop_exit);
+      p_.ret(f_.drop);
+    }
+    for (const auto& name : order_) {
+      const ir::Chain* c = ir::find_chain(t_, name);
+      p_.bind(*labels_.at(name));
+      p_.mov(emit::kCtx, Reg::R1);
+      p_.mov(prologue::kPkt, Reg::R2);
+      p_.mov(prologue::kL3Ptr, Reg::R3);
+      p_.mov(prologue::kL4Ptr, Reg::R4);
+      Frame sub{.main = false, .chain = c, .stack = {}, .policy = nullptr};
+      auto sl = emit_rules(sub);
+      if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
+      if (*sl) p_.ret(kRetContinue);
+    }
+    out_.subprograms = order_;
+    return p_.check();
+  }
+
+  // Emits the verdict; true when control falls through (continue).
+  Result<bool> emit_verdict(const ir::Verdict& v, Label& next, Frame& fr) {
+    switch (v.kind) {
+      case ir::VerdictKind::kContinue:
+        return true;
+      case ir::VerdictKind::kAccept:
+        if (fr.main) p_.jmp(*accept_);
+        else p_.ret(kRetAccept);
+        return false;
+      case ir::VerdictKind::kDrop:
+        if (fr.main) p_.jmp(*drop_);
+        else p_.ret(kRetDrop);
+        return false;
+      case ir::VerdictKind::kReturn:
+        if (fr.main) p_.jmp(*fr.policy);
+        else p_.ret(kRetContinue);
+        return false;
+      case ir::VerdictKind::kJump:
+      case ir::VerdictKind::kGoto: {
+        auto it = labels_.find(v.chain);
+        if (it == labels_.end()) return failf(ENOENT, "jump to unknown chain '{}'", v.chain);
+        p_.mov(Reg::R1, emit::kCtx);
+        p_.mov(Reg::R2, prologue::kPkt);
+        p_.mov(Reg::R3, prologue::kL3Ptr);
+        p_.mov(Reg::R4, prologue::kL4Ptr);
+        p_.call_local(*it->second);
+        bool jump = v.kind == ir::VerdictKind::kJump;
+        if (!fr.main) {
+          if (jump) p_.jmp(Cond::kEq, Reg::R0, kRetContinue, next);
+          p_.exit();
+          return false;
+        }
+        p_.jmp(Cond::kEq, Reg::R0, kRetContinue, jump ? next : *fr.policy);
+        p_.jmp(Cond::kEq, Reg::R0, kRetAccept, *accept_);
+        p_.jmp(*drop_);
+        return false;
+      }
+      default:
+        return failf(EINVAL, "bad verdict {}", static_cast<int>(v.kind));
+    }
+  }
+
+  // r0 = non-NULL VmapValue*: jumps per the element's verdict; falls through for continue.
+  Result<void> emit_vmap_dispatch(const ir::Set& s, Label& next, Frame& fr) {
+    std::vector<ir::Verdict> kinds;
+    for (const auto& e : s.elements)
+      if (e.verdict && e.verdict->kind != ir::VerdictKind::kContinue &&
+          std::find(kinds.begin(), kinds.end(), *e.verdict) == kinds.end())
+        kinds.push_back(*e.verdict);
+    Label hold(p_);
+    std::deque<Label> blocks;
+    p_.ldx(Size::kW, Reg::R1, Reg::R0, 0);
+    p_.ldx(Size::kW, Reg::R2, Reg::R0, 4);
+    for (const auto& v : kinds) {
+      Label& b = blocks.emplace_back(p_);
+      if (v.kind == ir::VerdictKind::kJump || v.kind == ir::VerdictKind::kGoto) {
+        auto skip = p_.jmp_fwd(Cond::kNe, Reg::R1, static_cast<int32_t>(v.kind));
+        p_.jmp(Cond::kEq, Reg::R2, static_cast<int32_t>(chains_.at(v.chain)), b);
+      } else {
+        p_.jmp(Cond::kEq, Reg::R1, static_cast<int32_t>(v.kind), b);
+      }
+    }
+    p_.jmp(hold);  // continue (or a value this program was not compiled for)
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      p_.bind(blocks[i]);
+      auto falls = emit_verdict(kinds[i], next, fr);
+      if (!falls) return std::unexpected(std::move(falls).error());
+    }
+    p_.bind(hold);
+    return {};
+  }
+
+ private:
+  class Verdicts : public matcher::VerdictEmitter {
+   public:
+    Verdicts(Compiler& c, Label& next, Frame& fr) : c_(c), next_(next), fr_(fr) {}
+    Result<void> constant(const ir::Verdict& v) override {
+      auto r = c_.emit_verdict(v, next_, fr_);
+      if (!r) return std::unexpected(std::move(r).error());
+      return {};
+    }
+    Result<void> from_vmap(const ir::Set& s) override { return c_.emit_vmap_dispatch(s, next_, fr_); }
+
+   private:
+    Compiler& c_;
+    Label& next_;
+    Frame& fr_;
+  };
+
+  Result<void> collect(const ir::Chain& c, int depth) {
+    std::vector<ir::Verdict> vs;
+    for (const auto& r : c.rules) {
+      vs.push_back(r.verdict);
+      for (const auto& s : r.steps) step_verdicts(t_, s, vs);
+    }
+    for (const auto& v : vs) {
+      if (v.kind != ir::VerdictKind::kJump && v.kind != ir::VerdictKind::kGoto) continue;
+      const ir::Chain* target = ir::find_chain(t_, v.chain);
+      if (!target) return failf(ENOENT, "chain {} jumps to unknown chain '{}'", c.name, v.chain);
+      if (target->base) return failf(EINVAL, "chain {} jumps to base chain '{}'", c.name, v.chain);
+      if (depth + 1 > kMaxJumpDepth)
+        return failf(EOPNOTSUPP, "jumps nest deeper than {} chains (at '{}'): BPF's call frames and 512-byte stack do not fit",
+                     kMaxJumpDepth, v.chain);
+      if (!labels_.contains(v.chain)) {
+        labels_.emplace(v.chain, std::make_unique<Label>(p_));
+        order_.push_back(v.chain);
+      }
+      NFBPF_TRYV(collect(*target, depth + 1));
+    }
+    return {};
+  }
+
+  matcher::EmitCtx ctx(Frame& fr) {
+    return matcher::EmitCtx{
+        .p = p_, .f = f_, .table = t_, .layout = layout_, .stack = fr.stack,
+        .set_map = [this](const std::string& set) { return set_map(set); },
+        .skb_nfct_offset = opt_.skb_nfct_offset,
+    };
+  }
+
+  Result<std::string> set_map(const std::string& name) {
+    for (const auto& m : out_.sets)
+      if (m.set == name) return m.map_name;
+    for (size_t i = 0; i < t_.sets.size(); ++i) {
+      if (t_.sets[i].name != name) continue;
+      auto m = build_set_map(t_.sets[i], chains_, fmt::format("s{}", i));
+      if (!m) return std::unexpected(std::move(m).error());
+      out_.sets.push_back(std::move(*m));
+      return out_.sets.back().map_name;
+    }
+    return failf(ENOENT, "set '{}' not found", name);
+  }
+
+  Result<SlotUse> slot(SlotAllocator StateSlots::*which, const char* what, SlotKey key) {
+    if (!opt_.slots) return failf(EINVAL, "{} needs CompileOptions::slots", what);
+    auto s = (opt_.slots->*which).get(key);
+    if (!s) return std::unexpected(std::move(s).error());
+    return SlotUse{std::move(key), s->index, s->fresh, 0};
+  }
+
+  // Result: whether control falls through to the next step.
+  Result<bool> emit_step(const ir::Rule& rule, size_t i, Label& next, Frame& fr) {
+    const ir::Step& step = rule.steps[i];
+    matcher::EmitCtx c = ctx(fr);
+    SlotKey key{t_.name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
+    if (const auto* m = std::get_if<ir::Match>(&step)) {
+      NFBPF_TRYV(matcher::emit_match(c, *m, next));
+      return true;
+    }
+    if (const auto* b = std::get_if<ir::RegisterBlock>(&step)) {
+      Verdicts v(*this, next, fr);
+      return matcher::emit_register_block(c, *b, next, v);
+    }
+    if (std::holds_alternative<ir::Counter>(step)) {
+      auto s = slot(&StateSlots::counters, "a counter", key);
+      if (!s) return std::unexpected(std::move(s).error());
+      runtime::emit_count(p_, p_.map(runtime::kCountersMapName), s->slot, prologue::pkt_ref());
+      out_.counters.push_back(std::move(*s));
+      return true;
+    }
+    if (const auto* o = std::get_if<ir::ObjectRef>(&step)) {
+      if (o->kind != "counter")
+        return failf(EOPNOTSUPP, "named {} objects are not supported by the code generator ('{}')", o->kind, o->name);
+      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_.name, {}, 0, 0, "counter:" + o->name});
+      if (!s) return std::unexpected(std::move(s).error());
+      runtime::emit_count(p_, p_.map(runtime::kCountersMapName), s->slot, prologue::pkt_ref());
+      out_.counters.push_back(std::move(*s));
+      return true;
+    }
+    if (const auto* q = std::get_if<ir::Quota>(&step)) {
+      auto s = slot(&StateSlots::quotas, "a quota", key);
+      if (!s) return std::unexpected(std::move(s).error());
+      s->initial = q->consumed;
+      NFBPF_TRYV(emit_quota(c, *q, s->slot, next));
+      out_.quotas.push_back(std::move(*s));
+      return true;
+    }
+    if (const auto* l = std::get_if<ir::Limit>(&step)) {
+      auto s = slot(&StateSlots::limits, "a limit", key);
+      if (!s) return std::unexpected(std::move(s).error());
+      NFBPF_TRYV(emit_limit(c, *l, s->slot, next));
+      out_.limits.push_back(std::move(*s));
+      return true;
+    }
+    if (std::holds_alternative<ir::Log>(step)) return fail(EOPNOTSUPP, "log statements are not supported yet");
+    if (const auto* sm = std::get_if<ir::SetMark>(&step)) {
+      NFBPF_TRYV(emit_set_mark(c, *sm));
+      return true;
+    }
+    if (const auto* vm = std::get_if<ir::VerdictMap>(&step)) {
+      const ir::Set* s = ir::find_set(t_, vm->set);
+      if (!s || !s->verdict_map) return failf(EINVAL, "'{}' is not a verdict map", vm->set);
+      int16_t mark = fr.stack.mark();
+      NFBPF_TRYV(matcher::emit_lookup(c, vm->key, std::nullopt, vm->set, next));
+      fr.stack.release_to(mark);
+      p_.jmp(Cond::kEq, Reg::R0, 0, next);
+      NFBPF_TRYV(emit_vmap_dispatch(*s, next, fr));
+      return true;
+    }
+    return fail(EINVAL, "unknown step");
+  }
+
+  // true when control reaches the end of the chain.
+  Result<bool> emit_rules(Frame& fr) {
+    for (const ir::Rule& rule : fr.chain->rules) {
+      Label next(p_);
+      bool falls = true;
+      for (size_t i = 0; i < rule.steps.size() && falls; ++i) {
+        auto r = emit_step(rule, i, next, fr);
+        if (!r) return std::unexpected(std::move(r).error().with_context(
+                   fmt::format("in rule {} step {} of chain {}", rule.handle, i, fr.chain->name)));
+        falls = *r;
+      }
+      if (falls) {
+        auto r = emit_verdict(rule.verdict, next, fr);
+        if (!r) return std::unexpected(std::move(r).error().with_context(fmt::format("in rule {}", rule.handle)));
+        falls = *r;
+      }
+      if (next.referenced()) {
+        p_.bind(next);
+        falls = true;
+      }
+      if (!falls) return false;  // the rest of the chain is unreachable
+    }
+    return true;
+  }
+
+  const ir::Table& t_;
+  const ir::Chain& base_;
+  const flavor::FlavorOps& f_;
+  const CompileOptions& opt_;
+  CompiledChain& out_;
+  emit::Program& p_;
+  ChainIndex chains_;
+  prologue::Layout layout_;
+  std::map<std::string, std::unique_ptr<Label>> labels_;
+  std::vector<std::string> order_;
+  Label* accept_ = nullptr;
+  Label* drop_ = nullptr;
+};
+
+}  // namespace
+
+Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
+                                    const CompileOptions& opt) {
+  if (!base.base) return failf(EINVAL, "chain '{}' is not a base chain", base.name);
+  CompiledChain out{.program = emit::Program(opt.prog_name.empty() ? base.name : opt.prog_name), .flavor = f};
+  {
+    Compiler c(t, base, flavor::flavor_ops(f), opt, out);
+    auto r = c.run();
+    if (!r)
+      return std::unexpected(std::move(r).error().with_context(
+          fmt::format("compiling {} chain {} for {}", t.name, base.name, flavor::flavor_name(f))));
+  }
+  return out;
+}
+
+}  // namespace nfbpf::codegen::chain

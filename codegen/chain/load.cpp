@@ -1,0 +1,61 @@
+#include "codegen/chain/load.h"
+
+#include "codegen/flavor/load.h"
+
+namespace nfbpf::codegen::chain {
+
+Result<RuntimeTables> RuntimeTables::create(kernel::Kernel& k) {
+  StateSlots proto;
+  auto counters = runtime::CounterTable::create(k, proto.counters.capacity());
+  if (!counters) return std::unexpected(std::move(counters).error());
+  auto quotas = kernel::Map::create(k, {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
+                                        .max_entries = proto.quotas.capacity(), .name = std::string(kQuotaMapName)});
+  if (!quotas) return std::unexpected(std::move(quotas).error().with_context("creating the quota table"));
+  auto limits = kernel::Map::create(k, {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
+                                        .max_entries = proto.limits.capacity(), .name = std::string(kLimitMapName)});
+  if (!limits) return std::unexpected(std::move(limits).error().with_context("creating the limit table"));
+  std::optional<uint32_t> nfct;
+  if (auto off = k.btf_member_offset("sk_buff", "_nfct")) nfct = *off;
+  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), {}, nfct};
+}
+
+Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, RuntimeTables& rt, std::string* log) {
+  std::map<std::string, kernel::Map, std::less<>> sets;
+  kernel::MapBindings bind;
+  for (const SetMap& s : cc.sets) {
+    auto m = kernel::Map::create(k, s.spec);
+    if (!m) return std::unexpected(std::move(m).error().with_context("creating the map of set " + s.set));
+    for (const auto& e : s.entries) NFBPF_TRYV(m->update(e.key.data(), e.value.data()));
+    sets.emplace(s.set, std::move(*m));
+  }
+  for (const SetMap& s : cc.sets) bind.emplace(s.map_name, &sets.at(s.set));
+  for (const auto& u : cc.counters)
+    if (u.fresh) NFBPF_TRYV(rt.counters.write(u.slot, abi::Counter{0, 0}));
+  for (const auto& u : cc.quotas)
+    if (u.fresh) NFBPF_TRYV(rt.quotas.update(&u.slot, &u.initial));
+  for (const auto& u : cc.limits) {
+    uint64_t zero = 0;
+    if (u.fresh) NFBPF_TRYV(rt.limits.update(&u.slot, &zero));
+  }
+  bind.emplace(std::string(runtime::kCountersMapName), &rt.counters.map());
+  bind.emplace(std::string(kQuotaMapName), &rt.quotas);
+  bind.emplace(std::string(kLimitMapName), &rt.limits);
+  // Bind only what the program declared (the loader rejects unknown names? keep it exact).
+  kernel::MapBindings used;
+  for (const auto& name : cc.program.map_names()) {
+    auto it = bind.find(name);
+    if (it == bind.end()) return failf(ENOENT, "program refers to unknown map '{}'", name);
+    used.emplace(name, it->second);
+  }
+  const auto& ops = flavor::flavor_ops(cc.flavor);
+  kernel::LoadOptions lo = flavor::load_options(ops);
+  if (log) {
+    lo.log_level = 1;
+    lo.log_out = log;
+  }
+  auto prog = kernel::load_program(k, cc.program, lo, used);
+  if (!prog) return std::unexpected(std::move(prog).error());
+  return LoadedChain{std::move(*prog), std::move(sets)};
+}
+
+}  // namespace nfbpf::codegen::chain

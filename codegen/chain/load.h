@@ -1,0 +1,37 @@
+#pragma once
+// Loading a CompiledChain: the shared state tables (RuntimeTables, created once per daemon and
+// kept across reloads so counters, quotas and limit buckets survive program replacement), the
+// chain's own set maps (created and filled here), then the program itself.
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include "codegen/chain/compile.h"
+#include "codegen/kernel/objects.h"
+#include "codegen/runtime/counters.h"
+
+namespace nfbpf::codegen::chain {
+
+struct RuntimeTables {
+  runtime::CounterTable counters;
+  kernel::Map quotas;  // ARRAY of u64 bytes consumed, by quota slot
+  kernel::Map limits;  // ARRAY of u64 GCRA arrival time, by limit slot
+  StateSlots slots;    // matching slot allocators (CompileOptions::slots)
+  std::optional<uint32_t> nfct_offset;  // sk_buff._nfct, when the kernel's BTF has it
+
+  static Result<RuntimeTables> create(kernel::Kernel& k);
+  // CompileOptions wired to these tables.
+  CompileOptions options(std::string prog_name = {}) { return {.slots = &slots, .skb_nfct_offset = nfct_offset, .prog_name = std::move(prog_name)}; }
+};
+
+struct LoadedChain {
+  kernel::Prog prog;
+  std::map<std::string, kernel::Map, std::less<>> set_maps;  // by IR set name
+};
+
+// Creates and fills the set maps, initialises fresh state slots, loads the program. `log` (if
+// given) receives the verifier log (level 1) on success too.
+Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, RuntimeTables& rt, std::string* log = nullptr);
+
+}  // namespace nfbpf::codegen::chain
