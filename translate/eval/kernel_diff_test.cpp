@@ -99,6 +99,32 @@ table inet ti {
     counter
   }
 }
+table ip t2 {
+  chain c {
+    type filter hook prerouting priority 30; policy accept;
+    meta iifname "v*" counter
+    meta iifname "v0" counter
+    meta pkttype broadcast counter
+    ip dscp 46 counter
+    ip length > 40 counter
+    meta mark < 0x100 counter
+    quota 100 bytes counter
+    limit rate 1/minute burst 3 packets counter
+  }
+}
+table ip6 t62 {
+  chain c {
+    type filter hook prerouting priority 30; policy accept;
+    ip6 flowlabel 0 counter
+    ip6 hoplimit 64 counter
+  }
+}
+table inet ti2 {
+  chain c {
+    type filter hook prerouting priority 30; policy accept;
+    th dport 22 counter
+  }
+}
 )";
 
 ir::Rule counted(uint64_t h, std::initializer_list<ir::Match> matches, ir::Verdict v = {}) {
@@ -178,7 +204,36 @@ ir::Ruleset ruleset_ir() {
       .rules = {counted(0, {nf4, l4(6), b::in_set({saddr, dport}, "cs")}), counted(1, {nf4, b::in_set({saddr}, "ex")}), mark_set,
                 counted(3, {b::eq(KnownField::kMetaMark, b::host32(5))}), vmap, counted(5, {})}});
   ti.chains.push_back(ir::Chain{.name = "vsub", .rules = {counted(0, {})}});
-  return ir::Ruleset{.tables = {t, t6, nd, ti}};
+  // Some rules as verbatim register blocks (the nft expressions as --debug=netlink shows them).
+  namespace r = ir::reg;
+  ir::Table t2{.family = ir::Family::kIp, .name = "t2"};
+  ir::Bytes v_mask(16, 0), v_val(16, 0);
+  v_mask[0] = 0xff;
+  v_val[0] = 'v';
+  ir::Rule mark_lt{.handle = 5,
+                   .steps = {ir::RegisterBlock{{r::Load{4, ir::known_field(KnownField::kMetaMark)}, r::ByteOrder{4, 4, true, 4, 4},
+                                                r::Cmp{4, ir::Op::kLt, {0x00, 0x00, 0x01, 0x00}}}},
+                             ir::Counter{}}};
+  ir::Rule quota{.handle = 6, .steps = {ir::Quota{.bytes = 100}, ir::Counter{}}};
+  ir::Rule limit{.handle = 7, .steps = {ir::Limit{.rate = 1, .unit_seconds = 60, .burst = 3}, ir::Counter{}}};
+  t2.chains.push_back(ir::Chain{
+      .name = "c", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 30},
+      .rules = {counted(0, {b::masked(KnownField::kMetaIifName, v_mask, ir::Op::kEq, v_val)}),
+                counted(1, {b::eq(KnownField::kMetaIifName, b::ifname("v0"))}),
+                counted(2, {b::eq(KnownField::kMetaPktType, b::u8(1))}),
+                counted(3, {b::masked(KnownField::kIp4Dscp, {0xfc}, ir::Op::kEq, {0xb8})}),
+                counted(4, {b::cmp(KnownField::kIp4Length, ir::Op::kGt, b::be16(40))}), mark_lt, quota, limit}});
+  ir::Table t62{.family = ir::Family::kIp6, .name = "t62"};
+  ir::Rule flow{.handle = 0,
+                .steps = {ir::RegisterBlock{{r::Load{4, ir::Field{.base = ir::Base::kNetwork, .offset = 1, .len = 3}},
+                                             r::Bitwise{4, 4, 3, {0x0f, 0xff, 0xff}, {0, 0, 0}}, r::Cmp{4, ir::Op::kEq, {0, 0, 0}}}},
+                          ir::Counter{}}};
+  t62.chains.push_back(ir::Chain{.name = "c", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 30},
+                                 .rules = {flow, counted(1, {b::eq(KnownField::kIp6HopLimit, b::u8(64))})}});
+  ir::Table ti2{.family = ir::Family::kInet, .name = "ti2"};
+  ti2.chains.push_back(ir::Chain{.name = "c", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 30},
+                                 .rules = {counted(0, {raw_th(2, {0x00, 0x16})})}});
+  return ir::Ruleset{.tables = {t, t6, nd, ti, t2, t62, ti2}};
 }
 
 std::vector<Packet> packets() {
@@ -209,6 +264,8 @@ std::vector<Packet> packets() {
       v4("10.0.0.7").tcp(1, 999),   // inside the whole-key range, outside the port range
       v4("10.0.1.0").tcp(1, 1500),
       v4("10.2.2.2").tcp(1, 81),
+      v4("10.3.3.3").tos(0xb8).udp(5, 22),
+      v6().flow_label(0x12345).hop_limit(3).udp(1, 22),
   };
 }
 
@@ -329,7 +386,7 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
   // Guard against a vacuous pass: the frames did reach the hooks.
   EXPECT_EQ((kernel[{"nd", "ing", 5}].packets), pkts.size() + malformed().size());
   EXPECT_GE((kernel[{"t", "pre", 7}].packets), 10u);
-  EXPECT_EQ((kernel[{"t6", "pre", 5}].packets), 7u);
+  EXPECT_EQ((kernel[{"t6", "pre", 5}].packets), 8u);
   EXPECT_EQ((kernel[{"ti", "pre", 0}].packets), 1u);  // only 10.0.0.7:1500 is in the concatenated ranges
   if (getenv("NFBPF_DUMP_COUNTERS"))
     for (const auto& [k, v] : kernel)
