@@ -2,6 +2,7 @@
 // the real nf_tables protocol, and the commit hook's view of the proposed ruleset is lowered.
 #include "nfnl-server/offload/store_to_ir.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/netfilter.h>
 
