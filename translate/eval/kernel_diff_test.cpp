@@ -83,6 +83,15 @@ table netdev nd {
     counter
   }
 }
+table netdev nde {
+  chain egr {
+    type filter hook egress device v0 priority 0; policy accept;
+    meta length 54 counter
+    ip saddr 10.1.1.1 tcp dport 22 counter
+    ether daddr ff:ff:ff:ff:ff:ff counter
+    counter
+  }
+}
 table inet ti {
   set cs { type ipv4_addr . inet_service; flags interval; elements = { 10.0.0.0-10.0.0.255 . 1000-2000 }; }
   set ex { type ipv4_addr; elements = { 10.1.1.1, 10.2.2.2 }; }
@@ -181,6 +190,14 @@ ir::Ruleset ruleset_ir() {
                 counted(4, {b::eq(KnownField::kMetaProtocol, b::be16(0x86dd))}),
                 counted(5, {})}});
 
+  ir::Table ne{.family = ir::Family::kNetdev, .name = "nde"};
+  ir::Field ether_daddr{.base = ir::Base::kLink, .offset = 0, .len = 6, .proto = ir::Proto::kEth};
+  ne.chains.push_back(ir::Chain{
+      .name = "egr", .base = ir::BaseHook{.hook = ir::Hook::kEgress, .devices = {"v0"}},
+      .rules = {counted(0, {b::eq(KnownField::kMetaLen, b::host32(54))}),
+                counted(1, {proto4, b::eq(KnownField::kIp4Saddr, *b::ip4("10.1.1.1")), l4(6), b::eq(KnownField::kTcpDport, b::be16(22))}),
+                counted(2, {b::eq(KnownField::kMetaIifType, {1, 0}), ir::Match{.key = {ether_daddr}, .op = ir::Op::kEq, .value = ir::Bytes(6, 0xff)}}),
+                counted(3, {})}});
   ir::Table ti{.family = ir::Family::kInet, .name = "ti"};
   auto cat = [](std::string_view a, uint16_t port) {
     ir::Bytes k = *b::ip4(a);
@@ -233,7 +250,7 @@ ir::Ruleset ruleset_ir() {
   ir::Table ti2{.family = ir::Family::kInet, .name = "ti2"};
   ti2.chains.push_back(ir::Chain{.name = "c", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 30},
                                  .rules = {counted(0, {raw_th(2, {0x00, 0x16})})}});
-  return ir::Ruleset{.tables = {t, t6, nd, ti, t2, t62, ti2}};
+  return ir::Ruleset{.tables = {t, t6, nd, ne, ti, t2, t62, ti2}};
 }
 
 std::vector<Packet> packets() {
@@ -359,6 +376,9 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
   auto feed = [&](const Packet& p, bool well_formed) {
     Device v1{.name = "v1", .ifindex = 3};
     auto frame = Packet(p).ether("02:00:00:00:00:01", "ff:ff:ff:ff:ff:ff").bytes();
+    PacketContext egr{.family = ir::Family::kNetdev, .hook = ir::Hook::kEgress, .out = Device{.name = "v0", .ifindex = 2}, .l2_len = 14};
+    auto r0 = evaluate(rs, egr, frame, st);
+    ASSERT_TRUE(r0) << r0.error().describe();
     PacketContext ing{.family = ir::Family::kNetdev, .hook = ir::Hook::kIngress, .in = v1, .l2_len = 14, .pkttype = 1};
     auto r = evaluate(rs, ing, frame, st);
     ASSERT_TRUE(r) << r.error().describe();
@@ -387,7 +407,8 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
   EXPECT_EQ((kernel[{"nd", "ing", 5}].packets), pkts.size() + malformed().size());
   EXPECT_GE((kernel[{"t", "pre", 7}].packets), 10u);
   EXPECT_EQ((kernel[{"t6", "pre", 5}].packets), 8u);
-  EXPECT_EQ((kernel[{"ti", "pre", 0}].packets), 1u);  // only 10.0.0.7:1500 is in the concatenated ranges
+  EXPECT_EQ((kernel[{"ti", "pre", 0}].packets), 1u);
+  EXPECT_EQ((kernel[{"nde", "egr", 3}].packets), pkts.size() + malformed().size());  // egress saw every frame  // only 10.0.0.7:1500 is in the concatenated ranges
   if (getenv("NFBPF_DUMP_COUNTERS"))
     for (const auto& [k, v] : kernel)
       printf("%s/%s/%lu %lu %lu\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(), static_cast<unsigned long>(std::get<2>(k)),

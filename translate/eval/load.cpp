@@ -88,10 +88,17 @@ bool load_meta(const Env& env, const ir::Field& f, uint8_t* w, std::string& why,
     case ir::MetaKey::kOif: store_host(w, c.out ? c.out->ifindex : 0, 4); return true;
     case ir::MetaKey::kIifName: store_ifname(w, c.in); return true;
     case ir::MetaKey::kOifName: store_ifname(w, c.out); return true;
-    case ir::MetaKey::kIifType:
-      if (!need_dev(c.in, "input")) return false;
-      store_host(w, c.in->type, 2);
+    case ir::MetaKey::kIifType: {
+      // NFT_META_IIFTYPE reads skb->dev (nft_meta's NFT_META_IFTYPE alias), not the hook's input
+      // device: at egress it is the output device (kernel-verified). Model of skb->dev: the
+      // input device when there is one, else the output device at postrouting/egress (set by
+      // then), else none (locally generated packets at output).
+      const std::optional<Device>* dev = &c.in;
+      if (!c.in && (c.hook == ir::Hook::kPostrouting || c.hook == ir::Hook::kEgress)) dev = &c.out;
+      if (!need_dev(*dev, "skb")) return false;
+      store_host(w, (*dev)->type, 2);
       return true;
+    }
     case ir::MetaKey::kOifType:
       if (!need_dev(c.out, "output")) return false;
       store_host(w, c.out->type, 2);
