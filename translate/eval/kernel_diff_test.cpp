@@ -92,6 +92,14 @@ table netdev nde {
     counter
   }
 }
+table inet tii {
+  chain ing {
+    type filter hook ingress device v1 priority 10; policy accept;
+    meta nfproto ipv4 counter
+    tcp dport 22 counter
+    counter
+  }
+}
 table inet ti {
   set cs { type ipv4_addr . inet_service; flags interval; elements = { 10.0.0.0-10.0.0.255 . 1000-2000 }; }
   set ex { type ipv4_addr; elements = { 10.1.1.1, 10.2.2.2 }; }
@@ -198,6 +206,10 @@ ir::Ruleset ruleset_ir() {
                 counted(1, {proto4, b::eq(KnownField::kIp4Saddr, *b::ip4("10.1.1.1")), l4(6), b::eq(KnownField::kTcpDport, b::be16(22))}),
                 counted(2, {b::eq(KnownField::kMetaIifType, {1, 0}), ir::Match{.key = {ether_daddr}, .op = ir::Op::kEq, .value = ir::Bytes(6, 0xff)}}),
                 counted(3, {})}});
+  ir::Table tii{.family = ir::Family::kInet, .name = "tii"};
+  tii.chains.push_back(ir::Chain{.name = "ing", .base = ir::BaseHook{.hook = ir::Hook::kIngress, .priority = 10, .devices = {"v1"}},
+                                 .rules = {counted(0, {b::eq(KnownField::kMetaNfProto, b::u8(2))}),
+                                           counted(1, {l4(6), b::eq(KnownField::kTcpDport, b::be16(22))}), counted(2, {})}});
   ir::Table ti{.family = ir::Family::kInet, .name = "ti"};
   auto cat = [](std::string_view a, uint16_t port) {
     ir::Bytes k = *b::ip4(a);
@@ -250,7 +262,7 @@ ir::Ruleset ruleset_ir() {
   ir::Table ti2{.family = ir::Family::kInet, .name = "ti2"};
   ti2.chains.push_back(ir::Chain{.name = "c", .base = ir::BaseHook{.hook = ir::Hook::kPrerouting, .priority = 30},
                                  .rules = {counted(0, {raw_th(2, {0x00, 0x16})})}});
-  return ir::Ruleset{.tables = {t, t6, nd, ne, ti, t2, t62, ti2}};
+  return ir::Ruleset{.tables = {t, t6, nd, ne, tii, ti, t2, t62, ti2}};
 }
 
 std::vector<Packet> packets() {
@@ -289,7 +301,8 @@ std::vector<Packet> packets() {
 // Frames the IP stack drops before prerouting: only the netdev ingress hook sees them.
 std::vector<Packet> malformed() {
   return {Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).total_length(100),
-          Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).ihl(4)};
+          Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).ihl(4),
+          Packet::ipv4("10.1.1.1", "10.9.9.9").tcp(1, 22).ethertype(0x88b5)};  // not IP at all
 }
 
 // Runs in a child in a fresh network namespace; returns `nft -j list ruleset` after the frames.
@@ -408,7 +421,8 @@ TEST(KernelDiff, RuleCountersMatchTheKernel) {
   EXPECT_GE((kernel[{"t", "pre", 7}].packets), 10u);
   EXPECT_EQ((kernel[{"t6", "pre", 5}].packets), 8u);
   EXPECT_EQ((kernel[{"ti", "pre", 0}].packets), 1u);
-  EXPECT_EQ((kernel[{"nde", "egr", 3}].packets), pkts.size() + malformed().size());  // egress saw every frame  // only 10.0.0.7:1500 is in the concatenated ranges
+  EXPECT_EQ((kernel[{"nde", "egr", 3}].packets), pkts.size() + malformed().size());  // egress saw every frame
+  EXPECT_EQ((kernel[{"tii", "ing", 2}].packets), pkts.size());  // inet ingress: malformed dropped, non-IP skipped  // only 10.0.0.7:1500 is in the concatenated ranges
   if (getenv("NFBPF_DUMP_COUNTERS"))
     for (const auto& [k, v] : kernel)
       printf("%s/%s/%lu %lu %lu\n", std::get<0>(k).c_str(), std::get<1>(k).c_str(), static_cast<unsigned long>(std::get<2>(k)),
