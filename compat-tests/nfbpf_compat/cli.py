@@ -77,11 +77,11 @@ def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool,
         print("gate: not applied (nfbpf engine not run)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="compat-tests/run.sh",
                                  description="Differential tests: real nft vs the kernel and vs nfbpfd.")
     ap.add_argument("--ci", action="store_true",
-                    help=f"quick subset: all shell dumps and monitor cases, 1 in "
+                    help=f"quick subset: all shell dumps, monitor and command scripts, 1 in "
                          f"{cases_mod.CI_SAMPLE_MOD} tests-py cases (deterministic)")
     ap.add_argument("--filter", action="append", metavar="PATTERN",
                     help="only case ids containing PATTERN or matching it as a glob (repeatable)")
@@ -98,32 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-gate", action="store_true", help="always exit 0 after a complete run")
     ap.add_argument("--expect-identical", action="store_true",
                     help="exit 1 on any difference at all (for the kernel,kernel-as-nfbpf self-check)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    selected = cases_mod.select(cases_mod.all_cases(args.suite_root), args.filter, args.ci)
-    if args.list:
-        print("\n".join(c["id"] for c in selected))
-        return 0
-    if not selected:
-        print("no case selected", file=sys.stderr)
-        return 2
-    if os.geteuid() != 0:
-        print("compat-tests need root (network namespaces)", file=sys.stderr)
-        return 2
 
+def _run(args: argparse.Namespace, selected: list[dict]) -> dict:
+    """Runs the selected cases on every engine; returns the results document (also saved)."""
     nfbpf = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
     engines = args.engines.split(",") if args.engines else ["kernel"] + (["nfbpf"] if nfbpf else [])
+    if engines[0] != "kernel":
+        raise SystemExit("--engines must start with kernel: it is the oracle")
     os.makedirs(args.out, exist_ok=True)
     specs = orchestrator.engine_specs(engines, nfbpf, args.out, args.nfbpfd_arg)
     print(f"compat-tests: {len(selected)} cases, engines {engines}"
           + (f" (nfbpf from {nfbpf.build_dir})" if "nfbpf" in engines else ""), file=sys.stderr)
-    sides = [s.name for s in specs]
     results, timings = orchestrator.run_all(specs, selected, args.jobs, args.out)
-
+    for e, t in timings.items():
+        print(f"{e}: {len(results[e])} cases in {t:.1f} s", file=sys.stderr)
     doc = {"meta": {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                     "mode": "ci" if args.ci else "full", "filters": args.filter or [],
-                    "jobs": args.jobs, "engines": sides, "engines_requested": engines,
-                    "timings": timings,
+                    "jobs": args.jobs, "engines": [s.name for s in specs],
+                    "engines_requested": engines, "timings": timings,
                     "suite_root": args.suite_root,
                     "nft_version": _cmd_output(["unshare", "--net", "nft", "--version"]),
                     "kernel": platform.release(),
@@ -132,17 +126,14 @@ def main(argv: list[str] | None = None) -> int:
            "cases": selected, "results": results}
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump(doc, f)
+    return doc
 
-    verdicts, stats, gate, _conf = evaluate(doc)
-    for e, t in timings.items():
-        print(f"{e}: {len(results[e])} cases in {t:.1f} s", file=sys.stderr)
-    top = collections.Counter(v.signature for v in verdicts if not v.identical).most_common(10)
-    print_summary(stats, gate, "nfbpf" in sides, top)
-    if args.write_report:
-        write_report(doc, args.write_report)
-        print(f"report written to {args.write_report}", file=sys.stderr)
 
-    missing = [e for e in sides if len(results[e]) != len(selected)]
+def _exit_status(args: argparse.Namespace, doc: dict, verdicts: list[cmp.Verdict],
+                 gate: summary.GateResult) -> int:
+    """0 pass, 1 gate failed (or a difference under --expect-identical), 3 harness problem."""
+    results = doc["results"]
+    missing = [e for e, r in results.items() if len(r) != len(doc["cases"])]
     harness_errors = sum(cmp.HARNESS in v.categories for v in verdicts) + sum(
         1 for r in results["kernel"].values() if r["notes"])
     if missing or harness_errors:
@@ -153,9 +144,30 @@ def main(argv: list[str] | None = None) -> int:
         differing = [v.id for v in verdicts if not v.identical]
         if differing:
             print(f"expected no difference, got {len(differing)}: {differing[:10]}", file=sys.stderr)
-            return 1
-        return 0
+        return 1 if differing else 0
     return 0 if (gate.passed or args.no_gate) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    selected = cases_mod.select(cases_mod.all_cases(args.suite_root), args.filter, args.ci)
+    if args.list:
+        print("\n".join(c["id"] for c in selected))
+        return 0
+    if not selected:
+        print("no case selected", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("compat-tests need root (network namespaces)", file=sys.stderr)
+        return 2
+    doc = _run(args, selected)
+    verdicts, stats, gate, _conf = evaluate(doc)
+    top = collections.Counter(v.signature for v in verdicts if not v.identical).most_common(10)
+    print_summary(stats, gate, "nfbpf" in doc["results"], top)
+    if args.write_report:
+        write_report(doc, args.write_report)
+        print(f"report written to {args.write_report}", file=sys.stderr)
+    return _exit_status(args, doc, verdicts, gate)
 
 
 def report_main(argv: list[str] | None = None) -> int:
