@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import difflib
 import json
 import os
 import platform
@@ -12,7 +13,7 @@ import sys
 
 from . import cases as cases_mod
 from . import compare as cmp
-from . import orchestrator, report, summary
+from . import normalize, orchestrator, report, summary
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))      # compat-tests/
 REPO = os.path.dirname(HERE)
@@ -170,14 +171,67 @@ def main(argv: list[str] | None = None) -> int:
     return _exit_status(args, doc, verdicts, gate)
 
 
+def _readable(text: str) -> str:
+    """One JSON document per line (`-j` listings, `-j monitor`) indented, so diffs show the spot."""
+    out = []
+    for line in text.split("\n"):
+        try:
+            out.append(json.dumps(json.loads(line), indent=1) if line.startswith("{") else line)
+        except ValueError:
+            out.append(line)
+    return "\n".join(out)
+
+
+def show_case(doc: dict, pattern: str) -> int:
+    """Prints, for each differing case matching `pattern`, every step whose outcome differs, as unified
+    diffs of the normalised outputs (what a developer chasing a difference wants to see)."""
+    shown = 0
+    for case in doc["cases"]:
+        if pattern not in case["id"]:
+            continue
+        k = doc["results"]["kernel"].get(case["id"])
+        n = doc["results"].get("nfbpf", {}).get(case["id"])
+        if k is None or n is None or cmp.compare(case, k, n).identical:
+            continue
+        shown += 1
+        print(f"=== {case['id']}  notes: kernel {k['notes']} nfbpf {n['notes']}")
+        for ks, ns in cmp.pair_steps(k["steps"], n["steps"]):
+            if ns is None:
+                print(f"--- step {ks['name']!r}: not run on nfbpf")
+                continue
+            parts = []
+            if ks["rc"] != ns["rc"]:
+                parts.append(f"exit status: kernel {ks['rc']} nfbpf {ns['rc']}\n")
+            for field in ("stderr", "stdout"):
+                a, b = ks[field], ns[field]
+                if field == "stdout":
+                    a = _readable(normalize.normalize_stdout(ks["name"], ks["cmd"], a))
+                    b = _readable(normalize.normalize_stdout(ns["name"], ns["cmd"], b))
+                if a != b:
+                    parts += difflib.unified_diff(a.splitlines(True), b.splitlines(True),
+                                                  f"kernel {field}", f"nfbpf {field}")
+            if parts:
+                print(f"--- step {ks['name']!r} ({ks['cmd']})")
+                print("".join(p if p.endswith("\n") else p + "\n" for p in parts), end="")
+    if not shown:
+        print(f"no differing case matches {pattern!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def report_main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="compat-tests/report.py",
-                                 description="Regenerate docs/compat.md from a saved results file.")
+                                 description="Regenerate docs/compat.md from a saved results file, "
+                                             "or show one case's differences.")
     ap.add_argument("--results", default=os.path.join(DEFAULT_OUT, "results.json"))
     ap.add_argument("--output", default=DEFAULT_DOC)
+    ap.add_argument("--show", metavar="ID",
+                    help="print the differing steps of every case whose id contains ID, as diffs")
     args = ap.parse_args(argv)
     with open(args.results, encoding="utf-8") as f:
         doc = json.load(f)
+    if args.show:
+        return show_case(doc, args.show)
     write_report(doc, args.output)
     print(f"wrote {args.output}")
     return 0

@@ -109,7 +109,7 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
     ks, ns = kernel["steps"], nfbpf["steps"]
     if [s["name"] for s in ks] != [s["name"] for s in ns]:
         cats.add(STEPS)
-    for k, n in _pair_steps(ks, ns):
+    for k, n in pair_steps(ks, ns):
         if n is None:
             _note(v, Difference(k["name"], "missing", k["cmd"], "(step not run)"))
             continue
@@ -133,7 +133,7 @@ def compare(case: dict, kernel: dict, nfbpf: dict | None) -> Verdict:
     return v
 
 
-def _pair_steps(ks: list[dict], ns: list[dict]) -> list[tuple[dict, dict | None]]:
+def pair_steps(ks: list[dict], ns: list[dict]) -> list[tuple[dict, dict | None]]:
     """Each kernel step with the nfbpf step of the same name, in order (names may repeat, e.g.
     `flush` when a refused setup batch is retried one command at a time)."""
     unused: dict[str, list[dict]] = {}

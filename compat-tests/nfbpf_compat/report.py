@@ -61,6 +61,7 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
     w("compat-tests/run.sh --filter ip/meta.t --filter 'shell-dumps/sets/*' --engines kernel")
     w("compat-tests/run.sh --engines kernel,kernel-as-nfbpf --expect-identical   # harness self-check")
     w("compat-tests/report.py                   # rewrite this file from compat-tests/out/results.json")
+    w("compat-tests/report.py --show ip6/sets.t:43   # every differing step of matching cases, as diffs")
     w("```")
     w("The nfbpf engine switches on by itself when `bin/nfbpfd`, `bin/nfbpf-run` and "
       "`lib/libnfbpf-shim.so` exist in `build/` (else the newest `build*/` holding all three; "
