@@ -1,0 +1,153 @@
+// ns/packet of generated programs, measured with BPF_PROG_TEST_RUN (the kernel's own per-run
+// average over `repeat` runs), and the time to compile and load them.
+//
+// Chains: N rules `ip saddr 10.a.b.c drop` that the packet (saddr 192.0.2.1) does not match, the
+// same N addresses as one hash set (`ip saddr @blocked drop`), and the floor: a bare 2-instruction
+// program (r0 = accept; exit). Run as root; needs no namespace (test_run attaches nothing).
+//
+// Counters reported per benchmark:
+//   ns_per_pkt   the kernel's duration for one run of the program (what docs/performance.md uses)
+//   insns        instructions in the generated program
+//   load_ms      compile + verify + load time (Load benchmarks)
+#include <benchmark/benchmark.h>
+#include <linux/netfilter.h>
+
+#include <chrono>
+#include <cstdio>
+#include <optional>
+
+#include "codegen/chain/compile.h"
+#include "codegen/chain/load.h"
+#include "codegen/flavor/flavor.h"
+#include "codegen/flavor/load.h"
+#include "codegen/kernel/linux_kernel.h"
+#include "common/packet/packet.h"
+#include "translate/ir/build.h"
+
+namespace nfbpf::bench {
+namespace {
+
+using namespace codegen;
+namespace b = ir::build;
+
+constexpr uint32_t kRepeat = 200000;  // test_run averages over this many runs per iteration
+
+ir::Bytes addr(uint32_t i) { return b::be32(0x0a000000u + i + 1); }  // 10.0.0.1, 10.0.0.2, ...
+
+ir::Table linear_table(int64_t n) {
+  ir::Table t{.family = ir::Family::kIp, .name = "bench"};
+  ir::Chain c{.name = "in", .base = ir::BaseHook{.hook = ir::Hook::kOutput}};
+  for (int64_t i = 0; i < n; ++i)
+    c.rules.push_back(ir::Rule{.handle = uint64_t(i + 1),
+                               .steps = {b::eq(ir::KnownField::kIp4Saddr, addr(uint32_t(i)))},
+                               .verdict = b::drop()});
+  t.chains.push_back(std::move(c));
+  return t;
+}
+
+ir::Table set_table(int64_t n) {
+  ir::Table t{.family = ir::Family::kIp, .name = "bench"};
+  ir::Set s{.name = "blocked", .key_parts = {4}, .key_len = 4};
+  for (int64_t i = 0; i < n; ++i) s.elements.push_back(ir::Element{.key = addr(uint32_t(i))});
+  t.sets.push_back(std::move(s));
+  ir::Chain c{.name = "in", .base = ir::BaseHook{.hook = ir::Hook::kOutput}};
+  c.rules.push_back(ir::Rule{.handle = 1,
+                             .steps = {b::in_set({ir::known_field(ir::KnownField::kIp4Saddr)}, "blocked")},
+                             .verdict = b::drop()});
+  t.chains.push_back(std::move(c));
+  return t;
+}
+
+// A UDP packet from 192.0.2.1: matches none of the rules above.
+const packet::Bytes& probe_packet() {
+  static const packet::Bytes p = packet::Packet::ipv4("192.0.2.1", "192.0.2.2").udp(1000, 53).bytes();
+  return p;
+}
+
+// One kernel seam and one set of runtime tables for the whole run, as in the daemon.
+struct Env {
+  kernel::LinuxKernel k;
+  std::optional<chain::RuntimeTables> rt;
+};
+
+Env& env() {
+  static Env* e = [] {
+    auto* out = new Env;
+    auto rt = chain::RuntimeTables::create(out->k);
+    if (!rt) {
+      std::fprintf(stderr, "bench: cannot create runtime tables: %s\n", rt.error().describe().c_str());
+      std::exit(2);
+    }
+    out->rt.emplace(std::move(*rt));
+    return out;
+  }();
+  return *e;
+}
+
+void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns) {
+  kernel::TestRunSpec spec{.data_in = probe_packet(), .repeat = kRepeat};
+  double ns = 0;
+  for (auto _ : state) {
+    auto r = prog.test_run(spec);
+    if (!r) {
+      state.SkipWithError(r.error().describe().c_str());
+      return;
+    }
+    if (r->retval != NF_ACCEPT) {
+      state.SkipWithError("the probe packet was not accepted");
+      return;
+    }
+    ns = r->duration_ns;
+    state.SetIterationTime(double(r->duration_ns) * 1e-9 * kRepeat);
+  }
+  state.counters["ns_per_pkt"] = ns;
+  state.counters["insns"] = double(insns);
+}
+
+void bench_table(benchmark::State& state, const ir::Table& t) {
+  Env& e = env();
+  auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, e.rt->options("bench"));
+  if (!cc) return state.SkipWithError(cc.error().describe().c_str());
+  auto loaded = chain::load_chain(e.k, *cc, *e.rt);
+  if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
+  run_prog(state, loaded->prog, cc->program.insns().size());
+}
+
+void BM_Floor(benchmark::State& state) {
+  Env& e = env();
+  emit::Program p("floor");
+  p.ret(flavor::flavor_ops(flavor::Flavor::kNetfilter).accept);
+  auto prog = flavor::load(e.k, flavor::Flavor::kNetfilter, p, {});
+  if (!prog) return state.SkipWithError(prog.error().describe().c_str());
+  run_prog(state, *prog, p.insns().size());
+}
+
+void BM_LinearSaddr(benchmark::State& state) { bench_table(state, linear_table(state.range(0))); }
+void BM_SetSaddr(benchmark::State& state) { bench_table(state, set_table(state.range(0))); }
+
+// Compile + verify + load, per chain size (a fresh program each iteration).
+void load_time(benchmark::State& state, const ir::Table& t) {
+  Env& e = env();
+  size_t insns = 0;
+  for (auto _ : state) {
+    auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, e.rt->options("bench"));
+    if (!cc) return state.SkipWithError(cc.error().describe().c_str());
+    auto loaded = chain::load_chain(e.k, *cc, *e.rt);
+    if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
+    insns = cc->program.insns().size();
+  }
+  state.counters["insns"] = double(insns);
+}
+void BM_LoadLinear(benchmark::State& state) { load_time(state, linear_table(state.range(0))); }
+void BM_LoadSet(benchmark::State& state) { load_time(state, set_table(state.range(0))); }
+
+BENCHMARK(BM_Floor)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_LinearSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_SetSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+}  // namespace
+}  // namespace nfbpf::bench
+
+BENCHMARK_MAIN();
