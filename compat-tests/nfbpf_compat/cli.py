@@ -20,6 +20,7 @@ REPO = os.path.dirname(HERE)
 DEFAULT_OUT = os.path.join(HERE, "out")
 DEFAULT_DOC = os.path.join(REPO, "docs", "compat.md")
 GATE_FILE = os.path.join(HERE, "gate.json")
+BASELINE_FILE = os.path.join(HERE, "baseline-identical.txt")
 
 
 def _cmd_output(argv: list[str]) -> str:
@@ -41,12 +42,14 @@ def verdicts_for(doc: dict) -> list[cmp.Verdict]:
     return out
 
 
-def evaluate(doc: dict) -> tuple[list[cmp.Verdict], dict, summary.GateResult, dict]:
+def evaluate(doc: dict, baseline_file: str = BASELINE_FILE
+             ) -> tuple[list[cmp.Verdict], dict, summary.GateResult, dict]:
     verdicts = verdicts_for(doc)
     nfbpf_ran = "nfbpf" in doc["results"]
     stats = summary.group_stats(verdicts, nfbpf_ran)
     gate_conf = summary.load_gate(GATE_FILE)
-    return verdicts, stats, summary.apply_gate(verdicts, nfbpf_ran, gate_conf), gate_conf
+    baseline = summary.load_baseline(baseline_file)
+    return verdicts, stats, summary.apply_gate(verdicts, nfbpf_ran, gate_conf, baseline), gate_conf
 
 
 def write_report(doc: dict, path: str) -> None:
@@ -97,6 +100,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help=f"write the markdown report (default path {DEFAULT_DOC})")
     ap.add_argument("--list", action="store_true", help="print the selected case ids and exit")
     ap.add_argument("--no-gate", action="store_true", help="always exit 0 after a complete run")
+    ap.add_argument("--baseline", default=BASELINE_FILE, metavar="PATH",
+                    help="identical-case baseline for the regression gate (used when it exists)")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="record this run's identical cases in the baseline "
+                         "(cases that did not run keep their entry)")
     ap.add_argument("--expect-identical", action="store_true",
                     help="exit 1 on any difference at all (for the kernel,kernel-as-nfbpf self-check)")
     return ap.parse_args(argv)
@@ -162,12 +170,21 @@ def main(argv: list[str] | None = None) -> int:
         print("compat-tests need root (network namespaces)", file=sys.stderr)
         return 2
     doc = _run(args, selected)
-    verdicts, stats, gate, _conf = evaluate(doc)
+    verdicts, stats, gate, _conf = evaluate(doc, args.baseline)
     top = collections.Counter(v.signature for v in verdicts if not v.identical).most_common(10)
     print_summary(stats, gate, "nfbpf" in doc["results"], top)
     if args.write_report:
         write_report(doc, args.write_report)
         print(f"report written to {args.write_report}", file=sys.stderr)
+    if args.update_baseline:
+        if "nfbpf" not in doc["results"] or doc["meta"]["nfbpf_build"] is None:
+            raise SystemExit("--update-baseline needs a run of the real nfbpf engine")
+        ids = summary.updated_baseline(summary.load_baseline(args.baseline), verdicts)
+        with open(args.baseline, "w", encoding="utf-8") as f:
+            f.write("# Cases identical between the kernel and nfbpfd (compat-tests/run.sh "
+                    "--update-baseline); the gate fails when one of them differs.\n")
+            f.write("".join(i + "\n" for i in ids))
+        print(f"baseline: {len(ids)} identical cases in {args.baseline}", file=sys.stderr)
     return _exit_status(args, doc, verdicts, gate)
 
 

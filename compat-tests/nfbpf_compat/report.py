@@ -147,16 +147,20 @@ def _render_gate(w, gate: GateResult, conf: dict, nfbpf_ran: bool) -> None:
     w(f"3. kernel-refused cases that differ (status, error text, resulting state): at most "
       f"{conf['max_refused_diff_ratio']:.0%} of them;")
     w(f"4. cases during which nfbpfd died or an nft timed out (hung): at most "
-      f"{conf['max_daemon_deaths']}.\n")
+      f"{conf['max_daemon_deaths']};")
+    w(f"5. when `compat-tests/baseline-identical.txt` exists (written by `run.sh --update-baseline` "
+      f"after a run against the real daemon): cases listed there that now differ (regressions): "
+      f"at most {conf.get('max_regressions', 0)}.\n")
     w("Without the nfbpf binaries only the kernel side runs and the gate is not applied (the "
       "harness still fails on its own errors).\n")
     if not gate.applied:
         w("This run: gate not applied (kernel only).\n")
         return
     m = gate.measures
+    regress = "no baseline" if m["regressions"] is None else f"regressions {m['regressions']}"
     w(f"This run: false accepts {m['false_accepts']}, accepted differing "
       f"{m['accepted_diff_ratio']:.1%}, refused differing {m['refused_diff_ratio']:.1%}, daemon deaths "
-      f"{m['daemon_deaths']} → **{'PASS' if gate.passed else 'FAIL'}**"
+      f"{m['daemon_deaths']}, {regress} → **{'PASS' if gate.passed else 'FAIL'}**"
       + ("" if gate.passed else ": " + "; ".join(gate.failures)) + "\n")
 
 

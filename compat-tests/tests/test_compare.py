@@ -88,5 +88,24 @@ class Gate(unittest.TestCase):
         self.assertTrue(g.passed)
 
 
+
+class Baseline(unittest.TestCase):
+    def verdict(self, case_id, same):
+        case = dict(CASE, id=case_id)
+        return cmp.compare(case, result(step("rule")), result(step("rule", rc=0 if same else 1)))
+
+    def test_regression_fails_the_gate(self):
+        now = [self.verdict("a", True), self.verdict("b", False), self.verdict("c", False)]
+        g = summary.apply_gate(now, True, dict(GATE, max_accepted_diff_ratio=1.0), baseline={"a", "b"})
+        self.assertEqual(g.regressions, ["b"])          # c was never identical: not a regression
+        self.assertFalse(g.passed)
+        self.assertTrue(summary.apply_gate(now, True, dict(GATE, max_accepted_diff_ratio=1.0),
+                                           baseline={"a"}).passed)
+
+    def test_update_keeps_cases_that_did_not_run(self):
+        now = [self.verdict("a", False), self.verdict("b", True)]
+        self.assertEqual(summary.updated_baseline({"a", "z"}, now), ["b", "z"])
+
+
 if __name__ == "__main__":
     unittest.main()
