@@ -12,6 +12,9 @@ namespace nfbpf::nfnl::daemon {
 
 namespace {
 
+// What the daemon holds for one socket beyond its socket buffer before it drops replies.
+constexpr size_t kMaxOutboxBytes = size_t{64} << 20;
+
 void enlarge_send_buffer(int fd, int bytes) {
   // SO_SNDBUFFORCE needs CAP_NET_ADMIN; without it the kernel caps SO_SNDBUF at wmem_max and big
   // replies take the (slower, partial) outbox path.
@@ -54,15 +57,36 @@ void NetlinkSocket::close() {
   if (closed_) return;
   closed_ = true;
   outbox_.clear();
+  outbox_bytes_ = 0;
   boost::system::error_code ignored;
   end_.close(ignored);
 }
 
 bool NetlinkSocket::deliver(std::vector<Record> records) {
   if (closed_) return true;  // nobody can read them any more
-  for (Record& r : records) outbox_.push_back(std::move(r));
+  for (Record& r : records) {
+    if (outbox_bytes_ + r.size() > kMaxOutboxBytes) {
+      // A client that keeps asking without ever reading: refuse to hold more for it.
+      log::error("port {}: {} bytes of replies wait unread; dropping more", portid_, outbox_bytes_);
+      break;
+    }
+    outbox_bytes_ += r.size();
+    outbox_.push_back(std::move(r));
+  }
   flush();
   return outbox_.empty();
+}
+
+void NetlinkSocket::deliver_notification(std::vector<Record> records) {
+  if (closed_) return;
+  if (!outbox_.empty()) {
+    // The socket buffer is already full: the kernel would drop and report ENOBUFS.
+    if (overruns_++ % 1000 == 0) {
+      log::warn("port {}: listener not reading; dropping notifications", portid_);
+    }
+    return;
+  }
+  deliver(std::move(records));
 }
 
 void NetlinkSocket::flush() {
@@ -70,6 +94,7 @@ void NetlinkSocket::flush() {
     const Record& r = outbox_.front();
     ssize_t n = ::send(end_.native_handle(), r.data(), r.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) {
+      outbox_bytes_ -= r.size();
       outbox_.pop_front();
       continue;
     }
@@ -80,10 +105,12 @@ void NetlinkSocket::flush() {
     }
     if (errno == EPIPE || errno == ECONNRESET) {
       outbox_.clear();  // the application closed its end; EOF handling follows on the read side
+      outbox_bytes_ = 0;
       return;
     }
     log::error("dropping a {}-byte reply record for port {}: {}", r.size(), portid_,
                std::strerror(errno));
+    outbox_bytes_ -= r.size();
     outbox_.pop_front();
   }
 }

@@ -62,6 +62,10 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   // Queues `records` behind anything pending and writes what fits now. True when every record
   // (including earlier pending ones) is in the application's receive queue on return.
   bool deliver(std::vector<Record> records);
+  // Notifications: like the kernel's netlink_broadcast(), a listener whose buffer is full loses
+  // them (counted in overruns()) instead of making the daemon hold them.
+  void deliver_notification(std::vector<Record> records);
+  uint64_t overruns() const { return overruns_; }
 
   ino_t app_inode() const { return app_inode_; }
   // Every application reference is closed (EOF may not have been processed yet).
@@ -100,6 +104,8 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   uint32_t portid_ = 0;
   uint64_t groups_ = 0;
   std::deque<Record> outbox_;
+  size_t outbox_bytes_ = 0;
+  uint64_t overruns_ = 0;
   bool write_wait_armed_ = false;
   bool closed_ = false;
 };

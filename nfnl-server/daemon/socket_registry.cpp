@@ -55,7 +55,7 @@ void SocketRegistry::deliver(const std::vector<Notification>& notes) {
       mine.push_back(n.msg);
     }
     if (mine.empty()) continue;
-    s->deliver(pack_records(mine));
+    s->deliver_notification(pack_records(mine));
     ++receivers;
   }
   log::debug("multicast: {} notifications to {} sockets", notes.size(), receivers);

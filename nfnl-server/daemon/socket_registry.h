@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -23,6 +24,10 @@ class SocketRegistry : public Multicast {
   // Forgets the socket and frees its port id.
   void remove(NetlinkSocket& socket);
   void close_all();
+  // Visits every live socket (diagnostics, tests).
+  void find_if(const std::function<void(const NetlinkSocket&)>& visit) const {
+    for (auto& [ino, s] : sockets_) visit(*s);
+  }
   size_t size() const { return sockets_.size(); }
 
   PortTable& ports() { return ports_; }

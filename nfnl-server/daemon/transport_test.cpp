@@ -293,6 +293,41 @@ TEST(Transport, NotificationsOfOneDatagramShareRecords) {
   EXPECT_EQ(next_seq, 9u);
 }
 
+TEST(Transport, ListenerThatNeverReadsLosesNotificationsNotTheDaemon) {
+  ServerThread server(64 << 10);
+  Client listener(server.socket_path()), sender(server.socket_path());
+  int group = 7;
+  ASSERT_EQ(listener.sock->setsockopt(listener.fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &group,
+                                      sizeof(group)),
+            0);
+  std::vector<uint32_t> words(256, 0);
+  words[0] = 7;
+  for (uint32_t seq = 1; seq <= 1000; ++seq) {
+    ASSERT_GT(sender.send(make_u32_request(kPublish, 0, seq, words)), 0);
+  }
+  // The daemon still answers, and the listener got the first ones, in order, but not all.
+  ASSERT_GT(sender.send(make_request(kEcho, 0, 2000)), 0);
+  EXPECT_EQ(sender.drain_now().size(), 1u);
+  // Read everything, including what the daemon held while the buffer was full.
+  std::vector<std::vector<uint8_t>> got;
+  for (;;) {
+    auto more = listener.drain_now();
+    got.insert(got.end(), more.begin(), more.end());
+    pollfd p{listener.fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) != 1) break;
+  }
+  EXPECT_GT(got.size(), 10u);
+  EXPECT_LT(got.size(), 1000u);
+  EXPECT_EQ(header_of(got[0]).nlmsg_seq, 1u);
+  uint64_t overruns = 0;
+  server.run_on_daemon([&](daemon::Server& s) {
+    s.registry().find_if([&](const daemon::NetlinkSocket& sock) {
+      overruns += sock.overruns();
+    });
+  });
+  EXPECT_EQ(overruns + got.size(), 1000u);
+}
+
 TEST(Transport, MultiMegabyteReplyDoesNotDeadlock) {
   ServerThread server;
   Client c(server.socket_path());
