@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "codegen/matcher/stack_access.h"
+
 namespace nfbpf::codegen::matcher {
 
 using emit::AluOp;
@@ -42,6 +44,7 @@ Size size_of(uint32_t n) { return n == 1 ? Size::kB : n == 2 ? Size::kH : n == 4
 // r2 = chunk (masked); for ordered compares in memcmp order, byte-swapped to a big-endian number.
 void load_chunk(emit::Program& p, const KeyRef& k, const Chunk& c, const std::optional<ir::Bytes>& mask, bool be) {
   if (k.in_reg) p.mov(Reg::R2, Reg::R1);
+  else if (c.size == 8) ldx64(p, Reg::R2, k.base, static_cast<int16_t>(k.off + c.off), Reg::R3);
   else p.ldx(size_of(c.size), Reg::R2, k.base, static_cast<int16_t>(k.off + c.off));
   if (mask) {
     uint64_t m = le_of(*mask, c.off, c.size);

@@ -77,8 +77,13 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       bool out = k == ir::MetaKey::kOif;
       if (fl == Flavor::kNetfilter) {
         nf_dev(p, out);
-        auto null = p.jmp_fwd(Cond::kEq, Reg::R1, 0);
+        emit::Label dev(p), done(p);
+        p.jmp(Cond::kNe, Reg::R1, 0, dev);
+        p.mov(Reg::R1, 0);  // no device: ifindex 0 (the NULL pointer must become a plain scalar)
+        p.jmp(done);
+        p.bind(dev);
         p.ldx_field(Size::kW, Reg::R1, Reg::R1, KernelField::kNetDeviceIfindex);
+        p.bind(done);
       } else if (fl == Flavor::kXdp) {
         if (out) p.mov(Reg::R1, 0);
         else p.ldx(Size::kW, Reg::R1, emit::kCtx, kXdpIngressIfindex);

@@ -6,6 +6,7 @@
 #include "codegen/matcher/cmp.h"
 #include "codegen/matcher/load.h"
 #include "codegen/matcher/set_lookup.h"
+#include "codegen/matcher/stack_access.h"
 #include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
@@ -49,8 +50,13 @@ class Block {
     uint32_t off = 0;
     for (uint32_t s : {8u, 4u, 2u, 1u})
       while (n - off >= s) {
-        p_.ldx(size_of(s), Reg::R2, src, static_cast<int16_t>(src_off + off));
-        p_.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+        if (s == 8) {
+          ldx64(p_, Reg::R2, src, static_cast<int16_t>(src_off + off), Reg::R3);
+          stx64(p_, emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+        } else {
+          p_.ldx(size_of(s), Reg::R2, src, static_cast<int16_t>(src_off + off));
+          p_.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+        }
         off += s;
       }
   }
@@ -64,7 +70,8 @@ class Block {
     if (round4(l->len) != l->len || l->kind == Loaded::Kind::kMem) zero(*dst, round4(l->len));
     if (l->kind == Loaded::Kind::kReg) {
       if (l->len < 4) p_.st(Size::kW, emit::kFrame, *dst, 0);
-      p_.stx(size_of(l->len), emit::kFrame, *dst, Reg::R1);
+      if (l->len == 8) stx64(p_, emit::kFrame, *dst, Reg::R1);
+      else p_.stx(size_of(l->len), emit::kFrame, *dst, Reg::R1);
     } else {
       copy(*dst, Reg::R1, 0, l->len);
     }
@@ -157,9 +164,12 @@ class Block {
     if (!src) return std::unexpected(std::move(src).error());
     if (!dst) return std::unexpected(std::move(dst).error());
     for (uint32_t k = 0; k < units; ++k) {
-      p_.ldx(size_of(bo.size), Reg::R2, emit::kFrame, static_cast<int16_t>(*src + k * 4));
+      auto so = static_cast<int16_t>(*src + k * 4), d = static_cast<int16_t>(*dst + k * 4);
+      if (bo.size == 8) ldx64(p_, Reg::R2, emit::kFrame, so, Reg::R3);
+      else p_.ldx(size_of(bo.size), Reg::R2, emit::kFrame, so);
       p_.to_be(Reg::R2, static_cast<int>(bo.size * 8));
-      p_.stx(size_of(bo.size), emit::kFrame, static_cast<int16_t>(*dst + k * 4), Reg::R2);
+      if (bo.size == 8) stx64(p_, emit::kFrame, d, Reg::R2);
+      else p_.stx(size_of(bo.size), emit::kFrame, d, Reg::R2);
     }
     return true;
   }

@@ -1,6 +1,7 @@
 #include "codegen/matcher/set_lookup.h"
 
 #include "codegen/matcher/load.h"
+#include "codegen/matcher/stack_access.h"
 #include "translate/ir/build.h"
 
 namespace nfbpf::codegen::matcher {
@@ -19,8 +20,13 @@ void copy_mem(emit::Program& p, int16_t dst, uint32_t n) {
   uint32_t off = 0;
   for (uint32_t s : {8u, 4u, 2u, 1u})
     while (n - off >= s) {
-      p.ldx(size_of(s), Reg::R2, Reg::R1, static_cast<int16_t>(off));
-      p.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+      if (s == 8) {
+        ldx64(p, Reg::R2, Reg::R1, static_cast<int16_t>(off), Reg::R3);
+        stx64(p, emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+      } else {
+        p.ldx(size_of(s), Reg::R2, Reg::R1, static_cast<int16_t>(off));
+        p.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+      }
       off += s;
     }
 }
@@ -38,14 +44,16 @@ void apply_mask(emit::Program& p, int16_t at, const ir::Bytes& mask) {
       }
       if (!all) {
         int16_t o = static_cast<int16_t>(at + off);
-        p.ldx(size_of(s), Reg::R2, emit::kFrame, o);
         if (s == 8) {
+          ldx64(p, Reg::R2, emit::kFrame, o, Reg::R3);
           p.ld_imm64(Reg::R3, m);
           p.alu(AluOp::kAnd, Reg::R2, Reg::R3);
+          stx64(p, emit::kFrame, o, Reg::R2);
         } else {
+          p.ldx(size_of(s), Reg::R2, emit::kFrame, o);
           p.alu32(AluOp::kAnd, Reg::R2, static_cast<int32_t>(m));
+          p.stx(size_of(s), emit::kFrame, o, Reg::R2);
         }
-        p.stx(size_of(s), emit::kFrame, o, Reg::R2);
       }
       off += s;
     }
@@ -76,7 +84,8 @@ Result<void> emit_build_key(EmitCtx& c, const std::vector<ir::Field>& key, const
     int16_t mark = c.stack.mark();
     auto l = load_field(c, f, fail);
     if (!l) return std::unexpected(std::move(l).error());
-    if (l->kind == Loaded::Kind::kReg) p.stx(size_of(l->len), emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
+    if (l->kind == Loaded::Kind::kReg && l->len == 8) stx64(p, emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
+    else if (l->kind == Loaded::Kind::kReg) p.stx(size_of(l->len), emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
     else copy_mem(p, static_cast<int16_t>(data + off), l->len);
     c.stack.release_to(mark);
     off += slot_len;

@@ -39,6 +39,9 @@ eval::PacketContext context_for(Flavor f, ir::Hook hook, bool ipv6, uint32_t l2_
   } else {
     c.family = ipv6 ? ir::Family::kIp6 : ir::Family::kIp;
     c.l2_len = 0;
+    // Netfilter test runs: state->in is NULL and state->out is the loopback device at every hook
+    // (measured); cgroup_skb programs read no devices.
+    if (f == Flavor::kNetfilter) c.out = lo;
   }
   return c;
 }
@@ -118,6 +121,12 @@ Result<ir::VerdictKind> ChainRun::run_bpf(const TestPacket& pkt, uint32_t repeat
   if (static_cast<int32_t>(r->retval) == ops.accept) return ir::VerdictKind::kAccept;
   if (static_cast<int32_t>(r->retval) == ops.drop) return ir::VerdictKind::kDrop;
   return failf(EINVAL, "unexpected program return {}", r->retval);
+}
+
+bool ChainRun::applies(const TestPacket& pkt) const {
+  if (t_->family == ir::Family::kIp) return !pkt.ipv6;
+  if (t_->family == ir::Family::kIp6) return pkt.ipv6;
+  return true;
 }
 
 Result<ir::VerdictKind> ChainRun::run_eval(const TestPacket& pkt) {

@@ -5,7 +5,8 @@
 //
 //   flavor        table family   evaluator context                       test_run input
 //   netfilter     ip/ip6/inet    family of the packet, the chain's hook, bare L3 at LOCAL_OUT, else an
-//                                no devices (state->in/out are NULL)     Ethernet frame (stripped) + ctx {hook, pf}
+//                                in = none, out = lo (what test_run     Ethernet frame (stripped) + ctx {hook, pf}
+//                                sets at every hook)
 //   xdp           netdev         netdev ingress, in = lo (ifindex 1)     the frame
 //   tcx_ingress   netdev         netdev ingress, in = lo                 the frame
 //   tcx_egress    netdev         netdev egress, out = lo                 the frame
@@ -56,6 +57,13 @@ class ChainRun {
   Result<ir::VerdictKind> run_eval(const TestPacket& pkt);
   // Both; fails the Result if either errs. first = bpf, second = eval.
   Result<std::pair<ir::VerdictKind, ir::VerdictKind>> run_both(const TestPacket& pkt);
+
+  // Whether the packet reaches this chain at all: ip/ip6 tables see only their own family (a
+  // netfilter program is attached per family; elsewhere the prologue accepts the other family
+  // untouched). The evaluator runs any chain it is given, so callers skip such packets.
+  bool applies(const TestPacket& pkt) const;
+  // Test runs of skb-based flavors take at most about a page of data.
+  bool runnable(const TestPacket& pkt) const { return l2_flavor(f_) && f_ == Flavor::kXdp ? true : pkt.frame.size() <= 3000; }
 
   const chain::CompiledChain& compiled() const { return *cc_; }
   const chain::LoadedChain& loaded() const { return *loaded_; }
