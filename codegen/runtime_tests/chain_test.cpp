@@ -1,0 +1,259 @@
+// Chain semantics (nft_do_chain): jump/goto/return through subprograms, verdict maps, policies,
+// register blocks, stateful statements (counters with stable slots, quota, limit), meta mark set,
+// and what is refused. Verdicts are checked by hand and against the reference evaluator.
+#include <netinet/in.h>
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+
+#include "codegen/emit/disasm.h"
+#include "codegen/runtime_tests/harness.h"
+#include "common/packet/packet.h"
+#include "translate/ir/build.h"
+
+namespace nfbpf::codegen::runtime_tests {
+namespace {
+
+using ir::KnownField;
+using ir::VerdictKind;
+using packet::Packet;
+namespace b = ir::build;
+
+constexpr VerdictKind kA = VerdictKind::kAccept, kD = VerdictKind::kDrop;
+
+TestPacket udp4(const char* src, uint16_t dport, size_t payload = 0) {
+  auto p = Packet::ipv4(src, "10.9.9.9").udp(1000, dport).payload_size(payload);
+  return TestPacket{p.bytes(), 0, false};
+}
+
+ir::Rule rule(uint64_t h, std::vector<ir::Step> steps, ir::Verdict v) {
+  return ir::Rule{.handle = h, .steps = std::move(steps), .verdict = std::move(v)};
+}
+ir::Step saddr(const char* a) { return b::eq(KnownField::kIp4Saddr, *b::ip4(a)); }
+ir::Step dport(uint16_t p) { return b::eq(KnownField::kUdpDport, b::be16(p)); }
+
+ir::Chain base(std::string name, VerdictKind policy, std::vector<ir::Rule> rules, ir::Hook hook = ir::Hook::kInput) {
+  return ir::Chain{.name = std::move(name), .handle = 1, .base = ir::BaseHook{.hook = hook}, .policy = policy, .rules = std::move(rules)};
+}
+ir::Chain regular(std::string name, std::vector<ir::Rule> rules) {
+  return ir::Chain{.name = std::move(name), .handle = 9, .rules = std::move(rules)};
+}
+
+struct ChainTest : ::testing::Test {
+  kernel::LinuxKernel k;
+  std::optional<chain::RuntimeTables> rt;
+  void SetUp() override {
+    auto r = chain::RuntimeTables::create(k);
+    ASSERT_TRUE(r.has_value()) << r.error().describe();
+    rt.emplace(std::move(*r));
+  }
+  ChainRun make(const ir::Table& t, Flavor f = Flavor::kNetfilter) {
+    auto r = ChainRun::create(k, *rt, t, "in", f);
+    EXPECT_TRUE(r.has_value()) << r.error().describe();
+    if (!r) std::abort();
+    return std::move(*r);
+  }
+  void expect(ChainRun& run, const std::vector<std::pair<TestPacket, VerdictKind>>& cases) {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      auto got = run.run_both(cases[i].first);
+      ASSERT_TRUE(got.has_value()) << got.error().describe();
+      EXPECT_EQ(verdict_name(got->first), verdict_name(cases[i].second))
+          << flavor::flavor_name(run.flavor()) << " case " << i << " (bpf)\n" << emit::disassemble(run.compiled().program);
+      EXPECT_EQ(verdict_name(got->second), verdict_name(cases[i].second)) << "case " << i << " (eval)";
+    }
+  }
+};
+
+// jump returns to the next rule; goto does not (the base chain's policy applies); return and the
+// end of a regular chain go back; accept/drop inside a regular chain end everything.
+TEST_F(ChainTest, JumpGotoReturnFollowNftDoChain) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kD, {
+      rule(2, {saddr("10.0.0.1")}, b::jump("sub")),     // sub accepts port 1, returns on 2, falls off else
+      rule(3, {saddr("10.0.0.1")}, b::accept()),        // reached after sub returns
+      rule(4, {saddr("10.0.0.2")}, b::go_to("sub")),    // after sub returns: policy drop
+      rule(5, {saddr("10.0.0.3")}, b::jump("outer")),   // two levels
+      rule(6, {}, b::drop())}));
+  t.chains.push_back(regular("sub", {
+      rule(10, {dport(1)}, b::accept()),
+      rule(11, {dport(2)}, b::ret()),
+      rule(12, {dport(3)}, b::drop())}));
+  t.chains.push_back(regular("outer", {
+      rule(20, {}, b::jump("sub")),
+      rule(21, {dport(4)}, b::accept()),
+      rule(22, {}, b::ret())}));
+  for (Flavor f : {Flavor::kNetfilter, Flavor::kCgroupSkbIngress}) {
+    if (f != Flavor::kNetfilter) t.chains[0].base->hook = hook_for(f);
+    ChainRun run = make(t, f);
+    EXPECT_EQ(run.compiled().subprograms.size(), 2u);
+    expect(run, {{udp4("10.0.0.1", 1), kA}, {udp4("10.0.0.1", 2), kA}, {udp4("10.0.0.1", 5), kA},
+                 {udp4("10.0.0.1", 3), kD}, {udp4("10.0.0.2", 1), kA}, {udp4("10.0.0.2", 2), kD},
+                 {udp4("10.0.0.2", 9), kD}, {udp4("10.0.0.3", 1), kA}, {udp4("10.0.0.3", 3), kD},
+                 {udp4("10.0.0.3", 4), kA}, {udp4("10.0.0.3", 9), kD}, {udp4("10.0.0.9", 1), kD}});
+  }
+}
+
+TEST_F(ChainTest, BaseChainReturnAppliesThePolicy) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kA, {rule(2, {saddr("10.0.0.1")}, b::ret()), rule(3, {}, b::drop())}));
+  ChainRun run = make(t);
+  expect(run, {{udp4("10.0.0.1", 1), kA}, {udp4("10.0.0.2", 1), kD}});
+}
+
+TEST_F(ChainTest, JumpsDeeperThanTheCallFramesAreRefused) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kA, {rule(2, {}, b::jump("c1"))}));
+  for (int i = 1; i <= chain::kMaxJumpDepth + 1; ++i)
+    t.chains.push_back(regular("c" + std::to_string(i), {rule(10 + i, {}, i <= chain::kMaxJumpDepth ? b::jump("c" + std::to_string(i + 1)) : b::drop())}));
+  auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_FALSE(cc.has_value());
+  EXPECT_EQ(cc.error().err, EOPNOTSUPP) << cc.error().describe();
+}
+
+TEST_F(ChainTest, VerdictMapsDispatchEveryVerdict) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::Set vm{.name = "ports", .key_parts = {2}, .key_len = 2, .verdict_map = true};
+  vm.elements.push_back({.key = b::be16(1), .verdict = b::accept()});
+  vm.elements.push_back({.key = b::be16(2), .verdict = b::drop()});
+  vm.elements.push_back({.key = b::be16(3), .verdict = b::jump("sub")});
+  vm.elements.push_back({.key = b::be16(4), .verdict = b::go_to("sub")});
+  vm.elements.push_back({.key = b::be16(5), .verdict = ir::Verdict{VerdictKind::kContinue, {}}});
+  vm.elements.push_back({.key = b::be16(6), .verdict = b::ret()});
+  t.sets.push_back(vm);
+  ir::Set iv{.name = "ranges", .flags = ir::kSetInterval, .key_parts = {4}, .key_len = 4, .verdict_map = true};
+  iv.elements.push_back({.key = *b::ip4("10.1.0.0"), .key_end = *b::ip4("10.1.3.7"), .verdict = b::drop()});
+  t.sets.push_back(iv);
+  t.chains.push_back(base("in", kA, {
+      rule(2, {ir::VerdictMap{.key = {ir::known_field(KnownField::kIp4Saddr)}, .set = "ranges"}}, b::accept()),
+      rule(3, {ir::VerdictMap{.key = {ir::known_field(KnownField::kUdpDport)}, .set = "ports"}}, b::drop()),
+      rule(4, {}, b::accept())}));
+  t.chains.push_back(regular("sub", {rule(10, {saddr("10.0.0.1")}, b::drop())}));
+  ChainRun run = make(t);
+  expect(run, {{udp4("10.0.0.1", 1), kA}, {udp4("10.0.0.1", 2), kD}, {udp4("10.0.0.1", 3), kD},
+               {udp4("10.0.0.2", 3), kA}, {udp4("10.0.0.2", 4), kA}, {udp4("10.0.0.1", 5), kD},
+               {udp4("10.0.0.1", 6), kA}, {udp4("10.0.0.1", 7), kA}, {udp4("10.1.0.0", 1), kD},
+               {udp4("10.1.3.7", 1), kD}, {udp4("10.1.3.8", 1), kA}, {udp4("10.0.255.255", 1), kA}});
+  EXPECT_EQ(run.compiled().sets.size(), 2u);
+}
+
+// ir::reg: ip saddr loaded, masked, compared; dport byte-swapped to host order and range-checked.
+TEST_F(ChainTest, RegisterBlocksRunNftsRegisterMachine) {
+  using namespace ir::reg;
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::RegisterBlock blk{.ops = {
+      Load{8, ir::known_field(KnownField::kIp4Saddr)},
+      Bitwise{8, 8, 4, {0xff, 0xff, 0xff, 0x00}, {0, 0, 0, 0}},
+      Cmp{8, ir::Op::kEq, {10, 0, 0, 0}},
+      Load{9, ir::known_field(KnownField::kUdpDport)},
+      ByteOrder{9, 10, false, 2, 2},
+      Shift{10, 11, 4, true, 4},
+      Range{11, false, {0x00, 0x04, 0, 0}, {0x00, 0x05, 0, 0}},  // host-order dport << 4 in [0x400, 0x500]
+  }};
+  ir::RegisterBlock verdict{.ops = {Load{8, ir::known_field(KnownField::kUdpDport)},
+                                    Cmp{8, ir::Op::kEq, b::be16(99)},
+                                    Immediate{0, {0, 0, 0, 0}}}};  // NF_DROP
+  t.chains.push_back(base("in", kA, {rule(2, {blk}, b::drop()), rule(3, {verdict}, b::accept())}));
+  ChainRun run = make(t);
+  expect(run, {{udp4("10.0.0.7", 0x40), kD}, {udp4("10.0.0.7", 0x50), kD}, {udp4("10.0.0.7", 0x51), kA},
+               {udp4("10.0.0.7", 0x3f), kA}, {udp4("10.0.1.7", 0x40), kA}, {udp4("10.0.1.7", 99), kD}});
+}
+
+TEST_F(ChainTest, CountersKeepTheirSlotAcrossRecompiles) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kA, {rule(2, {ir::Counter{}, saddr("10.0.0.1"), ir::Counter{}}, b::drop()),
+                                     rule(3, {ir::Counter{}}, b::accept())}));
+  ChainRun run = make(t);
+  ASSERT_EQ(run.compiled().counters.size(), 3u);
+  auto pkt = udp4("10.0.0.1", 1, 12);
+  auto other = udp4("10.0.0.2", 1, 12);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(*run.run_bpf(pkt), kD);
+  ASSERT_EQ(*run.run_bpf(other), kA);
+  uint32_t before = run.compiled().counters[0].slot, after = run.compiled().counters[1].slot,
+           last = run.compiled().counters[2].slot;
+  EXPECT_EQ(rt->counters.read(before)->packets, 4u);
+  EXPECT_EQ(rt->counters.read(before)->bytes, 4u * pkt.frame.size());
+  EXPECT_EQ(rt->counters.read(after)->packets, 3u);
+  EXPECT_EQ(rt->counters.read(last)->packets, 1u);
+  // A new rule in front: the old rules keep their slots and counts.
+  t.chains[0].rules.insert(t.chains[0].rules.begin(), rule(7, {ir::Counter{}}, ir::Verdict{}));
+  ChainRun again = make(t);
+  ASSERT_EQ(again.compiled().counters.size(), 4u);
+  EXPECT_TRUE(again.compiled().counters[0].fresh);
+  EXPECT_EQ(again.compiled().counters[1].slot, before);
+  EXPECT_FALSE(again.compiled().counters[1].fresh);
+  ASSERT_EQ(*again.run_bpf(pkt), kD);
+  EXPECT_EQ(rt->counters.read(before)->packets, 5u);
+  EXPECT_EQ(rt->counters.read(again.compiled().counters[0].slot)->packets, 1u);
+}
+
+TEST_F(ChainTest, QuotaAndLimitAgreeWithTheEvaluator) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kA, {
+      rule(2, {saddr("10.0.0.1"), ir::Quota{.bytes = 200}}, b::drop()),                // drop until 200 bytes
+      rule(3, {saddr("10.0.0.2"), ir::Limit{.rate = 1, .unit_seconds = 3600, .burst = 3}}, b::drop()),
+      rule(4, {saddr("10.0.0.3"), ir::Limit{.rate = 1, .unit_seconds = 3600, .over = true}}, b::drop()),
+      rule(5, {saddr("10.0.0.4"), ir::Limit{.rate = 100, .unit_seconds = 3600, .burst = 100, .bytes = true}}, b::drop())}));
+  ChainRun run = make(t);
+  std::map<std::string, int> drops;
+  for (int i = 0; i < 8; ++i) {
+    for (const char* src : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}) {
+      auto got = run.run_both(udp4(src, 1, 40));  // 68 bytes
+      ASSERT_TRUE(got.has_value()) << got.error().describe();
+      EXPECT_EQ(verdict_name(got->first), verdict_name(got->second)) << src << " packet " << i;
+      drops[src] += got->first == kD;
+    }
+  }
+  EXPECT_EQ(drops["10.0.0.1"], 2);  // 68 + 68 <= 200 < 204
+  EXPECT_EQ(drops["10.0.0.2"], 3);  // burst 3, then one per hour
+  EXPECT_EQ(drops["10.0.0.3"], 3);  // `over`: the 5 of the default burst pass, the rest matches
+  EXPECT_EQ(drops["10.0.0.4"], 2);  // 200 bytes of bucket (rate + burst), 68 per packet
+}
+
+TEST_F(ChainTest, MarkSetAtTcAndRefusedAtNetfilter) {
+  ir::Table t{.family = ir::Family::kNetdev, .name = "t"};
+  t.chains.push_back(base("in", kA, {rule(2, {ir::SetMark{.clear = 0xffffffff, .value = 7}}, ir::Verdict{}),
+                                     rule(3, {b::eq(KnownField::kMetaMark, b::host32(7))}, b::drop())},
+                          ir::Hook::kIngress));
+  ChainRun run = make(t, Flavor::kTcxIngress);
+  auto p = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).ether();
+  expect(run, {{TestPacket{p.bytes(), 14, false}, kD}});
+
+  ir::Table nf{.family = ir::Family::kIp, .name = "t"};
+  nf.chains.push_back(base("in", kA, {rule(2, {ir::SetMark{.clear = 0xffffffff, .value = 7}}, ir::Verdict{})}));
+  auto cc = chain::compile_chain(nf, nf.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_FALSE(cc.has_value());
+  EXPECT_EQ(cc.error().err, EOPNOTSUPP);
+  EXPECT_NE(cc.error().msg.find("mark"), std::string::npos) << cc.error().msg;
+}
+
+TEST_F(ChainTest, RefusedStatementsAndFieldsNameWhat) {
+  auto refused = [&](ir::Step s, Flavor f, ir::Family fam, std::string_view word) {
+    ir::Table t{.family = fam, .name = "t"};
+    t.chains.push_back(base("in", kA, {rule(2, {std::move(s)}, b::drop())}, hook_for(f)));
+    auto cc = chain::compile_chain(t, t.chains[0], f, rt->options());
+    ASSERT_FALSE(cc.has_value()) << word;
+    EXPECT_EQ(cc.error().err, EOPNOTSUPP) << cc.error().describe();
+    EXPECT_NE(cc.error().describe().find(word), std::string::npos) << cc.error().describe();
+  };
+  refused(ir::Log{.prefix = "x"}, Flavor::kNetfilter, ir::Family::kIp, "log");
+  refused(b::eq(KnownField::kMetaMark, b::host32(1)), Flavor::kXdp, ir::Family::kNetdev, "meta mark");
+  refused(b::eq(KnownField::kMetaIifName, b::ifname("eth0")), Flavor::kXdp, ir::Family::kNetdev, "iifname");
+  refused(b::eq(KnownField::kCtStatus, b::host32(1)), Flavor::kNetfilter, ir::Family::kIp, "ct status");
+  refused(b::eq(KnownField::kMetaSkUid, b::host32(0)), Flavor::kNetfilter, ir::Family::kIp, "skuid");
+  refused(ir::Match{.key = {ir::Field{.base = ir::Base::kLink, .offset = 0, .len = 6}}, .value = ir::Bytes(6, 0)},
+          Flavor::kNetfilter, ir::Family::kIp, "link-layer");
+  // Concatenated intervals with two ranged parts cannot be an LPM trie.
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::Set s{.name = "s", .flags = ir::kSetInterval | ir::kSetConcat, .key_parts = {4, 2}, .key_len = 8};
+  s.elements.push_back({.key = {10, 0, 0, 0, 0, 1, 0, 0}, .key_end = {10, 0, 0, 9, 0, 9, 0, 0}});
+  t.sets.push_back(s);
+  t.chains.push_back(base("in", kA, {rule(2, {b::in_set({ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kUdpDport)}, "s")}, b::drop())}));
+  auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_FALSE(cc.has_value());
+  EXPECT_EQ(cc.error().err, EOPNOTSUPP) << cc.error().describe();
+}
+
+}  // namespace
+}  // namespace nfbpf::codegen::runtime_tests
