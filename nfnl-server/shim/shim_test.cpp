@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <climits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -126,6 +127,17 @@ TEST(Shim, RawSendmsgBatchLikeNftIsAnsweredBeforeSelect) {
   std::string out;
   ASSERT_EQ(run_client(server.socket_path(), {"rawbatch"}, &out), 0) << out;
   EXPECT_EQ(server.protocol().calls(), 4u);
+}
+
+TEST(Shim, ConcurrentClientsNeverSeeEachOthersReplies) {
+  ServerThread server;
+  std::vector<std::unique_ptr<Child>> clients;
+  for (int i = 0; i < 6; ++i) {
+    clients.push_back(std::make_unique<Child>(
+        server.socket_path(), std::vector<std::string>{NFBPF_MNL_CLIENT, "stress", "300"}));
+  }
+  for (auto& c : clients) EXPECT_EQ(c->wait(std::chrono::seconds(60)), 0);
+  EXPECT_EQ(server.protocol().calls(), 6u * 300u);
 }
 
 TEST(Shim, MultiMegabyteDumpIsCompleteAfterSelectZero) {

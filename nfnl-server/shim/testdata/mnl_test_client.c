@@ -255,6 +255,23 @@ int main(int argc, char **argv) {
     }
     return echo_once(nl, 2) ? 34 : 0;
   }
+  if (!strcmp(mode, "stress") && argc == 3) {
+    /* Many acked echoes on two sockets, alternating: every reply must carry its own socket's port
+     * and its request's sequence number (mnl_cb_run checks both), with no leftovers. */
+    struct mnl_socket *a = open_bound(), *b = open_bound();
+    int n = atoi(argv[2]);
+    char req[256];
+    for (int i = 0; i < n; i++) {
+      struct mnl_socket *nl = i % 2 ? a : b;
+      struct stats st = {0, 0};
+      size_t len = build(req, kEcho, NLM_F_ACK, (uint32_t)i + 1, NULL, 0);
+      if (talk(nl, req, len, (uint32_t)i + 1, &st) != MNL_CB_STOP || st.messages != 1) {
+        fprintf(stderr, "stress: request %d failed (%s)\n", i, strerror(errno));
+        return 70;
+      }
+    }
+    return 0;
+  }
   if (!strcmp(mode, "rtt") && argc == 3) {
     /* Not a test: prints the mean send+receive round trip of N acked echoes (for docs/shim.md). */
     struct mnl_socket *nl = open_bound();
