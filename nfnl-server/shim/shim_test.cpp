@@ -25,15 +25,17 @@ namespace {
 // A child process with LD_PRELOAD set, stdin and stdout piped to us.
 class Child {
  public:
-  Child(const std::string& socket_path, std::vector<std::string> argv) {
+  // preload: set LD_PRELOAD to the shim (false: the command is expected to do it, e.g. nfbpf-run).
+  Child(const std::string& socket_path, std::vector<std::string> argv, bool preload = true) {
     int in[2], out[2];
     if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) std::abort();
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(in[0], 0);
       ::dup2(out[1], 1);
-      std::vector<std::string> env_storage = {std::string("LD_PRELOAD=") + NFBPF_SHIM_PATH,
-                                              "NFBPF_SOCKET=" + socket_path, "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+      std::vector<std::string> env_storage = {"NFBPF_SOCKET=" + socket_path,
+                                              "PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
+      if (preload) env_storage.push_back(std::string("LD_PRELOAD=") + NFBPF_SHIM_PATH);
       std::vector<char*> env, args;
       for (auto& e : env_storage) env.push_back(e.data());
       env.push_back(nullptr);
@@ -210,6 +212,15 @@ TEST(Shim, DeadDaemonIsConnectionResetNotEof) {
 TEST(Shim, MissingDaemonFailsSocketWithConnectionRefused) {
   std::string out;
   EXPECT_EQ(run_client("/nonexistent/nfbpf.sock", {"echo"}, &out), 11);
+}
+
+TEST(Shim, NfbpfRunPreloadsTheShimAndHonoursNfbpfSocket) {
+  ServerThread server;
+  Child run(server.socket_path(), {NFBPF_RUN_PATH, NFBPF_MNL_CLIENT, "echo"}, false);
+  EXPECT_EQ(run.wait(), 0);
+  EXPECT_EQ(server.protocol().calls(), 1u);
+  Child usage(server.socket_path(), {NFBPF_RUN_PATH}, false);
+  EXPECT_EQ(usage.wait(), 2);
 }
 
 TEST(Shim, RealNftIsRoutedToTheDaemon) {
