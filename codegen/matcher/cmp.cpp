@@ -41,8 +41,15 @@ uint64_t be_of(const ir::Bytes& b, uint32_t off, uint32_t n) {
 
 Size size_of(uint32_t n) { return n == 1 ? Size::kB : n == 2 ? Size::kH : n == 4 ? Size::kW : Size::kDW; }
 
-// r2 = chunk (masked); for ordered compares in memcmp order, byte-swapped to a big-endian number.
-void load_chunk(emit::Program& p, const KeyRef& k, const Chunk& c, const std::optional<ir::Bytes>& mask, bool be) {
+// The register holding the chunk (masked; for ordered compares in memcmp order, byte-swapped to a
+// big-endian number): r1 itself when a register key needs no change, else r2.
+Reg load_chunk(emit::Program& p, const KeyRef& k, const Chunk& c, const std::optional<ir::Bytes>& mask, bool be) {
+  bool needs_mask = false;
+  if (mask) {
+    uint64_t all = c.size == 8 ? ~0ull : (1ull << (8 * c.size)) - 1;
+    needs_mask = le_of(*mask, c.off, c.size) != all;
+  }
+  if (k.in_reg && !needs_mask && !(be && c.size > 1)) return Reg::R1;
   if (k.in_reg) p.mov(Reg::R2, Reg::R1);
   else if (c.size == 8) ldx64(p, Reg::R2, k.base, static_cast<int16_t>(k.off + c.off), Reg::R3);
   else p.ldx(size_of(c.size), Reg::R2, k.base, static_cast<int16_t>(k.off + c.off));
@@ -59,14 +66,15 @@ void load_chunk(emit::Program& p, const KeyRef& k, const Chunk& c, const std::op
     }
   }
   if (be && c.size > 1) p.to_be(Reg::R2, static_cast<int>(c.size * 8));
+  return Reg::R2;
 }
 
-void jmp_const(emit::Program& p, Cond cond, uint32_t size, uint64_t v, emit::Label& target) {
+void jmp_const(emit::Program& p, Cond cond, Reg r, uint32_t size, uint64_t v, emit::Label& target) {
   if (size == 8) {
     p.ld_imm64(Reg::R3, v);
-    p.jmp(cond, Reg::R2, Reg::R3, target);
+    p.jmp(cond, r, Reg::R3, target);
   } else {
-    p.jmp32(cond, Reg::R2, static_cast<int32_t>(static_cast<uint32_t>(v)), target);
+    p.jmp32(cond, r, static_cast<int32_t>(static_cast<uint32_t>(v)), target);
   }
 }
 
@@ -87,17 +95,17 @@ Result<void> emit_cmp(emit::Program& p, const KeyRef& k, const std::optional<ir:
   switch (op) {
     case ir::Op::kEq:
       for (const Chunk& c : chunks) {
-        load_chunk(p, k, c, mask, false);
-        jmp_const(p, Cond::kNe, c.size, le_of(value, c.off, c.size), fail);
+        Reg r = load_chunk(p, k, c, mask, false);
+        jmp_const(p, Cond::kNe, r, c.size, le_of(value, c.off, c.size), fail);
       }
       return {};
     case ir::Op::kNe: {
       emit::Label hold(p);
       for (size_t i = 0; i < chunks.size(); ++i) {
         const Chunk& c = chunks[i];
-        load_chunk(p, k, c, mask, false);
+        Reg r = load_chunk(p, k, c, mask, false);
         bool last = i + 1 == chunks.size();
-        jmp_const(p, last ? Cond::kEq : Cond::kNe, c.size, le_of(value, c.off, c.size), last ? fail : hold);
+        jmp_const(p, last ? Cond::kEq : Cond::kNe, r, c.size, le_of(value, c.off, c.size), last ? fail : hold);
       }
       p.bind(hold);
       return {};
@@ -130,16 +138,16 @@ Result<void> emit_order(emit::Program& p, const KeyRef& k, const std::optional<i
   for (size_t i = 0; i < chunks.size(); ++i) {
     const Chunk& c = chunks[i];
     bool be = !k.numeric;
-    load_chunk(p, k, c, mask, be);
+    Reg r = load_chunk(p, k, c, mask, be);
     uint64_t cv = be ? be_of(v, c.off, c.size) : le_of(v, c.off, c.size);
     if (i + 1 < chunks.size()) {
-      jmp_const(p, strict, c.size, cv, hold);
-      jmp_const(p, opposite, c.size, cv, miss);
+      jmp_const(p, strict, r, c.size, cv, hold);
+      jmp_const(p, opposite, r, c.size, cv, miss);
       continue;
     }
     // Last chunk: holds when strict (or equal); otherwise miss.
     Cond final_miss = greater ? (or_equal ? Cond::kLt : Cond::kLe) : (or_equal ? Cond::kGt : Cond::kGe);
-    jmp_const(p, final_miss, c.size, cv, miss);
+    jmp_const(p, final_miss, r, c.size, cv, miss);
     p.jmp(hold);
   }
   return {};
