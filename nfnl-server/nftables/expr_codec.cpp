@@ -121,6 +121,33 @@ void fixup_quota(std::vector<store::ExprAttr>& v) {
   if (store::ExprAttr* c = find_attr(v, NFTA_QUOTA_CONSUMED)) c->payload = be64(0);
 }
 
+// Inserts `type` = `value` before the first attribute whose type is greater (keeping the
+// spec's order, which follows the attribute numbers for these kinds) if it is missing.
+void ensure_attr(std::vector<store::ExprAttr>& v, uint16_t type, std::vector<uint8_t> value,
+                 const std::vector<uint16_t>& order) {
+  if (find_attr(v, type)) return;
+  auto rank = [&](uint16_t t) {
+    auto it = std::find(order.begin(), order.end(), t);
+    return it == order.end() ? order.size() : size_t(it - order.begin());
+  };
+  auto pos = std::find_if(v.begin(), v.end(), [&](const auto& a) { return rank(a.type) > rank(type); });
+  store::ExprAttr a;
+  a.type = type;
+  a.payload = std::move(value);
+  v.insert(pos, std::move(a));
+}
+
+// nft_payload_set_dump(): the write variant always dumps the checksum fields.
+void fixup_payload(std::vector<store::ExprAttr>& v) {
+  if (!find_attr(v, NFTA_PAYLOAD_SREG)) return;
+  const std::vector<uint16_t> order = {NFTA_PAYLOAD_SREG,        NFTA_PAYLOAD_BASE,
+                                       NFTA_PAYLOAD_OFFSET,      NFTA_PAYLOAD_LEN,
+                                       NFTA_PAYLOAD_CSUM_TYPE,   NFTA_PAYLOAD_CSUM_OFFSET,
+                                       NFTA_PAYLOAD_CSUM_FLAGS};
+  for (uint16_t t : {NFTA_PAYLOAD_CSUM_TYPE, NFTA_PAYLOAD_CSUM_OFFSET, NFTA_PAYLOAD_CSUM_FLAGS})
+    ensure_attr(v, t, be32(0), order);
+}
+
 // nft_connlimit_do_dump(): FLAGS only when inverted.
 void fixup_connlimit(std::vector<store::ExprAttr>& v) {
   put_flags(v, NFTA_CONNLIMIT_FLAGS, flags_of(v, NFTA_CONNLIMIT_FLAGS), false);
@@ -134,7 +161,8 @@ const std::map<std::string_view, KindSpec>& kinds() {
       {"payload",
        {{{NFTA_PAYLOAD_DREG, K::kReg}, {NFTA_PAYLOAD_SREG, K::kReg}, {NFTA_PAYLOAD_BASE},
          {NFTA_PAYLOAD_OFFSET}, {NFTA_PAYLOAD_LEN}, {NFTA_PAYLOAD_CSUM_TYPE},
-         {NFTA_PAYLOAD_CSUM_OFFSET}, {NFTA_PAYLOAD_CSUM_FLAGS}}}},
+         {NFTA_PAYLOAD_CSUM_OFFSET}, {NFTA_PAYLOAD_CSUM_FLAGS}},
+        true, fixup_payload}},
       {"meta", {{{NFTA_META_KEY}, {NFTA_META_DREG, K::kReg}, {NFTA_META_SREG, K::kReg}}}},
       {"counter",
        {{{NFTA_COUNTER_BYTES, K::kRaw, be64(0)}, {NFTA_COUNTER_PACKETS, K::kRaw, be64(0)}}}},

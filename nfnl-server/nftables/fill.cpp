@@ -149,6 +149,15 @@ nfnl::Message fill_set(const FillHdr& h, const store::Table& t, const store::Set
     w.nest_end(concat);
   }
   w.nest_end(desc);
+  // nf_tables_fill_set_info() (6.16+): the backend ("%ps" of its ops: an address on this
+  // kernel, so boot-specific) and nft_set_userspace_size() of the element count, which for
+  // rbtree halves the start/end pairs.
+  w.put_str(NFTA_SET_TYPE_, backend_name(s.backend));
+  uint32_t count = 0;
+  for (const auto& e : s.elems)
+    if ((e.vis.cur || e.vis.next) && !(e.flags & NFT_SET_ELEM_CATCHALL)) count++;
+  if (s.backend == store::SetBackend::kRbtree) count /= 2;
+  w.put_be32(NFTA_SET_COUNT_, count);
   if (s.exprs.size() == 1) {
     size_t e = w.nest_start(NFTA_SET_EXPR);
     dump_expr_body(w, s.exprs[0]);
@@ -162,14 +171,6 @@ nfnl::Message fill_set(const FillHdr& h, const store::Table& t, const store::Set
     }
     w.nest_end(list);
   }
-  // Kernel 6.18 appends the backend (NFTA_SET_TYPE, the ops' address as "%p"-style text, so
-  // boot-specific: these are the values of the kernel the captures were taken on) and the
-  // element count.
-  w.put_str(NFTA_SET_TYPE_, backend_name(s.backend));
-  uint32_t count = 0;
-  for (const auto& e : s.elems)
-    if ((e.vis.cur || e.vis.next) && !(e.flags & NFT_SET_ELEM_INTERVAL_END)) count++;
-  w.put_be32(NFTA_SET_COUNT_, count);
   return w.finish();
 }
 

@@ -31,6 +31,12 @@ Result<std::vector<uint8_t>> parse_key(const Attr& a, uint32_t len) {
   return std::vector<uint8_t>(p.begin(), p.end());
 }
 
+size_t live_elems(const store::Set& s) {
+  size_t n = 0;
+  for (const auto& e : s.elems) n += e.vis.next && !(e.flags & NFT_SET_ELEM_CATCHALL);
+  return n;
+}
+
 bool same_key(const store::SetElem& e, const store::SetElem& n) {
   return e.key == n.key && e.key_end == n.key_end &&
          (e.flags & NFT_SET_ELEM_INTERVAL_END) == (n.flags & NFT_SET_ELEM_INTERVAL_END) &&
@@ -129,7 +135,10 @@ Result<void> new_setelem(BatchCtx& c) {
       if (r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
       continue;
     }
-    if (s->size && s->elems.size() >= s->size) return fail_at(ENFILE, &el);
+    // set->size is kept in backend units (rbtree stores start and end: twice the user size).
+    const size_t cap = s->backend == store::SetBackend::kRbtree ? size_t(s->size) * 2 : s->size;
+    if (s->size && !(e->flags & NFT_SET_ELEM_CATCHALL) && live_elems(*s) >= cap)
+      return fail_at(ENFILE, &el);
     for (store::Chain* j : e->jump_targets) j->use++;
     s->elems.push_back(std::move(*e));
     Op op{OpKind::kNewElem, c.origin};

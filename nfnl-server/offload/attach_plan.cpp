@@ -1,0 +1,110 @@
+#include "nfnl-server/offload/attach_plan.h"
+
+#include <linux/netfilter.h>
+#include <net/if.h>
+
+#include <map>
+
+#include <fmt/format.h>
+
+#include "translate/ir/fields.h"
+
+namespace nfbpf::offload {
+
+namespace flavor = codegen::flavor;
+
+codegen::flavor::AttachPoint AttachKey::point() const {
+  if (flavor == flavor::Flavor::kNetfilter) return flavor::AttachPoint::netfilter_hook(pf, hooknum, priority);
+  return flavor::AttachPoint::tcx(flavor, ifindex);
+}
+
+std::string AttachKey::describe() const {
+  if (flavor == flavor::Flavor::kNetfilter)
+    return fmt::format("netfilter {} hook {} priority {}", pf == NFPROTO_IPV6 ? "ipv6" : "ipv4", hooknum, priority);
+  return fmt::format("{} ifindex {}", flavor::flavor_name(flavor), ifindex);
+}
+
+Result<int> resolve_device_in_current_netns(const std::string& name) {
+  unsigned idx = if_nametoindex(name.c_str());
+  if (idx == 0) return failf(ENODEV, "device {} does not exist", name);
+  return static_cast<int>(idx);
+}
+
+namespace {
+
+Result<uint32_t> inet_hooknum(ir::Hook h) {
+  switch (h) {
+    case ir::Hook::kPrerouting: return NF_INET_PRE_ROUTING;
+    case ir::Hook::kInput: return NF_INET_LOCAL_IN;
+    case ir::Hook::kForward: return NF_INET_FORWARD;
+    case ir::Hook::kOutput: return NF_INET_LOCAL_OUT;
+    case ir::Hook::kPostrouting: return NF_INET_POST_ROUTING;
+    default: break;
+  }
+  return failf(EOPNOTSUPP, "hook {} is not offloaded for this family", ir::to_string(h));
+}
+
+Result<std::vector<AttachKey>> keys_for(const ir::Table& t, const ir::Chain& c, flavor::Flavor* fl,
+                                        const DeviceResolver& devices) {
+  const ir::BaseHook& b = *c.base;
+  std::vector<AttachKey> out;
+  if (t.family == ir::Family::kNetdev) {
+    if (b.hook != ir::Hook::kIngress && b.hook != ir::Hook::kEgress)
+      return failf(EOPNOTSUPP, "netdev hook {} is not offloaded", ir::to_string(b.hook));
+    *fl = b.hook == ir::Hook::kIngress ? flavor::Flavor::kTcxIngress : flavor::Flavor::kTcxEgress;
+    for (const auto& dev : b.devices) {
+      auto idx = devices(dev);
+      if (!idx) return std::unexpected(std::move(idx).error());
+      out.push_back(AttachKey{.flavor = *fl, .ifindex = *idx});
+    }
+    return out;
+  }
+  if (b.hook == ir::Hook::kIngress)
+    return fail(EOPNOTSUPP, "inet ingress chains are not offloaded yet (use a netdev table)");
+  auto hooknum = inet_hooknum(b.hook);
+  if (!hooknum) return std::unexpected(std::move(hooknum).error());
+  *fl = flavor::Flavor::kNetfilter;
+  auto key = [&](uint32_t pf) {
+    return AttachKey{.flavor = *fl, .pf = pf, .hooknum = *hooknum, .priority = b.priority};
+  };
+  if (t.family == ir::Family::kIp || t.family == ir::Family::kInet) out.push_back(key(NFPROTO_IPV4));
+  if (t.family == ir::Family::kIp6 || t.family == ir::Family::kInet) out.push_back(key(NFPROTO_IPV6));
+  if (out.empty()) return failf(EOPNOTSUPP, "family {} is not offloaded", ir::to_string(t.family));
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const DeviceResolver& devices) {
+  constexpr uint32_t kDormant = 0x1;  // NFT_TABLE_F_DORMANT: the kernel registers no hooks
+  std::vector<ChainPlan> out;
+  std::map<AttachKey, std::string> owner;  // attach point -> the chain already there
+  for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
+    const ir::Table& t = rs.tables[ti];
+    if (t.flags & kDormant) continue;
+    for (const ir::Chain& c : t.chains) {
+      if (!c.base) continue;
+      ChainPlan plan{.table = ti, .chain = c.name,
+                     .where = fmt::format("{} {} {}", ir::to_string(t.family), t.name, c.name)};
+      if (c.base->type == ir::ChainType::kNat)
+        return failf(EOPNOTSUPP,
+                     "chain {}: type nat is not offloaded (address translation needs conntrack "
+                     "bindings a BPF netfilter program cannot make)", plan.where);
+      auto keys = keys_for(t, c, &plan.flavor, devices);
+      if (!keys) return std::unexpected(std::move(keys).error().with_context("chain " + plan.where));
+      for (const AttachKey& k : *keys) {
+        auto [it, fresh] = owner.emplace(k, plan.where);
+        if (!fresh)
+          return failf(EOPNOTSUPP,
+                       "chains {} and {} share one attach point ({}): running two base chains at "
+                       "one hook and priority is not offloaded yet; give them different priorities",
+                       it->second, plan.where, k.describe());
+      }
+      plan.at = std::move(*keys);
+      out.push_back(std::move(plan));
+    }
+  }
+  return out;
+}
+
+}  // namespace nfbpf::offload

@@ -1,0 +1,46 @@
+#include "nfnl-server/offload/counter_listing.h"
+
+#include <linux/netfilter/nf_tables.h>
+
+namespace nfbpf::offload {
+namespace {
+
+std::vector<uint8_t> be64(uint64_t v) {
+  std::vector<uint8_t> out(8);
+  for (int i = 7; i >= 0; --i, v >>= 8) out[size_t(i)] = uint8_t(v & 0xff);
+  return out;
+}
+
+void set_u64(std::vector<store::ExprAttr>& attrs, uint16_t type, uint64_t v) {
+  for (auto& a : attrs)
+    if (a.type == type) {
+      a.payload = be64(v);
+      return;
+    }
+  attrs.push_back(store::ExprAttr{.type = type, .payload = be64(v)});
+}
+
+}  // namespace
+
+void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source) {
+  for (auto& t : rs.tables) {
+    if (!t->vis.cur) continue;
+    for (auto& c : t->chains) {
+      if (!c->vis.cur) continue;
+      for (auto& r : c->rules) {
+        if (!r.vis.cur) continue;
+        size_t nth = 0;
+        for (auto& e : r.exprs) {
+          if (e.name != "counter") continue;
+          auto v = source(t->family, t->name, c->name, r.handle, nth++);
+          if (!v) continue;
+          // The kernel dumps BYTES before PACKETS (nft_counter_do_dump).
+          set_u64(e.data, NFTA_COUNTER_BYTES, v->bytes);
+          set_u64(e.data, NFTA_COUNTER_PACKETS, v->packets);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace nfbpf::offload

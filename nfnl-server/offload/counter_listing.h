@@ -1,0 +1,24 @@
+#pragma once
+// Live counters in listings: the kernel dumps a `counter` expression with the packets and bytes
+// it has counted, and `nft list ruleset` prints them. Under offload the counting happens in BPF,
+// so before a dump the committed rules' counter expressions are rewritten with the values read
+// from the counters map. The store keeps the attributes in dump order; only their payloads change.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string_view>
+
+#include "codegen/abi/counter.h"
+#include "nfnl-server/store/ruleset.h"
+
+namespace nfbpf::offload {
+
+// Value of the nth (0-based) counter expression of a rule; nullopt keeps the stored value.
+using CounterSource = std::function<std::optional<codegen::abi::Counter>(
+    uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth)>;
+
+// Rewrites NFTA_COUNTER_BYTES / NFTA_COUNTER_PACKETS of every committed rule's counter expressions.
+void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source);
+
+}  // namespace nfbpf::offload

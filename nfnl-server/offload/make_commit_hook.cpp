@@ -1,0 +1,19 @@
+#include "nfnl-server/offload/make_commit_hook.h"
+
+#include "codegen/kernel/linux_kernel.h"
+#include "nfnl-server/offload/offload_hook.h"
+
+namespace nfbpf::offload {
+
+std::optional<OffloadMode> parse_offload_mode(std::string_view s) {
+  if (s == "none") return OffloadMode::kNone;
+  if (s == "strict") return OffloadMode::kStrict;
+  return std::nullopt;
+}
+
+std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode) {
+  if (mode == OffloadMode::kNone) return std::make_unique<nftables::AcceptAllHook>();
+  return std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
+}
+
+}  // namespace nfbpf::offload

@@ -1,0 +1,260 @@
+#include "nfnl-server/offload/offload_hook.h"
+
+#include <linux/netfilter.h>
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+#include "codegen/chain/compile.h"
+#include "common/log.h"
+#include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/store_to_ir.h"
+#include "translate/ir/fields.h"
+#include "translate/ir/printer.h"
+
+namespace nfbpf::offload {
+
+namespace chain = codegen::chain;
+namespace flavor = codegen::flavor;
+namespace runtime = codegen::runtime;
+
+struct OffloadHook::Program {
+  std::string key;  // printed inputs (see program_for); equal keys compile to equal programs
+  chain::LoadedChain loaded;
+  std::set<chain::SlotKey> counters, quotas, limits;
+};
+
+namespace {
+
+// The extended-ack text travels inside one netlink record (<= 3776 bytes with the copied
+// request); the full error, verifier log included, goes to the daemon's log.
+constexpr size_t kClientMessageMax = 400;
+
+uint8_t nfproto_of(ir::Family f) {
+  switch (f) {
+    case ir::Family::kIp: return NFPROTO_IPV4;
+    case ir::Family::kIp6: return NFPROTO_IPV6;
+    case ir::Family::kInet: return NFPROTO_INET;
+    case ir::Family::kNetdev: return NFPROTO_NETDEV;
+    default: return NFPROTO_UNSPEC;
+  }
+}
+
+bool family_offloaded(uint8_t nfproto) {
+  return nfproto == NFPROTO_IPV4 || nfproto == NFPROTO_IPV6 || nfproto == NFPROTO_INET ||
+         nfproto == NFPROTO_NETDEV;
+}
+
+// BPF object names: at most 15 characters of [A-Za-z0-9_.].
+std::string prog_name(std::string_view chain_name) {
+  std::string out = "nfb_";
+  for (char ch : chain_name) {
+    if (out.size() >= 15) break;
+    out.push_back(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' ? ch : '_');
+  }
+  return out;
+}
+
+// Slot keys carry the table name but not its family; `ip filter` and `ip6 filter` would share
+// counters. The compiler sees tables renamed "<family> <name>" so keys are unique per table.
+std::string qualified_name(const ir::Table& t) { return fmt::format("{} {}", ir::to_string(t.family), t.name); }
+
+// Everything compile_chain reads for one base chain: the table's identity, its sets, the base
+// chain and every regular chain (a superset of the reachable ones), and the flavor.
+std::string compile_key(const ir::Table& t, const ir::Chain& base, flavor::Flavor f) {
+  std::string key = fmt::format("{}\n{}\n", flavor::flavor_name(f), t.name);
+  for (const auto& s : t.sets) key += ir::to_string(s) + "\n";
+  key += ir::to_string(base) + "\n";
+  for (const auto& c : t.chains)
+    if (!c.base) key += ir::to_string(c) + "\n";
+  return key;
+}
+
+std::set<chain::SlotKey> keys_of(const std::vector<chain::SlotUse>& uses) {
+  std::set<chain::SlotKey> out;
+  for (const auto& u : uses) out.insert(u.key);
+  return out;
+}
+
+Error for_client(const Error& e) {
+  std::string text = e.describe();
+  if (text.size() > kClientMessageMax) text = text.substr(0, kClientMessageMax - 3) + "...";
+  return Error(e.err, std::move(text));
+}
+
+}  // namespace
+
+OffloadHook::OffloadHook(std::unique_ptr<codegen::kernel::Kernel> kernel, DeviceResolver devices)
+    : kernel_(std::move(kernel)), devices_(std::move(devices)) {}
+
+OffloadHook::~OffloadHook() {
+  // Detach before the programs and maps go (member order would do it too; be explicit).
+  new_dispatchers_.clear();
+  dispatchers_.clear();
+}
+
+Result<chain::RuntimeTables*> OffloadHook::runtime() {
+  if (!rt_) {
+    auto rt = chain::RuntimeTables::create(*kernel_);
+    if (!rt) return std::unexpected(std::move(rt).error().with_context("creating the shared state maps"));
+    rt_.emplace(std::move(*rt));
+  }
+  return &*rt_;
+}
+
+Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, const ir::Chain& c, flavor::Flavor f,
+                                                         const std::map<std::string, ProgramPtr>& live_by_key) {
+  std::string key = compile_key(t, c, f);
+  if (auto it = live_by_key.find(key); it != live_by_key.end()) {
+    ++stats_.reused;
+    return it->second;
+  }
+  auto rt = runtime();
+  if (!rt) return std::unexpected(std::move(rt).error());
+  auto cc = chain::compile_chain(t, c, f, (*rt)->options(prog_name(c.name)));
+  if (!cc) return std::unexpected(std::move(cc).error());
+  auto loaded = chain::load_chain(*kernel_, *cc, **rt);
+  if (!loaded) return std::unexpected(std::move(loaded).error().with_context(fmt::format("loading chain {}", c.name)));
+  ++stats_.compiled;
+  return std::make_shared<const Program>(Program{std::move(key), std::move(*loaded), keys_of(cc->counters),
+                                                 keys_of(cc->quotas), keys_of(cc->limits)});
+}
+
+Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
+  // Tables of other families (arp, bridge) are stored but could not run: refuse their base chains.
+  for (const auto& t : next.tables) {
+    if (!t->vis.active_next() || family_offloaded(t->family)) continue;
+    for (const auto& c : t->chains)
+      if (c->vis.active_next() && c->is_base())
+        return failf(EOPNOTSUPP, "chain {} of table {}: family {} is not offloaded", c->name, t->name,
+                     t->family);
+  }
+  auto rs = ruleset_to_ir(next);
+  if (!rs) return std::unexpected(std::move(rs).error());
+  auto plan = plan_attachments(*rs, devices_);
+  if (!plan) return std::unexpected(std::move(plan).error());
+
+  // Counter statements of every rule, by rule, in order (for listings).
+  for (auto& t : rs->tables) {
+    const uint8_t nfproto = nfproto_of(t.family);
+    const std::string qname = qualified_name(t);
+    for (const auto& c : t.chains)
+      for (const auto& r : c.rules)
+        for (size_t i = 0; i < r.steps.size(); ++i)
+          if (std::holds_alternative<ir::Counter>(r.steps[i]))
+            next_counters_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
+                chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
+    t.name = qname;
+  }
+
+  std::map<std::string, ProgramPtr> live_by_key;
+  for (const auto& [at, prog] : live_) live_by_key.emplace(prog->key, prog);
+  for (const ChainPlan& p : *plan) {
+    const ir::Table& t = rs->tables[p.table];
+    const ir::Chain* c = ir::find_chain(t, p.chain);
+    if (!c) return failf(ENOENT, "chain {} vanished while planning", p.where);
+    auto prog = program_for(t, *c, p.flavor, live_by_key);
+    if (!prog) return std::unexpected(std::move(prog).error().with_context("chain " + p.where));
+    for (const AttachKey& k : p.at) {
+      next_[k] = *prog;
+      if (dispatchers_.contains(k) || new_dispatchers_.contains(k)) continue;
+      // Attached with an empty slot that lets packets through (the flavor's accept), so nothing
+      // changes for packets until commit() installs the chain; an attach failure (EBUSY, bad
+      // priority) is thereby a batch error.
+      auto d = runtime::Dispatcher::create(*kernel_, k.flavor, flavor::flavor_ops(k.flavor).accept);
+      if (!d) return std::unexpected(std::move(d).error().with_context("chain " + p.where));
+      if (auto a = d->attach(k.point()); !a)
+        return std::unexpected(std::move(a).error().with_context(
+            fmt::format("attaching chain {} at {}", p.where, k.describe())));
+      new_dispatchers_.emplace(k, std::move(*d));
+    }
+  }
+  return {};
+}
+
+Result<void> OffloadHook::prepare(const store::Ruleset& next) {
+  abort();  // nothing may be left over from a prepare that was not followed by commit/abort
+  if (auto r = prepare_unchecked(next); !r) {
+    log::warn("offload refused the batch: {}", r.error().describe());
+    abort();
+    return std::unexpected(for_client(r.error()));
+  }
+  prepared_ = true;
+  return {};
+}
+
+void OffloadHook::commit() {
+  if (!prepared_) return;
+  prepared_ = false;
+  for (auto& [k, d] : new_dispatchers_) dispatchers_.emplace(k, std::move(d));
+  new_dispatchers_.clear();
+  for (const auto& [k, prog] : next_) {
+    auto old = live_.find(k);
+    if (old != live_.end() && old->second == prog) continue;
+    auto d = dispatchers_.find(k);
+    if (d == dispatchers_.end()) continue;  // cannot happen: prepare attached it
+    // A prog-array update of a live array: it fails only on resource exhaustion.
+    if (auto r = d->second.install(prog->loaded.prog); !r)
+      log::error("offload: installing the program at {} failed: {}", k.describe(), r.error().describe());
+  }
+  for (auto it = dispatchers_.begin(); it != dispatchers_.end();) {
+    if (next_.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    it = dispatchers_.erase(it);  // closing the link detaches it
+  }
+  live_ = std::move(next_);
+  next_.clear();
+  live_counters_ = std::move(next_counters_);
+  next_counters_.clear();
+  release_unused_slots();
+  stats_.attach_points = dispatchers_.size();
+}
+
+void OffloadHook::abort() {
+  prepared_ = false;
+  next_.clear();
+  new_dispatchers_.clear();
+  next_counters_.clear();
+  release_unused_slots();
+}
+
+void OffloadHook::release_unused_slots() {
+  if (!rt_) return;
+  std::set<chain::SlotKey> counters, quotas, limits;
+  for (const auto& [k, prog] : live_) {
+    counters.insert(prog->counters.begin(), prog->counters.end());
+    quotas.insert(prog->quotas.begin(), prog->quotas.end());
+    limits.insert(prog->limits.begin(), prog->limits.end());
+  }
+  rt_->slots.counters.release_except(counters);
+  rt_->slots.quotas.release_except(quotas);
+  rt_->slots.limits.release_except(limits);
+}
+
+std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, std::string_view table,
+                                                               std::string_view chain_name, uint64_t handle,
+                                                               size_t nth) const {
+  if (!rt_) return std::nullopt;
+  auto it = live_counters_.find(RuleId{nfproto, std::string(table), std::string(chain_name), handle});
+  if (it == live_counters_.end() || nth >= it->second.size()) return std::nullopt;
+  auto slot = rt_->slots.counters.find(it->second[nth]);
+  if (!slot) return std::nullopt;  // no program runs this rule (unreachable chain)
+  auto v = rt_->counters.read(*slot);
+  if (!v) {
+    log::warn("offload: reading counter slot {}: {}", *slot, v.error().describe());
+    return std::nullopt;
+  }
+  return *v;
+}
+
+void OffloadHook::before_dump(store::Ruleset& cur) {
+  if (live_counters_.empty()) return;
+  refresh_rule_counters(cur, [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+    return rule_counter(nfproto, t, c, h, nth);
+  });
+}
+
+}  // namespace nfbpf::offload

@@ -1,0 +1,93 @@
+#pragma once
+// The BPF backend behind the nf_tables commit seam (nftables/commit_hook.h).
+//
+//   prepare(next): store -> IR (store_to_ir.h) -> attach plan (attach_plan.h) -> for each base
+//                  chain: compile + load (codegen/chain), reusing the live program when the
+//                  chain's inputs print the same; new attach points get a dispatcher attached
+//                  with an empty slot (packets pass as if no hook existed). Any failure is the
+//                  batch's error and everything prepared is dropped.
+//   commit():      one prog-array update per attach point (runtime::Dispatcher::install, atomic
+//                  per hook); attach points no chain uses any more are detached.
+//   abort():       drops what prepare() loaded and attached.
+//
+// One RuntimeTables per hook (per daemon): counters, quotas and limit buckets live in shared maps
+// indexed by stable slots, so they survive reloads. Links attach in the calling thread's network
+// namespace (the daemon's).
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "codegen/abi/counter.h"
+#include "codegen/chain/load.h"
+#include "codegen/kernel/kernel.h"
+#include "codegen/runtime/dispatcher.h"
+#include "nfnl-server/nftables/commit_hook.h"
+#include "nfnl-server/offload/attach_plan.h"
+
+namespace nfbpf::offload {
+
+class OffloadHook final : public nftables::CommitHook {
+ public:
+  explicit OffloadHook(std::unique_ptr<codegen::kernel::Kernel> kernel,
+                       DeviceResolver devices = resolve_device_in_current_netns);
+  ~OffloadHook() override;
+
+  Result<void> prepare(const store::Ruleset& next) override;
+  void commit() override;
+  void abort() override;
+
+  // Writes the live BPF counter values into the committed ruleset's `counter` expressions so
+  // that dumps print real packets/bytes. Meant to be called by the protocol before each GET
+  // (see docs/offload.md: it overrides CommitHook::before_dump once that exists).
+  void before_dump(store::Ruleset& cur);
+
+  // The live value of the nth (0-based) `counter` statement of a committed rule, summed over
+  // CPUs; nullopt when that rule is not running as BPF (e.g. a chain no base chain reaches).
+  std::optional<codegen::abi::Counter> rule_counter(uint8_t nfproto, std::string_view table,
+                                                    std::string_view chain, uint64_t handle,
+                                                    size_t nth) const;
+
+  struct Stats {
+    size_t compiled = 0;   // programs compiled and loaded by prepare() (cumulative)
+    size_t reused = 0;     // programs reused because their inputs did not change
+    size_t attach_points = 0;  // dispatchers attached now
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Program;
+  using ProgramPtr = std::shared_ptr<const Program>;
+  using RuleId = std::tuple<uint8_t, std::string, std::string, uint64_t>;  // nfproto, table, chain, handle
+  using CounterIndex = std::map<RuleId, std::vector<codegen::chain::SlotKey>>;
+
+  Result<void> prepare_unchecked(const store::Ruleset& next);
+  Result<codegen::chain::RuntimeTables*> runtime();
+  Result<ProgramPtr> program_for(const ir::Table& t, const ir::Chain& c, codegen::flavor::Flavor f,
+                                 const std::map<std::string, ProgramPtr>& live_by_key);
+  void release_unused_slots();
+
+  // Declared first: every map, program and link below refers to it.
+  std::unique_ptr<codegen::kernel::Kernel> kernel_;
+  DeviceResolver devices_;
+  std::optional<codegen::chain::RuntimeTables> rt_;
+
+  std::map<AttachKey, codegen::runtime::Dispatcher> dispatchers_;  // attached
+  std::map<AttachKey, ProgramPtr> live_;                            // installed
+  CounterIndex live_counters_;
+
+  // Between prepare() and commit()/abort().
+  bool prepared_ = false;
+  std::map<AttachKey, ProgramPtr> next_;
+  std::map<AttachKey, codegen::runtime::Dispatcher> new_dispatchers_;
+  CounterIndex next_counters_;
+
+  Stats stats_;
+};
+
+}  // namespace nfbpf::offload
