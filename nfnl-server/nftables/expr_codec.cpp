@@ -39,7 +39,8 @@ std::vector<uint8_t> be64(uint64_t v) {
   return out;
 }
 
-using Fixup = void (*)(std::vector<store::ExprAttr>&);
+// Derives what ->init() derives and refuses what it refuses (errno as the kernel).
+using Fixup = Result<void> (*)(std::vector<store::ExprAttr>&);
 
 struct KindSpec {
   std::vector<Field> fields;  // in the kernel's dump order
@@ -89,36 +90,40 @@ constexpr uint32_t kMapIps = 1;         // NF_NAT_RANGE_MAP_IPS
 constexpr uint32_t kProtoSpecified = 2; // NF_NAT_RANGE_PROTO_SPECIFIED
 
 // nft_nat_init(): flags |= MAP_IPS / PROTO_SPECIFIED, then |= the requested flags.
-void fixup_nat(std::vector<store::ExprAttr>& v) {
+Result<void> fixup_nat(std::vector<store::ExprAttr>& v) {
   uint32_t flags = 0;
   if (default_max(v, NFTA_NAT_REG_ADDR_MIN, NFTA_NAT_REG_ADDR_MAX)) flags |= kMapIps;
   if (default_max(v, NFTA_NAT_REG_PROTO_MIN, NFTA_NAT_REG_PROTO_MAX)) flags |= kProtoSpecified;
   flags |= flags_of(v, NFTA_NAT_FLAGS);
   put_flags(v, NFTA_NAT_FLAGS, flags, false);
+  return {};
 }
 
 // nft_masq_init(): flags as requested; dumped first.
-void fixup_masq(std::vector<store::ExprAttr>& v) {
+Result<void> fixup_masq(std::vector<store::ExprAttr>& v) {
   default_max(v, NFTA_MASQ_REG_PROTO_MIN, NFTA_MASQ_REG_PROTO_MAX);
   put_flags(v, NFTA_MASQ_FLAGS, flags_of(v, NFTA_MASQ_FLAGS), true);
+  return {};
 }
 
 // nft_redir_init(): PROTO_SPECIFIED with a port register, but requested flags replace it.
-void fixup_redir(std::vector<store::ExprAttr>& v) {
+Result<void> fixup_redir(std::vector<store::ExprAttr>& v) {
   uint32_t flags = 0;
   if (default_max(v, NFTA_REDIR_REG_PROTO_MIN, NFTA_REDIR_REG_PROTO_MAX)) flags = kProtoSpecified;
   if (find_attr(v, NFTA_REDIR_FLAGS)) flags = flags_of(v, NFTA_REDIR_FLAGS);
   put_flags(v, NFTA_REDIR_FLAGS, flags, false);
+  return {};
 }
 
 // nft_quota_do_dump(): only the INV flag is kept, DEPLETED is reported once consumed >= quota
 // (at once for a zero quota: nothing is consumed here).
-void fixup_quota(std::vector<store::ExprAttr>& v) {
+Result<void> fixup_quota(std::vector<store::ExprAttr>& v) {
   uint32_t flags = flags_of(v, NFTA_QUOTA_FLAGS) & NFT_QUOTA_F_INV;
   store::ExprAttr* bytes = find_attr(v, NFTA_QUOTA_BYTES);
   if (bytes && bytes->be64() == 0) flags |= NFT_QUOTA_F_DEPLETED;
   if (store::ExprAttr* f = find_attr(v, NFTA_QUOTA_FLAGS)) f->payload = be32(flags);
   if (store::ExprAttr* c = find_attr(v, NFTA_QUOTA_CONSUMED)) c->payload = be64(0);
+  return {};
 }
 
 // Inserts `type` = `value` before the first attribute whose type is greater (keeping the
@@ -138,19 +143,53 @@ void ensure_attr(std::vector<store::ExprAttr>& v, uint16_t type, std::vector<uin
 }
 
 // nft_payload_set_dump(): the write variant always dumps the checksum fields.
-void fixup_payload(std::vector<store::ExprAttr>& v) {
-  if (!find_attr(v, NFTA_PAYLOAD_SREG)) return;
+Result<void> fixup_payload(std::vector<store::ExprAttr>& v) {
+  if (!find_attr(v, NFTA_PAYLOAD_SREG)) return {};
   const std::vector<uint16_t> order = {NFTA_PAYLOAD_SREG,        NFTA_PAYLOAD_BASE,
                                        NFTA_PAYLOAD_OFFSET,      NFTA_PAYLOAD_LEN,
                                        NFTA_PAYLOAD_CSUM_TYPE,   NFTA_PAYLOAD_CSUM_OFFSET,
                                        NFTA_PAYLOAD_CSUM_FLAGS};
   for (uint16_t t : {NFTA_PAYLOAD_CSUM_TYPE, NFTA_PAYLOAD_CSUM_OFFSET, NFTA_PAYLOAD_CSUM_FLAGS})
     ensure_attr(v, t, be32(0), order);
+  return {};
+}
+
+// nft_limit_init() + nft_limit_dump(): overflow checks, the packet burst default, and FLAGS
+// reduced to the invert bit.
+Result<void> fixup_limit(std::vector<store::ExprAttr>& v) {
+  store::ExprAttr* rate = find_attr(v, NFTA_LIMIT_RATE);
+  store::ExprAttr* unit = find_attr(v, NFTA_LIMIT_UNIT);
+  if (!rate || !unit || rate->payload.size() < 8 || unit->payload.size() < 8) return fail(EINVAL, "");
+  const uint64_t r = rate->be64(), u = unit->be64();
+  if (r == 0) return fail(EINVAL, "");
+  uint64_t nsecs, rate_with_burst, tokens;
+  if (__builtin_mul_overflow(u, uint64_t(1000000000), &nsecs)) return fail(EOVERFLOW, "");
+  store::ExprAttr* type = find_attr(v, NFTA_LIMIT_TYPE);
+  const uint32_t t = type ? type->be32() : uint32_t(NFT_LIMIT_PKTS);
+  if (t != NFT_LIMIT_PKTS && t != NFT_LIMIT_PKT_BYTES) return fail(EOPNOTSUPP, "");
+  const bool pkts = t == NFT_LIMIT_PKTS;
+  store::ExprAttr* burst = find_attr(v, NFTA_LIMIT_BURST);
+  uint32_t b = burst ? burst->be32() : 0;
+  if (pkts && b == 0) b = 5;  // NFT_LIMIT_PKT_BURST_DEFAULT
+  if (__builtin_add_overflow(r, uint64_t(b), &rate_with_burst)) return fail(EOVERFLOW, "");
+  if (pkts) {
+    if (__builtin_mul_overflow(nsecs / r, uint64_t(b), &tokens)) return fail(EOVERFLOW, "");
+  } else {
+    uint64_t tmp;
+    if (__builtin_mul_overflow(nsecs, rate_with_burst, &tmp)) return fail(EOVERFLOW, "");
+  }
+  const uint32_t flags = flags_of(v, NFTA_LIMIT_FLAGS);
+  if (flags & ~NFT_LIMIT_F_INV) return fail(EOPNOTSUPP, "");
+  if (burst) burst->payload = be32(b);
+  if (type) type->payload = be32(t);
+  if (store::ExprAttr* f = find_attr(v, NFTA_LIMIT_FLAGS)) f->payload = be32(flags);
+  return {};
 }
 
 // nft_connlimit_do_dump(): FLAGS only when inverted.
-void fixup_connlimit(std::vector<store::ExprAttr>& v) {
+Result<void> fixup_connlimit(std::vector<store::ExprAttr>& v) {
   put_flags(v, NFTA_CONNLIMIT_FLAGS, flags_of(v, NFTA_CONNLIMIT_FLAGS), false);
+  return {};
 }
 
 // Dump orders from each expression's ->dump() in net/netfilter/nft_*.c.
@@ -204,7 +243,8 @@ const std::map<std::string_view, KindSpec>& kinds() {
       {"limit",
        {{{NFTA_LIMIT_RATE, K::kRaw, be64(0)}, {NFTA_LIMIT_UNIT, K::kRaw, be64(0)},
          {NFTA_LIMIT_BURST, K::kRaw, be32(0)}, {NFTA_LIMIT_TYPE, K::kRaw, be32(0)},
-         {NFTA_LIMIT_FLAGS, K::kRaw, be32(0)}}}},
+         {NFTA_LIMIT_FLAGS, K::kRaw, be32(0)}},
+        true, fixup_limit}},
       {"quota",
        {{{NFTA_QUOTA_BYTES, K::kRaw, be64(0)}, {NFTA_QUOTA_CONSUMED, K::kRaw, be64(0)},
          {NFTA_QUOTA_FLAGS, K::kRaw, be32(0)}},
@@ -442,7 +482,7 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
       }
     }
   }
-  if (spec.fixup) spec.fixup(e.data);
+  if (spec.fixup) NFBPF_TRYV(spec.fixup(e.data));
   // Kind-specific state the kernel derives (see each ->init()).
   if (e.name == "log" && !e.find(NFTA_LOG_GROUP) && !e.find(NFTA_LOG_LEVEL)) {
     store::ExprAttr lvl;
