@@ -215,9 +215,9 @@ nfnl::Message fill_obj(const FillHdr& h, const store::Table& t, const store::Obj
   MsgWriter w = start(h, t.family);
   w.put_str(NFTA_OBJ_TABLE, t.name);
   w.put_str(NFTA_OBJ_NAME, o.name);
+  w.put_be32(NFTA_OBJ_TYPE, o.type);
   w.put_be64(NFTA_OBJ_HANDLE, o.handle);
   if (h.event == NFT_MSG_DELOBJ || h.event == NFT_MSG_DESTROYOBJ) return w.finish();
-  w.put_be32(NFTA_OBJ_TYPE, o.type);
   w.put_be32(NFTA_OBJ_USE, o.use);
   size_t d = w.nest_start(NFTA_OBJ_DATA);
   for (const auto& a : o.data) dump_attr(w, a);

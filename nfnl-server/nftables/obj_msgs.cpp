@@ -93,7 +93,7 @@ Result<std::vector<nfnl::Message>> get_obj(const GetCtx& c) {
       for (const auto& o : t->objects) {
         if (!o->vis.cur) continue;
         if (r[NFTA_OBJ_TYPE] && r[NFTA_OBJ_TYPE]->be32() != o->type) continue;
-        out.push_back(fill_obj({NFT_MSG_NEWOBJ, NLM_F_MULTI, c.portid, r.hdr.nlmsg_seq, c.rs.genid}, *t, *o));
+        out.push_back(fill_obj({NFT_MSG_NEWOBJ, NLM_F_MULTI | NLM_F_APPEND, c.portid, r.hdr.nlmsg_seq, c.rs.genid}, *t, *o));
       }
     }
     out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));

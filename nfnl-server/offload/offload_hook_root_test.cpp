@@ -1,0 +1,224 @@
+// The BPF backend behind the real nf_tables protocol object: batches built as nft builds them are
+// committed inside a scratch receiver namespace, and UDP traffic from a sender namespace over a
+// veth pair shows what the attached programs do.
+#include "nfnl-server/offload/offload_hook.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include "codegen/kernel/linux_kernel.h"
+#include "codegen/kernel/testing/netns_pair.h"
+#include "nfnl-server/nftables/protocol.h"
+#include "nfnl-server/offload/testing/nft_batch.h"
+
+namespace nfbpf::offload {
+namespace {
+
+using codegen::testing::NetnsPair;
+using testing::NftBatch;
+using testing::RuleSpec;
+
+constexpr const char* kOtherSender = "10.99.0.3";  // a second address on the sender's veth
+constexpr uint16_t kPort = 5555;
+constexpr int kPackets = 5;
+constexpr size_t kPayload = 100;
+
+struct NoMulticast : nfnl::Multicast {
+  void publish(uint32_t, nfnl::Message, uint32_t) override {}
+};
+
+uint32_t addr_be(const char* a) {
+  in_addr x{};
+  inet_pton(AF_INET, a, &x);
+  return x.s_addr;
+}
+
+class OffloadSandbox : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto ns = NetnsPair::create();
+    ASSERT_TRUE(ns) << ns.error().describe();
+    ns_.emplace(std::move(*ns));
+    ASSERT_TRUE(ns_->run_in_sender({"ip", "addr", "add", std::string(kOtherSender) + "/24", "dev", "va"}));
+    auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
+    hook_ = hook.get();
+    proto_ = nftables::make_nftables_protocol(std::move(hook));
+    Result<Fd> rx = fail(EINVAL, "not created"), tx1 = rx, tx3 = rx;
+    ASSERT_TRUE(ns_->in_receiver([&] { rx = codegen::testing::udp_socket_bound(NetnsPair::kReceiverAddr, kPort); }));
+    ASSERT_TRUE(ns_->in_sender([&] {
+      tx1 = codegen::testing::udp_socket_bound(NetnsPair::kSenderAddr, 0);
+      tx3 = codegen::testing::udp_socket_bound(kOtherSender, 0);
+    }));
+    ASSERT_TRUE(rx && tx1 && tx3);
+    rx_ = std::move(*rx);
+    tx1_ = std::move(*tx1);
+    tx3_ = std::move(*tx3);
+  }
+
+  // Runs a batch through the protocol with the daemon's thread in the receiver namespace (where
+  // netfilter links land); returns the first error (0: committed).
+  int submit(NftBatch& b) {
+    auto bytes = b.done();
+    std::vector<nfnl::Message> replies;
+    NoMulticast mc;
+    nfnl::Peer peer{.portid = 100, .pid = 100, .comm = "nft", .cap_net_admin = true, .ext_ack = true};
+    auto r = ns_->in_receiver([&] { replies = proto_->handle(peer, bytes, mc); });
+    EXPECT_TRUE(r);
+    return testing::first_error(replies);
+  }
+
+  // Datagrams that reached the receiver out of kPackets sent from `tx`.
+  int delivered(const Fd& tx) {
+    codegen::testing::udp_drain(rx_, 0);
+    auto sent = codegen::testing::udp_send(tx, NetnsPair::kReceiverAddr, kPort, kPackets, kPayload);
+    EXPECT_TRUE(sent && *sent == kPackets);
+    return codegen::testing::udp_drain(rx_, 200);
+  }
+  int from_blocked() { return delivered(tx1_); }
+  int from_other() { return delivered(tx3_); }
+
+  std::optional<NetnsPair> ns_;
+  OffloadHook* hook_ = nullptr;
+  std::unique_ptr<nfnl::NetlinkProtocol> proto_;
+  Fd rx_, tx1_, tx3_;
+};
+
+// Table t: handles are drawn from one per-table counter (chains and rules alike).
+NftBatch input_drop_from_sender(bool counter = false) {
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)                // handle 1
+      .rule(NFPROTO_IPV4, "t", "in",
+            RuleSpec{.saddr_be = addr_be(NetnsPair::kSenderAddr), .counter = counter, .verdict = NF_DROP});  // 2
+  return b;
+}
+
+TEST_F(OffloadSandbox, SaddrDropAtInputDropsOnlyThatSource) {
+  ASSERT_EQ(from_blocked(), kPackets);  // nothing attached yet
+  auto b = input_drop_from_sender();
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 1u);
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+}
+
+TEST_F(OffloadSandbox, DeletingTheRuleRestoresDelivery) {
+  auto b = input_drop_from_sender();
+  ASSERT_EQ(submit(b), 0);
+  ASSERT_EQ(from_blocked(), 0);
+  NftBatch del(10);
+  del.del_rule(NFPROTO_IPV4, "t", "in", 2);
+  ASSERT_EQ(submit(del), 0);
+  EXPECT_EQ(from_blocked(), kPackets);
+  // Deleting the table detaches the dispatcher.
+  NftBatch drop(20);
+  drop.del_table(NFPROTO_IPV4, "t");
+  ASSERT_EQ(submit(drop), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 0u);
+  EXPECT_EQ(from_blocked(), kPackets);
+}
+
+TEST_F(OffloadSandbox, RefusedExpressionFailsTheWholeBatchAndKeepsThePreviousRuleset) {
+  auto b = input_drop_from_sender();
+  ASSERT_EQ(submit(b), 0);
+  NftBatch bad(10);
+  bad.del_rule(NFPROTO_IPV4, "t", "in", 2)
+      .rule(NFPROTO_IPV4, "t", "in", RuleSpec{.saddr_be = addr_be(kOtherSender), .reject = true});
+  EXPECT_EQ(submit(bad), EOPNOTSUPP);
+  // Neither the deletion nor the new rule happened: the sender is still dropped, the other not.
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+}
+
+TEST_F(OffloadSandbox, JumpIntoRegularChain) {
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)
+      .chain(NFPROTO_IPV4, "t", "sub")
+      .rule(NFPROTO_IPV4, "t", "sub", RuleSpec{.saddr_be = addr_be(NetnsPair::kSenderAddr), .verdict = NF_DROP})
+      .rule(NFPROTO_IPV4, "t", "in", RuleSpec{.verdict = NFT_JUMP, .target = "sub"});
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+}
+
+TEST_F(OffloadSandbox, PolicyDropWithAcceptException) {
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0, NF_DROP)
+      .rule(NFPROTO_IPV4, "t", "in", RuleSpec{.saddr_be = addr_be(kOtherSender), .verdict = NF_ACCEPT});
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+}
+
+TEST_F(OffloadSandbox, CountersEqualPacketsSentAndSurviveReloads) {
+  auto b = input_drop_from_sender(/*counter=*/true);
+  ASSERT_EQ(submit(b), 0);
+  ASSERT_EQ(from_blocked(), 0);
+  ASSERT_EQ(from_other(), kPackets);  // not counted: the match fails first
+  auto c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->packets, uint64_t(kPackets));
+  EXPECT_EQ(c->bytes, uint64_t(kPackets) * (20 + 8 + kPayload));
+  // Another rule in the same chain: the chain is recompiled and swapped, the count stays.
+  NftBatch more(10);
+  more.rule(NFPROTO_IPV4, "t", "in", RuleSpec{.saddr_be = addr_be("10.99.0.77"), .verdict = NF_DROP});
+  ASSERT_EQ(submit(more), 0);
+  ASSERT_EQ(from_blocked(), 0);
+  c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->packets, uint64_t(2 * kPackets));
+}
+
+TEST_F(OffloadSandbox, OnlyChangedChainsAreRecompiled) {
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)
+      .base_chain(NFPROTO_IPV4, "t", "out", NF_INET_LOCAL_OUT, 0)
+      .rule(NFPROTO_IPV4, "t", "out", RuleSpec{.saddr_be = addr_be("10.99.0.77"), .verdict = NF_DROP});
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(hook_->stats().compiled, 2u);
+  NftBatch more(10);
+  more.rule(NFPROTO_IPV4, "t", "in", RuleSpec{.saddr_be = addr_be(NetnsPair::kSenderAddr), .verdict = NF_DROP});
+  ASSERT_EQ(submit(more), 0);
+  EXPECT_EQ(hook_->stats().compiled, 3u);
+  EXPECT_EQ(hook_->stats().reused, 1u);
+  EXPECT_EQ(from_blocked(), 0);
+}
+
+TEST_F(OffloadSandbox, TwoBaseChainsAtOnePriorityAreRefusedByName) {
+  auto b = input_drop_from_sender();
+  ASSERT_EQ(submit(b), 0);
+  NftBatch other(10);
+  other.table(NFPROTO_IPV4, "u").base_chain(NFPROTO_IPV4, "u", "in2", NF_INET_LOCAL_IN, 0);
+  EXPECT_EQ(submit(other), EOPNOTSUPP);
+  EXPECT_EQ(from_blocked(), 0);  // the first table still filters
+}
+
+TEST_F(OffloadSandbox, InetChainFiltersIpv4) {
+  NftBatch b;
+  b.table(NFPROTO_INET, "t")
+      .base_chain(NFPROTO_INET, "t", "in", NF_INET_LOCAL_IN, 0, NF_DROP);
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 2u);  // IPv4 and IPv6
+  EXPECT_EQ(from_other(), 0);
+}
+
+TEST_F(OffloadSandbox, NetdevIngressRunsOnTcxOfItsDevice) {
+  NftBatch b;
+  b.table(NFPROTO_NETDEV, "n")
+      .base_chain(NFPROTO_NETDEV, "n", "ing", NF_NETDEV_INGRESS, 0, NF_DROP, "filter", {"vb"});
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(from_other(), 0);
+  NftBatch nosuch(10);
+  nosuch.table(NFPROTO_NETDEV, "m")
+      .base_chain(NFPROTO_NETDEV, "m", "ing", NF_NETDEV_INGRESS, 0, NF_ACCEPT, "filter", {"nosuch0"});
+  EXPECT_NE(submit(nosuch), 0);
+  EXPECT_EQ(from_other(), 0);
+}
+
+}  // namespace
+}  // namespace nfbpf::offload
