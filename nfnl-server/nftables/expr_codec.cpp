@@ -223,8 +223,11 @@ const std::map<std::string_view, KindSpec>& kinds() {
       {"rt", {{{NFTA_RT_KEY}, {NFTA_RT_DREG, K::kReg}}}},
       {"fib", {{{NFTA_FIB_DREG, K::kReg}, {NFTA_FIB_RESULT}, {NFTA_FIB_FLAGS}}}},
       {"exthdr",
-       {{{NFTA_EXTHDR_DREG, K::kReg}, {NFTA_EXTHDR_SREG, K::kReg}, {NFTA_EXTHDR_TYPE},
-         {NFTA_EXTHDR_OFFSET}, {NFTA_EXTHDR_LEN}, {NFTA_EXTHDR_FLAGS, K::kRaw, be32(0)},
+       // nft_exthdr_dump_common() always dumps all five (get, set and strip variants).
+       {{{NFTA_EXTHDR_DREG, K::kReg}, {NFTA_EXTHDR_SREG, K::kReg},
+         {NFTA_EXTHDR_TYPE, K::kRaw, std::vector<uint8_t>{0}},
+         {NFTA_EXTHDR_OFFSET, K::kRaw, be32(0)}, {NFTA_EXTHDR_LEN, K::kRaw, be32(0)},
+         {NFTA_EXTHDR_FLAGS, K::kRaw, be32(0)},
          {NFTA_EXTHDR_OP, K::kRaw, be32(0)}}}},
       {"reject", {{{NFTA_REJECT_TYPE}, {NFTA_REJECT_ICMP_CODE}}}},
       {"nat",

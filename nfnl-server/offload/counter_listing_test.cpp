@@ -1,0 +1,57 @@
+#include "nfnl-server/offload/counter_listing.h"
+
+#include <gtest/gtest.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+namespace nfbpf::offload {
+namespace {
+
+std::vector<uint8_t> be64(uint64_t v) {
+  std::vector<uint8_t> out(8);
+  for (int i = 7; i >= 0; --i, v >>= 8) out[size_t(i)] = uint8_t(v);
+  return out;
+}
+
+store::Expr counter_expr(uint64_t bytes, uint64_t packets) {
+  return store::Expr{"counter", {store::ExprAttr{.type = NFTA_COUNTER_BYTES, .payload = be64(bytes)},
+                                 store::ExprAttr{.type = NFTA_COUNTER_PACKETS, .payload = be64(packets)}}};
+}
+
+TEST(CounterListing, CommittedCounterExpressionsGetLiveValuesInOrder) {
+  store::Ruleset rs;
+  auto t = std::make_unique<store::Table>();
+  t->family = NFPROTO_IPV4;
+  t->name = "t";
+  t->vis = {.cur = true, .next = true};
+  auto c = std::make_unique<store::Chain>();
+  c->name = "in";
+  c->vis = {.cur = true, .next = true};
+  store::Rule r{.handle = 4};
+  r.vis = {.cur = true, .next = true};
+  r.exprs = {counter_expr(0, 0), store::Expr{"payload", {}}, counter_expr(1, 1)};
+  c->rules.push_back(r);
+  store::Rule pending{.handle = 5};  // not committed yet: left alone
+  pending.exprs = {counter_expr(9, 9)};
+  c->rules.push_back(pending);
+  t->chains.push_back(std::move(c));
+  rs.tables.push_back(std::move(t));
+
+  std::vector<std::string> asked;
+  refresh_rule_counters(rs, [&](uint8_t fam, std::string_view tn, std::string_view cn, uint64_t h, size_t nth)
+                                -> std::optional<codegen::abi::Counter> {
+    asked.push_back(fmt::format("{} {} {} {} {}", fam, tn, cn, h, nth));
+    if (nth == 1) return std::nullopt;
+    return codegen::abi::Counter{.packets = 3, .bytes = 300};
+  });
+  EXPECT_EQ(asked, (std::vector<std::string>{"2 t in 4 0", "2 t in 4 1"}));
+  const auto& exprs = rs.tables.front()->chains.front()->rules.front().exprs;
+  EXPECT_EQ(exprs[0].find(NFTA_COUNTER_BYTES)->be64(), 300u);
+  EXPECT_EQ(exprs[0].find(NFTA_COUNTER_PACKETS)->be64(), 3u);
+  EXPECT_EQ(exprs[0].data[0].type, NFTA_COUNTER_BYTES);  // dump order kept
+  EXPECT_EQ(exprs[2].find(NFTA_COUNTER_PACKETS)->be64(), 1u);  // nullopt: stored value kept
+  EXPECT_EQ(rs.tables.front()->chains.front()->rules.back().exprs[0].find(NFTA_COUNTER_PACKETS)->be64(), 9u);
+}
+
+}  // namespace
+}  // namespace nfbpf::offload
