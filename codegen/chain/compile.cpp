@@ -57,7 +57,7 @@ class Compiler;
 struct Frame {
   bool main = false;
   const ir::Chain* chain = nullptr;
-  emit::StackAlloc stack;
+  matcher::TempStack stack;
   Label* policy = nullptr;  // main only: the base chain's policy
 };
 
@@ -78,9 +78,8 @@ class Compiler {
     drop_ = &drop_exit;
     NFBPF_TRYV(prologue::emit_prologue(p_, f_, t_.family, layout_, accept_exit, drop_exit));
     Frame main{.main = true, .chain = &base_, .stack = {}, .policy = &policy};
-    auto state = main.stack.alloc(prologue::kStateBytes);  // the prologue's state block (prologue/state.h)
-    if (!state || *state != prologue::kMainFreeTop) return fail(EINVAL, "stack layout mismatch with prologue/state.h");
     auto live = emit_rules(main);
+    deepest_ = std::min(deepest_, main.stack.deepest());
     if (!live) return std::unexpected(std::move(live).error());
     if (*live || policy.referenced()) {
       p_.bind(policy);
@@ -105,8 +104,16 @@ class Compiler {
       auto sl = emit_rules(sub);
       if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
       if (*sl) p_.ret(kRetContinue);
+      deepest_ = std::min(deepest_, sub.stack.deepest());
     }
     out_.subprograms = order_;
+    // BPF allows 512 bytes of stack for all frames of a call chain together; the verifier rounds
+    // each frame up to 32 bytes. Subprogram frames hold only the flavor's packet-access slots.
+    auto round32 = [](int v) { return (v + 31) & ~31; };
+    int total = round32(-deepest_) + max_depth_ * round32(-emit::kSliceBufOff);
+    if (total > emit::kStackSize)
+      return failf(EOPNOTSUPP, "jumps {} deep with {} bytes of matcher temporaries need {} bytes of BPF stack (512 max)",
+                   max_depth_, prologue::kMainFreeTop - deepest_, total);
     return p_.check();
   }
 
@@ -210,6 +217,7 @@ class Compiler {
       const ir::Chain* target = ir::find_chain(t_, v.chain);
       if (!target) return failf(ENOENT, "chain {} jumps to unknown chain '{}'", c.name, v.chain);
       if (target->base) return failf(EINVAL, "chain {} jumps to base chain '{}'", c.name, v.chain);
+      max_depth_ = std::max(max_depth_, depth + 1);
       if (depth + 1 > kMaxJumpDepth)
         return failf(EOPNOTSUPP, "jumps nest deeper than {} chains (at '{}'): BPF's call frames and 512-byte stack do not fit",
                      kMaxJumpDepth, v.chain);
@@ -349,6 +357,8 @@ class Compiler {
   std::vector<std::string> order_;
   Label* accept_ = nullptr;
   Label* drop_ = nullptr;
+  int max_depth_ = 0;
+  int16_t deepest_ = prologue::kMainFreeTop;
 };
 
 }  // namespace

@@ -78,13 +78,13 @@ Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, 
   } else {
     p.ld_imm64(Reg::R1, nsecs / l.rate);
   }
-  p.stx(Size::kDW, emit::kFrame, *cost_slot, Reg::R1);
+  p.stx(Size::kDW, matcher::kTmp, matcher::at(*cost_slot), Reg::R1);
   p.call_helper(BPF_FUNC_ktime_get_ns);
-  p.stx(Size::kDW, emit::kFrame, *now_slot, Reg::R0);
+  p.stx(Size::kDW, matcher::kTmp, matcher::at(*now_slot), Reg::R0);
   emit::Label limited(p), passed(p), map_fail(p);
   lookup_slot(p, kLimitMapName, slot, map_fail);
   p.mov(Reg::R5, Reg::R0);
-  p.ldx(Size::kDW, Reg::R4, emit::kFrame, *now_slot);
+  p.ldx(Size::kDW, Reg::R4, matcher::kTmp, matcher::at(*now_slot));
   p.ldx(Size::kDW, Reg::R1, Reg::R5, 0);  // TAT
   for (int i = 0; i < kLimitCasRetries; ++i) {
     p.mov(Reg::R2, Reg::R4);
@@ -94,7 +94,7 @@ Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, 
     }
     p.mov(Reg::R3, Reg::R2);
     p.alu(AluOp::kSub, Reg::R3, Reg::R4);  // debt
-    p.ldx(Size::kDW, Reg::R0, emit::kFrame, *cost_slot);
+    p.ldx(Size::kDW, Reg::R0, matcher::kTmp, matcher::at(*cost_slot));
     p.alu(AluOp::kAdd, Reg::R3, Reg::R0);
     p.alu(AluOp::kAdd, Reg::R2, Reg::R0);  // new TAT
     p.ld_imm64(Reg::R0, tokens_max);

@@ -4,6 +4,7 @@
 // hold the table's sets. Register and stack roles: codegen/prologue/state.h (r6 ctx, r7 packet
 // ref, r8/r9 header pointers; r0-r5 scratch).
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -17,12 +18,41 @@
 
 namespace nfbpf::codegen::matcher {
 
+// Matcher temporaries (map keys, register files, interface names) live in the MAIN frame, below
+// the prologue's state block, and are addressed through r7 from every frame: a chain subprogram's
+// own frame then holds only the flavor's packet-access slots (96 bytes), so jumps nest deeper
+// within BPF's 512-byte stack for all frames together. Temporaries never live across a call (a
+// jump/goto ends the rule's use of them), so every frame may reuse the same area.
+inline constexpr emit::Reg kTmp = prologue::kPkt;
+// Offset from r7 of a temporary's main-frame slot (as TempStack hands them out).
+inline int16_t at(int16_t slot) { return prologue::rel(slot); }
+
+// Bump allocator of temporaries in the main frame below the state block (mark/release like
+// emit::StackAlloc), remembering the deepest offset ever handed out (the frame size).
+class TempStack {
+ public:
+  Result<int16_t> alloc(uint16_t size, uint16_t align = 8) {
+    int32_t off = (top_ - size) & ~static_cast<int32_t>(align - 1);
+    if (off < -emit::kStackSize) return failf(ENOSPC, "BPF stack exhausted ({} bytes wanted)", size);
+    top_ = static_cast<int16_t>(off);
+    deepest_ = std::min(deepest_, top_);
+    return top_;
+  }
+  int16_t mark() const { return top_; }
+  void release_to(int16_t m) { top_ = m; }
+  int16_t deepest() const { return deepest_; }
+
+ private:
+  int16_t top_ = prologue::kMainFreeTop;
+  int16_t deepest_ = prologue::kMainFreeTop;
+};
+
 struct EmitCtx {
   emit::Program& p;
   const flavor::FlavorOps& f;
   const ir::Table& table;
   prologue::Layout layout;
-  emit::StackAlloc& stack;
+  TempStack& stack;
   // The program's map name for a set of the table (declared with Program::map by the caller).
   std::function<Result<std::string>(const std::string& set)> set_map;
   // Offset of sk_buff._nfct (vmlinux BTF), for ct state at netfilter hooks; absent: refused.

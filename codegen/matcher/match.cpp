@@ -42,7 +42,7 @@ Result<void> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail) {
       // A concatenation compared as a whole: assembled on the stack, compared bytewise.
       int16_t slot = 0;
       NFBPF_TRYV(emit_build_key(c, m.key, std::nullopt, false, slot, fail));
-      k = KeyRef{.in_reg = false, .base = emit::kFrame, .off = slot, .len = ir::build::key_len(m.key), .numeric = false};
+      k = KeyRef{.in_reg = false, .base = kTmp, .off = at(slot), .len = ir::build::key_len(m.key), .numeric = false};
     }
     if (m.op == ir::Op::kRange || m.op == ir::Op::kNotRange)
       r = emit_range(c.p, k, m.mask, m.op == ir::Op::kNotRange, m.value, m.value_hi, fail);

@@ -102,18 +102,18 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       {
         emit::Label named(p), done(p);
         p.jmp(Cond::kNe, Reg::R1, 0, named);
-        p.st(Size::kDW, emit::kFrame, *slot, 0);
-        p.st(Size::kDW, emit::kFrame, static_cast<int16_t>(*slot + 8), 0);
+        p.st(Size::kDW, kTmp, at(*slot), 0);
+        p.st(Size::kDW, kTmp, at(static_cast<int16_t>(*slot + 8)), 0);
         p.jmp(done);
         p.bind(named);
         p.ldx_field(Size::kDW, Reg::R2, Reg::R1, KernelField::kNetDeviceName, 0);
-        p.stx(Size::kDW, emit::kFrame, *slot, Reg::R2);
+        p.stx(Size::kDW, kTmp, at(*slot), Reg::R2);
         p.ldx_field(Size::kDW, Reg::R2, Reg::R1, KernelField::kNetDeviceName, 8);
-        p.stx(Size::kDW, emit::kFrame, static_cast<int16_t>(*slot + 8), Reg::R2);
+        p.stx(Size::kDW, kTmp, at(static_cast<int16_t>(*slot + 8)), Reg::R2);
         p.bind(done);
       }
-      p.mov(Reg::R1, emit::kFrame);
-      p.alu(AluOp::kAdd, Reg::R1, *slot);
+      p.mov(Reg::R1, kTmp);
+      p.alu(AluOp::kAdd, Reg::R1, at(*slot));
       return Loaded{Loaded::Kind::kMem, f.len};
     }
     default:

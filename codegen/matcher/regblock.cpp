@@ -42,8 +42,8 @@ class Block {
     return static_cast<int16_t>(file_ + r * 4);
   }
 
-  void zero(int16_t at, uint32_t n) {
-    for (uint32_t k = 0; k < n; k += 4) p_.st(Size::kW, emit::kFrame, static_cast<int16_t>(at + k), 0);
+  void zero(int16_t first, uint32_t n) {
+    for (uint32_t k = 0; k < n; k += 4) p_.st(Size::kW, kTmp, at(static_cast<int16_t>(first + k)), 0);
   }
 
   void copy(int16_t dst, emit::Reg src, int16_t src_off, uint32_t n) {
@@ -52,10 +52,10 @@ class Block {
       while (n - off >= s) {
         if (s == 8) {
           ldx64(p_, Reg::R2, src, static_cast<int16_t>(src_off + off), Reg::R3);
-          stx64(p_, emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+          stx64(p_, kTmp, at(static_cast<int16_t>(dst + off)), Reg::R2);
         } else {
           p_.ldx(size_of(s), Reg::R2, src, static_cast<int16_t>(src_off + off));
-          p_.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+          p_.stx(size_of(s), kTmp, at(static_cast<int16_t>(dst + off)), Reg::R2);
         }
         off += s;
       }
@@ -69,9 +69,9 @@ class Block {
     if (!l) return std::unexpected(std::move(l).error());
     if (round4(l->len) != l->len || l->kind == Loaded::Kind::kMem) zero(*dst, round4(l->len));
     if (l->kind == Loaded::Kind::kReg) {
-      if (l->len < 4) p_.st(Size::kW, emit::kFrame, *dst, 0);
-      if (l->len == 8) stx64(p_, emit::kFrame, *dst, Reg::R1);
-      else p_.stx(size_of(l->len), emit::kFrame, *dst, Reg::R1);
+      if (l->len < 4) p_.st(Size::kW, kTmp, at(*dst), 0);
+      if (l->len == 8) stx64(p_, kTmp, at(*dst), Reg::R1);
+      else p_.stx(size_of(l->len), kTmp, at(*dst), Reg::R1);
     } else {
       copy(*dst, Reg::R1, 0, l->len);
     }
@@ -107,7 +107,7 @@ class Block {
     for (size_t k = 0; k < d.size(); k += 4) {
       int32_t w;
       std::memcpy(&w, d.data() + k, 4);
-      p_.st(Size::kW, emit::kFrame, static_cast<int16_t>(*dst + k), w);
+      p_.st(Size::kW, kTmp, at(static_cast<int16_t>(*dst + k)), w);
     }
     return true;
   }
@@ -124,10 +124,10 @@ class Block {
         m |= static_cast<uint32_t>(k + j < bw.mask.size() ? bw.mask[k + j] : 0) << (8 * j);
         x |= static_cast<uint32_t>(k + j < bw.xor_.size() ? bw.xor_[k + j] : 0) << (8 * j);
       }
-      p_.ldx(Size::kW, Reg::R2, emit::kFrame, static_cast<int16_t>(*src + k));
+      p_.ldx(Size::kW, Reg::R2, kTmp, at(static_cast<int16_t>(*src + k)));
       if (m != ~0u) p_.alu32(AluOp::kAnd, Reg::R2, static_cast<int32_t>(m));
       if (x != 0) p_.alu32(AluOp::kXor, Reg::R2, static_cast<int32_t>(x));
-      p_.stx(Size::kW, emit::kFrame, static_cast<int16_t>(*dst + k), Reg::R2);
+      p_.stx(Size::kW, kTmp, at(static_cast<int16_t>(*dst + k)), Reg::R2);
     }
     return true;
   }
@@ -143,11 +143,11 @@ class Block {
     p_.mov(Reg::R4, 0);  // carry
     for (uint32_t n = 0; n < words; ++n) {
       uint32_t k = sh.left ? words - 1 - n : n;
-      p_.ldx(Size::kW, Reg::R2, emit::kFrame, static_cast<int16_t>(*src + k * 4));
+      p_.ldx(Size::kW, Reg::R2, kTmp, at(static_cast<int16_t>(*src + k * 4)));
       p_.mov32(Reg::R3, Reg::R2);
       p_.alu32(sh.left ? AluOp::kLsh : AluOp::kRsh, Reg::R3, s);
       p_.alu32(AluOp::kOr, Reg::R3, Reg::R4);
-      p_.stx(Size::kW, emit::kFrame, static_cast<int16_t>(*dst + k * 4), Reg::R3);
+      p_.stx(Size::kW, kTmp, at(static_cast<int16_t>(*dst + k * 4)), Reg::R3);
       if (s == 0) continue;
       p_.mov32(Reg::R4, Reg::R2);
       p_.alu32(sh.left ? AluOp::kRsh : AluOp::kLsh, Reg::R4, 32 - s);
@@ -165,11 +165,11 @@ class Block {
     if (!dst) return std::unexpected(std::move(dst).error());
     for (uint32_t k = 0; k < units; ++k) {
       auto so = static_cast<int16_t>(*src + k * 4), d = static_cast<int16_t>(*dst + k * 4);
-      if (bo.size == 8) ldx64(p_, Reg::R2, emit::kFrame, so, Reg::R3);
-      else p_.ldx(size_of(bo.size), Reg::R2, emit::kFrame, so);
+      if (bo.size == 8) ldx64(p_, Reg::R2, kTmp, at(so), Reg::R3);
+      else p_.ldx(size_of(bo.size), Reg::R2, kTmp, at(so));
       p_.to_be(Reg::R2, static_cast<int>(bo.size * 8));
-      if (bo.size == 8) stx64(p_, emit::kFrame, d, Reg::R2);
-      else p_.stx(size_of(bo.size), emit::kFrame, d, Reg::R2);
+      if (bo.size == 8) stx64(p_, kTmp, at(d), Reg::R2);
+      else p_.stx(size_of(bo.size), kTmp, at(d), Reg::R2);
     }
     return true;
   }
@@ -177,7 +177,7 @@ class Block {
   Result<bool> on(const ir::reg::Cmp& cm, size_t i) {
     auto src = reg(cm.sreg, static_cast<uint32_t>(cm.data.size()), i);
     if (!src) return std::unexpected(std::move(src).error());
-    KeyRef k{.in_reg = false, .base = emit::kFrame, .off = *src, .len = static_cast<uint32_t>(cm.data.size()), .numeric = false};
+    KeyRef k{.in_reg = false, .base = kTmp, .off = at(*src), .len = static_cast<uint32_t>(cm.data.size()), .numeric = false};
     NFBPF_TRYV(emit_cmp(p_, k, std::nullopt, cm.op, cm.data, fail_));
     return true;
   }
@@ -186,7 +186,7 @@ class Block {
     if (rg.from.size() != rg.to.size()) return failf(EINVAL, "register op {}: range bounds differ in length", i);
     auto src = reg(rg.sreg, static_cast<uint32_t>(rg.from.size()), i);
     if (!src) return std::unexpected(std::move(src).error());
-    KeyRef k{.in_reg = false, .base = emit::kFrame, .off = *src, .len = static_cast<uint32_t>(rg.from.size()), .numeric = false};
+    KeyRef k{.in_reg = false, .base = kTmp, .off = at(*src), .len = static_cast<uint32_t>(rg.from.size()), .numeric = false};
     NFBPF_TRYV(emit_range(p_, k, std::nullopt, rg.negate, rg.from, rg.to, fail_));
     return true;
   }
@@ -219,7 +219,7 @@ class Block {
     bool skb_ctx = c_.f.flavor != flavor::Flavor::kNetfilter && c_.f.flavor != flavor::Flavor::kXdp;
     if (!skb_ctx || (sm.key != ir::MetaKey::kMark && sm.key != ir::MetaKey::kPriority))
       return failf(EOPNOTSUPP, "register op {}: meta {} set is not possible at {} hooks", i, ir::to_string(sm.key), c_.f.name);
-    p_.ldx(Size::kW, Reg::R2, emit::kFrame, *src);
+    p_.ldx(Size::kW, Reg::R2, kTmp, at(*src));
     p_.stx(Size::kW, emit::kCtx, sm.key == ir::MetaKey::kMark ? kSkMark : kSkPriority, Reg::R2);
     return true;
   }
@@ -238,7 +238,7 @@ Result<bool> emit_register_block(EmitCtx& c, const ir::RegisterBlock& b, emit::L
   auto file = c.stack.alloc(kRegFile);
   if (!file) return std::unexpected(std::move(file).error());
   // Data registers start zeroed (the verifier refuses reads of uninitialised stack anyway).
-  for (uint32_t k = kFirstData * 4; k < kRegFile; k += 8) c.p.st(Size::kDW, emit::kFrame, static_cast<int16_t>(*file + k), 0);
+  for (uint32_t k = kFirstData * 4; k < kRegFile; k += 8) c.p.st(Size::kDW, kTmp, at(static_cast<int16_t>(*file + k)), 0);
   Block blk(c, *file, fail, v);
   for (size_t i = 0; i < b.ops.size(); ++i) {
     auto more = blk.op(b.ops[i], i);

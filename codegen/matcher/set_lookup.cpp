@@ -15,23 +15,24 @@ namespace {
 
 Size size_of(uint32_t n) { return n == 1 ? Size::kB : n == 2 ? Size::kH : n == 4 ? Size::kW : Size::kDW; }
 
-// Copies n bytes from [r1] to [r10 + dst] in 8/4/2/1-byte pieces (r2 scratch).
-void copy_mem(emit::Program& p, int16_t dst, uint32_t n) {
+// Copies n bytes from [r1] to the temporary at `dst` in 8/4/2/1-byte pieces (r2, r3 scratch);
+// max_chunk 4 when r1 may point at a 4-aligned stack offset.
+void copy_mem(emit::Program& p, int16_t dst, uint32_t n, uint32_t max_chunk = 8) {
   uint32_t off = 0;
   for (uint32_t s : {8u, 4u, 2u, 1u})
-    while (n - off >= s) {
+    while (s <= max_chunk && n - off >= s) {
       if (s == 8) {
         ldx64(p, Reg::R2, Reg::R1, static_cast<int16_t>(off), Reg::R3);
-        stx64(p, emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+        stx64(p, kTmp, at(static_cast<int16_t>(dst + off)), Reg::R2);
       } else {
         p.ldx(size_of(s), Reg::R2, Reg::R1, static_cast<int16_t>(off));
-        p.stx(size_of(s), emit::kFrame, static_cast<int16_t>(dst + off), Reg::R2);
+        p.stx(size_of(s), kTmp, at(static_cast<int16_t>(dst + off)), Reg::R2);
       }
       off += s;
     }
 }
 
-void apply_mask(emit::Program& p, int16_t at, const ir::Bytes& mask) {
+void apply_mask(emit::Program& p, int16_t base_slot, const ir::Bytes& mask) {
   uint32_t n = static_cast<uint32_t>(mask.size());
   uint32_t off = 0;
   for (uint32_t s : {8u, 4u, 2u, 1u})
@@ -43,16 +44,16 @@ void apply_mask(emit::Program& p, int16_t at, const ir::Bytes& mask) {
         all = all && mask[off + i] == 0xff;
       }
       if (!all) {
-        int16_t o = static_cast<int16_t>(at + off);
+        int16_t o = static_cast<int16_t>(base_slot + off);
         if (s == 8) {
-          ldx64(p, Reg::R2, emit::kFrame, o, Reg::R3);
+          ldx64(p, Reg::R2, kTmp, at(o), Reg::R3);
           p.ld_imm64(Reg::R3, m);
           p.alu(AluOp::kAnd, Reg::R2, Reg::R3);
-          stx64(p, emit::kFrame, o, Reg::R2);
+          stx64(p, kTmp, at(o), Reg::R2);
         } else {
-          p.ldx(size_of(s), Reg::R2, emit::kFrame, o);
+          p.ldx(size_of(s), Reg::R2, kTmp, at(o));
           p.alu32(AluOp::kAnd, Reg::R2, static_cast<int32_t>(m));
-          p.stx(size_of(s), emit::kFrame, o, Reg::R2);
+          p.stx(size_of(s), kTmp, at(o), Reg::R2);
         }
       }
       off += s;
@@ -75,17 +76,17 @@ Result<void> emit_build_key(EmitCtx& c, const std::vector<ir::Field>& key, const
   if (!slot) return std::unexpected(std::move(slot).error());
   key_slot = *slot;
   int16_t data = static_cast<int16_t>(*slot + hdr);
-  if (lpm) p.st(Size::kW, emit::kFrame, *slot, static_cast<int32_t>(klen * 8));
+  if (lpm) p.st(Size::kW, kTmp, at(*slot), static_cast<int32_t>(klen * 8));
   uint32_t off = 0;
   for (const ir::Field& f : key) {
     uint32_t slot_len = key.size() == 1 ? f.len : (f.len + 3) & ~3u;
     // Padding first (the field's own bytes are overwritten below).
-    for (uint32_t z = f.len; z < slot_len; ++z) p.st(Size::kB, emit::kFrame, static_cast<int16_t>(data + off + z), 0);
+    for (uint32_t z = f.len; z < slot_len; ++z) p.st(Size::kB, kTmp, at(static_cast<int16_t>(data + off + z)), 0);
     int16_t mark = c.stack.mark();
     auto l = load_field(c, f, fail);
     if (!l) return std::unexpected(std::move(l).error());
-    if (l->kind == Loaded::Kind::kReg && l->len == 8) stx64(p, emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
-    else if (l->kind == Loaded::Kind::kReg) p.stx(size_of(l->len), emit::kFrame, static_cast<int16_t>(data + off), Reg::R1);
+    if (l->kind == Loaded::Kind::kReg && l->len == 8) stx64(p, kTmp, at(static_cast<int16_t>(data + off)), Reg::R1);
+    else if (l->kind == Loaded::Kind::kReg) p.stx(size_of(l->len), kTmp, at(static_cast<int16_t>(data + off)), Reg::R1);
     else copy_mem(p, static_cast<int16_t>(data + off), l->len);
     c.stack.release_to(mark);
     off += slot_len;
@@ -106,8 +107,8 @@ Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const st
   auto map = c.set_map(set_name);
   if (!map) return std::unexpected(std::move(map).error());
   c.p.ld_map_fd(Reg::R1, c.p.map(*map));
-  c.p.mov(Reg::R2, emit::kFrame);
-  c.p.alu(AluOp::kAdd, Reg::R2, slot);
+  c.p.mov(Reg::R2, kTmp);
+  c.p.alu(AluOp::kAdd, Reg::R2, at(slot));
   c.p.call_helper(BPF_FUNC_map_lookup_elem);
   return {};
 }
@@ -118,20 +119,20 @@ Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_
   auto map = c.set_map(set_name);
   if (!map) return std::unexpected(std::move(map).error());
   emit::Program& p = c.p;
-  int16_t at = key_off;
+  int16_t at_slot = key_off;
   if (set_map_kind(*s) == SetMapKind::kLpm) {
     // The trie wants {prefixlen, key}: copy the register bytes behind a header.
     auto slot = c.stack.alloc(static_cast<uint16_t>((4 + s->key_len + 7) & ~7u));
     if (!slot) return std::unexpected(std::move(slot).error());
-    p.st(Size::kW, emit::kFrame, *slot, static_cast<int32_t>(s->key_len * 8));
-    p.mov(Reg::R1, emit::kFrame);
-    p.alu(AluOp::kAdd, Reg::R1, key_off);
-    copy_mem(p, static_cast<int16_t>(*slot + 4), s->key_len);
-    at = *slot;
+    p.st(Size::kW, kTmp, at(*slot), static_cast<int32_t>(s->key_len * 8));
+    p.mov(Reg::R1, kTmp);
+    p.alu(AluOp::kAdd, Reg::R1, at(key_off));
+    copy_mem(p, static_cast<int16_t>(*slot + 4), s->key_len, /*max_chunk=*/4);  // register offsets are 4-aligned
+    at_slot = *slot;
   }
   p.ld_map_fd(Reg::R1, p.map(*map));
-  p.mov(Reg::R2, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R2, at);
+  p.mov(Reg::R2, kTmp);
+  p.alu(AluOp::kAdd, Reg::R2, matcher::at(at_slot));
   p.call_helper(BPF_FUNC_map_lookup_elem);
   return {};
 }

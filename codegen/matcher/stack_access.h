@@ -4,10 +4,14 @@
 // access, so such an access is split into two 4-byte ones. Packet memory needs no care.
 
 #include "codegen/emit/program.h"
+#include "codegen/prologue/state.h"
 
 namespace nfbpf::codegen::matcher {
 
-inline bool misaligned8(emit::Reg base, int32_t off) { return base == emit::kFrame && (off % 8) != 0; }
+// r10 and r7 (the main frame's dynptr slot, 8-aligned) address the stack.
+inline bool misaligned8(emit::Reg base, int32_t off) {
+  return (base == emit::kFrame || base == prologue::kPkt) && (off % 8) != 0;
+}
 
 // dst = *(u64 *)(base + off); `tmp` is clobbered when the access is split.
 inline void ldx64(emit::Program& p, emit::Reg dst, emit::Reg base, int16_t off, emit::Reg tmp) {

@@ -102,6 +102,35 @@ TEST_F(ChainTest, BaseChainReturnAppliesThePolicy) {
   expect(run, {{udp4("10.0.0.1", 1), kA}, {udp4("10.0.0.2", 1), kD}});
 }
 
+TEST_F(ChainTest, JumpsNestAsDeepAsTheLimitAndLoad) {
+  ir::Table t{.family = ir::Family::kInet, .name = "t"};
+  ir::Set s{.name = "ports", .key_parts = {2}, .key_len = 2};
+  s.elements.push_back({.key = b::be16(7)});
+  t.sets.push_back(s);
+  t.chains.push_back(base("in", kA, {rule(2, {}, b::jump("c1"))}));
+  for (int i = 1; i <= chain::kMaxJumpDepth; ++i) {
+    bool last = i == chain::kMaxJumpDepth;
+    // Every level uses stack (a set lookup key, a counter) so the frames' sizes add up.
+    t.chains.push_back(regular("c" + std::to_string(i),
+        {rule(10 + i, {ir::Counter{}, b::in_set({ir::known_field(KnownField::kUdpDport)}, "ports")},
+              last ? b::drop() : b::jump("c" + std::to_string(i + 1)))}));
+  }
+  for (Flavor f : {Flavor::kNetfilter, Flavor::kXdp}) {
+    ir::Table tf = t;
+    tf.family = f == Flavor::kXdp ? ir::Family::kNetdev : ir::Family::kInet;
+    tf.chains[0].base->hook = hook_for(f);
+    ChainRun run = make(tf, f);
+    auto p7 = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 7);
+    auto p8 = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 8);
+    if (f == Flavor::kXdp) {
+      p7.ether();
+      p8.ether();
+    }
+    uint32_t l2 = f == Flavor::kXdp ? 14 : 0;
+    expect(run, {{TestPacket{p7.bytes(), l2, false}, kD}, {TestPacket{p8.bytes(), l2, false}, kA}});
+  }
+}
+
 TEST_F(ChainTest, JumpsDeeperThanTheCallFramesAreRefused) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   t.chains.push_back(base("in", kA, {rule(2, {}, b::jump("c1"))}));

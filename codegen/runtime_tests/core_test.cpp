@@ -114,5 +114,38 @@ TEST_F(CoreTest, Ipv6AddressesAndNonFirstFragment) {
               {v6(Packet::ipv6("2001:db8::1", "2001:db8::2").tcp(1, 2)), kA}});
 }
 
+// ipv6_find_hdr with IP6_FH_F_AUTH stops at AH: meta l4proto reads 51 and transport reads start
+// at the AH header.
+TEST_F(CoreTest, Ipv6AuthenticationHeaderIsTheTransport) {
+  auto ah = [](uint16_t dport) {
+    return v6(Packet::ipv6("2001:db8::1", "2001:db8::2").hop_by_hop().ext_header(51, {2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}).udp(1, dport));
+  };
+  expect_all({b::eq(KnownField::kMetaL4Proto, b::u8(51))}, ir::Family::kIp6,
+             {{ah(53), kD}, {v6(Packet::ipv6("2001:db8::1", "2001:db8::2").udp(1, 53)), kA}});
+  // The AH header's first byte (its next header, 17) as a transport read.
+  ir::Field th0{.base = ir::Base::kTransport, .offset = 0, .len = 1};
+  expect_all({ir::Match{.key = {th0}, .op = ir::Op::kEq, .value = {17}}}, ir::Family::kIp6, {{ah(53), kD}});
+}
+
+// inet tables at device hooks are nft's inet ingress: non-IP frames pass without running the
+// chain, invalid IP headers are dropped (policy accept here, so a drop is the hook's).
+TEST_F(CoreTest, InetAtIngressSkipsNonIpAndDropsInvalidIp) {
+  for (Flavor f : {Flavor::kXdp, Flavor::kTcxIngress}) {
+    ir::Table t = one_rule(ir::Family::kInet, ir::Hook::kIngress, {b::eq(KnownField::kIp4Saddr, *b::ip4("10.0.0.1"))});
+    auto run = ChainRun::create(k, *rt, t, "c", f);
+    ASSERT_TRUE(run.has_value()) << run.error().describe();
+    auto arp = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).ethertype(0x0806);
+    auto bad = Packet::ipv4("10.0.0.9", "10.0.0.2").udp(1, 2).ihl(4).ether();
+    auto hit = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 2).ether();
+    auto miss = Packet::ipv4("10.0.0.2", "10.0.0.2").udp(1, 2).ether();
+    for (auto [pk, want] : {std::pair{arp, kA}, std::pair{bad, kD}, std::pair{hit, kD}, std::pair{miss, kA}}) {
+      auto got = run->run_both(TestPacket{pk.bytes(), 14, false});
+      ASSERT_TRUE(got.has_value()) << got.error().describe();
+      EXPECT_EQ(verdict_name(got->first), verdict_name(want)) << flavor::flavor_name(f) << " " << packet::describe(pk);
+      EXPECT_EQ(verdict_name(got->second), verdict_name(want)) << "eval " << packet::describe(pk);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nfbpf::codegen::runtime_tests
