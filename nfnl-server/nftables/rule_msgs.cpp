@@ -2,6 +2,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include "nfnl-server/nftables/expr_codec.h"
+#include "nfnl-server/nftables/expr_hooks.h"
 #include "nfnl-server/nftables/handlers.h"
 #include "nfnl-server/nftables/validate.h"
 
@@ -114,7 +115,10 @@ Result<void> new_rule(BatchCtx& c) {
   c.txn.add(op);
   if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
   // Jumps set the table's validate state; the kernel then validates at the end of NEWRULE.
-  if (!pos->jump_targets.empty()) {
+  bool validate = !pos->jump_targets.empty();
+  for (const auto& e : pos->exprs) validate = validate || needs_validation(e);
+  for (const store::Set* s : pos->set_refs) validate = validate || s->data_type == NFT_DATA_VERDICT;
+  if (validate) {
     if (c.txn.validate_each_rule) NFBPF_TRYV(validate_table(*t));
     else c.txn.tables_to_validate.push_back(t);
   }

@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "nfnl-server/nftables/expr_hooks.h"
+
 namespace nfbpf::nftables {
 namespace {
 
@@ -9,8 +11,17 @@ constexpr int kJumpStack = 16;  // NFT_JUMP_STACK_SIZE
 
 enum class Mark : uint8_t { kOnPath, kDone };
 
-// Depth-first walk; chains proven loop-free are not walked again, so validation is linear.
-Result<void> walk(const store::Chain* c, int depth,
+// Verdict maps a rule looks up jump like immediates do.
+void map_targets(const store::Rule& r, std::vector<const store::Chain*>& out) {
+  for (const store::Chain* t : r.jump_targets) out.push_back(t);
+  for (const store::Set* s : r.set_refs)
+    for (const auto& e : s->elems)
+      if (e.vis.next)
+        for (const store::Chain* t : e.jump_targets) out.push_back(t);
+}
+
+// Depth-first walk; chains proven fine are not walked again, so validation is linear.
+Result<void> walk(const store::Chain* c, int depth, uint8_t family, const store::Chain& base,
                   std::unordered_map<const store::Chain*, Mark>& marks) {
   if (depth > kJumpStack) return fail(EMLINK, "");
   auto it = marks.find(c);
@@ -19,9 +30,14 @@ Result<void> walk(const store::Chain* c, int depth,
     return {};
   }
   marks[c] = Mark::kOnPath;
+  std::vector<const store::Chain*> targets;
   for (const auto& r : c->rules) {
     if (!r.vis.next) continue;
-    for (const store::Chain* t : r.jump_targets) NFBPF_TRYV(walk(t, depth + 1, marks));
+    for (const auto& e : r.exprs)
+      if (needs_validation(e)) NFBPF_TRYV(validate_in_chain(e, family, base));
+    targets.clear();
+    map_targets(r, targets);
+    for (const store::Chain* t : targets) NFBPF_TRYV(walk(t, depth + 1, family, base, marks));
   }
   marks[c] = Mark::kDone;
   return {};
@@ -33,7 +49,7 @@ Result<void> validate_table(const store::Table& t) {
   for (const auto& c : t.chains) {
     if (!c->vis.next || !c->is_base()) continue;
     std::unordered_map<const store::Chain*, Mark> marks;
-    NFBPF_TRYV(walk(c.get(), 0, marks));
+    NFBPF_TRYV(walk(c.get(), 0, t.family, *c, marks));
   }
   return {};
 }

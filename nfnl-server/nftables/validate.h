@@ -1,5 +1,6 @@
 #pragma once
-// Table validation (nft_table_validate / nft_chain_validate): jump loops are only an error once
+// Table validation (nft_table_validate / nft_chain_validate): expression hook rules and jump
+// loops are only checked for rules reachable from a base chain; jump loops are only an error once
 // they are reachable from a base chain, so a loop among regular chains is accepted until a base
 // chain jumps into it. Depth beyond NFT_JUMP_STACK_SIZE is EMLINK.
 

@@ -4,6 +4,8 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <fmt/format.h>
+
 namespace nfbpf::offload {
 namespace {
 

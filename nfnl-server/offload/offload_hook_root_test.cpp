@@ -45,7 +45,7 @@ class OffloadSandbox : public ::testing::Test {
     auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
     hook_ = hook.get();
     proto_ = nftables::make_nftables_protocol(std::move(hook));
-    Result<Fd> rx = fail(EINVAL, "not created"), tx1 = rx, tx3 = rx;
+    Result<Fd> rx = fail(EINVAL, "not created"), tx1 = fail(EINVAL, "not created"), tx3 = fail(EINVAL, "not created");
     ASSERT_TRUE(ns_->in_receiver([&] { rx = codegen::testing::udp_socket_bound(NetnsPair::kReceiverAddr, kPort); }));
     ASSERT_TRUE(ns_->in_sender([&] {
       tx1 = codegen::testing::udp_socket_bound(NetnsPair::kSenderAddr, 0);
@@ -100,6 +100,7 @@ TEST_F(OffloadSandbox, SaddrDropAtInputDropsOnlyThatSource) {
   auto b = input_drop_from_sender();
   ASSERT_EQ(submit(b), 0);
   EXPECT_EQ(hook_->stats().attach_points, 1u);
+  (void)ns_->run_in_receiver({"bpftool", "link", "show"}); (void)system("bpftool prog show name nfbpf_disp; for i in $(bpftool prog show name nfbpf_disp | grep -o 'map_ids [0-9]*' | cut -d' ' -f2); do bpftool map dump id $i; done; bpftool prog dump xlated name nfb_in | sed -n 80,200p"); 
   EXPECT_EQ(from_blocked(), 0);
   EXPECT_EQ(from_other(), kPackets);
 }
