@@ -4,7 +4,12 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <version>
+#if defined(__cpp_lib_expected)
 #include <expected>
+#else
+#include "common/expected_polyfill.h"
+#endif
 #include <optional>
 #include <string>
 #include <utility>

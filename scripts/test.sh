@@ -9,6 +9,8 @@ cmake --preset release
 cmake --build --preset release -j "$(nproc)"
 # Unit, runtime (BPF_PROG_TEST_RUN) and namespace tests, all registered with CTest.
 ctest --preset release -j 1 --timeout 600
+# Fuzz targets (clang/libFuzzer), briefly; `scripts/fuzz.sh` alone runs them 10 minutes each.
+bash scripts/fuzz.sh 20
 # Differential suites against the kernel as oracle (each case in its own scratch namespace).
 if [ -x compat-tests/run.sh ]; then
   compat-tests/run.sh --ci
