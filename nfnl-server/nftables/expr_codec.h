@@ -27,6 +27,7 @@ struct ExprContext {
   std::vector<store::Chain*>* jump_targets = nullptr;  // filled with verdict chain references
   std::vector<store::Set*>* set_refs = nullptr;        // filled with referenced sets
   std::vector<store::Object*>* obj_refs = nullptr;     // filled with referenced objects
+  uint8_t family = 0;  // the table's family (expression types and keys depend on it)
 };
 
 // Parses one NFTA_LIST_ELEM expression. Errors carry the kernel's errno (bad_attr is set by

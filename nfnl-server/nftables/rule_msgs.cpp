@@ -76,7 +76,7 @@ Result<void> new_rule(BatchCtx& c) {
 
   store::Rule rule;
   rule.handle = handle;
-  ExprContext ectx{t, ch, &c.txn, &rule.jump_targets, &rule.set_refs, &rule.obj_refs};
+  ExprContext ectx{t, ch, &c.txn, &rule.jump_targets, &rule.set_refs, &rule.obj_refs, t->family};
   if (const Attr* list = r[NFTA_RULE_EXPRESSIONS]) {
     size_t rest = 0;
     auto elems = split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest);

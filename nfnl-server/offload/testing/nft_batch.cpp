@@ -109,10 +109,10 @@ NftBatch& NftBatch::rule(uint8_t family, const std::string& table, const std::st
     nftnl_expr_set_u8(j, NFTNL_EXPR_REJECT_CODE, 3);  // port unreachable
     nftnl_rule_add_expr(r, j);
   }
-  if (spec.verdict != 0 || !spec.target.empty()) {
+  if (spec.verdict) {
     nftnl_expr* i = nftnl_expr_alloc("immediate");
     nftnl_expr_set_u32(i, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-    nftnl_expr_set_u32(i, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(spec.verdict));
+    nftnl_expr_set_u32(i, NFTNL_EXPR_IMM_VERDICT, static_cast<uint32_t>(*spec.verdict));
     if (!spec.target.empty()) nftnl_expr_set_str(i, NFTNL_EXPR_IMM_CHAIN, spec.target.c_str());
     nftnl_rule_add_expr(r, i);
   }

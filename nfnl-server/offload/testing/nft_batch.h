@@ -17,7 +17,7 @@ struct RuleSpec {
   std::optional<uint32_t> saddr_be;  // ip saddr == X (network header offset 12)
   bool counter = false;              // counter (after the match)
   bool reject = false;               // reject (an expression the translator refuses)
-  int verdict = 0;                   // NF_ACCEPT / NF_DROP / NFT_JUMP / NFT_GOTO; 0: none (continue)
+  std::optional<int> verdict;        // NF_ACCEPT / NF_DROP / NFT_JUMP / NFT_GOTO; none: continue
   std::string target;                // jump/goto target
 };
 
