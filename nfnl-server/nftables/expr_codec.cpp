@@ -489,7 +489,6 @@ Result<void> check_available(const store::Expr& e, const std::map<uint16_t, Attr
                              uint8_t family) {
   if (e.name == "queue") return fail(ENOENT, "");
   if (e.name == "reject" && family == NFPROTO_BRIDGE) return fail(ENOENT, "");
-  if (e.name == "osf" && family == NFPROTO_IPV6) return fail(EOPNOTSUPP, "");
   if (e.name == "meta") {
     auto k = given.find(NFTA_META_KEY);
     if (k != given.end()) {
@@ -601,6 +600,12 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
       if (!s && given.count(id_attr) && ctx.txn)
         s = ctx.txn->set_by_id(ctx.table, given[id_attr].be32());
       if (!s) return fail(ENOENT, "");
+      if (e.name == "dynset") {
+        // nft_dynset_init(): the set must be updatable from the packet path.
+        if (s->flags & NFT_SET_CONSTANT) return fail(EBUSY, "");
+        if (s->backend != store::SetBackend::kRhash) return fail(EOPNOTSUPP, "");
+        if (s->size == 0) s->size = 0xffff;  // as the kernel: permanent, even if aborted
+      }
       if (ctx.set_refs) ctx.set_refs->push_back(s);
       // nft names anonymous sets "__set%d"; the kernel dumps the name it allocated.
       n->payload.assign(s->name.begin(), s->name.end());

@@ -42,7 +42,6 @@ bool needs_validation(const store::Expr& e) {
 }
 
 Result<void> validate_in_chain(const store::Expr& e, uint8_t family, const store::Chain& base) {
-  (void)family;
   if (e.name == "fib") {
     const uint32_t result = u32_of(e, NFTA_FIB_RESULT), flags = u32_of(e, NFTA_FIB_FLAGS);
     switch (result) {
@@ -70,6 +69,7 @@ Result<void> validate_in_chain(const store::Expr& e, uint8_t family, const store
     return hooks(base, kPre | kOut);
   }
   if (e.name == "reject") return hooks(base, kIn | kFwd | kOut | kPre);
+  if (e.name == "osf" && family == NFPROTO_IPV6) return fail(EOPNOTSUPP, "");
   if (e.name == "osf" || e.name == "flow_offload")
     return hooks(base, e.name == "osf" ? kIn | kPre | kFwd : kFwd);
   if (e.name == "synproxy") return hooks(base, kIn | kFwd);

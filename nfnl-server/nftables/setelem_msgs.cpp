@@ -102,6 +102,8 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
   if (tb[NFTA_SET_ELEM_OBJREF]) {
     if (!(s->flags & NFT_SET_OBJECT)) return fail(EINVAL, "");
     e.objref = std::string(tb[NFTA_SET_ELEM_OBJREF]->str());
+    e.obj = t->find_object(*e.objref, s->obj_type);
+    if (!e.obj) return fail_at(ENOENT, tb[NFTA_SET_ELEM_OBJREF]);
   }
   if (tb[NFTA_SET_ELEM_USERDATA])
     e.userdata.emplace(tb[NFTA_SET_ELEM_USERDATA]->payload.begin(),
@@ -140,6 +142,7 @@ Result<void> new_setelem(BatchCtx& c) {
     if (s->size && !(e->flags & NFT_SET_ELEM_CATCHALL) && live_elems(*s) >= cap)
       return fail_at(ENFILE, &el);
     for (store::Chain* j : e->jump_targets) j->use++;
+    if (e->obj) e->obj->use++;
     s->elems.push_back(std::move(*e));
     Op op{OpKind::kNewElem, c.origin};
     op.table = t;
@@ -163,6 +166,7 @@ Result<void> del_setelem(BatchCtx& c) {
       if (!it->vis.next) continue;
       it->vis.next = false;
       for (store::Chain* j : it->jump_targets) j->use--;
+      if (it->obj) it->obj->use--;
       Op op{OpKind::kDelElem, c.origin};
       op.table = t;
       op.set = s;
@@ -184,6 +188,7 @@ Result<void> del_setelem(BatchCtx& c) {
     }
     it->vis.next = false;
     for (store::Chain* j : it->jump_targets) j->use--;
+      if (it->obj) it->obj->use--;
     Op op{OpKind::kDelElem, c.origin};
     op.table = t;
     op.set = s;

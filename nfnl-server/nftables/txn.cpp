@@ -46,7 +46,10 @@ void erase_table(store::Ruleset& rs, store::Table* t) {
 void set_elem_refs(store::Set& s, int delta) {
   for (auto& e : s.elems)
     if (e.vis.next)
+    {
       for (store::Chain* j : e.jump_targets) j->use += uint32_t(delta);
+      if (e.obj) e.obj->use += uint32_t(delta);
+    }
 }
 
 void release_rule_refs(store::Rule& r) {
@@ -181,11 +184,13 @@ void Txn::abort() {
         break;
       case OpKind::kNewElem:
         for (store::Chain* j : op.elem->jump_targets) j->use--;
+        if (op.elem->obj) op.elem->obj->use--;
         op.set->elems.erase(op.elem);
         break;
       case OpKind::kDelElem:
         op.elem->vis.next = true;
         for (store::Chain* j : op.elem->jump_targets) j->use++;
+        if (op.elem->obj) op.elem->obj->use++;
         break;
       case OpKind::kNewObj: op.table->use--; erase_object(*op.table, op.obj); break;
       case OpKind::kUpdObj: break;

@@ -32,6 +32,7 @@ struct SetElem {
   std::optional<std::vector<uint8_t>> userdata;
   std::vector<Expr> exprs;  // per-element stateful expressions (counter, ...)
   std::vector<struct Chain*> jump_targets;  // verdict map data: each holds one chain `use`
+  struct Object* obj = nullptr;             // object map data: holds one object `use`
   Visibility vis;
 };
 

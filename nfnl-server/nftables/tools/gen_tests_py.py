@@ -45,8 +45,10 @@ def main(path):
         for c in chs:
             out.append(quote(f'add chain {fam} {table} {c} {{ {chains[c]}; }}'))
         for line in body:
-            text = line.rsplit(';', 2) if line.count(';') >= 2 else line.rsplit(';', 1)
-            stmt = text[0]
+            m = re.match(r'^(.*);(ok|fail)(;[^;]*)?$', line)
+            if not m:
+                continue
+            stmt = m.group(1)
             if stmt.startswith('!'):
                 name, spec = stmt[1:].split(None, 1)
                 kind = 'map' if ' : ' in spec else 'set'

@@ -1,0 +1,48 @@
+#include "nfnl-server/nftables/kernel_caps.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#include "common/log.h"
+#include "nfnl-server/nftables/kernel_probe.h"
+
+namespace nfbpf::nftables {
+namespace {
+
+std::once_flag g_once;
+KernelCaps g_caps;  // written once under g_once (or by set_kernel_caps before serving)
+
+void probe_once() {
+  // NFBPF_NO_KERNEL_PROBE=1: refuse nothing on the kernel's behalf (e.g. a fuzzer that must
+  // not create namespaces).
+  if (const char* off = std::getenv("NFBPF_NO_KERNEL_PROBE"); off && *off && *off != '0') return;
+  auto caps = probe_kernel(default_probe_request());
+  if (!caps) {
+    log::warn("kernel capability probe failed ({}); expressions and objects are not checked "
+              "against this kernel",
+              caps.error().describe());
+    return;
+  }
+  std::string missing;
+  for (const auto& [family, name] : caps->missing_exprs)
+    missing += fmt::format(" {}/{}", family, name);
+  for (const auto& [family, type] : caps->missing_objects)
+    missing += fmt::format(" {}/obj{}", family, type);
+  log::info("kernel capability probe: missing (family/kind):{}{}", missing.empty() ? " none" : missing,
+            caps->secmark_unresolvable ? "; secmark contexts unresolvable" : "");
+  g_caps = std::move(*caps);
+}
+
+}  // namespace
+
+const KernelCaps& kernel_caps() {
+  std::call_once(g_once, probe_once);
+  return g_caps;
+}
+
+void set_kernel_caps(KernelCaps caps) {
+  std::call_once(g_once, [] {});  // an explicit answer replaces probing
+  g_caps = std::move(caps);
+}
+
+}  // namespace nfbpf::nftables

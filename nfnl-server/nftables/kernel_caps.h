@@ -1,0 +1,43 @@
+#pragma once
+// What THIS kernel's nf_tables can do, as far as nfbpfd must refuse what the kernel refuses:
+// which expression types exist per family (a kernel built without CONFIG_NFT_QUEUE answers
+// ENOENT for "queue"), which object types exist, and whether secmark contexts resolve (without
+// an LSM every secmark object is ENOENT). The answers come from asking the running kernel
+// (kernel_probe.h), never from a list of what "should" be there; they are probed once and kept
+// for the life of the process.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace nfbpf::nftables {
+
+struct KernelCaps {
+  // (NFPROTO_* family, expression name) pairs the kernel refused as unknown.
+  std::set<std::pair<uint8_t, std::string>> missing_exprs;
+  // (NFPROTO_* family, NFT_OBJECT_* type) pairs the kernel refused as unknown.
+  std::set<std::pair<uint8_t, uint32_t>> missing_objects;
+  // The kernel refused a well-formed secmark object with ENOENT (no LSM maps the context).
+  bool secmark_unresolvable = false;
+  // False when the kernel could not be asked (no privileges): everything counts as available.
+  bool probed = false;
+
+  bool has_expr(uint8_t family, std::string_view name) const {
+    return !missing_exprs.contains({family, std::string(name)});
+  }
+  bool has_object(uint8_t family, uint32_t type) const {
+    return !missing_objects.contains({family, type});
+  }
+};
+
+// The capabilities of the running kernel: probed on first use (thread-safe), then cached.
+// If probing fails the result has probed == false and refuses nothing (a warning is logged).
+const KernelCaps& kernel_caps();
+
+// Replaces the cached answer (tests; a daemon flag could use it too). Not thread-safe against
+// concurrent kernel_caps() readers: call it before serving requests.
+void set_kernel_caps(KernelCaps caps);
+
+}  // namespace nfbpf::nftables
