@@ -59,6 +59,7 @@ struct Frame {
   const ir::Chain* chain = nullptr;
   matcher::TempStack stack;
   Label* policy = nullptr;  // main only: the base chain's policy
+  matcher::ColdCode cold;   // slow paths, emitted after the frame's last instruction
 };
 
 class Compiler {
@@ -93,6 +94,7 @@ class Compiler {
       p_.bind(drop_exit);
       p_.ret(f_.drop);
     }
+    main.cold.emit_all();
     for (const auto& name : order_) {
       const ir::Chain* c = ir::find_chain(t_, name);
       p_.bind(*labels_.at(name));
@@ -104,6 +106,7 @@ class Compiler {
       auto sl = emit_rules(sub);
       if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
       if (*sl) p_.ret(kRetContinue);
+      sub.cold.emit_all();
       deepest_ = std::min(deepest_, sub.stack.deepest());
     }
     out_.subprograms = order_;
@@ -235,6 +238,7 @@ class Compiler {
         .p = p_, .f = f_, .table = t_, .layout = layout_, .stack = fr.stack,
         .set_map = [this](const std::string& set) { return set_map(set); },
         .skb_nfct_offset = opt_.skb_nfct_offset,
+        .cold = &fr.cold,
     };
   }
 
@@ -264,7 +268,15 @@ class Compiler {
     matcher::EmitCtx c = ctx(fr);
     SlotKey key{t_.name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
     if (const auto* m = std::get_if<ir::Match>(&step)) {
-      NFBPF_TRYV(matcher::emit_match(c, *m, next));
+      matcher::MatchPlan plan;
+      if (i == 0 && run_.active && m->key.size() == 1 && m->key[0] == run_.field) {
+        plan.reuse_r1 = true;
+      } else if (i == 0 && run_.unavailable) {
+        plan.unavailable = run_.unavailable;
+      }
+      auto in_r1 = matcher::emit_match(c, *m, next, plan);
+      if (!in_r1) return std::unexpected(std::move(in_r1).error());
+      if (i == 0) step0_in_r1_ = *in_r1;
       return true;
     }
     if (const auto* b = std::get_if<ir::RegisterBlock>(&step)) {
@@ -320,10 +332,47 @@ class Compiler {
     return fail(EINVAL, "unknown step");
   }
 
+  // A run of rules that compare the same register-sized field first: the first loads it into r1,
+  // the others reuse r1 (every path into them comes from the previous rule's failed compare,
+  // which leaves r1 intact). A packet where the field cannot be read skips the whole run.
+  struct RegRun {
+    bool active = false;
+    ir::Field field;
+    Label* unavailable = nullptr;  // bound at the first rule after the run
+  };
+
+  // Jumped to now, or by slow-path code queued for the end of the frame.
+  static bool used(const Frame& fr, const Label& l) { return l.referenced() || fr.cold.targets(l); }
+
+  static bool starts_with_field(const ir::Rule& r, const ir::Field& f) {
+    if (r.steps.empty()) return false;
+    const auto* m = std::get_if<ir::Match>(&r.steps[0]);
+    return m && m->key.size() == 1 && m->key[0] == f && m->op != ir::Op::kInSet && m->op != ir::Op::kNotInSet;
+  }
+
+  // Whether r1 still holds step 0's key on every path to the rule's `next` label: step 0 is the
+  // only step that can fail (the others are counters) and the verdict never comes back.
+  static bool keeps_r1(const ir::Rule& r) {
+    for (size_t i = 1; i < r.steps.size(); ++i)
+      if (!std::holds_alternative<ir::Counter>(r.steps[i])) return false;
+    auto k = r.verdict.kind;
+    return k == ir::VerdictKind::kAccept || k == ir::VerdictKind::kDrop || k == ir::VerdictKind::kReturn;
+  }
+
   // true when control reaches the end of the chain.
   Result<bool> emit_rules(Frame& fr) {
+    run_ = RegRun{};
     for (const ir::Rule& rule : fr.chain->rules) {
-      Label next(p_);
+      if (run_.active && !starts_with_field(rule, run_.field)) {
+        if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+        run_ = RegRun{};
+      }
+      if (!run_.active && !rule.steps.empty()) {
+        if (const auto* m = std::get_if<ir::Match>(&rule.steps[0]); m && m->key.size() == 1 && keeps_r1(rule))
+          run_.unavailable = &fr.cold.label(p_);
+      }
+      step0_in_r1_ = false;
+      Label& next = fr.cold.label(p_);  // outlives the rule: slow paths jump to it
       bool falls = true;
       for (size_t i = 0; i < rule.steps.size() && falls; ++i) {
         auto r = emit_step(rule, i, next, fr);
@@ -336,12 +385,28 @@ class Compiler {
         if (!r) return std::unexpected(std::move(r).error().with_context(fmt::format("in rule {}", rule.handle)));
         falls = *r;
       }
-      if (next.referenced()) {
+      if (used(fr, next)) {
         p_.bind(next);
+        falls = true;
+      }
+      // Continue (or start) a run when this rule leaves its field in r1 for the next one.
+      if (step0_in_r1_ && keeps_r1(rule) && run_.unavailable) {
+        if (!run_.active) run_.field = std::get<ir::Match>(rule.steps[0]).key[0];
+        run_.active = true;
+      } else if (run_.unavailable) {
+        if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+        run_ = RegRun{};
+      }
+      if (!falls && run_.unavailable && used(fr, *run_.unavailable)) {
+        // Packets whose field could not be read go on with the rules after the run.
+        p_.bind(*run_.unavailable);
+        run_ = RegRun{};
         falls = true;
       }
       if (!falls) return false;  // the rest of the chain is unreachable
     }
+    if (run_.unavailable && used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+    run_ = RegRun{};
     return true;
   }
 
@@ -358,6 +423,8 @@ class Compiler {
   Label* accept_ = nullptr;
   Label* drop_ = nullptr;
   int max_depth_ = 0;
+  RegRun run_;
+  bool step0_in_r1_ = false;
   int16_t deepest_ = prologue::kMainFreeTop;
 };
 

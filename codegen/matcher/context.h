@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <functional>
+#include <memory>
+#include <set>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -47,6 +50,33 @@ class TempStack {
   int16_t deepest_ = prologue::kMainFreeTop;
 };
 
+// Code kept off the hot path (the per-field slow-path packet reads), emitted after the frame's
+// last instruction so the rules' fast paths stay dense. It owns the labels its bodies use, so
+// they outlive the emitter that queued them (labels passed in, such as a rule's `next`, must
+// live until emit_all() too).
+class ColdCode {
+ public:
+  emit::Label& label(emit::Program& p) {
+    labels_.push_back(std::make_unique<emit::Label>(p));
+    return *labels_.back();
+  }
+  void add(std::function<void()> body) { bodies_.push_back(std::move(body)); }
+  // A queued body will jump to `l`: whoever decides whether to bind `l` (and whether code after
+  // it is reachable) must count that jump although it is not emitted yet.
+  void will_jump_to(const emit::Label& l) { targets_.insert(&l); }
+  bool targets(const emit::Label& l) const { return targets_.contains(&l); }
+  // Emits every queued body; call where nothing falls through (after an exit or a jump).
+  void emit_all() {
+    for (size_t i = 0; i < bodies_.size(); ++i) bodies_[i]();
+    bodies_.clear();
+  }
+
+ private:
+  std::vector<std::unique_ptr<emit::Label>> labels_;
+  std::vector<std::function<void()>> bodies_;
+  std::set<const emit::Label*> targets_;
+};
+
 struct EmitCtx {
   emit::Program& p;
   const flavor::FlavorOps& f;
@@ -57,6 +87,8 @@ struct EmitCtx {
   std::function<Result<std::string>(const std::string& set)> set_map;
   // Offset of sk_buff._nfct (vmlinux BTF), for ct state at netfilter hooks; absent: refused.
   std::optional<uint32_t> skb_nfct_offset;
+  // Where slow paths go; null: inline.
+  ColdCode* cold = nullptr;
 };
 
 // A key read for a compare or a lookup.

@@ -111,40 +111,62 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
   if (f.base == ir::Base::kNetwork && end <= c.layout.l3_fast) fast = prologue::kL3Ptr;
   if (f.base == ir::Base::kTransport && end <= c.layout.l4_fast) fast = prologue::kL4Ptr;
 
-  emit::Label done(p), slow(p);
-  if (fast) {
-    p.jmp(Cond::kEq, *fast, 0, slow);
+  // The per-field read when the header slice does not cover it: one slice of the field alone.
+  const flavor::FlavorOps& fl = c.f;
+  auto slow_read = [&p, &fl, f, as_reg, &fail] {
+    switch (f.base) {
+      case ir::Base::kNetwork:
+        flavor::emit_slice(p, fl, f.offset, f.len, fail, pkt_ref());
+        break;
+      case ir::Base::kLink:
+        flavor::emit_slice(p, fl, f.offset - fl.l3_offset, f.len, fail, pkt_ref());
+        break;
+      case ir::Base::kTransport:
+        if (!nft_fast_path(f)) {  // nft_payload_eval: no transport header in a non-first fragment
+          p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kFragSlot));
+          p.jmp(Cond::kNe, Reg::R1, 0, fail);
+        }
+        p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kThoffSlot));
+        p.jmp(Cond::kSlt, Reg::R1, 0, fail);
+        flavor::emit_slice_at(p, fl, Reg::R1, static_cast<int32_t>(f.offset), f.len, fail, pkt_ref());
+        break;
+      default:
+        break;
+    }
+    if (as_reg) p.ldx(size_of(f.len), Reg::R1, Reg::R0, 0);
+    else p.mov(Reg::R1, Reg::R0);
+  };
+  auto fast_read = [&] {
     if (as_reg) {
       p.ldx(size_of(f.len), Reg::R1, *fast, static_cast<int16_t>(f.offset));
     } else {
       p.mov(Reg::R1, *fast);
       if (f.offset) p.alu(AluOp::kAdd, Reg::R1, static_cast<int32_t>(f.offset));
     }
+  };
+  if (!fast) {
+    slow_read();
+  } else if (c.cold) {
+    emit::Label& slow = c.cold->label(p);
+    emit::Label& done = c.cold->label(p);
+    p.jmp(Cond::kEq, *fast, 0, slow);
+    fast_read();
+    p.bind(done);
+    c.cold->will_jump_to(fail);
+    c.cold->add([&p, &slow, &done, slow_read] {
+      p.bind(slow);
+      slow_read();
+      p.jmp(done);
+    });
+  } else {
+    emit::Label done(p), slow(p);
+    p.jmp(Cond::kEq, *fast, 0, slow);
+    fast_read();
     p.jmp(done);
     p.bind(slow);
+    slow_read();
+    p.bind(done);
   }
-  switch (f.base) {
-    case ir::Base::kNetwork:
-      flavor::emit_slice(p, c.f, f.offset, f.len, fail, pkt_ref());
-      break;
-    case ir::Base::kLink:
-      flavor::emit_slice(p, c.f, f.offset - c.f.l3_offset, f.len, fail, pkt_ref());
-      break;
-    case ir::Base::kTransport:
-      if (!nft_fast_path(f)) {  // nft_payload_eval: no transport header in a non-first fragment
-        p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kFragSlot));
-        p.jmp(Cond::kNe, Reg::R1, 0, fail);
-      }
-      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kThoffSlot));
-      p.jmp(Cond::kSlt, Reg::R1, 0, fail);
-      flavor::emit_slice_at(p, c.f, Reg::R1, static_cast<int32_t>(f.offset), f.len, fail, pkt_ref());
-      break;
-    default:
-      break;
-  }
-  if (as_reg) p.ldx(size_of(f.len), Reg::R1, Reg::R0, 0);
-  else p.mov(Reg::R1, Reg::R0);
-  p.bind(done);
   return Loaded{as_reg ? Loaded::Kind::kReg : Loaded::Kind::kMem, f.len};
 }
 

@@ -26,18 +26,24 @@ Result<void> match_supported(const flavor::FlavorOps& f, const ir::Table& t, con
   return {};
 }
 
-Result<void> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail) {
+Result<bool> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail, const MatchPlan& plan) {
   NFBPF_TRYV(match_supported(c.f, c.table, m, c.skb_nfct_offset.has_value()));
   int16_t mark = c.stack.mark();
   Result<void> r;
+  bool in_r1 = false;
   if (m.op == ir::Op::kInSet || m.op == ir::Op::kNotInSet) {
     r = emit_set_match(c, m, fail);
   } else {
     KeyRef k;
     if (m.key.size() == 1) {
-      auto l = load_field(c, m.key[0], fail);
-      if (!l) return std::unexpected(std::move(l).error());
-      k = KeyRef::of(*l, m.key[0].host_order);
+      Loaded l{Loaded::Kind::kReg, m.key[0].len};
+      if (!plan.reuse_r1) {
+        auto ld = load_field(c, m.key[0], plan.unavailable ? *plan.unavailable : fail);
+        if (!ld) return std::unexpected(std::move(ld).error());
+        l = *ld;
+      }
+      k = KeyRef::of(l, m.key[0].host_order);
+      in_r1 = k.in_reg;
     } else {
       // A concatenation compared as a whole: assembled on the stack, compared bytewise.
       int16_t slot = 0;
@@ -50,7 +56,8 @@ Result<void> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail) {
       r = emit_cmp(c.p, k, m.mask, m.op, m.value, fail);
   }
   c.stack.release_to(mark);
-  return r;
+  if (!r) return std::unexpected(std::move(r).error());
+  return in_r1;
 }
 
 }  // namespace nfbpf::codegen::matcher

@@ -8,7 +8,17 @@
 
 namespace nfbpf::codegen::matcher {
 
-Result<void> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail);
+// Register reuse across rules (the chain compiler decides when it is safe): `reuse_r1` skips the
+// load because r1 already holds this match's (single, register-sized) field on every path here;
+// `unavailable` (optional) is where to go when the field cannot be read at all, instead of `fail`.
+struct MatchPlan {
+  bool reuse_r1 = false;
+  emit::Label* unavailable = nullptr;
+};
+
+// Returns true when the key stayed in r1 as a register value (a later rule reading the same field
+// may reuse it).
+Result<bool> emit_match(EmitCtx& c, const ir::Match& m, emit::Label& fail, const MatchPlan& plan = {});
 
 // Whether emit_match would accept `m` at flavor `f` (fields readable, shapes supported).
 Result<void> match_supported(const flavor::FlavorOps& f, const ir::Table& t, const ir::Match& m, bool have_nfct = true);

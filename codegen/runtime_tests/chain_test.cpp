@@ -95,6 +95,37 @@ TEST_F(ChainTest, JumpGotoReturnFollowNftDoChain) {
   }
 }
 
+// Consecutive rules on the same field share one load (r1 reused); a packet whose field cannot be
+// read skips the whole run and goes on with the next different rule.
+TEST_F(ChainTest, RulesOnTheSameFieldShareOneLoad) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  auto tdport = [](uint16_t p) { return b::eq(KnownField::kTcpDport, b::be16(p)); };
+  t.chains.push_back(base("in", kA, {
+      rule(2, {tdport(1)}, b::drop()),
+      rule(3, {tdport(2), ir::Counter{}}, b::accept()),
+      rule(4, {tdport(3)}, b::drop()),
+      rule(5, {saddr("10.0.0.9")}, b::drop()),
+      rule(6, {tdport(4)}, b::drop()),
+      rule(7, {tdport(5), saddr("10.0.0.1")}, b::drop()),   // second step may fail: ends the run
+      rule(8, {tdport(6)}, b::drop())}));
+  ChainRun run = make(t);
+  auto tcp = [](const char* src, uint16_t dport, size_t cut = 0) {
+    auto p = Packet::ipv4(src, "10.9.9.9").tcp(1000, dport);
+    if (cut) p.truncate(cut);
+    return TestPacket{p.bytes(), 0, false};
+  };
+  expect(run, {{tcp("10.0.0.1", 1), kD}, {tcp("10.0.0.1", 2), kA}, {tcp("10.0.0.1", 3), kD},
+               {tcp("10.0.0.1", 4), kD}, {tcp("10.0.0.1", 5), kD}, {tcp("10.0.0.2", 5), kA},
+               {tcp("10.0.0.2", 6), kD}, {tcp("10.0.0.1", 7), kA}, {tcp("10.0.0.9", 7), kD},
+               {tcp("10.0.0.9", 1, 22), kD},   // dport unreadable: skips to the saddr rule
+               {tcp("10.0.0.1", 1, 22), kA}});
+  // The run is visible in the code: tcp dport is loaded once for rules 2-4.
+  std::string dis = emit::disassemble(run.compiled().program);
+  size_t loads = 0;
+  for (size_t pos = 0; (pos = dis.find("*(u16 *)(r9 + 2)", pos)) != std::string::npos; ++pos) ++loads;
+  EXPECT_EQ(loads, 3u) << dis;  // rules 2-4, 6-7 (rule 7 breaks the run after it), 8
+}
+
 TEST_F(ChainTest, BaseChainReturnAppliesThePolicy) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   t.chains.push_back(base("in", kA, {rule(2, {saddr("10.0.0.1")}, b::ret()), rule(3, {}, b::drop())}));
