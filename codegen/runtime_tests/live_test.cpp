@@ -101,5 +101,64 @@ TEST(LiveNetfilter, DeviceMatchesCountersAndSwap) {
   EXPECT_EQ(rt->counters.read(slot)->packets, 40u);
 }
 
+// ct state from skb->_nfct with conntrack running: a kernel table that uses ct (in the scratch
+// receiver namespace only) switches conntrack on there; a UDP flow is new until the receiver
+// answers, established afterwards. (Our link sits at priority 10: a netfilter BPF link at the same
+// hook and priority as a kernel nft base chain gets EBUSY too.)
+TEST(LiveNetfilter, CtStateWithConntrackRunning) {
+  kernel::LinuxKernel k;
+  auto rt = chain::RuntimeTables::create(k);
+  ASSERT_TRUE(rt.has_value()) << rt.error().describe();
+  ASSERT_TRUE(rt->nfct_offset.has_value());
+  auto ns = NetnsPair::create();
+  ASSERT_TRUE(ns.has_value()) << ns.error().describe();
+  auto nft = ns->run_in_receiver({"nft", "add table ip ctx; add chain ip ctx c { type filter hook input priority 0; }; "
+                                         "add rule ip ctx c ct state invalid counter"});
+  ASSERT_TRUE(nft.has_value()) << nft.error().describe();
+  Result<Fd> rx = fail(EINVAL, "unset"), tx = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { rx = codegen::testing::udp_socket_bound(NetnsPair::kReceiverAddr, kPort); }));
+  ASSERT_TRUE(ns->in_sender([&] { tx = codegen::testing::udp_socket_bound(NetnsPair::kSenderAddr, 6000); }));
+  ASSERT_TRUE(rx && tx);
+
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::Chain c{.name = "in", .handle = 1, .base = ir::BaseHook{.hook = ir::Hook::kInput}, .policy = ir::VerdictKind::kAccept};
+  auto state_rule = [](uint64_t h, uint32_t bits) {
+    return ir::Rule{.handle = h,
+                    .steps = {ir::Match{.key = {ir::known_field(KnownField::kCtState)}, .mask = b::host32(bits), .op = ir::Op::kNe,
+                                        .value = b::host32(0)},
+                              b::eq(KnownField::kUdpDport, b::be16(kPort)), ir::Counter{}},
+                    .verdict = b::accept()};
+  };
+  c.rules.push_back(state_rule(2, 8));  // new
+  c.rules.push_back(state_rule(3, 2));  // established
+  c.rules.push_back(state_rule(4, 1));  // invalid
+  t.chains.push_back(c);
+  auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_TRUE(cc.has_value()) << cc.error().describe();
+  auto l = chain::load_chain(k, *cc, *rt);
+  ASSERT_TRUE(l.has_value()) << l.error().describe();
+  auto d = runtime::Dispatcher::create(k, Flavor::kNetfilter, NF_ACCEPT);
+  ASSERT_TRUE(d.has_value());
+  ASSERT_TRUE(d->install(l->prog).has_value());
+  Result<void> a = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(flavor::AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 10)); }));
+  ASSERT_TRUE(a.has_value()) << a.error().describe();
+
+  auto count = [&](size_t i) { return rt->counters.read(cc->counters.at(i).slot)->packets; };
+  ASSERT_TRUE(codegen::testing::udp_send(*tx, NetnsPair::kReceiverAddr, kPort, 2, 16).has_value());
+  EXPECT_EQ(codegen::testing::udp_drain(*rx, 200), 2);
+  EXPECT_EQ(count(0), 2u);  // new (no reply yet)
+  EXPECT_EQ(count(1), 0u);
+  // The receiver answers: the flow is established from now on.
+  Result<int> back = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { back = codegen::testing::udp_send(*rx, NetnsPair::kSenderAddr, 6000, 1, 16); }));
+  ASSERT_TRUE(back.has_value());
+  ASSERT_TRUE(codegen::testing::udp_send(*tx, NetnsPair::kReceiverAddr, kPort, 3, 16).has_value());
+  EXPECT_EQ(codegen::testing::udp_drain(*rx, 200), 3);
+  EXPECT_EQ(count(0), 2u);
+  EXPECT_EQ(count(1), 3u);  // established
+  EXPECT_EQ(count(2), 0u);
+}
+
 }  // namespace
 }  // namespace nfbpf::codegen::runtime_tests
