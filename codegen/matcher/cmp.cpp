@@ -129,7 +129,8 @@ Result<void> emit_cmp(emit::Program& p, const KeyRef& k, const std::optional<ir:
 namespace detail {
 
 Result<void> emit_order(emit::Program& p, const KeyRef& k, const std::optional<ir::Bytes>& mask,
-                        const ir::Bytes& v, bool greater, bool or_equal, emit::Label& hold, emit::Label& miss) {
+                        const ir::Bytes& v, bool greater, bool or_equal, emit::Label& hold, emit::Label& miss,
+                        bool hold_next) {
   NFBPF_TRYV(check(k, v, mask));
   if (!k.in_reg && k.numeric) return fail(EOPNOTSUPP, "ordered compare of a host-order key in memory");
   auto chunks = k.in_reg ? std::vector<Chunk>{{0, k.len}} : chunks_of(k.len);
@@ -145,10 +146,14 @@ Result<void> emit_order(emit::Program& p, const KeyRef& k, const std::optional<i
       jmp_const(p, opposite, r, c.size, cv, miss);
       continue;
     }
-    // Last chunk: holds when strict (or equal); otherwise miss.
-    Cond final_miss = greater ? (or_equal ? Cond::kLt : Cond::kLe) : (or_equal ? Cond::kGt : Cond::kGe);
-    jmp_const(p, final_miss, r, c.size, cv, miss);
-    p.jmp(hold);
+    // Last chunk: holds when strict (or equal); otherwise miss. Jump to whichever does not follow.
+    if (hold_next) {
+      Cond final_miss = greater ? (or_equal ? Cond::kLt : Cond::kLe) : (or_equal ? Cond::kGt : Cond::kGe);
+      jmp_const(p, final_miss, r, c.size, cv, miss);
+    } else {
+      Cond final_hold = greater ? (or_equal ? Cond::kGe : Cond::kGt) : (or_equal ? Cond::kLe : Cond::kLt);
+      jmp_const(p, final_hold, r, c.size, cv, hold);
+    }
   }
   return {};
 }

@@ -39,10 +39,12 @@ Result<void> emit_range(emit::Program& p, const KeyRef& k, const std::optional<i
                         const ir::Bytes& lo, const ir::Bytes& hi, emit::Label& fail);
 
 namespace detail {
-// Ordered comparison of the key with `v`: jumps to `hold` when key (strict) v, or when equal and
-// or_equal; otherwise jumps to `miss`. `greater` selects > (else <).
+// Ordered comparison of the key with `v`: reaches `hold` when key (strict) v, or when equal and
+// or_equal; otherwise `miss`. `greater` selects > (else <). The caller binds `hold` right after
+// (hold_next) or `miss` right after (!hold_next): that one is reached by falling through.
 Result<void> emit_order(emit::Program& p, const KeyRef& k, const std::optional<ir::Bytes>& mask,
-                        const ir::Bytes& v, bool greater, bool or_equal, emit::Label& hold, emit::Label& miss);
+                        const ir::Bytes& v, bool greater, bool or_equal, emit::Label& hold, emit::Label& miss,
+                        bool hold_next = true);
 }  // namespace detail
 
 }  // namespace nfbpf::codegen::matcher

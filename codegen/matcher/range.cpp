@@ -14,7 +14,8 @@ Result<void> emit_range(emit::Program& p, const KeyRef& k, const std::optional<i
     return {};
   }
   emit::Label out(p), not_below(p);
-  NFBPF_TRYV(detail::emit_order(p, k, mask, lo, /*greater=*/false, /*or_equal=*/false, out, not_below));
+  NFBPF_TRYV(detail::emit_order(p, k, mask, lo, /*greater=*/false, /*or_equal=*/false, out, not_below,
+                                /*hold_next=*/false));
   p.bind(not_below);
   NFBPF_TRYV(detail::emit_order(p, k, mask, hi, /*greater=*/true, /*or_equal=*/false, out, fail));
   p.bind(out);

@@ -220,17 +220,19 @@ Result<void> emit_prologue(emit::Program& p, const flavor::FlavorOps& f, ir::Fam
   }
 
   // ---- IPv4 / IPv6 ----
+  // An invalid header is "no transport header" unless the hook drops it (inet ingress).
+  Label& bad = m.invalid_drops ? invalid : none;
   if (emit_v4) {
     p.bind(v4);
     store_imm(p, kProtoSlot, kEthIp);
     store_imm(p, kNfprotoSlot, m.netdev ? kNfprotoNetdev : kNfprotoIpv4);
-    parse_ipv4(p, f, m, lay, invalid, none, l4);
+    parse_ipv4(p, f, m, lay, bad, none, l4);
   }
   if (emit_v6) {
     p.bind(v6);
     store_imm(p, kProtoSlot, kEthIp6);
     store_imm(p, kNfprotoSlot, m.netdev ? kNfprotoNetdev : kNfprotoIpv6);
-    parse_ipv6(p, f, m, lay, invalid, none, l4);
+    parse_ipv6(p, f, m, lay, bad, none, l4);
   }
   if (init_fail.referenced()) {
     p.bind(init_fail);
@@ -253,18 +255,11 @@ Result<void> emit_prologue(emit::Program& p, const flavor::FlavorOps& f, ir::Fam
   }
   if (invalid.referenced()) {
     p.bind(invalid);
-    if (m.invalid_drops) p.jmp(drop);
-    else p.jmp(none);
+    p.jmp(drop);
   }
   if (none.referenced()) {
     p.bind(none);
-    no_l4(p);
-    if (lay.l4_fast == 0) {
-      p.mov(kL4Ptr, 0);
-      p.jmp(rules);
-    } else {
-      p.jmp(l4);
-    }
+    no_l4(p);  // falls into the transport slice, which finds no thoff
   }
 
   // ---- the transport header slice ----
