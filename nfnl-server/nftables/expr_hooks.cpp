@@ -32,7 +32,17 @@ Result<void> nat_chain(const store::Chain& base) {
 
 }  // namespace
 
-bool needs_validation(const store::Expr& e) {
+// objref of a synproxy object, directly or through an object map.
+bool synproxy_ref(const store::Expr& e, const store::Rule& rule) {
+  if (e.name != "objref") return false;
+  if (const store::ExprAttr* t = e.find(NFTA_OBJREF_IMM_TYPE)) return t->be32() == NFT_OBJECT_SYNPROXY;
+  for (const store::Set* s : rule.set_refs)
+    if ((s->flags & NFT_SET_OBJECT) && s->obj_type == NFT_OBJECT_SYNPROXY) return true;
+  return false;
+}
+
+bool needs_validation(const store::Expr& e, const store::Rule& rule) {
+  if (synproxy_ref(e, rule)) return true;
   static constexpr std::string_view kKinds[] = {"fib",    "nat",    "masq",     "redir",
                                                 "reject", "osf",    "synproxy", "tproxy",
                                                 "socket", "rt",     "xfrm",     "flow_offload"};
@@ -41,7 +51,9 @@ bool needs_validation(const store::Expr& e) {
   return false;
 }
 
-Result<void> validate_in_chain(const store::Expr& e, uint8_t family, const store::Chain& base) {
+Result<void> validate_in_chain(const store::Expr& e, const store::Rule& rule, uint8_t family,
+                               const store::Chain& base) {
+  if (synproxy_ref(e, rule)) return hooks(base, kIn | kFwd);
   if (e.name == "fib") {
     const uint32_t result = u32_of(e, NFTA_FIB_RESULT), flags = u32_of(e, NFTA_FIB_FLAGS);
     switch (result) {

@@ -165,6 +165,13 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
       return a->key > b->key;
     });
   }
+  // Catchall elements come last, in the final message of the dump (see below).
+  std::vector<const store::SetElem*> catchall;
+  std::erase_if(elems, [&](const store::SetElem* e) {
+    if (!(e->flags & NFT_SET_ELEM_CATCHALL)) return false;
+    catchall.push_back(e);
+    return true;
+  });
   for (const store::SetElem* ep : elems) {
     const store::SetElem& e = *ep;
     size_t sz = 64 + e.key.size() * 2 + (e.userdata ? e.userdata->size() : 0);
@@ -178,9 +185,9 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   }
   if (!batch.empty())
     out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, batch));
-  // nf_tables_dump_set() is called until it makes no progress; that last call still emits a
-  // message with an empty element list.
-  out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, {}));
+  // nf_tables_dump_set() is called until it makes no progress; that last call emits a message
+  // holding the catchall elements, if any (an empty element list otherwise).
+  out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, NLM_F_MULTI), *t, *s, catchall));
   out.push_back(fill_done(c.portid, r.hdr.nlmsg_seq));
   return out;
 }

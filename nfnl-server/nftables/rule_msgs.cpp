@@ -116,7 +116,7 @@ Result<void> new_rule(BatchCtx& c) {
   if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
   // Jumps set the table's validate state; the kernel then validates at the end of NEWRULE.
   bool validate = !pos->jump_targets.empty();
-  for (const auto& e : pos->exprs) validate = validate || needs_validation(e);
+  for (const auto& e : pos->exprs) validate = validate || needs_validation(e, *pos);
   for (const store::Set* s : pos->set_refs) validate = validate || s->data_type == NFT_DATA_VERDICT;
   if (validate) {
     if (c.txn.validate_each_rule) NFBPF_TRYV(validate_table(*t));

@@ -34,7 +34,7 @@ Result<void> walk(const store::Chain* c, int depth, uint8_t family, const store:
   for (const auto& r : c->rules) {
     if (!r.vis.next) continue;
     for (const auto& e : r.exprs)
-      if (needs_validation(e)) NFBPF_TRYV(validate_in_chain(e, family, base));
+      if (needs_validation(e, r)) NFBPF_TRYV(validate_in_chain(e, r, family, base));
     targets.clear();
     map_targets(r, targets);
     for (const store::Chain* t : targets) NFBPF_TRYV(walk(t, depth + 1, family, base, marks));
