@@ -144,6 +144,8 @@ TEST_F(OffloadSandbox, JumpIntoRegularChain) {
   EXPECT_EQ(from_other(), kPackets);
 }
 
+// Needs the proposed policy to be visible to prepare() (s2: the store applies a NEWCHAIN's
+// policy only in Txn::commit, after the hook ran; see docs/offload.md).
 TEST_F(OffloadSandbox, PolicyDropWithAcceptException) {
   NftBatch b;
   b.table(NFPROTO_IPV4, "t")
@@ -201,7 +203,8 @@ TEST_F(OffloadSandbox, TwoBaseChainsAtOnePriorityAreRefusedByName) {
 TEST_F(OffloadSandbox, InetChainFiltersIpv4) {
   NftBatch b;
   b.table(NFPROTO_INET, "t")
-      .base_chain(NFPROTO_INET, "t", "in", NF_INET_LOCAL_IN, 0, NF_DROP);
+      .base_chain(NFPROTO_INET, "t", "in", NF_INET_LOCAL_IN, 0)
+      .rule(NFPROTO_INET, "t", "in", RuleSpec{.verdict = NF_DROP});
   ASSERT_EQ(submit(b), 0);
   EXPECT_EQ(hook_->stats().attach_points, 2u);  // IPv4 and IPv6
   EXPECT_EQ(from_other(), 0);
@@ -210,7 +213,8 @@ TEST_F(OffloadSandbox, InetChainFiltersIpv4) {
 TEST_F(OffloadSandbox, NetdevIngressRunsOnTcxOfItsDevice) {
   NftBatch b;
   b.table(NFPROTO_NETDEV, "n")
-      .base_chain(NFPROTO_NETDEV, "n", "ing", NF_NETDEV_INGRESS, 0, NF_DROP, "filter", {"vb"});
+      .base_chain(NFPROTO_NETDEV, "n", "ing", NF_NETDEV_INGRESS, 0, NF_ACCEPT, "filter", {"vb"})
+      .rule(NFPROTO_NETDEV, "n", "ing", RuleSpec{.verdict = NF_DROP});
   ASSERT_EQ(submit(b), 0);
   EXPECT_EQ(from_other(), 0);
   NftBatch nosuch(10);
