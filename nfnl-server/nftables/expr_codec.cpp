@@ -21,6 +21,7 @@ enum class K : uint8_t {
   kData,  // NFTA_DATA_* nest (value or verdict)
   kNest,  // opaque nest, copied as a tree
   kExprs, // nested expression(s) (dynset/set EXPR)
+  kStr,   // a string the kernel dumps with nla_put_string(): always NUL-terminated
 };
 
 struct Field {
@@ -274,7 +275,7 @@ const std::map<std::string_view, KindSpec>& kinds() {
        {{{NFTA_BYTEORDER_SREG, K::kReg}, {NFTA_BYTEORDER_DREG, K::kReg}, {NFTA_BYTEORDER_OP},
          {NFTA_BYTEORDER_LEN}, {NFTA_BYTEORDER_SIZE}}}},
       {"lookup",
-       {{{NFTA_LOOKUP_SET}, {NFTA_LOOKUP_SREG, K::kReg}, {NFTA_LOOKUP_DREG, K::kReg},
+       {{{NFTA_LOOKUP_SET, K::kStr}, {NFTA_LOOKUP_SREG, K::kReg}, {NFTA_LOOKUP_DREG, K::kReg},
          {NFTA_LOOKUP_FLAGS, K::kRaw, be32(0)}}}},
       {"range",
        {{{NFTA_RANGE_SREG, K::kReg}, {NFTA_RANGE_OP}, {NFTA_RANGE_FROM_DATA, K::kData},
@@ -316,27 +317,27 @@ const std::map<std::string_view, KindSpec>& kinds() {
         true, fixup_quota}},
       // Object-only kinds (NFTA_OBJ_DATA of ct helper/timeout/expectation and secmark).
       {"ct_helper",
-       {{{NFTA_CT_HELPER_NAME}, {NFTA_CT_HELPER_L3PROTO}, {NFTA_CT_HELPER_L4PROTO}}}},
+       {{{NFTA_CT_HELPER_NAME, K::kStr}, {NFTA_CT_HELPER_L3PROTO}, {NFTA_CT_HELPER_L4PROTO}}}},
       {"ct_timeout",
        {{{NFTA_CT_TIMEOUT_L3PROTO}, {NFTA_CT_TIMEOUT_L4PROTO}, {NFTA_CT_TIMEOUT_DATA, K::kNest}}}},
       {"ct_expect",
        {{{NFTA_CT_EXPECT_L3PROTO}, {NFTA_CT_EXPECT_L4PROTO}, {NFTA_CT_EXPECT_DPORT},
          {NFTA_CT_EXPECT_TIMEOUT}, {NFTA_CT_EXPECT_SIZE}}}},
-      {"secmark", {{{NFTA_SECMARK_CTX}}}},
+      {"secmark", {{{NFTA_SECMARK_CTX, K::kStr}}}},
       {"log",
-       {{{NFTA_LOG_PREFIX}, {NFTA_LOG_LEVEL}, {NFTA_LOG_FLAGS}, {NFTA_LOG_GROUP},
+       {{{NFTA_LOG_PREFIX, K::kStr}, {NFTA_LOG_LEVEL}, {NFTA_LOG_FLAGS}, {NFTA_LOG_GROUP},
          {NFTA_LOG_SNAPLEN}, {NFTA_LOG_QTHRESHOLD}}}},
       {"queue",
        {{{NFTA_QUEUE_NUM}, {NFTA_QUEUE_TOTAL}, {NFTA_QUEUE_SREG_QNUM, K::kReg},
          {NFTA_QUEUE_FLAGS}}}},
       {"dynset",
        {{{NFTA_DYNSET_SREG_KEY, K::kReg}, {NFTA_DYNSET_SREG_DATA, K::kReg}, {NFTA_DYNSET_OP},
-         {NFTA_DYNSET_SET_NAME}, {NFTA_DYNSET_TIMEOUT, K::kRaw, be64(0)},
+         {NFTA_DYNSET_SET_NAME, K::kStr}, {NFTA_DYNSET_TIMEOUT, K::kRaw, be64(0)},
          {NFTA_DYNSET_EXPR, K::kExprs}, {NFTA_DYNSET_EXPRESSIONS, K::kNest},
          {NFTA_DYNSET_FLAGS, K::kRaw, be32(0)}}}},
       {"objref",
-       {{{NFTA_OBJREF_IMM_NAME}, {NFTA_OBJREF_IMM_TYPE}, {NFTA_OBJREF_SET_SREG, K::kReg},
-         {NFTA_OBJREF_SET_NAME}}}},
+       {{{NFTA_OBJREF_IMM_NAME, K::kStr}, {NFTA_OBJREF_IMM_TYPE}, {NFTA_OBJREF_SET_SREG, K::kReg},
+         {NFTA_OBJREF_SET_NAME, K::kStr}}}},
       {"notrack", {{}, false}},
       {"socket", {{{NFTA_SOCKET_KEY}, {NFTA_SOCKET_DREG, K::kReg}, {NFTA_SOCKET_LEVEL}}, true,
                   fixup_socket}},
@@ -537,6 +538,15 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
     const Attr& a = g->second;
     switch (f.k) {
       case K::kRaw: e.data.push_back(raw_attr(a)); break;
+      case K::kStr: {
+        store::ExprAttr s;
+        s.type = f.type;
+        std::string_view v = a.str();
+        s.payload.assign(v.begin(), v.end());
+        s.payload.push_back(0);
+        e.data.push_back(std::move(s));
+        break;
+      }
       case K::kReg: {
         if (a.payload.size() != 4) return fail(ERANGE, "");
         store::ExprAttr r;
