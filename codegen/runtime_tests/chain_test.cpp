@@ -220,6 +220,35 @@ TEST_F(ChainTest, RegisterBlocksRunNftsRegisterMachine) {
                {udp4("10.0.0.7", 0x3f), kA}, {udp4("10.0.1.7", 0x40), kA}, {udp4("10.0.1.7", 99), kD}});
 }
 
+// Sets with a mask on the key, a concatenated verdict map, and a data map read by a register block.
+TEST_F(ChainTest, MaskedLookupsConcatenatedVerdictMapsAndDataMaps) {
+  using namespace ir::reg;
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::Set nets{.name = "nets", .key_parts = {4}, .key_len = 4};
+  nets.elements.push_back({.key = *b::ip4("10.1.2.0")});
+  t.sets.push_back(nets);
+  ir::Set pairs{.name = "pairs", .flags = ir::kSetConcat, .key_parts = {4, 2}, .key_len = 8, .verdict_map = true};
+  pairs.elements.push_back({.key = {10, 0, 0, 5, 0, 53, 0, 0}, .verdict = b::drop()});
+  pairs.elements.push_back({.key = {10, 0, 0, 5, 0, 54, 0, 0}, .verdict = b::accept()});
+  t.sets.push_back(pairs);
+  ir::Set marks{.name = "marks", .key_parts = {4}, .key_len = 4, .data_len = 4};
+  marks.elements.push_back({.key = *b::ip4("10.0.0.7"), .data = b::host32(0x77)});
+  t.sets.push_back(marks);
+  ir::Match masked = b::in_set({ir::known_field(KnownField::kIp4Saddr)}, "nets");
+  masked.mask = b::prefix_mask(4, 24);
+  ir::RegisterBlock data{.ops = {Load{8, ir::known_field(KnownField::kIp4Saddr)},
+                                 Lookup{8, "marks", false, uint8_t{9}},
+                                 Cmp{9, ir::Op::kEq, b::host32(0x77)}}};
+  t.chains.push_back(base("in", kA, {
+      rule(2, {masked}, b::drop()),
+      rule(3, {ir::VerdictMap{.key = {ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kUdpDport)}, .set = "pairs"}}, b::drop()),
+      rule(4, {data}, b::drop())}));
+  ChainRun run = make(t);
+  expect(run, {{udp4("10.1.2.99", 1), kD}, {udp4("10.1.3.1", 1), kA}, {udp4("10.0.0.5", 53), kD},
+               {udp4("10.0.0.5", 54), kA}, {udp4("10.0.0.5", 55), kA}, {udp4("10.0.0.6", 53), kA},
+               {udp4("10.0.0.7", 1), kD}, {udp4("10.0.0.8", 1), kA}});
+}
+
 TEST_F(ChainTest, CountersKeepTheirSlotAcrossRecompiles) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   t.chains.push_back(base("in", kA, {rule(2, {ir::Counter{}, saddr("10.0.0.1"), ir::Counter{}}, b::drop()),
