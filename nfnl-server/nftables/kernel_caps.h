@@ -7,6 +7,7 @@
 // for the life of the process.
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -19,6 +20,8 @@ struct KernelCaps {
   std::set<std::pair<uint8_t, std::string>> missing_exprs;
   // (NFPROTO_* family, NFT_OBJECT_* type) pairs the kernel refused as unknown.
   std::set<std::pair<uint8_t, uint32_t>> missing_objects;
+  // (family, NFT_META_* key) -> errno of a `meta get` of that key (absent: accepted).
+  std::map<std::pair<uint8_t, uint32_t>, int> meta_get_errors;
   // The kernel refused a well-formed secmark object with ENOENT (no LSM maps the context).
   bool secmark_unresolvable = false;
   // False when the kernel could not be asked (no privileges): everything counts as available.
@@ -29,6 +32,10 @@ struct KernelCaps {
   }
   bool has_object(uint8_t family, uint32_t type) const {
     return !missing_objects.contains({family, type});
+  }
+  int meta_get_error(uint8_t family, uint32_t key) const {
+    auto it = meta_get_errors.find({family, key});
+    return it == meta_get_errors.end() ? 0 : it->second;
   }
 };
 
