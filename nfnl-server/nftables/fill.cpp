@@ -202,8 +202,13 @@ nfnl::Message fill_setelems(const FillHdr& h, const store::Table& t, const store
     }
     if (e->objref) w.put_str(NFTA_SET_ELEM_OBJREF, *e->objref);
     if (e->has_flags) w.put_be32(NFTA_SET_ELEM_FLAGS, e->flags);
-    if (e->timeout_ms) w.put_be64(NFTA_SET_ELEM_TIMEOUT, *e->timeout_ms);
-    if (e->expiration_ms) w.put_be64(NFTA_SET_ELEM_EXPIRATION, *e->expiration_ms);
+    // The timeout only when it differs from the set's; the time left, counting down.
+    if (e->timeout_ms && *e->timeout_ms != s.timeout_ms.value_or(0))
+      w.put_be64(NFTA_SET_ELEM_TIMEOUT, *e->timeout_ms);
+    if (e->expires_at_ms) {
+      const uint64_t now = store::now_ms();
+      if (*e->expires_at_ms > now) w.put_be64(NFTA_SET_ELEM_EXPIRATION, *e->expires_at_ms - now);
+    }
     if (e->userdata) w.put(NFTA_SET_ELEM_USERDATA, *e->userdata);
     w.nest_end(el);
   }

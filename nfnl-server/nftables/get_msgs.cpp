@@ -157,8 +157,9 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   std::vector<const store::SetElem*> batch;
   size_t bytes = 0;
   std::vector<const store::SetElem*> elems;
+  const uint64_t now = store::now_ms();
   for (const auto& e : s->elems)
-    if (e.vis.cur) elems.push_back(&e);
+    if (e.vis.cur && !e.expired(now)) elems.push_back(&e);
   if (s->flags & NFT_SET_INTERVAL) {
     // The rbtree backend walks from the greatest key down.
     std::stable_sort(elems.begin(), elems.end(), [](const auto* a, const auto* b) {

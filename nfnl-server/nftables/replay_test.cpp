@@ -84,9 +84,23 @@ std::string hex(const std::vector<uint8_t>& v) {
   return s;
 }
 
+// Zeroes NFTA_SET_ELEM_EXPIRATION values inside an element nest: they count down in real time.
+void mask_expiration(std::vector<uint8_t>& el) {
+  size_t off = 4;  // past the NFTA_LIST_ELEM header
+  while (off + 4 <= el.size()) {
+    uint16_t len, type;
+    std::memcpy(&len, &el[off], 2);
+    std::memcpy(&type, &el[off + 2], 2);
+    if (len < 4 || off + len > el.size()) return;
+    if ((type & NLA_TYPE_MASK) == 5 && len == 12) std::memset(&el[off + 4], 0, 8);
+    off += NLA_ALIGN(len);
+  }
+}
+
 // Hash-backed sets dump their elements in rhashtable order, which depends on a per-set random
-// seed (two kernel runs of the same script differ). For NEWSETELEM messages the elements are
-// therefore compared as a multiset: this returns the message with its element nests sorted.
+// seed (two kernel runs of the same script differ), and expirations count down in real time.
+// For NEWSETELEM messages the elements are therefore compared as a multiset with expirations
+// masked: this returns the message with its element nests sorted and masked.
 std::vector<uint8_t> sorted_elements(const std::vector<uint8_t>& m) {
   constexpr size_t kHdr = NLMSG_HDRLEN + 4;
   if (m.size() < kHdr || ((m[5] << 8) | m[4]) != ((10 << 8) | 12)) return m;  // NEWSETELEM
@@ -106,6 +120,7 @@ std::vector<uint8_t> sorted_elements(const std::vector<uint8_t>& m) {
         std::memcpy(&el, &m[e], 2);
         if (el < 4) return m;
         elems.emplace_back(m.begin() + long(e), m.begin() + long(std::min(e + NLA_ALIGN(el), off + len)));
+        mask_expiration(elems.back());
         e += NLA_ALIGN(el);
       }
       std::sort(elems.begin(), elems.end());

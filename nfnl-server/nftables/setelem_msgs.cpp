@@ -73,9 +73,9 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
   }
   if (tb[NFTA_SET_ELEM_EXPIRATION]) {
     if (!(s->flags & NFT_SET_TIMEOUT)) return fail(EINVAL, "");
-    e.expiration_ms = tb[NFTA_SET_ELEM_EXPIRATION]->be64();
+    e.expires_at_ms = store::now_ms() + tb[NFTA_SET_ELEM_EXPIRATION]->be64();
   } else if (e.timeout_ms) {
-    e.expiration_ms = *e.timeout_ms;
+    e.expires_at_ms = store::now_ms() + *e.timeout_ms;
   }
   if (tb[NFTA_SET_ELEM_DATA]) {
     if (!(s->flags & NFT_SET_MAP)) return fail(EINVAL, "");
@@ -131,8 +131,9 @@ Result<void> new_setelem(BatchCtx& c) {
     auto e = parse_elem(c, t, s, el, false);
     if (!e) return fail_at(e.error().err, &el);
     bool exists = false;
+    const uint64_t now = store::now_ms();
     for (const auto& have : s->elems)
-      if (have.vis.next && same_key(have, *e)) exists = true;
+      if (have.vis.next && !have.expired(now) && same_key(have, *e)) exists = true;
     if (exists) {
       if (r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
       continue;

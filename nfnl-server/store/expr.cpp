@@ -1,5 +1,9 @@
 #include "nfnl-server/store/expr.h"
 
+#include <chrono>
+
+#include "nfnl-server/store/set.h"
+
 namespace nfbpf::store {
 namespace {
 uint64_t be(const std::vector<uint8_t>& p, size_t n) {
@@ -22,6 +26,12 @@ std::string_view ExprAttr::str() const {
   while (n && payload[n - 1] == 0) n--;
   return {reinterpret_cast<const char*>(payload.data()), n};
 }
+uint64_t now_ms() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
 const ExprAttr* Expr::find(uint16_t t) const { return find_in(data, t); }
 
 }  // namespace nfbpf::store

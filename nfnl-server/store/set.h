@@ -20,6 +20,9 @@ struct Data {
   std::string chain;  // for jump/goto verdicts
 };
 
+// Milliseconds on the monotonic clock element deadlines are kept in.
+uint64_t now_ms();
+
 struct SetElem {
   std::vector<uint8_t> key;
   std::optional<std::vector<uint8_t>> key_end;
@@ -27,13 +30,15 @@ struct SetElem {
   std::optional<std::string> objref;
   uint32_t flags = 0;  // NFT_SET_ELEM_INTERVAL_END, NFT_SET_ELEM_CATCHALL
   bool has_flags = false;
-  std::optional<uint64_t> timeout_ms;
-  std::optional<uint64_t> expiration_ms;
+  std::optional<uint64_t> timeout_ms;     // effective timeout (the set's default if none given)
+  std::optional<uint64_t> expires_at_ms;  // steady-clock deadline (store::now_ms()); gone after
   std::optional<std::vector<uint8_t>> userdata;
   std::vector<Expr> exprs;  // per-element stateful expressions (counter, ...)
   std::vector<struct Chain*> jump_targets;  // verdict map data: each holds one chain `use`
   struct Object* obj = nullptr;             // object map data: holds one object `use`
   Visibility vis;
+
+  bool expired(uint64_t now) const { return expires_at_ms && now >= *expires_at_ms; }
 };
 
 // The kernel backend nft_select_set_ops() picks; it decides element dump order and what
