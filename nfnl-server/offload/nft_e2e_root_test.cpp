@@ -1,0 +1,226 @@
+// End to end with the real nft binary: nfbpfd (offloading) runs inside a scratch receiver
+// namespace, `nfbpf-run nft ...` programs it through the shim, and UDP from the sender namespace
+// over veth shows the ruleset running as BPF while the kernel's own nf_tables stays empty.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codegen/kernel/testing/netns_pair.h"
+
+namespace nfbpf::offload {
+namespace {
+
+using codegen::testing::NetnsPair;
+
+constexpr const char* kOtherSender = "10.99.0.3";
+constexpr uint16_t kPort = 5556;
+constexpr int kPackets = 5;
+constexpr size_t kPayload = 100;
+
+struct Outcome {
+  int status = -1;  // exit code, or -1 if killed / not run
+  std::string output;  // stdout + stderr
+};
+
+// Runs argv in the calling thread's current namespace; output captured; at most 10 s.
+Outcome run_captured(const std::vector<std::string>& argv) {
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(pipefd[1], 1);
+    ::dup2(pipefd[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(pipefd[1]);
+  Outcome r;
+  ::fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  for (;;) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) r.output.append(buf, size_t(n));
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) r.output.append(buf, size_t(n));
+  ::close(pipefd[0]);
+  if (WIFEXITED(status)) r.status = WEXITSTATUS(status);
+  return r;
+}
+
+class NftEndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/nfbpf-offload-e2e-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    socket_ = dir_ + "/nfbpfd.sock";
+    auto ns = NetnsPair::create();
+    ASSERT_TRUE(ns) << ns.error().describe();
+    ns_.emplace(std::move(*ns));
+    ASSERT_TRUE(ns_->run_in_sender({"ip", "addr", "add", std::string(kOtherSender) + "/24", "dev", "va"}));
+    // The daemon is forked while this thread is in the receiver namespace, so it lives there
+    // (and so do the netfilter links it creates).
+    ASSERT_TRUE(ns_->in_receiver([&] {
+      daemon_ = ::fork();
+      if (daemon_ == 0) {
+        int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (log >= 0) ::dup2(log, 2);
+        ::execl(NFBPFD_OFFLOAD_PATH, NFBPFD_OFFLOAD_PATH, "--socket", socket_.c_str(), "--log-level", "info",
+                static_cast<char*>(nullptr));
+        ::_exit(127);
+      }
+    }));
+    ASSERT_GT(daemon_, 0);
+    bool up = false;
+    for (int i = 0; i < 500 && !up; ++i) {
+      struct stat st;
+      up = ::stat(socket_.c_str(), &st) == 0;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(up) << "nfbpfd did not create " << socket_ << "\n" << daemon_log();
+    ::setenv("NFBPF_SOCKET", socket_.c_str(), 1);
+
+    Result<Fd> rx = fail(EINVAL, "unset"), tx1 = fail(EINVAL, "unset"), tx3 = fail(EINVAL, "unset");
+    ASSERT_TRUE(ns_->in_receiver([&] { rx = codegen::testing::udp_socket_bound(NetnsPair::kReceiverAddr, kPort); }));
+    ASSERT_TRUE(ns_->in_sender([&] {
+      tx1 = codegen::testing::udp_socket_bound(NetnsPair::kSenderAddr, 0);
+      tx3 = codegen::testing::udp_socket_bound(kOtherSender, 0);
+    }));
+    ASSERT_TRUE(rx && tx1 && tx3);
+    rx_ = std::move(*rx);
+    tx1_ = std::move(*tx1);
+    tx3_ = std::move(*tx3);
+  }
+
+  void TearDown() override {
+    if (daemon_ > 0) {
+      ::kill(daemon_, SIGTERM);
+      int status = 0;
+      ::waitpid(daemon_, &status, 0);
+    }
+    ::unlink((dir_ + "/ruleset.nft").c_str());
+    ::unlink((dir_ + "/nfbpfd.log").c_str());
+    ::unlink(socket_.c_str());
+    ::unlink((socket_ + ".lock").c_str());
+    ::rmdir(dir_.c_str());
+  }
+
+  std::string daemon_log() const {
+    std::ifstream f(dir_ + "/nfbpfd.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+
+  // nft under the shim, in the receiver namespace.
+  Outcome nft(std::vector<std::string> args) {
+    args.insert(args.begin(), {NFBPF_RUN_PATH, "nft"});
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured(args); }));
+    return r;
+  }
+  Outcome nft_file(const std::string& ruleset) {
+    std::ofstream(dir_ + "/ruleset.nft") << ruleset;
+    return nft({"-f", dir_ + "/ruleset.nft"});
+  }
+  // The kernel's own ruleset in the receiver namespace (no shim).
+  std::string kernel_ruleset() {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "list", "ruleset"}); }));
+    return r.output;
+  }
+
+  int delivered(const Fd& tx) {
+    codegen::testing::udp_drain(rx_, 0);
+    auto sent = codegen::testing::udp_send(tx, NetnsPair::kReceiverAddr, kPort, kPackets, kPayload);
+    EXPECT_TRUE(sent && *sent == kPackets);
+    return codegen::testing::udp_drain(rx_, 200);
+  }
+
+  std::string dir_, socket_;
+  std::optional<NetnsPair> ns_;
+  pid_t daemon_ = -1;
+  Fd rx_, tx1_, tx3_;
+};
+
+constexpr const char* kRuleset = R"(table ip filter {
+  chain input {
+    type filter hook input priority filter; policy accept;
+    ip saddr 10.99.0.1 counter drop
+  }
+}
+)";
+
+TEST_F(NftEndToEnd, RulesetLoadedWithNftDropsOnlyTheListedSource) {
+  ASSERT_EQ(delivered(tx1_), kPackets);
+  Outcome r = nft_file(kRuleset);
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  // The kernel's nf_tables never saw the ruleset: BPF did the filtering.
+  EXPECT_EQ(kernel_ruleset(), "");
+  Outcome flush = nft({"flush", "ruleset"});
+  ASSERT_EQ(flush.status, 0) << flush.output;
+  EXPECT_EQ(delivered(tx1_), kPackets);
+}
+
+TEST_F(NftEndToEnd, RefusedRuleFailsTheCommandAndKeepsFiltering) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0);
+  Outcome r = nft({"add", "rule", "ip", "filter", "input", "ip", "saddr", kOtherSender, "reject"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("Operation not supported"), std::string::npos) << r.output;
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  // The refused rule is not listed.
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_EQ(list.output.find("reject"), std::string::npos) << list.output;
+}
+
+TEST_F(NftEndToEnd, JumpAndDeleteByHandle) {
+  Outcome r = nft_file(R"(table inet t {
+  chain blocked {
+    ip saddr 10.99.0.1 drop
+  }
+  chain input {
+    type filter hook input priority 0;
+    meta l4proto udp jump blocked
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  Outcome list = nft({"-a", "list", "chain", "inet", "t", "input"});
+  auto at = list.output.find("jump blocked # handle ");
+  ASSERT_NE(at, std::string::npos) << list.output;
+  std::string handle = list.output.substr(at + 22, list.output.find('\n', at) - at - 22);
+  Outcome del = nft({"delete", "rule", "inet", "t", "input", "handle", handle});
+  ASSERT_EQ(del.status, 0) << del.output;
+  EXPECT_EQ(delivered(tx1_), kPackets);
+}
+
+}  // namespace
+}  // namespace nfbpf::offload
