@@ -95,21 +95,31 @@ class Compiler {
       p_.ret(f_.drop);
     }
     main.cold.emit_all();
-    for (const auto& name : order_) {
-      const ir::Chain* c = ir::find_chain(t_, name);
-      p_.bind(*labels_.at(name));
-      p_.mov(emit::kCtx, Reg::R1);
-      p_.mov(prologue::kPkt, Reg::R2);
-      p_.mov(prologue::kL3Ptr, Reg::R3);
-      p_.mov(prologue::kL4Ptr, Reg::R4);
-      Frame sub{.main = false, .chain = c, .stack = {}, .policy = nullptr};
-      auto sl = emit_rules(sub);
-      if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
-      if (*sl) p_.ret(kRetContinue);
-      sub.cold.emit_all();
-      deepest_ = std::min(deepest_, sub.stack.deepest());
+    // Subprograms are emitted once each, only when something calls them (a chain reached only
+    // from unreachable rules would be dead code, which the verifier refuses); one may be called
+    // only from a later one, hence the loop.
+    std::set<std::string> emitted;
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (const auto& name : order_) {
+        if (emitted.contains(name) || !labels_.at(name)->referenced()) continue;
+        emitted.insert(name);
+        progress = true;
+        const ir::Chain* c = ir::find_chain(t_, name);
+        p_.bind(*labels_.at(name));
+        p_.mov(emit::kCtx, Reg::R1);
+        p_.mov(prologue::kPkt, Reg::R2);
+        p_.mov(prologue::kL3Ptr, Reg::R3);
+        p_.mov(prologue::kL4Ptr, Reg::R4);
+        Frame sub{.main = false, .chain = c, .stack = {}, .policy = nullptr};
+        auto sl = emit_rules(sub);
+        if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
+        if (*sl) p_.ret(kRetContinue);
+        sub.cold.emit_all();
+        deepest_ = std::min(deepest_, sub.stack.deepest());
+        out_.subprograms.push_back(name);
+      }
     }
-    out_.subprograms = order_;
     // BPF allows 512 bytes of stack for all frames of a call chain together; the verifier rounds
     // each frame up to 32 bytes. Subprogram frames hold only the flavor's packet-access slots.
     auto round32 = [](int v) { return (v + 31) & ~31; };

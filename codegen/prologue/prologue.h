@@ -37,7 +37,9 @@
 
 namespace nfbpf::codegen::prologue {
 
-inline constexpr int kMaxIpv6ExtHeaders = 8;
+// Each unrolled step multiplies the verifier's states for the rest of the program (thoff ranges
+// differ per path); 8 made random chains with jumps exceed the 1M-instruction budget.
+inline constexpr int kMaxIpv6ExtHeaders = 4;
 
 // Emits the prologue. Afterwards execution falls through to the rules. `not_applicable` is
 // jumped to for packets the chain does not apply to (the flavor's accept), `drop` for packets
