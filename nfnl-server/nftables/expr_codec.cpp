@@ -8,6 +8,7 @@
 #include <map>
 #include <string_view>
 
+#include "nfnl-server/nftables/kernel_caps.h"
 #include "nfnl-server/nftables/policies.h"
 #include "nfnl-server/nftables/txn.h"
 
@@ -479,27 +480,27 @@ Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr
   };
   auto it = kObjKinds.find(type);
   if (it == kObjKinds.end()) return fail(EOPNOTSUPP, "");
+  // nft_obj_type_get() on this kernel; a secmark context no LSM maps is ENOENT as well.
+  const uint8_t family = ctx.table ? ctx.table->family : ctx.family;
+  if (!kernel_caps().has_object(family, type)) return fail(ENOENT, "");
+  if (type == NFT_OBJECT_SECMARK && kernel_caps().secmark_unresolvable) return fail(ENOENT, "");
   NFBPF_TRY_ASSIGN(e, build_expr(it->second, data, ctx));
   return std::move(e.data);
 }
 
-// What the kernel this emulates (6.18 as configured on the reference machine) lacks: its
-// expression registry has no "queue" and no bridge-family "reject", and nft_meta_bridge is not
-// there to take the bridge meta keys. Verified by the tests-py captures.
+// What the running kernel lacks, as it answered the probe (kernel_caps.h): expression types it
+// does not register for this family are ENOENT (e.g. "queue" without CONFIG_NFT_QUEUE, bridge
+// "reject" without CONFIG_NFT_BRIDGE_REJECT), and a meta key it cannot load gets its errno
+// (e.g. the bridge keys without nft_meta_bridge: EOPNOTSUPP).
 Result<void> check_available(const store::Expr& e, const std::map<uint16_t, Attr>& given,
                              uint8_t family) {
-  if (e.name == "queue") return fail(ENOENT, "");
-  if (e.name == "reject" && family == NFPROTO_BRIDGE) return fail(ENOENT, "");
-  if (e.name == "meta") {
-    auto k = given.find(NFTA_META_KEY);
-    if (k != given.end()) {
-      switch (k->second.be32()) {
-        case NFT_META_BRI_IIFNAME: case NFT_META_BRI_OIFNAME: case NFT_META_BRI_IIFPVID:
-        case NFT_META_BRI_IIFVPROTO: case NFT_META_BRI_BROUTE:
-          return fail(EOPNOTSUPP, "");
-        default: break;
-      }
-    }
+  const KernelCaps& caps = kernel_caps();
+  if (!caps.has_expr(family, e.name)) return fail(ENOENT, "");
+  if (auto k = given.find(NFTA_META_KEY); e.name == "meta" && k != given.end()) {
+    const uint32_t key = k->second.be32();
+    const int err = given.contains(NFTA_META_SREG) ? caps.meta_set_error(family, key)
+                                                   : caps.meta_get_error(family, key);
+    if (err) return fail(err, "");
   }
   return {};
 }

@@ -28,9 +28,9 @@ void probe_once() {
     missing += fmt::format(" {}/{}", family, name);
   for (const auto& [family, type] : caps->missing_objects)
     missing += fmt::format(" {}/obj{}", family, type);
-  log::info("kernel capability probe: missing (family/kind):{}; {} (family, meta key) pairs "
-            "refused{}",
-            missing.empty() ? " none" : missing, caps->meta_get_errors.size(),
+  log::info("kernel capability probe: missing (family/kind):{}; {}+{} (family, meta get/set key) "
+            "pairs refused{}",
+            missing.empty() ? " none" : missing, caps->meta_get_errors.size(), caps->meta_set_errors.size(),
             caps->secmark_unresolvable ? "; secmark contexts unresolvable" : "");
   g_caps = std::move(*caps);
 }

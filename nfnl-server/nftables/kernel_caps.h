@@ -22,6 +22,8 @@ struct KernelCaps {
   std::set<std::pair<uint8_t, uint32_t>> missing_objects;
   // (family, NFT_META_* key) -> errno of a `meta get` of that key (absent: accepted).
   std::map<std::pair<uint8_t, uint32_t>, int> meta_get_errors;
+  // The same for `meta set` (NFTA_META_SREG).
+  std::map<std::pair<uint8_t, uint32_t>, int> meta_set_errors;
   // The kernel refused a well-formed secmark object with ENOENT (no LSM maps the context).
   bool secmark_unresolvable = false;
   // False when the kernel could not be asked (no privileges): everything counts as available.
@@ -36,6 +38,10 @@ struct KernelCaps {
   int meta_get_error(uint8_t family, uint32_t key) const {
     auto it = meta_get_errors.find({family, key});
     return it == meta_get_errors.end() ? 0 : it->second;
+  }
+  int meta_set_error(uint8_t family, uint32_t key) const {
+    auto it = meta_set_errors.find({family, key});
+    return it == meta_set_errors.end() ? 0 : it->second;
   }
 };
 

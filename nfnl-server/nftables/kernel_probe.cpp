@@ -200,14 +200,27 @@ class FamilyBatch {
     return seq;
   }
 
-  // A rule [meta get key -> reg 1].
-  uint32_t meta_get(uint32_t key) {
+  // A rule [meta get key -> reg 1], or [meta set key <- reg 1] if `set`.
+  uint32_t meta(uint32_t key, bool set) {
     const uint32_t seq = begin_rule();
+    if (set) {
+      // Loads from a register nothing wrote are refused (ENODATA): fill reg 1 (16 bytes) first.
+      const size_t imm = w_.nest_begin(NFTA_LIST_ELEM);
+      w_.str(NFTA_EXPR_NAME, "immediate");
+      const size_t d = w_.nest_begin(NFTA_EXPR_DATA);
+      w_.be32(NFTA_IMMEDIATE_DREG, NFT_REG_1);
+      const size_t v = w_.nest_begin(NFTA_IMMEDIATE_DATA);
+      const uint8_t zero[16] = {};
+      w_.attr(NFTA_DATA_VALUE, zero, sizeof zero);
+      w_.nest_end(v);
+      w_.nest_end(d);
+      w_.nest_end(imm);
+    }
     const size_t el = w_.nest_begin(NFTA_LIST_ELEM);
     w_.str(NFTA_EXPR_NAME, "meta");
     const size_t data = w_.nest_begin(NFTA_EXPR_DATA);
     w_.be32(NFTA_META_KEY, key);
-    w_.be32(NFTA_META_DREG, NFT_REG_1);
+    w_.be32(set ? NFTA_META_SREG : NFTA_META_DREG, NFT_REG_1);
     w_.nest_end(data);
     w_.nest_end(el);
     end_rule();
@@ -283,8 +296,9 @@ Result<bool> probe_family(ProbeSocket& sock, uint8_t family, const ProbeRequest&
   for (std::string_view name : req.exprs) expr_seq[b.expr_type(name)] = name;
   uint32_t sentinel = 0, core = 0;
   if (sanity) sentinel = b.expr_type(kSentinel), core = b.expr_type(kCore);
-  std::map<uint32_t, uint32_t> meta_seq, obj_seq;
-  for (uint32_t key : req.meta_keys) meta_seq[b.meta_get(key)] = key;
+  std::map<uint32_t, uint32_t> get_seq, set_seq, obj_seq;
+  for (uint32_t key : req.meta_keys) get_seq[b.meta(key, false)] = key;
+  for (uint32_t key : req.meta_keys) set_seq[b.meta(key, true)] = key;
   for (uint32_t type : req.objects) obj_seq[b.object(type)] = type;
   const uint32_t secmark = b.object(NFT_OBJECT_SECMARK, kSecmarkCtx);
   NFBPF_TRY_ASSIGN(answers, b.run(sock));
@@ -301,8 +315,10 @@ Result<bool> probe_family(ProbeSocket& sock, uint8_t family, const ProbeRequest&
     NFBPF_TRY_ASSIGN(k, b.known(seq, answer(seq), name));
     if (!k) caps.missing_exprs.emplace(family, std::string(name));
   }
-  for (const auto& [seq, key] : meta_seq)
+  for (const auto& [seq, key] : get_seq)
     if (int e = answer(seq).error) caps.meta_get_errors[{family, key}] = e;
+  for (const auto& [seq, key] : set_seq)
+    if (int e = answer(seq).error) caps.meta_set_errors[{family, key}] = e;
   for (const auto& [seq, type] : obj_seq)
     if (answer(seq).error == ENOENT) caps.missing_objects.emplace(family, type);
   // A context no LSM resolves makes every secmark object ENOENT (nft_secmark_compute_secid).

@@ -9,8 +9,9 @@
 // extended ack's NLMSGERR_ATTR_OFFS says which element failed, so an ENOENT from some
 // expression's ->init() can never be mistaken for a missing type.
 // Objects: NEWTABLE + NEWOBJ {type, empty data}: ENOENT = the type is unknown.
-// Meta keys: a rule [meta get KEY -> reg 1]; any error is the kernel's answer for that key in
-// that family (e.g. EOPNOTSUPP for the bridge keys when nft_meta_bridge is not built).
+// Meta keys: rules [meta get KEY -> reg 1] and [meta set KEY <- reg 1]; any error is the
+// kernel's answer for that key in that family (e.g. EOPNOTSUPP for the bridge keys when
+// nft_meta_bridge is not built).
 // Secmark: NEWOBJ secmark with a well-formed context; ENOENT = contexts do not resolve.
 
 #include <cstdint>
@@ -25,7 +26,7 @@ namespace nfbpf::nftables {
 struct ProbeRequest {
   std::vector<uint8_t> families;          // NFPROTO_* (families whose tables fail are skipped)
   std::vector<std::string_view> exprs;    // expression type names
-  std::vector<uint32_t> meta_keys;        // NFT_META_* keys probed as `meta get`
+  std::vector<uint32_t> meta_keys;        // NFT_META_* keys probed as meta get and set
   std::vector<uint32_t> objects;          // NFT_OBJECT_* types
 };
 

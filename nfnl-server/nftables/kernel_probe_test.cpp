@@ -86,12 +86,16 @@ TEST(KernelProbe, BridgeMetaKeysFollowTheConfig) {
   ASSERT_FALSE(config.empty());
   ProbeRequest req;
   req.families = {NFPROTO_BRIDGE, NFPROTO_IPV4};
-  req.meta_keys = {NFT_META_MARK, NFT_META_BRI_IIFNAME};
+  req.meta_keys = {NFT_META_MARK, NFT_META_IIFNAME, NFT_META_BRI_IIFNAME};
   auto caps = probe_kernel(req);
   ASSERT_TRUE(caps) << caps.error().describe();
   EXPECT_EQ(caps->meta_get_error(NFPROTO_BRIDGE, NFT_META_MARK), 0);
   EXPECT_EQ(caps->meta_get_error(NFPROTO_IPV4, NFT_META_MARK), 0);
   EXPECT_EQ(caps->meta_get_error(NFPROTO_IPV4, NFT_META_BRI_IIFNAME), EOPNOTSUPP);
+  // `meta mark set` works everywhere; `meta iifname set` nowhere (nft_meta_set_init).
+  EXPECT_EQ(caps->meta_set_error(NFPROTO_IPV4, NFT_META_MARK), 0);
+  EXPECT_EQ(caps->meta_set_error(NFPROTO_BRIDGE, NFT_META_MARK), 0);
+  EXPECT_EQ(caps->meta_set_error(NFPROTO_IPV4, NFT_META_IIFNAME), EOPNOTSUPP);
   const std::string v = config.contains("CONFIG_NFT_BRIDGE_META") ? config["CONFIG_NFT_BRIDGE_META"] : "n";
   if (v != "m") {
     EXPECT_EQ(caps->meta_get_error(NFPROTO_BRIDGE, NFT_META_BRI_IIFNAME), v == "y" ? 0 : EOPNOTSUPP);
