@@ -1,0 +1,131 @@
+#include "nfnl-server/sockopt/extensions.h"
+
+// glibc's netinet/in.h must come before the uapi headers (they defer to it, not vice versa).
+#include <netinet/in.h>
+#include <linux/netfilter/x_tables.h>
+#include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_tcpudp.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv4/ipt_REJECT.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <linux/netfilter_ipv6/ip6t_REJECT.h>
+
+#include <array>
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+
+namespace nfbpf::nfnl::sockopt {
+
+namespace {
+
+template <typename T>
+T read_payload(std::span<const uint8_t> data) {
+  T v{};
+  std::memcpy(&v, data.data(), std::min(sizeof(T), data.size()));
+  return v;
+}
+
+// xt_tcpudp.c: tcp_mt_check / udp_mt_check.
+int check_tcp(std::span<const uint8_t> data, const CheckContext&) {
+  return (read_payload<xt_tcp>(data).invflags & ~XT_TCP_INV_MASK) ? -EINVAL : 0;
+}
+int check_udp(std::span<const uint8_t> data, const CheckContext&) {
+  return (read_payload<xt_udp>(data).invflags & ~XT_UDP_INV_MASK) ? -EINVAL : 0;
+}
+// ip_tables.c icmp_checkentry, ip6_tables.c icmp6_checkentry.
+int check_icmp(std::span<const uint8_t> data, const CheckContext&) {
+  return (read_payload<ipt_icmp>(data).invflags & ~IPT_ICMP_INV) ? -EINVAL : 0;
+}
+int check_icmp6(std::span<const uint8_t> data, const CheckContext&) {
+  return (read_payload<ip6t_icmp>(data).invflags & ~IP6T_ICMP_INV) ? -EINVAL : 0;
+}
+// ipt_REJECT.c reject_tg_check.
+int check_reject4(std::span<const uint8_t> data, const CheckContext& ctx) {
+  const auto with = read_payload<ipt_reject_info>(data).with;
+  if (with == IPT_ICMP_ECHOREPLY) return -EINVAL;
+  if (with == IPT_TCP_RESET && (ctx.proto != IPPROTO_TCP || ctx.inv_proto)) return -EINVAL;
+  return 0;
+}
+// ip6t_REJECT.c reject_tg6_check.
+int check_reject6(std::span<const uint8_t> data, const CheckContext& ctx) {
+  const auto with = read_payload<ip6t_reject_info>(data).with;
+  if (with == IP6T_ICMP6_ECHOREPLY) return -EINVAL;
+  if (with == IP6T_TCP_RESET &&
+      (!ctx.ipv6_proto_set || ctx.proto != IPPROTO_TCP || ctx.inv_proto)) {
+    return -EINVAL;
+  }
+  return 0;
+}
+
+constexpr uint32_t kFilterHooks =
+    (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT);
+
+constexpr std::array kMatches = {
+    Extension{"tcp", 0, NFPROTO_IPV4, sizeof(xt_tcp), IPPROTO_TCP, 0, {}, check_tcp},
+    Extension{"tcp", 0, NFPROTO_IPV6, sizeof(xt_tcp), IPPROTO_TCP, 0, {}, check_tcp},
+    Extension{"udp", 0, NFPROTO_IPV4, sizeof(xt_udp), IPPROTO_UDP, 0, {}, check_udp},
+    Extension{"udp", 0, NFPROTO_IPV6, sizeof(xt_udp), IPPROTO_UDP, 0, {}, check_udp},
+    Extension{"icmp", 0, NFPROTO_IPV4, sizeof(ipt_icmp), IPPROTO_ICMP, 0, {}, check_icmp},
+    Extension{"icmp6", 0, NFPROTO_IPV6, sizeof(ip6t_icmp), IPPROTO_ICMPV6, 0, {}, check_icmp6},
+    Extension{"comment", 0, NFPROTO_UNSPEC, sizeof(xt_comment_info), 0, 0, {}, nullptr},
+};
+
+constexpr std::array kTargets = {
+    Extension{XT_STANDARD_TARGET, 0, NFPROTO_IPV4, sizeof(int), 0, 0, {}, nullptr},
+    Extension{XT_STANDARD_TARGET, 0, NFPROTO_IPV6, sizeof(int), 0, 0, {}, nullptr},
+    Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV4, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
+    Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV6, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
+    // REJECT is registered with .table = "filter" (seen on 6.18: a blob for another table
+    // with REJECT in it is refused with EINVAL before the table is even looked up).
+    Extension{"REJECT", 0, NFPROTO_IPV4, sizeof(ipt_reject_info), 0, kFilterHooks, "filter",
+              check_reject4},
+    Extension{"REJECT", 0, NFPROTO_IPV6, sizeof(ip6t_reject_info), 0, kFilterHooks, "filter",
+              check_reject6},
+};
+
+std::span<const Extension> registry(ExtKind kind) {
+  if (kind == ExtKind::kMatch) return kMatches;
+  return kTargets;
+}
+
+// One family's list (the kernel keeps xt[af].match/target lists; UNSPEC is searched second).
+const Extension* search(ExtKind kind, uint8_t af, std::string_view name, uint8_t revision,
+                        int* err) {
+  for (const Extension& e : registry(kind)) {
+    if (e.nfproto != af || e.name != name) continue;
+    if (e.revision == revision) return &e;
+    *err = -EPROTOTYPE;  // xt_find_match: the name exists, the revision does not
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const Extension* find_extension(ExtKind kind, uint8_t nfproto, std::string_view name,
+                                uint8_t revision, int* err) {
+  *err = -ENOENT;
+  if (const Extension* e = search(kind, nfproto, name, revision, err)) return e;
+  if (nfproto == NFPROTO_UNSPEC) return nullptr;
+  // xt_find_match/xt_find_target retry NFPROTO_UNSPEC and return that search's result, so a
+  // family-specific "wrong revision" (EPROTOTYPE) reads as ENOENT unless UNSPEC knows the name.
+  *err = -ENOENT;
+  return search(kind, NFPROTO_UNSPEC, name, revision, err);
+}
+
+int best_revision(ExtKind kind, uint8_t nfproto, std::string_view name, uint8_t revision) {
+  int best = -1;
+  bool have = false;
+  for (uint8_t af : {nfproto, static_cast<uint8_t>(NFPROTO_UNSPEC)}) {
+    for (const Extension& e : registry(kind)) {
+      if (e.nfproto != af || e.name != name) continue;
+      best = std::max(best, static_cast<int>(e.revision));
+      have = have || e.revision == revision;
+    }
+    if (have) break;  // match_revfn: UNSPEC is consulted only without the revision
+  }
+  if (best < 0) return -ENOENT;
+  return have ? best : -EPROTONOSUPPORT;
+}
+
+}  // namespace nfbpf::nfnl::sockopt

@@ -1,0 +1,80 @@
+#pragma once
+// The x_tables state of one network namespace as iptables-legacy and ip6tables-legacy reach it
+// through IPT_SO_* / IP6T_SO_* sockopts (net/ipv4/netfilter/ip_tables.c, ip6_tables.c,
+// net/netfilter/x_tables.c), and the five sockopts with the kernel's checks and errnos.
+// Pointer-free: the caller (nfbpfd, for the shim) moves bytes between the application's buffers
+// and these calls; only SET_REPLACE's `counters` pointer needs a write-back, which the answer
+// carries.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nfnl-server/sockopt/translate_table.h"
+
+namespace nfbpf::nfnl::sockopt {
+
+struct SockoptAnswer {
+  int status = 0;             // what get/setsockopt returns: >= 0 (a revision for GET_REVISION_*)
+                              // or -errno
+  uint32_t write_offset = 0;  // getsockopt: where `data` goes in the caller's buffer
+  std::vector<uint8_t> data;  // getsockopt: bytes for the caller's buffer;
+                              // SET_REPLACE: the old counters, for the caller's `counters`
+};
+
+// One table (struct xt_table + its xt_table_info + the summed counters).
+struct XtTable {
+  std::string name;
+  uint32_t valid_hooks = 0;
+  TableInfo info;
+  std::vector<xt_counters> counters;  // one per entry, in blob order
+  uint32_t initial_entries = 0;
+};
+
+// One family's tables (net->xt.tables[af]).
+class XtTables {
+ public:
+  explicit XtTables(int family);  // AF_INET or AF_INET6
+
+  // getsockopt(level, optname): `in` holds the caller's buffer (at least its request header),
+  // `optlen` the caller's *optlen.
+  SockoptAnswer get(int optname, std::span<const uint8_t> in, int optlen);
+  // setsockopt(level, optname): `in` holds the first min(optlen, what the kernel reads) bytes of
+  // the caller's buffer (SET_REPLACE: the ipt_replace header and `size` bytes of entries).
+  SockoptAnswer set(int optname, std::span<const uint8_t> in, unsigned optlen);
+
+  // The content of /proc/net/ip{,6}_tables_names: tables this namespace has instantiated (by
+  // looking them up), newest first, one per line.
+  std::string proc_names() const;
+
+  // Direct access for tests and, later, the translation to BPF.
+  const XtTable* find(std::string_view name) const;
+  // Bumped on every successful SET_REPLACE (the translation's cue).
+  uint64_t generation() const { return generation_; }
+
+ private:
+  XtTable* lookup(std::string_view name);  // instantiates a builtin table on first use
+  SockoptAnswer get_info(std::span<const uint8_t> in, int optlen);
+  SockoptAnswer get_entries(std::span<const uint8_t> in, int optlen);
+  SockoptAnswer get_revision(int optname, std::span<const uint8_t> in, int optlen);
+  SockoptAnswer replace(std::span<const uint8_t> in, unsigned optlen);
+  SockoptAnswer add_counters(std::span<const uint8_t> in, unsigned optlen);
+
+  int family_;
+  std::vector<XtTable> builtin_;     // every table the kernel could load, not yet looked up
+  std::vector<XtTable> tables_;      // instantiated, newest first
+  uint64_t generation_ = 0;
+};
+
+// Both families, dispatched on the socket's family.
+class IptSockopts {
+ public:
+  IptSockopts() : v4_(AF_INET), v6_(AF_INET6) {}
+  XtTables& family(int af) { return af == AF_INET6 ? v6_ : v4_; }
+
+ private:
+  XtTables v4_, v6_;
+};
+
+}  // namespace nfbpf::nfnl::sockopt

@@ -1,0 +1,163 @@
+// The x_tables sockopt handler, byte level. The "Kernel" tests (root) run the same sequences
+// against the kernel's ip_tables/ip6_tables inside a fresh network namespace and require
+// identical return values, errnos and bytes.
+
+#include "nfnl-server/sockopt/xt_tables.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "nfnl-server/sockopt/testing/backends.h"
+#include "nfnl-server/sockopt/testing/blob_builder.h"
+#include "nfnl-server/sockopt/testing/scenarios.h"
+
+namespace nfbpf::nfnl::sockopt {
+namespace {
+
+using testing::Observation;
+using testing::StoreBackend;
+using testing::Trace;
+
+const Observation* find_obs(const Trace& t, const std::string& what) {
+  for (const Observation& o : t) {
+    if (o.what == what) return &o;
+  }
+  ADD_FAILURE() << "no observation '" << what << "'";
+  static const Observation missing{"missing", -99999, {}};
+  return &missing;
+}
+
+TEST(XtTables, InitialFilterTableHasThePolicyRulesAndTheErrorEntry) {
+  StoreBackend b;
+  Trace t;
+  testing::scenario_initial_tables(b, t);
+  const Observation* info = find_obs(t, "ip GET_INFO filter len 84");
+  ASSERT_NE(info, nullptr);
+  ASSERT_EQ(info->ret, 0);
+  ipt_getinfo gi;
+  std::memcpy(&gi, info->bytes.data(), sizeof(gi));
+  EXPECT_STREQ(gi.name, "filter");
+  EXPECT_EQ(gi.valid_hooks, 0b01110u);
+  EXPECT_EQ(gi.num_entries, 4u);
+  // three ipt_standard (112 + 40) and one ipt_error (112 + 64)
+  EXPECT_EQ(gi.size, 3 * 152u + 176u);
+  EXPECT_EQ(gi.hook_entry[NF_INET_PRE_ROUTING], 0xFFFFFFFFu);
+  EXPECT_EQ(gi.hook_entry[NF_INET_LOCAL_IN], 0u);
+  EXPECT_EQ(gi.hook_entry[NF_INET_FORWARD], 152u);
+  EXPECT_EQ(gi.underflow[NF_INET_LOCAL_OUT], 304u);
+
+  const Observation* entries = find_obs(t, "ip GET_ENTRIES filter size 632 extra 0 delta 0");
+  ASSERT_NE(entries, nullptr);
+  ASSERT_EQ(entries->ret, 0);
+  const uint8_t* e = entries->bytes.data() + sizeof(ipt_get_entries);
+  // comefrom: the hook mask mark_source_chains computed (INPUT for the first policy rule).
+  EXPECT_EQ(load<uint32_t>(e + offsetof(ipt_entry, comefrom)), 1u << NF_INET_LOCAL_IN);
+  EXPECT_EQ(load<int>(e + sizeof(ipt_entry) + sizeof(xt_entry_target)), -NF_ACCEPT - 1);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(e + 3 * 152 + sizeof(ipt_entry) + 2)), "ERROR");
+}
+
+TEST(XtTables, LengthsAndNamesAreCheckedAsTheKernelDoes) {
+  StoreBackend b;
+  Trace t;
+  testing::scenario_initial_tables(b, t);
+  EXPECT_EQ(find_obs(t, "ip GET_INFO filter len 83")->ret, -EINVAL);
+  EXPECT_EQ(find_obs(t, "ip GET_INFO nosuch len 84")->ret, -ENOENT);
+  EXPECT_EQ(find_obs(t, "ip GET_ENTRIES filter size 632 extra -1 delta 0")->ret, -EINVAL);
+  EXPECT_EQ(find_obs(t, "ip GET_ENTRIES filter size 624 extra 0 delta 0")->ret, -EAGAIN);
+  EXPECT_EQ(find_obs(t, "ip6 GET_ENTRIES nosuch size 856 extra 0 delta 0")->ret, -ENOENT);
+  EXPECT_EQ(find_obs(t, "ip match tcp rev 0")->ret, 0);
+  EXPECT_EQ(find_obs(t, "ip match tcp rev 5")->ret, -EPROTONOSUPPORT);
+  EXPECT_EQ(find_obs(t, "ip match icmp6 rev 0")->ret, -ENOENT);
+  EXPECT_EQ(find_obs(t, "ip6 match icmp6 rev 0")->ret, 0);
+  EXPECT_EQ(find_obs(t, "ip target nosuch rev 0")->ret, -ENOENT);
+}
+
+TEST(XtTables, ReplaceWritesBackOldCountersAndAddCountersChecksTheCount) {
+  StoreBackend b;
+  Trace t;
+  testing::scenario_replace_and_counters(b, t);
+  const Observation* first = find_obs(t, "ip SET_REPLACE filter ruleset");
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->ret, 0);
+  EXPECT_EQ(first->bytes, std::vector<uint8_t>(4 * sizeof(xt_counters), 0));
+  EXPECT_EQ(find_obs(t, "ip ADD_COUNTERS filter n 10 announced 10")->ret, 0);
+  EXPECT_EQ(find_obs(t, "ip ADD_COUNTERS filter n 9 announced 9")->ret, -EINVAL);
+  EXPECT_EQ(find_obs(t, "ip ADD_COUNTERS filter n 10 announced 11")->ret, -EINVAL);
+  EXPECT_EQ(find_obs(t, "ip ADD_COUNTERS nosuch n 10 announced 10")->ret, -ENOENT);
+  const Observation* again = find_obs(t, "ip SET_REPLACE filter ruleset again");
+  ASSERT_NE(again, nullptr);
+  ASSERT_EQ(again->ret, 0);
+  ASSERT_EQ(again->bytes.size(), 10 * sizeof(xt_counters));
+  const auto c3 = load<xt_counters>(again->bytes.data() + 3 * sizeof(xt_counters));
+  EXPECT_EQ(c3.pcnt, 307u);
+  EXPECT_EQ(c3.bcnt, 4u);
+  const XtTable* filter = b.store().family(AF_INET).find("filter");
+  ASSERT_NE(filter, nullptr);
+  EXPECT_EQ(filter->info.number, 10u);
+}
+
+TEST(XtTables, EveryBadBlobIsRefusedAndChangesNothing) {
+  StoreBackend b;
+  Trace t;
+  testing::scenario_bad_blobs(b, t);
+  int refused = 0;
+  for (const Observation& o : t) {
+    if (o.what.find("SET_REPLACE") == std::string::npos || o.what.ends_with(" good") ||
+        o.what.ends_with("(accepted)")) {
+      continue;
+    }
+    EXPECT_LT(o.ret, 0) << o.what;
+    ++refused;
+  }
+  EXPECT_GE(refused, 70);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE loop")->ret, -ELOOP);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE jump into a rule")->ret, -ELOOP);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE num_counters off by one")->ret, -EAGAIN);
+  // optlen no longer covers the announced size (checked before the size itself, 6.9+)
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE size huge")->ret, -EINVAL);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE num_counters huge")->ret, -ENOMEM);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE unknown target")->ret, -ENOENT);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE unknown table")->ret, -EINVAL);  // REJECT is filter-only
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE jump to the chain head (accepted)")->ret, 0);
+  EXPECT_EQ(b.store().family(AF_INET).find("filter")->info.number, 10u);
+  // The good ruleset and the accepted jump to a chain head: nothing else got in.
+  EXPECT_EQ(b.store().family(AF_INET).generation(), 2u);
+}
+
+TEST(XtTables, ProcNamesListLookedUpTablesNewestFirst) {
+  XtTables v4(AF_INET);
+  EXPECT_EQ(v4.proc_names(), "");
+  for (const char* name : {"nat", "filter"}) {
+    std::vector<uint8_t> buf(sizeof(ipt_getinfo), 0);
+    std::strcpy(reinterpret_cast<char*>(buf.data()), name);
+    EXPECT_EQ(v4.get(IPT_SO_GET_INFO, buf, sizeof(ipt_getinfo)).status, 0);
+  }
+  EXPECT_EQ(v4.proc_names(), "filter\nnat\n");
+}
+
+// --- against the kernel (root: unshare(CLONE_NEWNET), raw sockets) ---
+
+void expect_same_as_kernel(void (*scenario)(testing::Backend&, Trace&)) {
+  const Trace kernel = testing::run_in_kernel_netns(scenario);
+  ASSERT_GT(kernel.size(), 5u) << (kernel.empty() ? "" : kernel[0].what);
+  StoreBackend ours;
+  Trace trace;
+  scenario(ours, trace);
+  EXPECT_EQ(testing::first_difference(kernel, trace), "");
+}
+
+TEST(XtTablesKernel, InitialTablesRevisionsAndErrorsMatchTheKernel) {
+  expect_same_as_kernel(testing::scenario_initial_tables);
+}
+
+TEST(XtTablesKernel, ReplaceAndCountersMatchTheKernel) {
+  expect_same_as_kernel(testing::scenario_replace_and_counters);
+}
+
+TEST(XtTablesKernel, BadBlobErrnosMatchTheKernel) {
+  expect_same_as_kernel(testing::scenario_bad_blobs);
+}
+
+}  // namespace
+}  // namespace nfbpf::nfnl::sockopt
