@@ -121,7 +121,7 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   store_reg(p, kTprotSlot, Reg::R1);
   store_imm(p, kFragSlot, 0);
   p.mov(kL4Ptr, 40);
-  Label found(p);
+  Label found(p), tail(p);
   for (int i = 0; i < kMaxIpv6ExtHeaders; ++i) {
     Label ext(p), frag(p), next(p);
     p.ldx(Size::kDW, Reg::R1, kPkt, rel(kTprotSlot));
@@ -153,7 +153,7 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
       store_reg(p, kTprotSlot, Reg::R1);
       store_imm(p, kThoffSlot, 0);  // ipv6_find_hdr leaves nft's thoff at 0
       store_reg(p, kFragSlot, Reg::R2);
-      p.jmp(done);
+      p.jmp(tail);
     }
     store_reg(p, kTprotSlot, Reg::R1);
     p.alu(AluOp::kAdd, kL4Ptr, 8);
@@ -162,6 +162,23 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   p.jmp(none);  // more extension headers than we walk: treated as no transport header
   p.bind(found);
   store_reg(p, kThoffSlot, kL4Ptr);
+  // Every walk depth leaves thoff with a different range, and the verifier would check the whole
+  // rest of the program once per range (8 steps made random chains with jumps exceed its
+  // 1M-instruction budget). XOR twice with an unknown value (the packet length, spread over both
+  // halves): the same number at run time, the same unknown scalar for the verifier on every
+  // path, so the paths merge at the rules.
+  p.bind(tail);
+  flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
+  p.mov(Reg::R3, Reg::R2);
+  p.alu(AluOp::kLsh, Reg::R3, 32);
+  p.alu(AluOp::kOr, Reg::R3, Reg::R2);
+  p.ldx(Size::kDW, Reg::R1, kPkt, rel(kThoffSlot));
+  p.alu(AluOp::kXor, Reg::R1, Reg::R3);
+  p.alu(AluOp::kXor, Reg::R1, Reg::R3);
+  // Below 2^15 (8 headers of at most 2 KiB after 40 bytes: < 16.5 KiB, so the value is kept):
+  // packet-pointer arithmetic needs a bound well under 64 KiB.
+  p.alu(AluOp::kAnd, Reg::R1, 0x7fff);
+  store_reg(p, kThoffSlot, Reg::R1);
   p.jmp(done);
 }
 
