@@ -1,6 +1,7 @@
 #include "nfnl-server/offload/make_commit_hook.h"
 
 #include "codegen/kernel/linux_kernel.h"
+#include "nfnl-server/nftables/protocol.h"
 #include "nfnl-server/offload/offload_hook.h"
 
 namespace nfbpf::offload {
@@ -14,6 +15,10 @@ std::optional<OffloadMode> parse_offload_mode(std::string_view s) {
 std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode) {
   if (mode == OffloadMode::kNone) return std::make_unique<nftables::AcceptAllHook>();
   return std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
+}
+
+std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode) {
+  return nftables::make_nftables_protocol(make_commit_hook(mode));
 }
 
 }  // namespace nfbpf::offload

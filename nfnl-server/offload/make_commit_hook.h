@@ -4,13 +4,14 @@
 //   strict  committed rulesets run as BPF (OffloadHook); a batch that cannot run entirely is
 //           refused with the kernel-style errno (EOPNOTSUPP naming the chain/rule/expression).
 //
-//   auto hook = nfbpf::offload::make_commit_hook(*nfbpf::offload::parse_offload_mode("strict"));
-//   auto proto = nfbpf::nftables::make_nftables_protocol(std::move(hook));
+//   auto proto = nfbpf::offload::make_offload_protocol(*nfbpf::offload::parse_offload_mode("strict"));
+// which is make_nftables_protocol(make_commit_hook(mode)).
 
 #include <memory>
 #include <optional>
 #include <string_view>
 
+#include "nfnl-server/netlink/endpoint.h"
 #include "nfnl-server/nftables/commit_hook.h"
 
 namespace nfbpf::offload {
@@ -21,5 +22,8 @@ std::optional<OffloadMode> parse_offload_mode(std::string_view s);
 
 // kStrict: an OffloadHook over the real bpf(2) syscall, attaching in the caller's network namespace.
 std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode);
+
+// The nf_tables protocol with that hook: what nfbpfd's main() hands to its Server.
+std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode);
 
 }  // namespace nfbpf::offload

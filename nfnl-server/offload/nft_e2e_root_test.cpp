@@ -90,7 +90,7 @@ class NftEndToEnd : public ::testing::Test {
       if (daemon_ == 0) {
         int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (log >= 0) ::dup2(log, 2);
-        ::execl(NFBPFD_OFFLOAD_PATH, NFBPFD_OFFLOAD_PATH, "--socket", socket_.c_str(), "--log-level", "info",
+        ::execl(NFBPFD_OFFLOAD_PATH, NFBPFD_OFFLOAD_PATH, "--socket", socket_.c_str(), NFBPFD_OFFLOAD_ARG,
                 static_cast<char*>(nullptr));
         ::_exit(127);
       }
@@ -219,6 +219,35 @@ TEST_F(NftEndToEnd, JumpAndDeleteByHandle) {
   std::string handle = list.output.substr(at + 22, list.output.find('\n', at) - at - 22);
   Outcome del = nft({"delete", "rule", "inet", "t", "input", "handle", handle});
   ASSERT_EQ(del.status, 0) << del.output;
+  EXPECT_EQ(delivered(tx1_), kPackets);
+}
+
+// Needs the protocol to call CommitHook::before_dump before GET requests (docs/offload.md).
+TEST_F(NftEndToEnd, ListingShowsCountsFromTheBpfCountersMap) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0);
+  ASSERT_EQ(delivered(tx1_), 0);
+  ASSERT_EQ(delivered(tx3_), kPackets);  // not counted: the match fails before the counter
+  Outcome list = nft({"list", "ruleset"});
+  ASSERT_EQ(list.status, 0) << list.output;
+  const std::string want = "ip saddr 10.99.0.1 counter packets 5 bytes " + std::to_string(kPackets * (20 + 8 + kPayload)) + " drop";
+  EXPECT_NE(list.output.find(want), std::string::npos) << list.output;
+}
+
+// Needs the proposed chain policy to be visible to the commit hook (docs/offload.md).
+TEST_F(NftEndToEnd, PolicyDropWithAnException) {
+  Outcome r = nft_file(R"(table ip t {
+  chain input {
+    type filter hook input priority 0; policy drop;
+    ip saddr 10.99.0.3 accept
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  // Changing only the policy of the existing chain.
+  Outcome p = nft({"chain", "ip", "t", "input", "{", "policy", "accept", ";", "}"});
+  ASSERT_EQ(p.status, 0) << p.output;
   EXPECT_EQ(delivered(tx1_), kPackets);
 }
 
