@@ -37,6 +37,7 @@ constexpr std::array<MsgHandler, NFT_MSG_MAX> make_table() {
   t[NFT_MSG_GETOBJ_RESET] = {nullptr, get_obj};
   t[NFT_MSG_DELOBJ] = {del_obj, nullptr};
   t[NFT_MSG_DESTROYOBJ] = {del_obj, nullptr};
+  t[NFT_MSG_NEWFLOWTABLE] = {new_flowtable, nullptr};
   t[NFT_MSG_GETFLOWTABLE] = {nullptr, get_empty};
   return t;
 }

@@ -44,6 +44,8 @@ Result<void> new_setelem(BatchCtx& c);
 Result<void> new_obj(BatchCtx& c);
 Result<void> del_obj(BatchCtx& c);
 Result<void> del_setelem(BatchCtx& c);
+// Flowtables are not emulated: the kernel's ENOENT when it has no flowtable type, else EOPNOTSUPP.
+Result<void> new_flowtable(BatchCtx& c);
 // Stages deletion of a whole table (rules, sets, chains, then the table), as nft_flush_table().
 Result<void> flush_table(BatchCtx& c, store::Table* t);
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/flowtable.h>
 #include <libnftnl/object.h>
 #include <libnftnl/rule.h>
 #include <linux/netfilter.h>
@@ -81,6 +82,19 @@ Bytes obj_msg(uint8_t family, const char* table, uint32_t type,
     nlmsghdr* h = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWOBJ, family, NLM_F_CREATE, 7);
     nftnl_obj_nlmsg_build_payload(h, o);
     nftnl_obj_free(o);
+  });
+}
+
+Bytes flowtable_msg(uint8_t family, const char* table) {
+  return batch_of([&](char* at) {
+    nftnl_flowtable* f = nftnl_flowtable_alloc();
+    nftnl_flowtable_set_str(f, NFTNL_FLOWTABLE_TABLE, table);
+    nftnl_flowtable_set_str(f, NFTNL_FLOWTABLE_NAME, "f");
+    nftnl_flowtable_set_u32(f, NFTNL_FLOWTABLE_HOOKNUM, NF_NETDEV_INGRESS);
+    nftnl_flowtable_set_u32(f, NFTNL_FLOWTABLE_PRIO, 10);
+    nlmsghdr* h = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWFLOWTABLE, family, NLM_F_CREATE, 7);
+    nftnl_flowtable_nlmsg_build_payload(h, f);
+    nftnl_flowtable_free(f);
   });
 }
 
@@ -161,6 +175,19 @@ TEST_F(KernelCapsTest, ObjectTypeTheKernelLacksIsEnoent) {
   set_kernel_caps(caps);
   EXPECT_EQ(run(obj_msg(NFPROTO_INET, "t", NFT_OBJECT_COUNTER, counter)), ENOENT);
   EXPECT_EQ(run(obj_msg(NFPROTO_IPV4, "t", NFT_OBJECT_COUNTER, counter)), 0);
+}
+
+// The kernel without a flowtable type answers ENOENT (as `unshare -n nft -f` of a flowtable
+// does on this machine); with one, nfbpfd still refuses, as it does not emulate flowtables.
+TEST_F(KernelCapsTest, FlowtableIsEnoentWithoutAFlowtableType) {
+  KernelCaps caps;
+  caps.probed = true;
+  caps.missing_flowtables = {NFPROTO_INET};
+  set_kernel_caps(caps);
+  EXPECT_EQ(run(flowtable_msg(NFPROTO_INET, "t")), ENOENT);
+  EXPECT_EQ(run(flowtable_msg(NFPROTO_INET, "nosuch")), ENOENT);  // the table lookup
+  set_kernel_caps({});
+  EXPECT_EQ(run(flowtable_msg(NFPROTO_INET, "t")), EOPNOTSUPP);
 }
 
 }  // namespace

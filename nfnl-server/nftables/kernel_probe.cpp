@@ -242,6 +242,21 @@ class FamilyBatch {
     return seq;
   }
 
+  // A flowtable with an ingress hook and no devices: nft_flowtable_type_get() fails with
+  // ENOENT before the hook is looked at when the family has no flowtable type.
+  uint32_t flowtable() {
+    const uint32_t seq = next_seq_++;
+    w_.begin(nft_type(NFT_MSG_NEWFLOWTABLE), NLM_F_CREATE | NLM_F_ACK, seq, family_, 0);
+    w_.str(NFTA_FLOWTABLE_TABLE, "probe");
+    w_.str(NFTA_FLOWTABLE_NAME, "probe");
+    const size_t hook = w_.nest_begin(NFTA_FLOWTABLE_HOOK);
+    w_.be32(NFTA_FLOWTABLE_HOOK_NUM, NF_NETDEV_INGRESS);
+    w_.be32(NFTA_FLOWTABLE_HOOK_PRIORITY, 0);
+    w_.nest_end(hook);
+    w_.end();
+    return seq;
+  }
+
   // Sends the batch; nullopt when the family cannot even have a table.
   Result<std::optional<std::map<uint32_t, Answer>>> run(ProbeSocket& s) {
     const uint32_t last = next_seq_ - 1;
@@ -301,6 +316,7 @@ Result<bool> probe_family(ProbeSocket& sock, uint8_t family, const ProbeRequest&
   for (uint32_t key : req.meta_keys) set_seq[b.meta(key, true)] = key;
   for (uint32_t type : req.objects) obj_seq[b.object(type)] = type;
   const uint32_t secmark = b.object(NFT_OBJECT_SECMARK, kSecmarkCtx);
+  const uint32_t flowtable = b.flowtable();
   NFBPF_TRY_ASSIGN(answers, b.run(sock));
   if (!answers) return false;
   auto answer = [&](uint32_t seq) -> const Answer& { return answers->at(seq); };
@@ -321,6 +337,7 @@ Result<bool> probe_family(ProbeSocket& sock, uint8_t family, const ProbeRequest&
     if (int e = answer(seq).error) caps.meta_set_errors[{family, key}] = e;
   for (const auto& [seq, type] : obj_seq)
     if (answer(seq).error == ENOENT) caps.missing_objects.emplace(family, type);
+  if (answer(flowtable).error == ENOENT) caps.missing_flowtables.insert(family);
   // A context no LSM resolves makes every secmark object ENOENT (nft_secmark_compute_secid).
   if (family == NFPROTO_INET) caps.secmark_unresolvable = answer(secmark).error == ENOENT;
   return true;

@@ -12,6 +12,7 @@
 // Meta keys: rules [meta get KEY -> reg 1] and [meta set KEY <- reg 1]; any error is the
 // kernel's answer for that key in that family (e.g. EOPNOTSUPP for the bridge keys when
 // nft_meta_bridge is not built).
+// Flowtables: NEWFLOWTABLE with an ingress hook; ENOENT = no flowtable type for the family.
 // Secmark: NEWOBJ secmark with a well-formed context; ENOENT = contexts do not resolve.
 
 #include <cstdint>

@@ -119,6 +119,20 @@ TEST(KernelProbe, SecmarkFollowsTheActiveLsms) {
   }
 }
 
+// Flowtable types come with CONFIG_NF_FLOW_TABLE_INET (inet, ip, ip6).
+TEST(KernelProbe, FlowtablesFollowTheConfig) {
+  auto config = kernel_config();
+  ASSERT_FALSE(config.empty());
+  ProbeRequest req;
+  req.families = {NFPROTO_INET, NFPROTO_IPV4, NFPROTO_IPV6};
+  auto caps = probe_kernel(req);
+  ASSERT_TRUE(caps) << caps.error().describe();
+  const std::string v = config.contains("CONFIG_NF_FLOW_TABLE_INET") ? config["CONFIG_NF_FLOW_TABLE_INET"] : "n";
+  if (v != "m") {
+    for (uint8_t f : req.families) EXPECT_EQ(caps->has_flowtable(f), v == "y") << int(f);
+  }
+}
+
 // The whole default probe: finishes, and in well under a second on a built-in nf_tables.
 TEST(KernelProbe, DefaultRequestRuns) {
   auto caps = probe_kernel(default_probe_request());
