@@ -443,6 +443,10 @@ class Compiler {
 Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
                                     const CompileOptions& opt) {
   if (!base.base) return failf(EINVAL, "chain '{}' is not a base chain", base.name);
+  // A nat chain sees only the first packet of each connection and its verdicts rewrite
+  // addresses: running it as a filter on every packet would be silently wrong.
+  if (base.base->type == ir::ChainType::kNat)
+    return failf(EOPNOTSUPP, "chain '{}': nat chains are not supported by the BPF code generator", base.name);
   CompiledChain out{.program = emit::Program(opt.prog_name.empty() ? base.name : opt.prog_name), .flavor = f};
   {
     Compiler c(t, base, flavor::flavor_ops(f), opt, out);

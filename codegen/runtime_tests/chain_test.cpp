@@ -333,6 +333,15 @@ TEST_F(ChainTest, RefusedStatementsAndFieldsNameWhat) {
   refused(b::eq(KnownField::kMetaSkUid, b::host32(0)), Flavor::kNetfilter, ir::Family::kIp, "skuid");
   refused(ir::Match{.key = {ir::Field{.base = ir::Base::kLink, .offset = 0, .len = 6}}, .value = ir::Bytes(6, 0)},
           Flavor::kNetfilter, ir::Family::kIp, "link-layer");
+  // nat chains are not filters.
+  {
+    ir::Table nat{.family = ir::Family::kIp, .name = "t"};
+    nat.chains.push_back(base("in", kA, {rule(2, {}, b::accept())}));
+    nat.chains[0].base->type = ir::ChainType::kNat;
+    auto cc = chain::compile_chain(nat, nat.chains[0], Flavor::kNetfilter, rt->options());
+    ASSERT_FALSE(cc.has_value());
+    EXPECT_EQ(cc.error().err, EOPNOTSUPP);
+  }
   // Concatenated intervals with two ranged parts cannot be an LPM trie.
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   ir::Set s{.name = "s", .flags = ir::kSetInterval | ir::kSetConcat, .key_parts = {4, 2}, .key_len = 8};
