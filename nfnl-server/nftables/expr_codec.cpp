@@ -478,12 +478,14 @@ Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr
       {NFT_OBJECT_SECMARK, "secmark"},       {NFT_OBJECT_CT_EXPECT, "ct_expect"},
       {NFT_OBJECT_SYNPROXY, "synproxy"},
   };
-  auto it = kObjKinds.find(type);
-  if (it == kObjKinds.end()) return fail(EOPNOTSUPP, "");
-  // nft_obj_type_get() on this kernel; a secmark context no LSM maps is ENOENT as well.
+  // nft_obj_type_get() on this kernel (ENOENT for a type it lacks in this family, and for a
+  // number no kernel knows); a secmark context no LSM maps is ENOENT as well.
   const uint8_t family = ctx.table ? ctx.table->family : ctx.family;
+  if (type == NFT_OBJECT_UNSPEC || type > NFT_OBJECT_MAX) return fail(ENOENT, "");
   if (!kernel_caps().has_object(family, type)) return fail(ENOENT, "");
   if (type == NFT_OBJECT_SECMARK && kernel_caps().secmark_unresolvable) return fail(ENOENT, "");
+  auto it = kObjKinds.find(type);
+  if (it == kObjKinds.end()) return fail(EOPNOTSUPP, "");  // e.g. tunnel: not emulated
   NFBPF_TRY_ASSIGN(e, build_expr(it->second, data, ctx));
   return std::move(e.data);
 }

@@ -175,6 +175,7 @@ TEST_F(KernelCapsTest, ObjectTypeTheKernelLacksIsEnoent) {
   set_kernel_caps(caps);
   EXPECT_EQ(run(obj_msg(NFPROTO_INET, "t", NFT_OBJECT_COUNTER, counter)), ENOENT);
   EXPECT_EQ(run(obj_msg(NFPROTO_IPV4, "t", NFT_OBJECT_COUNTER, counter)), 0);
+  EXPECT_EQ(run(obj_msg(NFPROTO_IPV4, "t", 99, counter)), ENOENT);  // no kernel has type 99
 }
 
 // The kernel without a flowtable type answers ENOENT (as `unshare -n nft -f` of a flowtable
