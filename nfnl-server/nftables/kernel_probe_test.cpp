@@ -39,14 +39,15 @@ TEST(KernelProbe, UnknownNameIsMissingAndCoreTypesArePresent) {
   ProbeRequest req;
   req.families = {NFPROTO_IPV4, NFPROTO_INET};
   req.exprs = {"nfbpf-test-no-such-expr", "immediate", "cmp", "payload", "bitwise", "lookup"};
-  req.objects = {0 /* NFT_OBJECT_UNSPEC: no such type */, NFT_OBJECT_COUNTER};
+  req.objects = {0 /* NFT_OBJECT_UNSPEC */, 99 /* beyond NFT_OBJECT_MAX */, NFT_OBJECT_COUNTER};
   auto caps = probe_kernel(req);
   ASSERT_TRUE(caps) << caps.error().describe();
   EXPECT_TRUE(caps->probed);
   std::set<std::pair<uint8_t, std::string>> want = {{NFPROTO_IPV4, "nfbpf-test-no-such-expr"},
                                                     {NFPROTO_INET, "nfbpf-test-no-such-expr"}};
   EXPECT_EQ(caps->missing_exprs, want);
-  std::set<std::pair<uint8_t, uint32_t>> want_obj = {{NFPROTO_IPV4, 0}, {NFPROTO_INET, 0}};
+  std::set<std::pair<uint8_t, uint32_t>> want_obj = {
+      {NFPROTO_IPV4, 0}, {NFPROTO_IPV4, 99}, {NFPROTO_INET, 0}, {NFPROTO_INET, 99}};
   EXPECT_EQ(caps->missing_objects, want_obj);
 }
 
