@@ -296,7 +296,7 @@ class Compiler {
     if (std::holds_alternative<ir::Counter>(step)) {
       auto s = slot(&StateSlots::counters, "a counter", key);
       if (!s) return std::unexpected(std::move(s).error());
-      runtime::emit_count(p_, p_.map(runtime::kCountersMapName), s->slot, prologue::pkt_ref());
+      emit_counter(c, s->slot);
       out_.counters.push_back(std::move(*s));
       return true;
     }
@@ -305,7 +305,7 @@ class Compiler {
         return failf(EOPNOTSUPP, "named {} objects are not supported by the code generator ('{}')", o->kind, o->name);
       auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_.name, {}, 0, 0, "counter:" + o->name});
       if (!s) return std::unexpected(std::move(s).error());
-      runtime::emit_count(p_, p_.map(runtime::kCountersMapName), s->slot, prologue::pkt_ref());
+      emit_counter(c, s->slot);
       out_.counters.push_back(std::move(*s));
       return true;
     }

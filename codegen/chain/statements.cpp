@@ -1,7 +1,9 @@
 #include "codegen/chain/statements.h"
 
 #include "codegen/chain/compile.h"
+#include "codegen/runtime/counters.h"
 #include "codegen/flavor/packet.h"
+#include "codegen/matcher/load.h"
 
 namespace nfbpf::codegen::chain {
 
@@ -39,7 +41,7 @@ bpf_insn atomic(uint8_t size, Reg dst, Reg src, int32_t op) {
 Result<void> emit_quota(matcher::EmitCtx& c, const ir::Quota& q, uint32_t slot, emit::Label& fail) {
   emit::Program& p = c.p;
   lookup_slot(p, kQuotaMapName, slot, fail);
-  flavor::emit_load_l3_len(p, Reg::R1, prologue::pkt_ref());
+  matcher::emit_skb_len(c, Reg::R1);
   p.mov(Reg::R2, Reg::R1);
   p.raw(atomic(BPF_DW, Reg::R0, Reg::R1, BPF_ADD | BPF_FETCH));  // r1 = old consumed
   p.alu(AluOp::kAdd, Reg::R1, Reg::R2);                           // consumed now
@@ -70,7 +72,7 @@ Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, 
   if (!now_slot || !cost_slot) return fail(ENOSPC, "BPF stack exhausted (limit)");
   // cost
   if (l.bytes) {
-    flavor::emit_load_l3_len(p, Reg::R1, prologue::pkt_ref());
+    matcher::emit_skb_len(c, Reg::R1);
     p.ld_imm64(Reg::R2, nsecs);
     p.alu(AluOp::kMul, Reg::R1, Reg::R2);
     p.ld_imm64(Reg::R2, l.rate);
@@ -118,6 +120,25 @@ Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, 
   }
   c.stack.release_to(mark);
   return {};
+}
+
+void emit_counter(matcher::EmitCtx& c, uint32_t slot) {
+  emit::Program& p = c.p;
+  if (c.f.flavor != flavor::Flavor::kTcxEgress) {
+    runtime::emit_count(p, p.map(runtime::kCountersMapName), slot, prologue::pkt_ref());
+    return;
+  }
+  // runtime::emit_count adds the L3 length; nft counts skb->len, the whole frame at tc egress.
+  p.st(Size::kW, emit::kFrame, emit::kKeyOff, static_cast<int32_t>(slot));
+  p.ld_map_fd(Reg::R1, p.map(runtime::kCountersMapName));
+  p.mov(Reg::R2, emit::kFrame);
+  p.alu(AluOp::kAdd, Reg::R2, emit::kKeyOff);
+  p.call_helper(BPF_FUNC_map_lookup_elem);
+  auto skip = p.jmp_fwd(Cond::kEq, Reg::R0, 0);
+  p.mov(Reg::R1, 1);
+  p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, packets), Reg::R1);
+  matcher::emit_skb_len(c, Reg::R1);
+  p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, bytes), Reg::R1);
 }
 
 Result<void> emit_set_mark(matcher::EmitCtx& c, const ir::SetMark& m) {

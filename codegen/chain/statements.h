@@ -2,6 +2,7 @@
 // Stateful statements of a rule, emitted inline (all fall through when the statement holds and
 // jump to `fail` when it ends the rule, like nft's NFT_BREAK). Clobber r0-r5.
 //
+//   counter packets and skb->len bytes (the L3 length; the whole frame at tc egress, as nft).
 //   quota   u64 bytes consumed per slot in map "nfbpf_quota" (ARRAY): atomic fetch-and-add of
 //           skb->len; breaks once consumed > quota (or until, with `over`), as nft_quota.
 //   limit   u64 per slot in map "nfbpf_limit" (ARRAY): the theoretical arrival time (TAT) of a
@@ -26,5 +27,7 @@ inline constexpr int kLimitCasRetries = 4;
 Result<void> emit_quota(matcher::EmitCtx& c, const ir::Quota& q, uint32_t slot, emit::Label& fail);
 Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, emit::Label& fail);
 Result<void> emit_set_mark(matcher::EmitCtx& c, const ir::SetMark& m);
+// counter[slot] += {1, skb->len} (runtime::emit_count, with the frame length at tc egress).
+void emit_counter(matcher::EmitCtx& c, uint32_t slot);
 
 }  // namespace nfbpf::codegen::chain

@@ -25,4 +25,8 @@ Result<void> field_supported(const flavor::FlavorOps& f, const ir::Field& field,
 
 std::string field_label(const ir::Field& f);
 
+// dst = skb->len as nft sees it at this flavor: the L3 length, plus the Ethernet header at tc
+// egress (skb->data is the frame there). What meta len, counters, quotas and byte limits use.
+void emit_skb_len(EmitCtx& c, emit::Reg dst);
+
 }  // namespace nfbpf::codegen::matcher

@@ -37,6 +37,11 @@ void nf_dev(emit::Program& p, bool out) {
 
 }  // namespace
 
+void emit_skb_len(EmitCtx& c, Reg dst) {
+  flavor::emit_load_l3_len(c.p, dst, prologue::pkt_ref());
+  if (c.f.flavor == Flavor::kTcxEgress) c.p.alu(AluOp::kAdd, dst, static_cast<int32_t>(c.f.l3_offset));
+}
+
 Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
   emit::Program& p = c.p;
   auto k = static_cast<ir::MetaKey>(f.key);
@@ -58,8 +63,7 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       width = 2;
       break;
     case ir::MetaKey::kLen:
-      flavor::emit_load_l3_len(p, Reg::R1, prologue::pkt_ref());
-      if (fl == Flavor::kTcxEgress) p.alu(AluOp::kAdd, Reg::R1, static_cast<int32_t>(c.f.l3_offset));
+      emit_skb_len(c, Reg::R1);
       break;
     case ir::MetaKey::kMark:
     case ir::MetaKey::kPriority: {

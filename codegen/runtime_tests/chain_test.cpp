@@ -277,6 +277,33 @@ TEST_F(ChainTest, CountersKeepTheirSlotAcrossRecompiles) {
   EXPECT_EQ(rt->counters.read(again.compiled().counters[0].slot)->packets, 1u);
 }
 
+// Counter packets and bytes equal the evaluator's (skb->len: L3, or the frame at tc egress).
+TEST_F(ChainTest, CounterBytesAreSkbLenOnEveryFlavor) {
+  for (Flavor f : kAllFlavors) {
+    // One table per flavor: counter slots are keyed by table/chain/handle and would be shared.
+    std::string table = "t_" + std::string(flavor::flavor_name(f));
+    ir::Table t{.family = family_for(f, ir::Family::kIp), .name = table};
+    t.chains.push_back(base("in", kA, {rule(2, {ir::Counter{}, saddr("10.0.0.1"), ir::Counter{}}, b::accept())}, hook_for(f)));
+    ChainRun run = make(t, f);
+    for (int i = 0; i < 3; ++i)
+      for (const char* src : {"10.0.0.1", "10.0.0.2"}) {
+        auto p = Packet::ipv4(src, "10.9.9.9").udp(1, 2).payload_size(10 * i);
+        if (l2_flavor(f)) p.ether();
+        ASSERT_TRUE(run.run_both(TestPacket{p.bytes(), static_cast<uint32_t>(p.l2_len()), false}).has_value());
+      }
+    for (uint32_t step : {0u, 2u}) {
+      const auto& use = run.compiled().counters.at(step == 0 ? 0 : 1);
+      auto bpf = rt->counters.read(use.slot);
+      ASSERT_TRUE(bpf.has_value());
+      eval::StepRef ref{{table, "in", 2}, step};
+      const auto& ev = run.eval_state().counters[ref];
+      EXPECT_EQ(bpf->packets, ev.packets) << flavor::flavor_name(f) << " step " << step;
+      EXPECT_EQ(bpf->bytes, ev.bytes) << flavor::flavor_name(f) << " step " << step;
+      EXPECT_GT(ev.packets, 0u);
+    }
+  }
+}
+
 TEST_F(ChainTest, QuotaAndLimitAgreeWithTheEvaluator) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   t.chains.push_back(base("in", kA, {
