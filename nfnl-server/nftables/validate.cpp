@@ -23,7 +23,7 @@ void map_targets(const store::Rule& r, std::vector<const store::Chain*>& out) {
 // Depth-first walk; chains proven fine are not walked again, so validation is linear.
 Result<void> walk(const store::Chain* c, int depth, uint8_t family, const store::Chain& base,
                   std::unordered_map<const store::Chain*, Mark>& marks) {
-  if (depth > kJumpStack) return fail(EMLINK, "");
+  if (depth >= kJumpStack) return fail(EMLINK, "");  // nft_chain_validate: level == 16
   auto it = marks.find(c);
   if (it != marks.end()) {
     if (it->second == Mark::kOnPath) return fail(EMLINK, "");  // the kernel recurses until too deep
