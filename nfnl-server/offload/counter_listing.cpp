@@ -22,9 +22,17 @@ void set_u64(std::vector<store::ExprAttr>& attrs, uint16_t type, uint64_t v) {
 
 }  // namespace
 
-void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source) {
+void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source, const ObjectCounterSource& objects) {
   for (auto& t : rs.tables) {
     if (!t->vis.cur) continue;
+    if (objects)
+      for (auto& o : t->objects) {
+        if (!o->vis.cur || o->type != NFT_OBJECT_COUNTER) continue;
+        auto v = objects(t->family, t->name, o->name);
+        if (!v) continue;
+        set_u64(o->data, NFTA_COUNTER_BYTES, v->bytes);
+        set_u64(o->data, NFTA_COUNTER_PACKETS, v->packets);
+      }
     for (auto& c : t->chains) {
       if (!c->vis.cur) continue;
       for (auto& r : c->rules) {

@@ -18,7 +18,13 @@ namespace nfbpf::offload {
 using CounterSource = std::function<std::optional<codegen::abi::Counter>(
     uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth)>;
 
-// Rewrites NFTA_COUNTER_BYTES / NFTA_COUNTER_PACKETS of every committed rule's counter expressions.
-void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source);
+// Value of a named counter object (`counter c1 {}`); nullopt keeps the stored value.
+using ObjectCounterSource = std::function<std::optional<codegen::abi::Counter>(
+    uint8_t nfproto, std::string_view table, std::string_view name)>;
+
+// Rewrites NFTA_COUNTER_BYTES / NFTA_COUNTER_PACKETS of every committed rule's counter
+// expressions and, when `objects` is given, of every committed named counter object.
+void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source,
+                           const ObjectCounterSource& objects = {});
 
 }  // namespace nfbpf::offload

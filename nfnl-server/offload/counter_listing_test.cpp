@@ -55,5 +55,41 @@ TEST(CounterListing, CommittedCounterExpressionsGetLiveValuesInOrder) {
   EXPECT_EQ(rs.tables.front()->chains.front()->rules.back().exprs[0].find(NFTA_COUNTER_PACKETS)->be64(), 9u);
 }
 
+TEST(CounterListing, NamedCounterObjectsGetLiveValues) {
+  store::Ruleset rs;
+  auto t = std::make_unique<store::Table>();
+  t->family = NFPROTO_INET;
+  t->name = "t";
+  t->vis = {.cur = true, .next = true};
+  auto o = std::make_unique<store::Object>();
+  o->name = "hits";
+  o->type = NFT_OBJECT_COUNTER;
+  o->vis = {.cur = true, .next = true};
+  o->data = counter_expr(0, 0).data;
+  t->objects.push_back(std::move(o));
+  auto q = std::make_unique<store::Object>();  // a quota object is left alone
+  q->name = "hits";
+  q->type = NFT_OBJECT_QUOTA;
+  q->vis = {.cur = true, .next = true};
+  t->objects.push_back(std::move(q));
+  rs.tables.push_back(std::move(t));
+  int asked = 0;
+  refresh_rule_counters(
+      rs, [](uint8_t, std::string_view, std::string_view, uint64_t, size_t) { return std::nullopt; },
+      [&](uint8_t fam, std::string_view tn, std::string_view name) -> std::optional<codegen::abi::Counter> {
+        ++asked;
+        EXPECT_EQ(fam, NFPROTO_INET);
+        EXPECT_EQ(tn, "t");
+        EXPECT_EQ(name, "hits");
+        return codegen::abi::Counter{.packets = 7, .bytes = 700};
+      });
+  EXPECT_EQ(asked, 1);
+  const auto& data = rs.tables.front()->objects.front()->data;
+  EXPECT_EQ(data[0].type, NFTA_COUNTER_BYTES);
+  EXPECT_EQ(data[0].be64(), 700u);
+  EXPECT_EQ(data[1].be64(), 7u);
+  EXPECT_TRUE(rs.tables.front()->objects.back()->data.empty());
+}
+
 }  // namespace
 }  // namespace nfbpf::offload

@@ -233,6 +233,25 @@ TEST_F(NftEndToEnd, ListingShowsCountsFromTheBpfCountersMap) {
   EXPECT_NE(list.output.find(want), std::string::npos) << list.output;
 }
 
+// Needs the protocol to call CommitHook::before_dump before GET requests (docs/offload.md).
+TEST_F(NftEndToEnd, NamedCounterObjectListsCountsFromBpf) {
+  Outcome r = nft_file(R"(table ip t {
+  counter hits {
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr 10.99.0.1 counter name "hits" drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx1_), 0);
+  Outcome list = nft({"list", "counter", "ip", "t", "hits"});
+  ASSERT_EQ(list.status, 0) << list.output;
+  const std::string want = "packets 5 bytes " + std::to_string(kPackets * (20 + 8 + kPayload));
+  EXPECT_NE(list.output.find(want), std::string::npos) << list.output;
+}
+
 // Needs the proposed chain policy to be visible to the commit hook (docs/offload.md).
 TEST_F(NftEndToEnd, PolicyDropWithAnException) {
   Outcome r = nft_file(R"(table ip t {

@@ -128,7 +128,7 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
     for (const auto& c : t->chains)
       if (c->vis.active_next() && c->is_base())
         return failf(EOPNOTSUPP, "chain {} of table {}: family {} is not offloaded", c->name, t->name,
-                     t->family);
+                     t->family == NFPROTO_ARP ? "arp" : t->family == NFPROTO_BRIDGE ? "bridge" : std::to_string(t->family));
   }
   auto rs = ruleset_to_ir(next);
   if (!rs) return std::unexpected(std::move(rs).error());
@@ -145,6 +145,7 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
           if (std::holds_alternative<ir::Counter>(r.steps[i]))
             next_counters_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
                 chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
+    next_tables_[{nfproto, t.name}] = qname;
     t.name = qname;
   }
 
@@ -209,6 +210,8 @@ void OffloadHook::commit() {
   next_.clear();
   live_counters_ = std::move(next_counters_);
   next_counters_.clear();
+  live_tables_ = std::move(next_tables_);
+  next_tables_.clear();
   release_unused_slots();
   stats_.attach_points = dispatchers_.size();
 }
@@ -218,6 +221,7 @@ void OffloadHook::abort() {
   next_.clear();
   new_dispatchers_.clear();
   next_counters_.clear();
+  next_tables_.clear();
   release_unused_slots();
 }
 
@@ -250,11 +254,26 @@ std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, 
   return *v;
 }
 
+std::optional<codegen::abi::Counter> OffloadHook::object_counter(uint8_t nfproto, std::string_view table,
+                                                                 std::string_view name) const {
+  if (!rt_) return std::nullopt;
+  auto t = live_tables_.find({nfproto, std::string(table)});
+  if (t == live_tables_.end()) return std::nullopt;
+  auto slot = rt_->slots.counters.find(chain::SlotKey{t->second, {}, 0, 0, fmt::format("counter:{}", name)});
+  if (!slot) return std::nullopt;  // no running rule refers to it
+  auto v = rt_->counters.read(*slot);
+  if (!v) return std::nullopt;
+  return *v;
+}
+
 void OffloadHook::before_dump(store::Ruleset& cur) {
-  if (live_counters_.empty()) return;
-  refresh_rule_counters(cur, [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
-    return rule_counter(nfproto, t, c, h, nth);
-  });
+  if (live_.empty()) return;
+  refresh_rule_counters(
+      cur,
+      [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+        return rule_counter(nfproto, t, c, h, nth);
+      },
+      [this](uint8_t nfproto, std::string_view t, std::string_view name) { return object_counter(nfproto, t, name); });
 }
 
 }  // namespace nfbpf::offload

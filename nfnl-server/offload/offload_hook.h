@@ -53,6 +53,10 @@ class OffloadHook final : public nftables::CommitHook {
                                                     std::string_view chain, uint64_t handle,
                                                     size_t nth) const;
 
+  // The live value of a named counter object used by a running rule.
+  std::optional<codegen::abi::Counter> object_counter(uint8_t nfproto, std::string_view table,
+                                                      std::string_view name) const;
+
   struct Stats {
     size_t compiled = 0;   // programs compiled and loaded by prepare() (cumulative)
     size_t reused = 0;     // programs reused because their inputs did not change
@@ -80,12 +84,14 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, codegen::runtime::Dispatcher> dispatchers_;  // attached
   std::map<AttachKey, ProgramPtr> live_;                            // installed
   CounterIndex live_counters_;
+  std::map<std::pair<uint8_t, std::string>, std::string> live_tables_;  // (nfproto, name) -> slot-key table name
 
   // Between prepare() and commit()/abort().
   bool prepared_ = false;
   std::map<AttachKey, ProgramPtr> next_;
   std::map<AttachKey, codegen::runtime::Dispatcher> new_dispatchers_;
   CounterIndex next_counters_;
+  std::map<std::pair<uint8_t, std::string>, std::string> next_tables_;
 
   Stats stats_;
 };
