@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "nfnl-server/daemon/socket_ops.h"
+#include "nfnl-server/sockopt/ipt_service.h"
 
 namespace nfbpf::nfnl::daemon {
 
@@ -188,11 +189,38 @@ int ControlSession::handle_attach(Request& req) {
   return 0;
 }
 
+bool ControlSession::handle_ipt_sockopt(Request& req) {
+  const wire::Header& h = req.header;
+  if (pending_ipt_.size() + req.payload.size() > kMaxDatagram) return false;  // not a sockopt
+  pending_ipt_.insert(pending_ipt_.end(), req.payload.begin(), req.payload.end());
+  if (h.flags & wire::kMore) return true;  // one answer per call, after the last chunk
+  const std::vector<uint8_t> payload = std::exchange(pending_ipt_, {});
+  if (!ctx_.ipt) return reply(h, -EOPNOTSUPP);
+  // do_ipt_get_ctl/do_ipt_set_ctl check CAP_NET_ADMIN before anything else.
+  if (!has_cap_net_admin(creds_.pid)) return reply(h, -EPERM);
+  const sockopt::SockoptAnswer a =
+      sockopt::serve(*ctx_.ipt, {h.arg0, h.arg1, h.arg2, (h.flags & wire::kIptSet) != 0, payload});
+  // Large GET_ENTRIES answers travel in chunks, all but the last flagged kMore.
+  const std::span<const uint8_t> data = a.data;
+  size_t done = 0;
+  do {
+    const size_t n = std::min(wire::kMaxChunk, data.size() - done);
+    const bool more = done + n < data.size();
+    if (!reply(h, a.status, data.subspan(done, n), more ? wire::kMore : 0,
+               static_cast<int32_t>(a.write_offset))) {
+      return false;
+    }
+    done += n;
+  } while (done < data.size());
+  return true;
+}
+
 bool ControlSession::handle(Request& req) {
   const auto kind = static_cast<wire::Kind>(req.header.kind);
   const wire::Header& h = req.header;
   if (kind == wire::Kind::kCreate) return reply(h, handle_create(req));
   if (kind == wire::Kind::kAttach) return reply(h, handle_attach(req));
+  if (kind == wire::Kind::kIptSockopt) return handle_ipt_sockopt(req);
   if (!socket_) return reply(h, -EBADF);
   if (socket_->closed()) return reply(h, -ECONNRESET);
 
@@ -261,8 +289,6 @@ bool ControlSession::handle(Request& req) {
       if (socket_->closed()) return reply(h, -ECONNRESET);
       return reply(h, 0, {}, all_queued ? 0 : wire::kPartial);
     }
-    case wire::Kind::kIptSockopt:
-      return reply(h, -EOPNOTSUPP);
     default:
       return reply(h, -EOPNOTSUPP);
   }

@@ -12,6 +12,7 @@
 #include "nfnl-server/daemon/control_wire.h"
 #include "nfnl-server/daemon/datagram_dispatch.h"
 #include "nfnl-server/daemon/peer_credentials.h"
+#include "nfnl-server/sockopt/xt_tables.h"
 
 namespace nfbpf::nfnl::daemon {
 
@@ -21,6 +22,8 @@ struct SessionContext {
   std::function<std::shared_ptr<NetlinkSocket>(Fd daemon_end, ino_t app_inode,
                                                const PeerCredentials& opener, bool opener_cap)>
       create_socket;
+  // iptables-legacy's x_tables (kIptSockopt); null: refused with EOPNOTSUPP.
+  sockopt::IptSockopts* ipt = nullptr;
 };
 
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
@@ -46,6 +49,7 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
 
   int handle_create(Request& req);
   int handle_attach(Request& req);
+  bool handle_ipt_sockopt(Request& req);
 
   boost::asio::posix::stream_descriptor conn_;
   PeerCredentials creds_;
@@ -53,6 +57,7 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
   std::shared_ptr<NetlinkSocket> socket_;
   std::vector<uint8_t> pending_datagram_;  // chunks of a kNetlinkSend with kMore
   bool oversized_ = false;                 // the pending datagram passed kMaxDatagram
+  std::vector<uint8_t> pending_ipt_;       // chunks of a kIptSockopt with kMore
   bool closed_ = false;
 };
 

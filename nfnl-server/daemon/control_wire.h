@@ -30,7 +30,10 @@ enum class Kind : uint16_t {
   kSetOpt = 6,       // arg0 = level, arg1 = optname, payload = option value
   kGetOpt = 7,       // arg0 = level, arg1 = optname, arg2 = caller's optlen; reply payload = value
   kNetlinkSend = 8,  // payload = one datagram (or a chunk of it, flag kMore); arg0 = caller pid
-  kIptSockopt = 9,   // reserved for iptables-legacy IPT_SO_* (issue 5); answered with EOPNOTSUPP
+  // iptables-legacy: one get/setsockopt of IPT_SO_*/IP6T_SO_* on a raw socket (flag kIptSet for
+  // set), on a control connection that needs no netlink socket. arg0 = family, arg1 = optname,
+  // arg2 = optlen; payload/reply as in sockopt/ipt_service.h; both may be chunked with kMore.
+  kIptSockopt = 9,
   // For clients that cannot intercept the application's own sendmsg() on the fd (the libmnl
   // patch: nft sends batches with a raw sendmsg(mnl_socket_get_fd(nl))). Such datagrams reach
   // the daemon over the socket pair itself, without a token.
@@ -43,6 +46,7 @@ enum Flag : uint16_t {
   kMore = 1,     // kNetlinkSend: more chunks of the same datagram follow
   kPartial = 2,  // kReply: the replies did not all fit in the socket buffer; the rest follow
                  // asynchronously (logged by the daemon; only without SO_SNDBUFFORCE)
+  kIptSet = 4,   // kIptSockopt: setsockopt (else getsockopt)
 };
 
 struct Header {

@@ -50,7 +50,8 @@ Server::Server(boost::asio::io_context& io, ServerOptions options, NetlinkProtoc
       session_ctx_{DispatchContext{protocol, registry_},
                    [this](Fd end, ino_t ino, const PeerCredentials& opener, bool cap) {
                      return create_socket(std::move(end), ino, opener, cap);
-                   }},
+                   },
+                   &ipt_},
       listener_(io) {}
 
 Server::~Server() { stop(); }

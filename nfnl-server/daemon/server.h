@@ -15,6 +15,7 @@
 #include "nfnl-server/daemon/control_session.h"
 #include "nfnl-server/daemon/socket_registry.h"
 #include "nfnl-server/netlink/endpoint.h"
+#include "nfnl-server/sockopt/xt_tables.h"
 
 namespace nfbpf::nfnl::daemon {
 
@@ -55,6 +56,7 @@ class Server {
   boost::asio::io_context& io_;
   ServerOptions options_;
   SocketRegistry registry_;
+  sockopt::IptSockopts ipt_;  // iptables-legacy's tables (before session_ctx_, which points here)
   SessionContext session_ctx_;
   Fd lock_;  // flock on "<socket>.lock" while serving
   boost::asio::posix::stream_descriptor listener_;

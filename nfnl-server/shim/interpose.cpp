@@ -24,6 +24,7 @@
 #include "nfnl-server/shim/control_channel.h"
 #include "nfnl-server/shim/emulated_socket.h"
 #include "nfnl-server/shim/socket_table.h"
+#include "nfnl-server/sockopt/shim_client.h"
 
 using nfbpf::shim::EmulatedSocket;
 using nfbpf::shim::SocketTable;
@@ -60,6 +61,18 @@ auto with_socket(const std::shared_ptr<EmulatedSocket>& sock, Body body) -> decl
 }
 
 std::shared_ptr<EmulatedSocket> emulated(int fd) { return SocketTable::instance().find(fd); }
+
+// Runs `body` (returning >= 0 or -errno) without letting C++ exceptions reach C callers.
+template <typename Body>
+int guarded(Body body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  } catch (...) {
+    return -EIO;
+  }
+}
 
 // fd `to` now names whatever `from` names (dup family).
 void track_dup(int from, int to) {
@@ -169,6 +182,9 @@ int setsockopt(int fd, int level, int name, const void* value, socklen_t len) no
         with_socket(s, [&](EmulatedSocket& e) { return e.setsockopt(fd, level, name, value, len); });
     if (r != 1) return c_result(r);
     if (level != SOL_SOCKET) return c_result(-ENOPROTOOPT);
+  } else if (const int family = nfbpf::shim::xt_sockopt_family(fd, level, name, true)) {
+    // iptables-legacy's IPT_SO_SET_* on a raw socket: nfbpfd keeps the tables.
+    return c_result(guarded([&] { return nfbpf::shim::ipt_setsockopt(family, name, value, len); }));
   }
   return NEXT(setsockopt)(fd, level, name, value, len);
 }
@@ -179,6 +195,8 @@ int getsockopt(int fd, int level, int name, void* value, socklen_t* len) noexcep
     const int r =
         with_socket(s, [&](EmulatedSocket& e) { return e.getsockopt(fd, level, name, value, len); });
     if (r != 1) return c_result(r);
+  } else if (const int family = nfbpf::shim::xt_sockopt_family(fd, level, name, false)) {
+    return c_result(guarded([&] { return nfbpf::shim::ipt_getsockopt(family, name, value, len); }));
   }
   return NEXT(getsockopt)(fd, level, name, value, len);
 }
@@ -276,6 +294,22 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags, 
   if (!emulated(fd)) return NEXT(__recvfrom_chk)(fd, buf, len, buflen, flags, from, fromlen);
   if (len > buflen) std::abort();
   return c_result(recv_buffer(fd, buf, len, flags, from, fromlen));
+}
+
+// iptables-legacy-save lists the tables to dump from /proc/net/ip{,6}_tables_names; with
+// nfbpfd keeping the tables, that list is the daemon's.
+FILE* fopen(const char* path, const char* mode) {
+  if (const int family = nfbpf::shim::xt_proc_names_family(path)) {
+    if (FILE* f = nfbpf::shim::open_xt_proc_names(family)) return f;
+  }
+  return NEXT(fopen)(path, mode);
+}
+
+FILE* fopen64(const char* path, const char* mode) {
+  if (const int family = nfbpf::shim::xt_proc_names_family(path)) {
+    if (FILE* f = nfbpf::shim::open_xt_proc_names(family)) return f;
+  }
+  return NEXT(fopen64)(path, mode);
 }
 
 int close(int fd) {

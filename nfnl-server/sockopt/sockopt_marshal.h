@@ -17,6 +17,9 @@
 
 namespace nfbpf::nfnl::sockopt::marshal {
 
+// kIptSockopt optname meaning "the content of /proc/net/ip{,6}_tables_names".
+inline constexpr int kProcNames = -1;
+
 // Every get request's header (GET_INFO 84, GET_ENTRIES 40, GET_REVISION_* 30 bytes) fits.
 inline constexpr size_t kGetInputMax = 256;
 // Larger than any table xt_alloc_table_info accepts: such a SET_REPLACE is refused (ENOMEM)
