@@ -85,7 +85,9 @@ Result<void> new_rule(BatchCtx& c) {
       if (el.type != NFTA_LIST_ELEM) return fail(EINVAL, "");
       auto e = parse_expr(el, ectx);
       if (!e) {
-        if (!e.error().bad_attr) e.error().bad_attr = el.offset;
+        // nf_tables_newrule() points at the list element whatever failed inside it (its
+        // NL_SET_BAD_ATTR overwrites one set deeper, e.g. on a verdict's chain name).
+        e.error().bad_attr = el.offset;
         return std::unexpected(std::move(e).error());
       }
       rule.exprs.push_back(std::move(*e));
