@@ -1,11 +1,14 @@
 #include "nfnl-server/daemon/control_session.h"
 
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <utility>
@@ -200,15 +203,25 @@ bool ControlSession::handle_ipt_sockopt(Request& req) {
   if (!has_cap_net_admin(creds_.pid)) return reply(h, -EPERM);
   const sockopt::SockoptAnswer a =
       sockopt::serve(*ctx_.ipt, {h.arg0, h.arg1, h.arg2, (h.flags & wire::kIptSet) != 0, payload});
-  // Large GET_ENTRIES answers travel in chunks, all but the last flagged kMore.
+  // Large GET_ENTRIES answers travel in chunks, all but the last flagged kMore. They can exceed
+  // the connection's buffer (the client reads while we write): grow it, and wait for room
+  // (bounded) where it cannot grow, rather than drop the client.
   const std::span<const uint8_t> data = a.data;
+  if (data.size() > wire::kMaxChunk) {
+    const int want = static_cast<int>(std::min<size_t>(data.size() + wire::kMaxRecord, INT_MAX / 2));
+    ::setsockopt(conn_.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
+  }
   size_t done = 0;
   do {
     const size_t n = std::min(wire::kMaxChunk, data.size() - done);
     const bool more = done + n < data.size();
-    if (!reply(h, a.status, data.subspan(done, n), more ? wire::kMore : 0,
-               static_cast<int32_t>(a.write_offset))) {
-      return false;
+    int waits = 0;
+    while (!reply(h, a.status, data.subspan(done, n), more ? wire::kMore : 0,
+                  static_cast<int32_t>(a.write_offset))) {
+      pollfd pfd{conn_.native_handle(), POLLOUT, 0};
+      if ((errno != EAGAIN && errno != EWOULDBLOCK) || ++waits > 50 || ::poll(&pfd, 1, 100) < 0) {
+        return false;
+      }
     }
     done += n;
   } while (done < data.size());

@@ -151,6 +151,26 @@ rm -f /tmp/ip6t-e2e.$$
               40);
 }
 
+// 3 000 rules: the SET_REPLACE and GET_ENTRIES buffers (~500 KB) travel in 60 KB chunks.
+TEST(IptablesLegacyE2E, LargeRulesetRoundTripsInChunks) {
+  expect_same(R"(
+{ echo '*filter'; echo ':INPUT ACCEPT [0:0]'; echo ':FORWARD ACCEPT [0:0]'; echo ':OUTPUT ACCEPT [0:0]'
+  echo ':big - [0:0]'
+  i=0; while [ $i -lt 3000 ]; do
+    echo "-A big -s 10.$((i / 250)).$((i % 250)).1/32 -p tcp -m tcp --dport $((i + 1)) -j DROP"; i=$((i+1))
+  done
+  echo '-A INPUT -j big'; echo 'COMMIT'; } > /tmp/ipt-e2e-big.$$
+$R iptables-legacy-restore < /tmp/ipt-e2e-big.$$; echo rc=$?
+$R iptables-legacy -A big -j RETURN; echo rc=$?
+$R iptables-legacy-save | grep -v '^#' | md5sum; echo rc=$?
+$R iptables-legacy -L big -n | tail -3; echo rc=$?
+$R $P filter | md5sum
+$R $P filter | head -3
+rm -f /tmp/ipt-e2e-big.$$
+)",
+              10);
+}
+
 TEST(IptablesLegacyE2E, RefusalsMatchTheKernel) {
   expect_same(R"(
 $R iptables-legacy -A INPUT -j NOSUCHCHAIN; echo rc=$?
