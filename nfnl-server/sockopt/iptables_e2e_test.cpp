@@ -182,6 +182,8 @@ $R iptables-legacy -X INPUT; echo rc=$?
 $R iptables-legacy -N dup; $R iptables-legacy -N dup; echo rc=$?
 $R iptables-legacy -D INPUT -s 1.2.3.4 -j DROP; echo rc=$?
 $R iptables-legacy -P nosuch DROP; echo rc=$?
+capsh --drop=cap_net_admin -- -c "$R iptables-legacy -L -n"; echo rc=$?
+capsh --drop=cap_net_admin -- -c "$R ip6tables-legacy -A INPUT -j DROP"; echo rc=$?
 $R iptables-legacy-save; echo rc=$?
 $R $P filter mangle
 )",
