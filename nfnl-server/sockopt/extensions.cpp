@@ -4,6 +4,10 @@
 #include <netinet/in.h>
 #include <linux/netfilter/x_tables.h>
 #include <linux/netfilter/xt_comment.h>
+#include <linux/netfilter/xt_conntrack.h>
+#include <linux/netfilter/xt_mark.h>
+#include <linux/netfilter/xt_multiport.h>
+#include <linux/netfilter/xt_state.h>
 #include <linux/netfilter/xt_tcpudp.h>
 #include <linux/netfilter_ipv4/ip_tables.h>
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
@@ -40,6 +44,18 @@ int check_icmp(std::span<const uint8_t> data, const CheckContext&) {
 int check_icmp6(std::span<const uint8_t> data, const CheckContext&) {
   return (read_payload<ip6t_icmp>(data).invflags & ~IP6T_ICMP_INV) ? -EINVAL : 0;
 }
+// xt_multiport.c multiport_mt_check (revision 1): a port protocol, not inverted, a known
+// direction, at most XT_MULTI_PORTS ports.
+int check_multiport(std::span<const uint8_t> data, const CheckContext& ctx) {
+  const auto m = read_payload<xt_multiport_v1>(data);
+  const bool proto_ok = ctx.proto == IPPROTO_TCP || ctx.proto == IPPROTO_UDP ||
+                        ctx.proto == IPPROTO_UDPLITE || ctx.proto == IPPROTO_SCTP ||
+                        ctx.proto == IPPROTO_DCCP;
+  const bool flags_ok = m.flags == XT_MULTIPORT_SOURCE || m.flags == XT_MULTIPORT_DESTINATION ||
+                        m.flags == XT_MULTIPORT_EITHER;
+  return (proto_ok && !ctx.inv_proto && flags_ok && m.count <= XT_MULTI_PORTS) ? 0 : -EINVAL;
+}
+
 // ipt_REJECT.c reject_tg_check.
 int check_reject4(std::span<const uint8_t> data, const CheckContext& ctx) {
   const auto with = read_payload<ipt_reject_info>(data).with;
@@ -69,6 +85,14 @@ constexpr std::array kMatches = {
     Extension{"icmp", 0, NFPROTO_IPV4, sizeof(ipt_icmp), IPPROTO_ICMP, 0, {}, check_icmp},
     Extension{"icmp6", 0, NFPROTO_IPV6, sizeof(ip6t_icmp), IPPROTO_ICMPV6, 0, {}, check_icmp6},
     Extension{"comment", 0, NFPROTO_UNSPEC, sizeof(xt_comment_info), 0, 0, {}, nullptr},
+    Extension{"multiport", 1, NFPROTO_IPV4, sizeof(xt_multiport_v1), 0, 0, {}, check_multiport},
+    Extension{"multiport", 1, NFPROTO_IPV6, sizeof(xt_multiport_v1), 0, 0, {}, check_multiport},
+    Extension{"mark", 1, NFPROTO_UNSPEC, sizeof(xt_mark_mtinfo1), 0, 0, {}, nullptr},
+    // conntrack_mt_check / state_mt_check only take a conntrack reference.
+    Extension{"conntrack", 1, NFPROTO_UNSPEC, sizeof(xt_conntrack_mtinfo1), 0, 0, {}, nullptr},
+    Extension{"conntrack", 2, NFPROTO_UNSPEC, sizeof(xt_conntrack_mtinfo2), 0, 0, {}, nullptr},
+    Extension{"conntrack", 3, NFPROTO_UNSPEC, sizeof(xt_conntrack_mtinfo3), 0, 0, {}, nullptr},
+    Extension{"state", 0, NFPROTO_UNSPEC, sizeof(xt_state_info), 0, 0, {}, nullptr},
 };
 
 constexpr std::array kTargets = {
@@ -76,6 +100,7 @@ constexpr std::array kTargets = {
     Extension{XT_STANDARD_TARGET, 0, NFPROTO_IPV6, sizeof(int), 0, 0, {}, nullptr},
     Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV4, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
     Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV6, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
+    Extension{"MARK", 2, NFPROTO_UNSPEC, sizeof(xt_mark_tginfo2), 0, 0, {}, nullptr},
     // REJECT is registered with .table = "filter" (seen on 6.18: a blob for another table
     // with REJECT in it is refused with EINVAL before the table is even looked up).
     Extension{"REJECT", 0, NFPROTO_IPV4, sizeof(ipt_reject_info), 0, kFilterHooks, "filter",

@@ -79,6 +79,13 @@ $R iptables-legacy -A mychain -p icmp --icmp-type echo-request -j RETURN; echo r
 $R iptables-legacy -A INPUT -j mychain; echo rc=$?
 $R iptables-legacy -A FORWARD -d 192.168.0.0/16 ! -o eth0 -j DROP; echo rc=$?
 $R iptables-legacy -P FORWARD DROP; echo rc=$?
+$R iptables-legacy -A INPUT -p tcp -m multiport --dports 80,443,8000:8080 -j ACCEPT; echo rc=$?
+$R iptables-legacy -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT; echo rc=$?
+$R iptables-legacy -A INPUT -m state --state INVALID -j DROP; echo rc=$?
+$R iptables-legacy -A INPUT -m mark --mark 0x1/0xff -j ACCEPT; echo rc=$?
+$R iptables-legacy -t mangle -A PREROUTING -p udp -j MARK --set-xmark 0x2/0xf; echo rc=$?
+$R iptables-legacy -A INPUT -m multiport --dports 80 -j ACCEPT; echo rc=$?
+$R iptables-legacy -A INPUT -p icmp -m multiport --dports 80 -j ACCEPT; echo rc=$?
 $R iptables-legacy -L -v -n -x; echo rc=$?
 $R iptables-legacy -L -n --line-numbers; echo rc=$?
 $R iptables-legacy -S; echo rc=$?
@@ -94,7 +101,7 @@ $R iptables-legacy -t mangle -L -n; echo rc=$?
 $R iptables-legacy-save; echo rc=$?
 $R $P filter nat mangle raw security
 )",
-              60);
+              70);
 }
 
 TEST(IptablesLegacyE2E, RestoreCountersAndZeroMatchTheKernel) {

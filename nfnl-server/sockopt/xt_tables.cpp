@@ -202,7 +202,9 @@ SockoptAnswer XtTables::get_revision(int optname, std::span<const uint8_t> in, i
   const uint8_t nfproto = family_ == AF_INET6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
   const int r = best_revision(target ? ExtKind::kTarget : ExtKind::kMatch, nfproto, rev.name,
                               rev.revision);
-  return SockoptAnswer{r, 0, {}};
+  // xt_find_revision yields the best revision, but ip_getsockopt/ipv6_getsockopt turn any
+  // non-negative nf_getsockopt result into put_user()'s 0: callers only learn "supported".
+  return SockoptAnswer{r < 0 ? r : 0, 0, {}};
 }
 
 SockoptAnswer XtTables::replace(std::span<const uint8_t> in, unsigned optlen) {

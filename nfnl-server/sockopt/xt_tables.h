@@ -16,8 +16,7 @@
 namespace nfbpf::nfnl::sockopt {
 
 struct SockoptAnswer {
-  int status = 0;             // what get/setsockopt returns: >= 0 (a revision for GET_REVISION_*)
-                              // or -errno
+  int status = 0;             // what get/setsockopt returns: 0 or -errno
   uint32_t write_offset = 0;  // getsockopt: where `data` goes in the caller's buffer
   std::vector<uint8_t> data;  // getsockopt: bytes for the caller's buffer;
                               // SET_REPLACE: the old counters, for the caller's `counters`

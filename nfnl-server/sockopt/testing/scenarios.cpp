@@ -321,8 +321,8 @@ void scenario_initial_tables(Backend& b, Trace& t) {
     get_entries(b, t, af, "filter", 0, -40);            // shorter than the header
     for (bool target : {false, true}) {
       for (const char* name : {"tcp", "udp", "icmp", "icmp6", "comment", "REJECT", "", "ERROR",
-                               "nosuch"}) {
-        revision(b, t, af, target, name, 0);
+                               "nosuch", "multiport", "conntrack", "state", "mark", "MARK"}) {
+        for (uint8_t rev : {0, 1, 2, 3}) revision(b, t, af, target, name, rev);
       }
       revision(b, t, af, target, target ? "REJECT" : "tcp", 5);
     }
