@@ -59,33 +59,61 @@ struct Frame {
   const ir::Chain* chain = nullptr;
   matcher::TempStack stack;
   Label* policy = nullptr;  // main only: the base chain's policy
+  size_t table = 0;         // index of the chain's table
   matcher::ColdCode cold;   // slow paths, emitted after the frame's last instruction
 };
 
 class Compiler {
  public:
-  Compiler(const ir::Table& t, const ir::Chain& base, const flavor::FlavorOps& f, const CompileOptions& o,
-           CompiledChain& out)
-      : t_(t), base_(base), f_(f), opt_(o), out_(out), p_(out.program), chains_(chain_index(t)) {}
+  Compiler(const std::vector<HookChain>& bases, const flavor::FlavorOps& f, const CompileOptions& o, CompiledChain& out)
+      : bases_(bases), f_(f), opt_(o), out_(out), p_(out.program) {
+    for (const auto& b : bases_) {
+      if (std::find(tables_.begin(), tables_.end(), b.table) != tables_.end()) continue;
+      tables_.push_back(b.table);
+      chain_idx_.push_back(chain_index(*b.table));
+    }
+  }
 
   Result<void> run() {
-    NFBPF_TRYV(collect(base_, 0));
-    std::vector<const ir::Chain*> all{&base_};
-    for (const auto& name : order_) all.push_back(ir::find_chain(t_, name));
+    std::vector<const ir::Chain*> all;
+    for (const auto& b : bases_) {
+      use_table(b.table);
+      NFBPF_TRYV(collect(*b.chain, 0));
+      all.push_back(b.chain);
+    }
+    for (const auto& [ti, name] : order_) all.push_back(ir::find_chain(*tables_[ti], name));
     layout_ = prologue::layout_for(prologue::needs_of(all));
 
-    Label accept_exit(p_), drop_exit(p_), policy(p_);
+    Label accept_exit(p_), drop_exit(p_);
     accept_ = &accept_exit;
     drop_ = &drop_exit;
-    NFBPF_TRYV(prologue::emit_prologue(p_, f_, t_.family, layout_, accept_exit, drop_exit));
-    Frame main{.main = true, .chain = &base_, .stack = {}, .policy = &policy};
-    auto live = emit_rules(main);
-    deepest_ = std::min(deepest_, main.stack.deepest());
-    if (!live) return std::unexpected(std::move(live).error());
-    if (*live || policy.referenced()) {
-      p_.bind(policy);
-      p_.ret(base_.policy == ir::VerdictKind::kDrop ? f_.drop : f_.accept);
+    NFBPF_TRYV(prologue::emit_prologue(p_, f_, prologue_family(), layout_, accept_exit, drop_exit));
+    // The base chains in order: drop ends the hook, accept (verdict or policy) goes on to the next.
+    std::deque<Frame> mains;
+    std::deque<Label> policies;
+    for (size_t i = 0; i < bases_.size(); ++i) {
+      use_table(bases_[i].table);
+      bool last = i + 1 == bases_.size();
+      Label& policy = policies.emplace_back(p_);
+      Label& next_chain = policies.emplace_back(p_);
+      Frame& main = mains.emplace_back(Frame{.main = true, .chain = bases_[i].chain, .stack = {}, .policy = &policy, .table = ti_});
+      accept_ = last ? &accept_exit : &next_chain;
+      auto live = emit_rules(main);
+      deepest_ = std::min(deepest_, main.stack.deepest());
+      if (!live) return std::unexpected(std::move(live).error().with_context("in chain " + bases_[i].chain->name));
+      if (*live || policy.referenced()) {
+        p_.bind(policy);
+        bool drop = bases_[i].chain->policy == ir::VerdictKind::kDrop;
+        if (drop) p_.ret(f_.drop);
+        else if (last) p_.ret(f_.accept);
+        else p_.jmp(next_chain);
+      }
+      if (!last) {
+        if (!next_chain.referenced()) break;  // nothing gets past this chain: the rest is dead code
+        p_.bind(next_chain);
+      }
     }
+    accept_ = &accept_exit;
     if (accept_exit.referenced()) {
       p_.bind(accept_exit);
       p_.ret(f_.accept);
@@ -94,30 +122,32 @@ class Compiler {
       p_.bind(drop_exit);
       p_.ret(f_.drop);
     }
-    main.cold.emit_all();
+    for (auto& m : mains) m.cold.emit_all();
     // Subprograms are emitted once each, only when something calls them (a chain reached only
     // from unreachable rules would be dead code, which the verifier refuses); one may be called
     // only from a later one, hence the loop.
     std::set<std::string> emitted;
     for (bool progress = true; progress;) {
       progress = false;
-      for (const auto& name : order_) {
-        if (emitted.contains(name) || !labels_.at(name)->referenced()) continue;
-        emitted.insert(name);
+      for (const auto& [ti, name] : order_) {
+        std::string k = label_key(ti, name);
+        if (emitted.contains(k) || !labels_.at(k)->referenced()) continue;
+        emitted.insert(k);
         progress = true;
-        const ir::Chain* c = ir::find_chain(t_, name);
-        p_.bind(*labels_.at(name));
+        use_table(tables_[ti]);
+        const ir::Chain* c = ir::find_chain(*t_, name);
+        p_.bind(*labels_.at(k));
         p_.mov(emit::kCtx, Reg::R1);
         p_.mov(prologue::kPkt, Reg::R2);
         p_.mov(prologue::kL3Ptr, Reg::R3);
         p_.mov(prologue::kL4Ptr, Reg::R4);
-        Frame sub{.main = false, .chain = c, .stack = {}, .policy = nullptr};
+        Frame sub{.main = false, .chain = c, .stack = {}, .policy = nullptr, .table = ti};
         auto sl = emit_rules(sub);
         if (!sl) return std::unexpected(std::move(sl).error().with_context("in chain " + name));
         if (*sl) p_.ret(kRetContinue);
         sub.cold.emit_all();
         deepest_ = std::min(deepest_, sub.stack.deepest());
-        out_.subprograms.push_back(name);
+        out_.subprograms.push_back(ti == 0 ? name : t_->name + "/" + name);
       }
     }
     // BPF allows 512 bytes of stack for all frames of a call chain together; the verifier rounds
@@ -149,7 +179,7 @@ class Compiler {
         return false;
       case ir::VerdictKind::kJump:
       case ir::VerdictKind::kGoto: {
-        auto it = labels_.find(v.chain);
+        auto it = labels_.find(label_key(ti_, v.chain));
         if (it == labels_.end()) return failf(ENOENT, "jump to unknown chain '{}'", v.chain);
         p_.mov(Reg::R1, emit::kCtx);
         p_.mov(Reg::R2, prologue::kPkt);
@@ -187,7 +217,7 @@ class Compiler {
       Label& b = blocks.emplace_back(p_);
       if (v.kind == ir::VerdictKind::kJump || v.kind == ir::VerdictKind::kGoto) {
         auto skip = p_.jmp_fwd(Cond::kNe, Reg::R1, static_cast<int32_t>(v.kind));
-        p_.jmp(Cond::kEq, Reg::R2, static_cast<int32_t>(chains_.at(v.chain)), b);
+        p_.jmp(Cond::kEq, Reg::R2, static_cast<int32_t>(chain_idx_[ti_].at(v.chain)), b);
       } else {
         p_.jmp(Cond::kEq, Reg::R1, static_cast<int32_t>(v.kind), b);
       }
@@ -223,20 +253,20 @@ class Compiler {
     std::vector<ir::Verdict> vs;
     for (const auto& r : c.rules) {
       vs.push_back(r.verdict);
-      for (const auto& s : r.steps) step_verdicts(t_, s, vs);
+      for (const auto& s : r.steps) step_verdicts(*t_, s, vs);
     }
     for (const auto& v : vs) {
       if (v.kind != ir::VerdictKind::kJump && v.kind != ir::VerdictKind::kGoto) continue;
-      const ir::Chain* target = ir::find_chain(t_, v.chain);
+      const ir::Chain* target = ir::find_chain(*t_, v.chain);
       if (!target) return failf(ENOENT, "chain {} jumps to unknown chain '{}'", c.name, v.chain);
       if (target->base) return failf(EINVAL, "chain {} jumps to base chain '{}'", c.name, v.chain);
       max_depth_ = std::max(max_depth_, depth + 1);
       if (depth + 1 > kMaxJumpDepth)
         return failf(EOPNOTSUPP, "jumps nest deeper than {} chains (at '{}'): BPF's call frames and 512-byte stack do not fit",
                      kMaxJumpDepth, v.chain);
-      if (!labels_.contains(v.chain)) {
-        labels_.emplace(v.chain, std::make_unique<Label>(p_));
-        order_.push_back(v.chain);
+      if (!labels_.contains(label_key(ti_, v.chain))) {
+        labels_.emplace(label_key(ti_, v.chain), std::make_unique<Label>(p_));
+        order_.emplace_back(ti_, v.chain);
       }
       NFBPF_TRYV(collect(*target, depth + 1));
     }
@@ -245,7 +275,7 @@ class Compiler {
 
   matcher::EmitCtx ctx(Frame& fr) {
     return matcher::EmitCtx{
-        .p = p_, .f = f_, .table = t_, .layout = layout_, .stack = fr.stack,
+        .p = p_, .f = f_, .table = *t_, .layout = layout_, .stack = fr.stack,
         .set_map = [this](const std::string& set) { return set_map(set); },
         .skb_nfct_offset = opt_.skb_nfct_offset,
         .cold = &fr.cold,
@@ -254,11 +284,12 @@ class Compiler {
 
   Result<std::string> set_map(const std::string& name) {
     for (const auto& m : out_.sets)
-      if (m.set == name) return m.map_name;
-    for (size_t i = 0; i < t_.sets.size(); ++i) {
-      if (t_.sets[i].name != name) continue;
-      auto m = build_set_map(t_.sets[i], chains_, fmt::format("s{}", i));
+      if (m.set == name && m.table == t_->name) return m.map_name;
+    for (size_t i = 0; i < t_->sets.size(); ++i) {
+      if (t_->sets[i].name != name) continue;
+      auto m = build_set_map(t_->sets[i], chain_idx_[ti_], ti_ == 0 ? fmt::format("s{}", i) : fmt::format("t{}s{}", ti_, i));
       if (!m) return std::unexpected(std::move(m).error());
+      m->table = t_->name;
       out_.sets.push_back(std::move(*m));
       return out_.sets.back().map_name;
     }
@@ -276,7 +307,7 @@ class Compiler {
   Result<bool> emit_step(const ir::Rule& rule, size_t i, Label& next, Frame& fr) {
     const ir::Step& step = rule.steps[i];
     matcher::EmitCtx c = ctx(fr);
-    SlotKey key{t_.name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
+    SlotKey key{t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
     if (const auto* m = std::get_if<ir::Match>(&step)) {
       matcher::MatchPlan plan;
       if (i == 0 && run_.active && m->key.size() == 1 && m->key[0] == run_.field) {
@@ -303,7 +334,7 @@ class Compiler {
     if (const auto* o = std::get_if<ir::ObjectRef>(&step)) {
       if (o->kind != "counter")
         return failf(EOPNOTSUPP, "named {} objects are not supported by the code generator ('{}')", o->kind, o->name);
-      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_.name, {}, 0, 0, "counter:" + o->name});
+      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->name, {}, 0, 0, "counter:" + o->name});
       if (!s) return std::unexpected(std::move(s).error());
       emit_counter(c, s->slot);
       out_.counters.push_back(std::move(*s));
@@ -330,7 +361,7 @@ class Compiler {
       return true;
     }
     if (const auto* vm = std::get_if<ir::VerdictMap>(&step)) {
-      const ir::Set* s = ir::find_set(t_, vm->set);
+      const ir::Set* s = ir::find_set(*t_, vm->set);
       if (!s || !s->verdict_map) return failf(EINVAL, "'{}' is not a verdict map", vm->set);
       int16_t mark = fr.stack.mark();
       NFBPF_TRYV(matcher::emit_lookup(c, vm->key, std::nullopt, vm->set, next));
@@ -420,16 +451,32 @@ class Compiler {
     return true;
   }
 
-  const ir::Table& t_;
-  const ir::Chain& base_;
+  void use_table(const ir::Table* t) {
+    ti_ = static_cast<size_t>(std::find(tables_.begin(), tables_.end(), t) - tables_.begin());
+    t_ = t;
+  }
+  static std::string label_key(size_t ti, const std::string& chain) { return fmt::format("{}/{}", ti, chain); }
+  // One family for the prologue: the tables' own, or inet when they differ (netfilter programs
+  // are attached per family, so the hook's family decides at run time).
+  ir::Family prologue_family() const {
+    ir::Family fam = tables_[0]->family;
+    for (const auto* t : tables_)
+      if (t->family != fam) return ir::Family::kInet;
+    return fam;
+  }
+
+  const std::vector<HookChain>& bases_;
+  std::vector<const ir::Table*> tables_;
+  std::vector<ChainIndex> chain_idx_;
+  const ir::Table* t_ = nullptr;
+  size_t ti_ = 0;
   const flavor::FlavorOps& f_;
   const CompileOptions& opt_;
   CompiledChain& out_;
   emit::Program& p_;
-  ChainIndex chains_;
   prologue::Layout layout_;
   std::map<std::string, std::unique_ptr<Label>> labels_;
-  std::vector<std::string> order_;
+  std::vector<std::pair<size_t, std::string>> order_;
   Label* accept_ = nullptr;
   Label* drop_ = nullptr;
   int max_depth_ = 0;
@@ -440,22 +487,31 @@ class Compiler {
 
 }  // namespace
 
-Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
-                                    const CompileOptions& opt) {
-  if (!base.base) return failf(EINVAL, "chain '{}' is not a base chain", base.name);
-  // A nat chain sees only the first packet of each connection and its verdicts rewrite
-  // addresses: running it as a filter on every packet would be silently wrong.
-  if (base.base->type == ir::ChainType::kNat)
-    return failf(EOPNOTSUPP, "chain '{}': nat chains are not supported by the BPF code generator", base.name);
-  CompiledChain out{.program = emit::Program(opt.prog_name.empty() ? base.name : opt.prog_name), .flavor = f};
+Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor::Flavor f, const CompileOptions& opt) {
+  if (chains.empty()) return fail(EINVAL, "no base chain to compile");
+  for (const auto& hc : chains) {
+    if (!hc.chain->base) return failf(EINVAL, "chain '{}' is not a base chain", hc.chain->name);
+    // A nat chain sees only the first packet of each connection and its verdicts rewrite
+    // addresses: running it as a filter on every packet would be silently wrong.
+    if (hc.chain->base->type == ir::ChainType::kNat)
+      return failf(EOPNOTSUPP, "chain '{}': nat chains are not supported by the BPF code generator", hc.chain->name);
+  }
+  const ir::Chain& first = *chains[0].chain;
+  CompiledChain out{.program = emit::Program(opt.prog_name.empty() ? first.name : opt.prog_name), .flavor = f};
   {
-    Compiler c(t, base, flavor::flavor_ops(f), opt, out);
+    Compiler c(chains, flavor::flavor_ops(f), opt, out);
     auto r = c.run();
     if (!r)
       return std::unexpected(std::move(r).error().with_context(
-          fmt::format("compiling {} chain {} for {}", t.name, base.name, flavor::flavor_name(f))));
+          fmt::format("compiling {} chain {}{} for {}", chains[0].table->name, first.name,
+                      chains.size() > 1 ? fmt::format(" and {} more", chains.size() - 1) : "", flavor::flavor_name(f))));
   }
   return out;
+}
+
+Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
+                                    const CompileOptions& opt) {
+  return compile_hook({HookChain{&t, &base}}, f, opt);
 }
 
 }  // namespace nfbpf::codegen::chain

@@ -72,4 +72,16 @@ struct CompiledChain {
 Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,
                                     const CompileOptions& opt);
 
+// Several base chains that share one attach point (same hook, family and priority: one netfilter
+// link each would get EBUSY), in the order they run — nft runs the most recently registered
+// first. As in nf_hook_slow: a drop (verdict or policy) ends the hook; an accept goes on to the
+// next chain; the last chain's accept lets the packet through. The chains may come from
+// different tables (each keeps its own sets, regular chains and counter slots); the prologue
+// parses for the union of their families.
+struct HookChain {
+  const ir::Table* table = nullptr;
+  const ir::Chain* chain = nullptr;
+};
+Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor::Flavor f, const CompileOptions& opt);
+
 }  // namespace nfbpf::codegen::chain

@@ -28,6 +28,7 @@ struct MapEntry {
 };
 
 struct SetMap {
+  std::string table;     // the IR table's name
   std::string set;       // the IR set's name
   std::string map_name;  // what the program calls it (Program::map)
   kernel::MapSpec spec;
