@@ -68,7 +68,7 @@ TEST(ChainPerf, LinearRulesScale) {
   ASSERT_TRUE(rt.has_value());
   auto pkt = packet::Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1000, 53).payload_size(32);
   TestPacket tp{pkt.bytes(), 0, false};
-  for (uint32_t n : {1u, 100u, 1000u}) {
+  for (uint32_t n : {1u, 100u, 1000u, 10000u}) {
     ir::Table t{.family = ir::Family::kIp, .name = "t"};
     ir::Chain c{.name = "c", .handle = 1, .base = ir::BaseHook{.hook = ir::Hook::kOutput}, .policy = ir::VerdictKind::kAccept};
     for (uint32_t i = 0; i < n; ++i) {
