@@ -2,7 +2,9 @@
 
 // glibc's netinet/in.h must come before the uapi headers (they defer to it, not vice versa).
 #include <netinet/in.h>
+#include <linux/netfilter/nf_nat.h>
 #include <linux/netfilter/x_tables.h>
+#include <linux/netfilter/xt_LOG.h>
 #include <linux/netfilter/xt_comment.h>
 #include <linux/netfilter/xt_conntrack.h>
 #include <linux/netfilter/xt_mark.h>
@@ -56,6 +58,29 @@ int check_multiport(std::span<const uint8_t> data, const CheckContext& ctx) {
   return (proto_ok && !ctx.inv_proto && flags_ok && m.count <= XT_MULTI_PORTS) ? 0 : -EINVAL;
 }
 
+// xt_LOG.c log_tg_check: a syslog level, a terminated prefix.
+int check_log(std::span<const uint8_t> data, const CheckContext&) {
+  const auto l = read_payload<xt_log_info>(data);
+  if (l.level >= 8) return -EINVAL;
+  if (l.prefix[sizeof(l.prefix) - 1] != '\0') return -EINVAL;
+  return 0;
+}
+
+// The IPv4 compat NAT range (SNAT/DNAT revision 0, MASQUERADE, REDIRECT): exactly one range.
+int check_nat_compat(std::span<const uint8_t> data, const CheckContext&) {
+  return read_payload<nf_nat_ipv4_multi_range_compat>(data).rangesize == 1 ? 0 : -EINVAL;
+}
+// MASQUERADE and REDIRECT take ports only, never addresses.
+int check_masq4(std::span<const uint8_t> data, const CheckContext& ctx) {
+  if (read_payload<nf_nat_ipv4_multi_range_compat>(data).range[0].flags & NF_NAT_RANGE_MAP_IPS) {
+    return -EINVAL;
+  }
+  return check_nat_compat(data, ctx);
+}
+int check_masq6(std::span<const uint8_t> data, const CheckContext&) {
+  return (read_payload<nf_nat_range>(data).flags & NF_NAT_RANGE_MAP_IPS) ? -EINVAL : 0;
+}
+
 // ipt_REJECT.c reject_tg_check.
 int check_reject4(std::span<const uint8_t> data, const CheckContext& ctx) {
   const auto with = read_payload<ipt_reject_info>(data).with;
@@ -76,6 +101,8 @@ int check_reject6(std::span<const uint8_t> data, const CheckContext& ctx) {
 
 constexpr uint32_t kFilterHooks =
     (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT);
+constexpr uint32_t kSnatHooks = (1u << NF_INET_POST_ROUTING) | (1u << NF_INET_LOCAL_IN);
+constexpr uint32_t kDnatHooks = (1u << NF_INET_PRE_ROUTING) | (1u << NF_INET_LOCAL_OUT);
 
 constexpr std::array kMatches = {
     Extension{"tcp", 0, NFPROTO_IPV4, sizeof(xt_tcp), IPPROTO_TCP, 0, {}, check_tcp},
@@ -101,6 +128,25 @@ constexpr std::array kTargets = {
     Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV4, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
     Extension{XT_ERROR_TARGET, 0, NFPROTO_IPV6, XT_FUNCTION_MAXNAMELEN, 0, 0, {}, nullptr},
     Extension{"MARK", 2, NFPROTO_UNSPEC, sizeof(xt_mark_tginfo2), 0, 0, {}, nullptr},
+    Extension{"LOG", 0, NFPROTO_IPV4, sizeof(xt_log_info), 0, 0, {}, check_log},
+    Extension{"LOG", 0, NFPROTO_IPV6, sizeof(xt_log_info), 0, 0, {}, check_log},
+    // xt_nat.c, xt_MASQUERADE.c, xt_REDIRECT.c: all registered for the nat table only.
+    Extension{"SNAT", 0, NFPROTO_IPV4, sizeof(nf_nat_ipv4_multi_range_compat), 0, kSnatHooks,
+              "nat", check_nat_compat},
+    Extension{"DNAT", 0, NFPROTO_IPV4, sizeof(nf_nat_ipv4_multi_range_compat), 0, kDnatHooks,
+              "nat", check_nat_compat},
+    Extension{"SNAT", 1, NFPROTO_UNSPEC, sizeof(nf_nat_range), 0, kSnatHooks, "nat", nullptr},
+    Extension{"DNAT", 1, NFPROTO_UNSPEC, sizeof(nf_nat_range), 0, kDnatHooks, "nat", nullptr},
+    Extension{"SNAT", 2, NFPROTO_UNSPEC, sizeof(nf_nat_range2), 0, kSnatHooks, "nat", nullptr},
+    Extension{"DNAT", 2, NFPROTO_UNSPEC, sizeof(nf_nat_range2), 0, kDnatHooks, "nat", nullptr},
+    Extension{"MASQUERADE", 0, NFPROTO_IPV4, sizeof(nf_nat_ipv4_multi_range_compat), 0,
+              1u << NF_INET_POST_ROUTING, "nat", check_masq4},
+    Extension{"MASQUERADE", 0, NFPROTO_IPV6, sizeof(nf_nat_range), 0, 1u << NF_INET_POST_ROUTING,
+              "nat", check_masq6},
+    Extension{"REDIRECT", 0, NFPROTO_IPV4, sizeof(nf_nat_ipv4_multi_range_compat), 0, kDnatHooks,
+              "nat", check_masq4},
+    Extension{"REDIRECT", 0, NFPROTO_IPV6, sizeof(nf_nat_range), 0, kDnatHooks, "nat",
+              check_masq6},
     // REJECT is registered with .table = "filter" (seen on 6.18: a blob for another table
     // with REJECT in it is refused with EINVAL before the table is even looked up).
     Extension{"REJECT", 0, NFPROTO_IPV4, sizeof(ipt_reject_info), 0, kFilterHooks, "filter",
