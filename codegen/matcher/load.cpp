@@ -78,11 +78,12 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
         case ir::MetaKey::kOif: ok = nf || xdp || tcx; break;
         case ir::MetaKey::kIifName:
         case ir::MetaKey::kOifName: ok = nf; break;
+        case ir::MetaKey::kPktType: ok = tcx || fl.flavor == flavor::Flavor::kCgroupSkbIngress || fl.flavor == flavor::Flavor::kCgroupSkbEgress; break;
         default: ok = false;
       }
       if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), fl.name);
       uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName ? 16
-                       : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto ? 1
+                       : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto || k == ir::MetaKey::kPktType ? 1
                        : k == ir::MetaKey::kProtocol ? 2 : 4;
       if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
       return {};

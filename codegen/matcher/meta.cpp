@@ -4,6 +4,7 @@
 //   mark, priority: netfilter ctx->skb through BTF; tc/cgroup __sk_buff; (XDP has no skb: refused)
 //   iif/oif  netfilter ctx->state->in/out (NULL reads 0, as nft); XDP ingress_ifindex; tc ifindex
 //   iifname/oifname: netfilter only, the device's name (NULL reads 16 zero bytes, as nft)
+//   pkttype  tc and cgroup_skb: __sk_buff->pkt_type, loopback resolved as nft does
 #include "codegen/abi/netfilter.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/matcher/load.h"
@@ -22,7 +23,8 @@ using prologue::rel;
 namespace {
 
 // struct __sk_buff / struct xdp_md offsets (UAPI, stable).
-constexpr int16_t kSkMark = 8, kSkPriority = 32, kSkIfindex = 40;
+constexpr int16_t kSkPktType = 4, kSkMark = 8, kSkPriority = 32, kSkIfindex = 40;
+constexpr int32_t kPacketBroadcast = 1, kPacketMulticast = 2, kPacketLoopback = 5;
 constexpr int16_t kXdpIngressIfindex = 12;
 
 void truncate(emit::Program& p, uint32_t len, uint32_t width) {
@@ -119,6 +121,32 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       p.mov(Reg::R1, kTmp);
       p.alu(AluOp::kAdd, Reg::R1, at(*slot));
       return Loaded{Loaded::Kind::kMem, f.len};
+    }
+    case ir::MetaKey::kPktType: {
+      // skb->pkt_type; looped-back packets report their destination class instead
+      // (nft_meta_get_eval_pkttype_lo): IPv6 multicast, IPv4 multicast or broadcast by daddr,
+      // other protocols break.
+      p.ldx(Size::kW, Reg::R1, emit::kCtx, kSkPktType);
+      emit::Label done(p), v4(p);
+      p.jmp(Cond::kNe, Reg::R1, kPacketLoopback, done);
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kProtoSlot));
+      p.jmp(Cond::kEq, Reg::R1, 0x0800, v4);
+      p.jmp(Cond::kNe, Reg::R1, 0x86dd, fail);
+      p.mov(Reg::R1, kPacketMulticast);
+      p.jmp(done);
+      p.bind(v4);
+      flavor::emit_slice(p, c.f, 16, 1, fail, prologue::pkt_ref());
+      p.ldx(Size::kB, Reg::R1, Reg::R0, 0);
+      p.alu(AluOp::kAnd, Reg::R1, 0xf0);
+      {
+        auto mc = p.jmp_fwd(Cond::kEq, Reg::R1, 0xe0);
+        p.mov(Reg::R1, kPacketBroadcast);
+        p.jmp(done);
+      }
+      p.mov(Reg::R1, kPacketMulticast);
+      p.bind(done);
+      width = 1;
+      break;
     }
     default:
       return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), c.f.name);

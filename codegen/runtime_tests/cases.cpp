@@ -96,6 +96,7 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, kf(KnownField::kMetaIifName), b::ifname("lo")});
     c.push_back({"", F::kInet, kf(KnownField::kMetaOifName), b::ifname("lo")});
     c.push_back({"", F::kInet, kf(KnownField::kCtState), b::host32(1)});
+    c.push_back({"", F::kInet, kf(KnownField::kMetaPktType), {3}});
     // ip saddr . tcp dport (each part padded to 4 bytes)
     c.push_back({"", F::kIp, {ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kTcpDport)},
                  {10, 1, 2, 30, 0, 22, 0, 0}});

@@ -36,12 +36,14 @@ eval::PacketContext context_for(Flavor f, ir::Hook hook, bool ipv6, uint32_t l2_
     c.l2_len = l2_len;
     if (f == Flavor::kTcxEgress) c.out = lo;
     else c.in = lo;
+    c.pkttype = 3;  // PACKET_OTHERHOST: eth_type_trans on lo for our frames' destination MAC
   } else {
     c.family = ipv6 ? ir::Family::kIp6 : ir::Family::kIp;
     c.l2_len = 0;
     // Netfilter test runs: state->in is NULL and state->out is the loopback device at every hook
     // (measured); cgroup_skb programs read no devices.
     if (f == Flavor::kNetfilter) c.out = lo;
+    else c.pkttype = 3;  // cgroup_skb test runs: eth_type_trans on lo, PACKET_OTHERHOST
   }
   return c;
 }
