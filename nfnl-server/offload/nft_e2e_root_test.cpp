@@ -222,6 +222,46 @@ TEST_F(NftEndToEnd, JumpAndDeleteByHandle) {
   EXPECT_EQ(delivered(tx1_), kPackets);
 }
 
+TEST_F(NftEndToEnd, SetElementsAddedLaterAreMatched) {
+  Outcome r = nft_file(R"(table ip t {
+  set blocked {
+    type ipv4_addr
+    elements = { 10.99.0.1 }
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr @blocked drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  Outcome add = nft({"add", "element", "ip", "t", "blocked", "{", kOtherSender, "}"});
+  ASSERT_EQ(add.status, 0) << add.output;
+  EXPECT_EQ(delivered(tx3_), 0);
+  Outcome del = nft({"delete", "element", "ip", "t", "blocked", "{", NetnsPair::kSenderAddr, "}"});
+  ASSERT_EQ(del.status, 0) << del.output;
+  EXPECT_EQ(delivered(tx1_), kPackets);
+  EXPECT_EQ(delivered(tx3_), 0);
+}
+
+TEST_F(NftEndToEnd, VerdictMapOnSourceAddress) {
+  Outcome r = nft_file(R"(table inet t {
+  chain drop_it {
+    counter drop
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr vmap { 10.99.0.1 : jump drop_it, 10.99.0.3 : accept }
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+}
+
 // Needs the protocol to call CommitHook::before_dump before GET requests (docs/offload.md).
 TEST_F(NftEndToEnd, ListingShowsCountsFromTheBpfCountersMap) {
   ASSERT_EQ(nft_file(kRuleset).status, 0);
