@@ -613,6 +613,8 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
       if (!s && given.count(id_attr) && ctx.txn)
         s = ctx.txn->set_by_id(ctx.table, given[id_attr].be32());
       if (!s) return fail(ENOENT, "");
+      // nf_tables_bind_set(): an anonymous set binds to exactly one rule.
+      if (s->anonymous() && s->use > 0) return fail(EBUSY, "");
       if (e.name == "dynset") {
         // nft_dynset_init(): the set must be updatable from the packet path.
         if (s->flags & NFT_SET_CONSTANT) return fail(EBUSY, "");
