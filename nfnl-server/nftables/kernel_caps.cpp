@@ -28,6 +28,7 @@ void probe_once() {
     missing += fmt::format(" {}/{}", family, name);
   for (const auto& [family, type] : caps->missing_objects)
     missing += fmt::format(" {}/obj{}", family, type);
+  for (uint8_t family : caps->unsupported_families) missing += fmt::format(" {}/tables", family);
   for (uint8_t family : caps->missing_flowtables) missing += fmt::format(" {}/flowtable", family);
   log::info("kernel capability probe: missing (family/kind):{}; {}+{} (family, meta get/set key) "
             "pairs refused{}",

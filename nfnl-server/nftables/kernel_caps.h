@@ -24,6 +24,8 @@ struct KernelCaps {
   std::map<std::pair<uint8_t, uint32_t>, int> meta_get_errors;
   // The same for `meta set` (NFTA_META_SREG).
   std::map<std::pair<uint8_t, uint32_t>, int> meta_set_errors;
+  // Families the kernel has no tables for (nft_supported_family(): EOPNOTSUPP), of those probed.
+  std::set<uint8_t> unsupported_families;
   // Families without a flowtable type (CONFIG_NF_FLOW_TABLE and its per-family parts).
   std::set<uint8_t> missing_flowtables;
   // The kernel refused a well-formed secmark object with ENOENT (no LSM maps the context).
@@ -41,6 +43,7 @@ struct KernelCaps {
     auto it = meta_get_errors.find({family, key});
     return it == meta_get_errors.end() ? 0 : it->second;
   }
+  bool has_family(uint8_t family) const { return !unsupported_families.contains(family); }
   bool has_flowtable(uint8_t family) const { return !missing_flowtables.contains(family); }
   int meta_set_error(uint8_t family, uint32_t key) const {
     auto it = meta_set_errors.find({family, key});

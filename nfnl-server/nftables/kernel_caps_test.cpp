@@ -202,6 +202,18 @@ TEST_F(KernelCapsTest, ObjectTypeTheKernelLacksIsEnoent) {
   EXPECT_EQ(run(odd), ENOENT);
 }
 
+// A table family the kernel was built without is EOPNOTSUPP (nft_supported_family).
+TEST_F(KernelCapsTest, TableFamilyTheKernelLacksIsEopnotsupp) {
+  KernelCaps caps;
+  caps.probed = true;
+  caps.unsupported_families = {NFPROTO_ARP};
+  set_kernel_caps(caps);
+  EXPECT_EQ(run(testing::Batch().table(NFPROTO_ARP, "a").done()), EOPNOTSUPP);
+  EXPECT_EQ(run(testing::Batch().table(NFPROTO_IPV6, "a").done()), 0);
+  set_kernel_caps({});
+  EXPECT_EQ(run(testing::Batch().table(NFPROTO_ARP, "a").done()), 0);
+}
+
 // The kernel without a flowtable type answers ENOENT (as `unshare -n nft -f` of a flowtable
 // does on this machine); with one, nfbpfd still refuses, as it does not emulate flowtables.
 TEST_F(KernelCapsTest, FlowtableIsEnoentWithoutAFlowtableType) {

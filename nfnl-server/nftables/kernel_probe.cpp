@@ -318,7 +318,10 @@ Result<bool> probe_family(ProbeSocket& sock, uint8_t family, const ProbeRequest&
   const uint32_t secmark = b.object(NFT_OBJECT_SECMARK, kSecmarkCtx);
   const uint32_t flowtable = b.flowtable();
   NFBPF_TRY_ASSIGN(answers, b.run(sock));
-  if (!answers) return false;
+  if (!answers) {
+    caps.unsupported_families.insert(family);
+    return false;
+  }
   auto answer = [&](uint32_t seq) -> const Answer& { return answers->at(seq); };
   if (sanity) {
     NFBPF_TRY_ASSIGN(s, b.known(sentinel, answer(sentinel), kSentinel));

@@ -120,6 +120,29 @@ TEST(KernelProbe, SecmarkFollowsTheActiveLsms) {
   }
 }
 
+// Table families come with CONFIG_NF_TABLES_<family>; 99 is no family at all.
+TEST(KernelProbe, FamiliesFollowTheConfig) {
+  auto config = kernel_config();
+  ASSERT_FALSE(config.empty());
+  const std::map<uint8_t, std::string> symbol = {
+      {NFPROTO_INET, "CONFIG_NF_TABLES_INET"},     {NFPROTO_IPV4, "CONFIG_NF_TABLES_IPV4"},
+      {NFPROTO_IPV6, "CONFIG_NF_TABLES_IPV6"},     {NFPROTO_ARP, "CONFIG_NF_TABLES_ARP"},
+      {NFPROTO_BRIDGE, "CONFIG_NF_TABLES_BRIDGE"}, {NFPROTO_NETDEV, "CONFIG_NF_TABLES_NETDEV"}};
+  ProbeRequest req;
+  for (const auto& [f, sym] : symbol) req.families.push_back(f);
+  req.families.push_back(99);
+  req.exprs = {"counter"};
+  auto caps = probe_kernel(req);
+  ASSERT_TRUE(caps) << caps.error().describe();
+  EXPECT_FALSE(caps->has_family(99));
+  for (const auto& [f, sym] : symbol) {
+    const std::string v = config.contains(sym) ? config[sym] : "n";
+    if (v != "m") {
+      EXPECT_EQ(caps->has_family(f), v == "y") << sym;
+    }
+  }
+}
+
 // Flowtable types come with CONFIG_NF_FLOW_TABLE_INET (inet, ip, ip6).
 TEST(KernelProbe, FlowtablesFollowTheConfig) {
   auto config = kernel_config();

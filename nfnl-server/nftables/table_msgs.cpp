@@ -5,12 +5,15 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "nfnl-server/nftables/handlers.h"
+#include "nfnl-server/nftables/kernel_caps.h"
 
 namespace nfbpf::nftables {
 
 bool supported_family(uint8_t f) {
-  return f == NFPROTO_INET || f == NFPROTO_IPV4 || f == NFPROTO_ARP || f == NFPROTO_NETDEV ||
-         f == NFPROTO_BRIDGE || f == NFPROTO_IPV6;
+  // The families nf_tables knows, minus those this kernel was built without (kernel_caps.h).
+  return (f == NFPROTO_INET || f == NFPROTO_IPV4 || f == NFPROTO_ARP || f == NFPROTO_NETDEV ||
+          f == NFPROTO_BRIDGE || f == NFPROTO_IPV6) &&
+         kernel_caps().has_family(f);
 }
 
 Result<store::Table*> lookup_table(const store::Ruleset& rs, const Attr* name, uint8_t family,
