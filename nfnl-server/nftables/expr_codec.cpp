@@ -513,7 +513,10 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
   auto it = kinds().find(e.name);
   if (it == kinds().end()) return failf(ENOENT, "unknown expression {}", e.name);
   const KindSpec& spec = it->second;
-  if (!spec.dumps_data) return e;
+  if (!spec.dumps_data) {  // notrack: no attributes, but the type must exist all the same
+    if (!kernel_caps().has_expr(ctx.family, e.name)) return fail(ENOENT, "");
+    return e;
+  }
 
   std::map<uint16_t, Attr> given;  // last one wins, as nla_parse
   if (data) {

@@ -165,6 +165,16 @@ TEST_F(KernelCapsTest, ExpressionTypeTheKernelLacksIsEnoentInThatFamilyOnly) {
   EXPECT_EQ(run(rule_msg(NFPROTO_IPV4, "t", "c", queue_expr())), 0);
 }
 
+// notrack carries no attributes at all; its type is checked just the same.
+TEST_F(KernelCapsTest, AttributelessExpressionIsCheckedToo) {
+  KernelCaps caps;
+  caps.probed = true;
+  caps.missing_exprs = {{NFPROTO_IPV4, "notrack"}};
+  set_kernel_caps(caps);
+  EXPECT_EQ(run(rule_msg(NFPROTO_IPV4, "t", "c", nftnl_expr_alloc("notrack"))), ENOENT);
+  EXPECT_EQ(run(rule_msg(NFPROTO_INET, "t", "c", nftnl_expr_alloc("notrack"))), 0);
+}
+
 TEST_F(KernelCapsTest, MetaKeyGetsTheKernelsErrno) {
   KernelCaps caps;
   caps.probed = true;
