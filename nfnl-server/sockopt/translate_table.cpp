@@ -190,8 +190,10 @@ bool mark_source_chains(const EntryView<F>& v, const TableInfo& info, uint32_t v
         v.set_pcnt(pos + size, pos);
         pos += size;
       } else {
-        int newpos = standard_verdict(t);
-        if (name_is(t, XT_STANDARD_TARGET) && newpos >= 0) {
+        // Only a standard target has a verdict to read (another target may end the blob).
+        const bool standard = name_is(t, XT_STANDARD_TARGET);
+        int newpos = standard ? standard_verdict(t) : -1;
+        if (standard && newpos >= 0) {
           // xt_find_jump_offset: a jump must land on the start of an entry.
           if (!std::binary_search(info.offsets.begin(), info.offsets.end(),
                                   static_cast<uint32_t>(newpos))) {
