@@ -507,6 +507,11 @@ Result<void> check_available(const store::Expr& e, const std::map<uint16_t, Attr
   return {};
 }
 
+// The table's family: set and element expressions are parsed without ctx.family set.
+static uint8_t expr_family(const ExprContext& ctx) {
+  return ctx.family ? ctx.family : ctx.table ? ctx.table->family : uint8_t(NFPROTO_UNSPEC);
+}
+
 Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& ctx) {
   store::Expr e;
   e.name = std::move(name);
@@ -514,7 +519,7 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
   if (it == kinds().end()) return failf(ENOENT, "unknown expression {}", e.name);
   const KindSpec& spec = it->second;
   if (!spec.dumps_data) {  // notrack: no attributes, but the type must exist all the same
-    if (!kernel_caps().has_expr(ctx.family, e.name)) return fail(ENOENT, "");
+    if (!kernel_caps().has_expr(expr_family(ctx), e.name)) return fail(ENOENT, "");
     return e;
   }
 
@@ -524,7 +529,7 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
     for (const Attr& a : split_attrs(data->payload, data->offset + NLA_HDRLEN, &rest))
       given[a.type] = a;
   }
-  NFBPF_TRYV(check_available(e, given, ctx.family));
+  NFBPF_TRYV(check_available(e, given, expr_family(ctx)));
   if (spec.fields.empty()) {
     // Kinds we only store (compat match/target, ...): keep the request's attributes as a tree.
     for (auto& [t, a] : given) e.data.push_back(tree_attr(a));

@@ -12,6 +12,7 @@
 #include <libnftnl/flowtable.h>
 #include <libnftnl/object.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
@@ -119,6 +120,22 @@ bool patch_obj_type(Bytes& b, uint32_t type) {
   return false;
 }
 
+// NEWSET of an ipv4_addr set carrying one expression for its elements.
+Bytes set_msg(uint8_t family, const char* table, nftnl_expr* e) {
+  return batch_of([&](char* at) {
+    nftnl_set* st = nftnl_set_alloc();
+    nftnl_set_set_str(st, NFTNL_SET_TABLE, table);
+    nftnl_set_set_str(st, NFTNL_SET_NAME, "s");
+    nftnl_set_set_u32(st, NFTNL_SET_KEY_TYPE, 7);  // ipv4_addr
+    nftnl_set_set_u32(st, NFTNL_SET_KEY_LEN, 4);
+    nftnl_set_set_u32(st, NFTNL_SET_ID, 1);
+    nftnl_set_add_expr(st, e);
+    nlmsghdr* h = nftnl_nlmsg_build_hdr(at, NFT_MSG_NEWSET, family, NLM_F_CREATE, 7);
+    nftnl_set_nlmsg_build_payload(h, st);
+    nftnl_set_free(st);
+  });
+}
+
 nftnl_expr* queue_expr() {
   nftnl_expr* e = nftnl_expr_alloc("queue");
   nftnl_expr_set_u16(e, NFTNL_EXPR_QUEUE_NUM, 1);
@@ -173,6 +190,16 @@ TEST_F(KernelCapsTest, AttributelessExpressionIsCheckedToo) {
   set_kernel_caps(caps);
   EXPECT_EQ(run(rule_msg(NFPROTO_IPV4, "t", "c", nftnl_expr_alloc("notrack"))), ENOENT);
   EXPECT_EQ(run(rule_msg(NFPROTO_INET, "t", "c", nftnl_expr_alloc("notrack"))), 0);
+}
+
+// Set expressions (nft_set_elem_expr_alloc) are typed in the table's family as well.
+TEST_F(KernelCapsTest, SetExpressionTypeIsChecked) {
+  KernelCaps caps;
+  caps.probed = true;
+  caps.missing_exprs = {{NFPROTO_IPV4, "counter"}};
+  set_kernel_caps(caps);
+  EXPECT_EQ(run(set_msg(NFPROTO_IPV4, "t", nftnl_expr_alloc("counter"))), ENOENT);
+  EXPECT_EQ(run(set_msg(NFPROTO_INET, "t", nftnl_expr_alloc("counter"))), 0);
 }
 
 TEST_F(KernelCapsTest, MetaKeyGetsTheKernelsErrno) {
