@@ -122,6 +122,53 @@ void BM_Floor(benchmark::State& state) {
   run_prog(state, *prog, p.insns().size());
 }
 
+// The 1-rule chain and the bare program on the L2 flavors too (XDP, TCX ingress): same probe
+// packet in an Ethernet frame, the chain in a netdev ingress table.
+const packet::Bytes& probe_frame() {
+  static const packet::Bytes p = packet::Packet::ipv4("192.0.2.1", "192.0.2.2").udp(1000, 53).ether().bytes();
+  return p;
+}
+
+void run_l2(benchmark::State& state, flavor::Flavor f, bool with_rule) {
+  Env& e = env();
+  const auto& ops = flavor::flavor_ops(f);
+  std::optional<kernel::Prog> prog;
+  size_t insns = 0;
+  if (with_rule) {
+    ir::Table t = linear_table(1);
+    t.family = ir::Family::kNetdev;
+    t.chains[0].base->hook = ir::Hook::kIngress;
+    auto cc = chain::compile_chain(t, t.chains[0], f, e.rt->options("bench_l2"));
+    if (!cc) return state.SkipWithError(cc.error().describe().c_str());
+    auto loaded = chain::load_chain(e.k, *cc, *e.rt);
+    if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
+    insns = cc->program.insns().size();
+    prog.emplace(std::move(loaded->prog));
+  } else {
+    emit::Program p("floor_l2");
+    p.ret(ops.accept);
+    auto loaded = flavor::load(e.k, f, p, {});
+    if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
+    insns = p.insns().size();
+    prog.emplace(std::move(*loaded));
+  }
+  kernel::TestRunSpec spec{.data_in = probe_frame(), .repeat = kRepeat};
+  double ns = 0;
+  for (auto _ : state) {
+    auto r = prog->test_run(spec);
+    if (!r) return state.SkipWithError(r.error().describe().c_str());
+    if (int32_t(r->retval) != ops.accept) return state.SkipWithError("the probe frame was not passed");
+    ns = r->duration_ns;
+    state.SetIterationTime(double(r->duration_ns) * 1e-9 * kRepeat);
+  }
+  state.counters["ns_per_pkt"] = ns;
+  state.counters["insns"] = double(insns);
+}
+void BM_XdpFloor(benchmark::State& s) { run_l2(s, flavor::Flavor::kXdp, false); }
+void BM_XdpOneRule(benchmark::State& s) { run_l2(s, flavor::Flavor::kXdp, true); }
+void BM_TcxFloor(benchmark::State& s) { run_l2(s, flavor::Flavor::kTcxIngress, false); }
+void BM_TcxOneRule(benchmark::State& s) { run_l2(s, flavor::Flavor::kTcxIngress, true); }
+
 void BM_LinearSaddr(benchmark::State& state) { bench_table(state, linear_table(state.range(0))); }
 void BM_SetSaddr(benchmark::State& state) { bench_table(state, set_table(state.range(0))); }
 
@@ -142,6 +189,10 @@ void BM_LoadLinear(benchmark::State& state) { load_time(state, linear_table(stat
 void BM_LoadSet(benchmark::State& state) { load_time(state, set_table(state.range(0))); }
 
 BENCHMARK(BM_Floor)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_XdpFloor)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_XdpOneRule)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_TcxFloor)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_TcxOneRule)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_LinearSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_SetSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);

@@ -68,6 +68,18 @@ def main():
               f"{bpfilter.get(n, '—')} |")
     print()
     print(f"Floor (bare program): **{fmt_ns(floor) if floor else '?'} ns** per run.")
+    print()
+    print("The same 1-rule chain against the bare program on every hook flavor (an Ethernet frame for the")
+    print("L2 flavors; the chain in a netdev ingress table there):")
+    print()
+    print("| flavor | bare ns/pkt | 1 rule ns/pkt | ratio |")
+    print("|---|---:|---:|---:|")
+    for name, fl, one in (("netfilter", "BM_Floor", ("BM_LinearSaddr", 1)), ("XDP", "BM_XdpFloor", ("BM_XdpOneRule", None)),
+                          ("TCX ingress", "BM_TcxFloor", ("BM_TcxOneRule", None))):
+        f = r.get((fl, None), {}).get("ns_per_pkt")
+        o = r.get(one, {}).get("ns_per_pkt")
+        if f and o:
+            print(f"| {name} | {fmt_ns(f)} | {fmt_ns(o)} | {o / f:.2f}× |")
     errors = [b for b in bench["benchmarks"] if b.get("error_occurred")]
     if errors:
         print()
