@@ -159,5 +159,25 @@ TEST(XtTablesKernel, BadBlobErrnosMatchTheKernel) {
   expect_same_as_kernel(testing::scenario_bad_blobs);
 }
 
+// A seeded differential fuzz: 2 000 random corruptions, same errno or same accepted table.
+TEST(XtTablesKernel, RandomCorruptionsMatchTheKernel) {
+  expect_same_as_kernel(testing::scenario_random_corruptions);
+}
+
+TEST(XtTables, RandomCorruptionsAreRefusedOrAcceptedWhole) {
+  StoreBackend b;
+  Trace t;
+  testing::scenario_random_corruptions(b, t);
+  int refused = 0, accepted = 0;
+  for (const Observation& o : t) {
+    if (o.what.find("SET_REPLACE random") == std::string::npos) continue;
+    (o.ret == 0 ? accepted : refused) += 1;
+  }
+  EXPECT_EQ(refused + accepted, 2000);
+  EXPECT_GT(refused, 1000);  // most random damage is caught
+  RecordProperty("refused", refused);
+  RecordProperty("accepted", accepted);
+}
+
 }  // namespace
 }  // namespace nfbpf::nfnl::sockopt

@@ -306,7 +306,55 @@ void bad_blobs(Backend& b, Trace& t) {
   dump(b, t, af, "filter");  // unchanged by any of the refused replaces
 }
 
+template <typename F>
+void random_corruptions(Backend& b, Trace& t) {
+  using E = typename F::Entry;
+  const int af = F::kFamily;
+  Layout l;
+  const ReplaceBuffer good = filter_ruleset<F>(l, 0);
+  // Bytes that may change: everything but the extension names.
+  std::vector<uint32_t> mutable_bytes;
+  for (uint32_t off = 0; off < good.entries.size();) {
+    const uint8_t* e = good.entries.data() + off;
+    const uint16_t target_offset = load<uint16_t>(e + offsetof(E, target_offset));
+    const uint16_t next_offset = load<uint16_t>(e + offsetof(E, next_offset));
+    std::vector<bool> is_name(next_offset, false);
+    for (uint32_t m = sizeof(E); m <= target_offset; m += load<uint16_t>(e + m)) {
+      for (uint32_t i = 2; i < 2 + XT_EXTENSION_MAXNAMELEN; ++i) is_name[m + i] = true;
+      if (m == target_offset) break;
+    }
+    for (uint32_t i = 0; i < next_offset; ++i) {
+      if (!is_name[i]) mutable_bytes.push_back(off + i);
+    }
+    off += next_offset;
+  }
+  uint64_t state = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(af);
+  auto next = [&] {  // xorshift64: the same sequence for the kernel and for nfbpf
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  for (int i = 0; i < 1000; ++i) {
+    ReplaceBuffer rb = good;
+    rb.header.num_counters = get_info(b, t, af, "filter").num_entries;
+    t.pop_back();  // the count is an input here, not an observation
+    const int flips = 1 + static_cast<int>(next() % 4);
+    for (int f = 0; f < flips; ++f) {
+      const uint32_t at = mutable_bytes[next() % mutable_bytes.size()];
+      rb.entries[at] = static_cast<uint8_t>(next());
+    }
+    if (replace(b, t, af, "random " + std::to_string(i), rb) == 0) dump(b, t, af, "filter");
+  }
+  dump(b, t, af, "filter");
+}
+
 }  // namespace
+
+void scenario_random_corruptions(Backend& b, Trace& t) {
+  random_corruptions<Ipv4>(b, t);
+  random_corruptions<Ipv6>(b, t);
+}
 
 void scenario_initial_tables(Backend& b, Trace& t) {
   for (int af : {AF_INET, AF_INET6}) {

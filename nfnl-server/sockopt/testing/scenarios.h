@@ -13,5 +13,9 @@ void scenario_initial_tables(Backend& b, Trace& t);
 void scenario_replace_and_counters(Backend& b, Trace& t);
 // The same ruleset corrupted in ~30 ways, each SET_REPLACE refused; the table unchanged after.
 void scenario_bad_blobs(Backend& b, Trace& t);
+// 1 000 seeded random corruptions per family of that ruleset (1-4 random bytes each, extension
+// names spared so the kernel is not asked to load modules with garbage names), each replace's
+// errno recorded; every accepted one is dumped.
+void scenario_random_corruptions(Backend& b, Trace& t);
 
 }  // namespace nfbpf::nfnl::sockopt::testing
