@@ -130,10 +130,12 @@ class ProbeSocket {
       if (ready == 0) return fail(ETIMEDOUT, "kernel did not answer the probe batch");
       const ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
       if (n < 0) return fail_errno("recv probe answer");
-      int len = int(n);
-      for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
-        if (h->nlmsg_type != NLMSG_ERROR) continue;
-        out[h->nlmsg_seq] = parse_error(h);
+      // Walked by hand: NLMSG_OK() mixes signed and unsigned (clang -Wsign-compare).
+      for (size_t off = 0; off + sizeof(nlmsghdr) <= size_t(n);) {
+        const auto* h = reinterpret_cast<const nlmsghdr*>(buf + off);
+        if (h->nlmsg_len < sizeof(nlmsghdr) || off + h->nlmsg_len > size_t(n)) break;
+        if (h->nlmsg_type == NLMSG_ERROR) out[h->nlmsg_seq] = parse_error(h);
+        off += NLMSG_ALIGN(h->nlmsg_len);
       }
     }
     return out;
