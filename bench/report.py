@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns nfbpf_prog_bench's JSON (Google Benchmark) into the tables of docs/performance.md.
 
-Usage: report.py BENCH.json > docs/performance.md
+Usage: report.py PROG_BENCH.json [COMMIT_BENCH.json] > docs/performance.md
 """
 import json
 import platform
@@ -102,10 +102,24 @@ def main():
     print()
     print("bpfilter (the C project) needs 6–8 s to load 10 000 rules on this kind of machine (issue 2).")
     print()
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as f:
+            commit = rows(json.load(f))
+        print("## nf_tables commit time in nfbpfd (store only)")
+        print()
+        print("One batch of N `ip saddr X drop` rules built with libnftnl as `nft -f` builds it, handed to")
+        print("nfbpfd's nf_tables protocol and committed (parse, validate, handles, transaction; no offload):")
+        print()
+        print("| rules N | ms per batch | µs per rule |")
+        print("|---:|---:|---:|")
+        for (fam, n), e in sorted(commit.items(), key=lambda kv: kv[0][1] or 0):
+            if fam == "BM_CommitRules" and n:
+                print(f"| {n:,} | {e['real_time']:.1f} | {e['real_time'] * 1000 / n:.2f} |")
+        print()
     print("## Not measured yet")
     print()
     print("- Live per-packet cost over veth against the kernel's nf_tables and iptables-legacy in the same")
-    print("  run, `nft -f` commit times, daemon RSS (issue 8).")
+    print("  run, `nft -f` end-to-end commit times against the kernel, daemon RSS (issue 8).")
 
 
 if __name__ == "__main__":
