@@ -83,7 +83,8 @@ int check_masq6(std::span<const uint8_t> data, const CheckContext&) {
 
 // ipt_REJECT.c reject_tg_check.
 int check_reject4(std::span<const uint8_t> data, const CheckContext& ctx) {
-  const auto with = read_payload<ipt_reject_info>(data).with;
+  // `with` is an enum in the uapi struct; read the raw u32 (any value can arrive).
+  const auto with = read_payload<uint32_t>(data);
   if (with == IPT_ICMP_ECHOREPLY) return -EINVAL;
   if (with == IPT_TCP_RESET && (ctx.proto != IPPROTO_TCP || ctx.inv_proto)) return -EINVAL;
   return 0;

@@ -49,7 +49,7 @@ inline std::span<const uint8_t> set_input(int optname, const void* buf, unsigned
 
 // getsockopt answer: `data` lands at `offset` in the caller's buffer (never past its optlen).
 inline void apply_get(void* buf, int optlen, uint32_t offset, std::span<const uint8_t> data) {
-  if (!buf || optlen <= 0 || offset >= static_cast<unsigned>(optlen)) return;
+  if (!buf || data.empty() || optlen <= 0 || offset >= static_cast<unsigned>(optlen)) return;
   const size_t n = std::min<size_t>(data.size(), static_cast<size_t>(optlen) - offset);
   std::memcpy(static_cast<uint8_t*>(buf) + offset, data.data(), n);
 }
