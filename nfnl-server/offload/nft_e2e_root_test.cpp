@@ -1,7 +1,9 @@
 // End to end with the real nft binary: nfbpfd (offloading) runs inside a scratch receiver
 // namespace, `nfbpf-run nft ...` programs it through the shim, and UDP from the sender namespace
 // over veth shows the ruleset running as BPF while the kernel's own nf_tables stays empty.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -70,6 +72,31 @@ Outcome run_captured(const std::vector<std::string>& argv) {
   ::close(pipefd[0]);
   if (WIFEXITED(status)) r.status = WEXITSTATUS(status);
   return r;
+}
+
+// IPv6 UDP sockets (netns_pair.h's helpers are IPv4 only).
+Result<Fd> udp6_socket_bound(const char* addr, uint16_t port) {
+  int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail_errno("socket");
+  Fd s(fd);
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(port);
+  ::inet_pton(AF_INET6, addr, &sa.sin6_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return fail_errno("bind");
+  return s;
+}
+
+int udp6_send(const Fd& sock, const char* addr, uint16_t port, int count) {
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(port);
+  ::inet_pton(AF_INET6, addr, &sa.sin6_addr);
+  std::vector<char> buf(kPayload, 'x');
+  int sent = 0;
+  for (int i = 0; i < count; ++i)
+    if (::sendto(sock.get(), buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) >= 0) ++sent;
+  return sent;
 }
 
 class NftEndToEnd : public ::testing::Test {
@@ -260,6 +287,38 @@ TEST_F(NftEndToEnd, VerdictMapOnSourceAddress) {
   ASSERT_EQ(r.status, 0) << r.output << daemon_log();
   EXPECT_EQ(delivered(tx1_), 0);
   EXPECT_EQ(delivered(tx3_), kPackets);
+}
+
+TEST_F(NftEndToEnd, Ip6TableFiltersIpv6) {
+  // IPv6 on the veth pair, with static neighbours (no NDP to wait for or to filter).
+  ASSERT_TRUE(ns_->run_in_sender({"ip", "-6", "addr", "add", "fd00::1/64", "dev", "va", "nodad"}));
+  ASSERT_TRUE(ns_->run_in_sender({"ip", "-6", "addr", "add", "fd00::3/64", "dev", "va", "nodad"}));
+  ASSERT_TRUE(ns_->run_in_receiver({"ip", "-6", "addr", "add", "fd00::2/64", "dev", "vb", "nodad"}));
+  ASSERT_TRUE(ns_->run_in_sender({"ip", "-6", "neigh", "replace", "fd00::2", "lladdr", "02:00:00:00:00:02", "dev", "va"}));
+  Result<Fd> rx = fail(EINVAL, "unset"), tx1 = fail(EINVAL, "unset"), tx3 = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns_->in_receiver([&] { rx = udp6_socket_bound("fd00::2", kPort); }));
+  ASSERT_TRUE(ns_->in_sender([&] {
+    tx1 = udp6_socket_bound("fd00::1", 0);
+    tx3 = udp6_socket_bound("fd00::3", 0);
+  }));
+  ASSERT_TRUE(rx && tx1 && tx3) << (rx ? "" : rx.error().describe());
+  auto delivered6 = [&](const Fd& tx) {
+    codegen::testing::udp_drain(*rx, 0);
+    EXPECT_EQ(udp6_send(tx, "fd00::2", kPort, kPackets), kPackets);
+    return codegen::testing::udp_drain(*rx, 200);
+  };
+  ASSERT_EQ(delivered6(*tx1), kPackets);
+  Outcome r = nft_file(R"(table ip6 t {
+  chain input {
+    type filter hook input priority 0;
+    ip6 saddr fd00::1 drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(delivered6(*tx1), 0);
+  EXPECT_EQ(delivered6(*tx3), kPackets);
+  EXPECT_EQ(delivered(tx1_), kPackets);  // IPv4 is not hooked by an ip6 table
 }
 
 // Needs the protocol to call CommitHook::before_dump before GET requests (docs/offload.md).
