@@ -210,4 +210,23 @@ $R $P filter mangle
               10);
 }
 
+// Without nfbpfd the calls fail (as netlink does under the shim) instead of falling through to
+// the kernel, whose tables stay untouched.
+TEST(IptablesLegacyE2E, NoDaemonMeansConnectionRefusedNotTheKernel) {
+  std::string out;
+  const std::string cmd = std::string("timeout 60 unshare -n sh -c 'NFBPF_SOCKET=/nonexistent/nfbpf.sock ") +
+                          NFBPF_RUN_PATH +
+                          " iptables-legacy -A INPUT -j DROP 2>&1; echo rc=$?; "
+                          "echo tables=$(cat /proc/net/ip_tables_names | wc -l)'";
+  if (FILE* p = ::popen(cmd.c_str(), "r")) {
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    ::pclose(p);
+  }
+  EXPECT_NE(out.find("Connection refused"), std::string::npos) << out;
+  EXPECT_EQ(out.find("rc=0"), std::string::npos) << out;
+  EXPECT_NE(out.find("tables=0"), std::string::npos) << out;
+}
+
 }  // namespace

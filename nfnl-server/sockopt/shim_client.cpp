@@ -4,8 +4,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "nfnl-server/shim/control_channel.h"
@@ -28,8 +31,18 @@ struct Answer {
 // bookkeeping; iptables makes a handful of these calls per command).
 int exchange(int family, int optname, int optlen, bool set, std::span<const uint8_t> payload,
              Answer& answer) {
-  const int fd = connect_control(daemon_socket_path());
-  if (fd < 0) return fd;
+  const std::string path = daemon_socket_path();
+  const int fd = connect_control(path);
+  if (fd < 0) {
+    // As for netlink sockets: say why (once per process), and fail the way a kernel that refuses
+    // the connection would; ENOENT would read as "no such table" to iptables.
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true)) {
+      std::fprintf(stderr, "nfbpf-shim: cannot reach nfbpfd at %s: %s\n", path.c_str(),
+                   std::strerror(-fd));
+    }
+    return -ECONNREFUSED;
+  }
   constexpr uint32_t kToken = 1;
   int r = 0;
   size_t done = 0;
