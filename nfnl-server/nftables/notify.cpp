@@ -34,11 +34,11 @@ nfnl::Message notification_for(const Op& op, uint32_t genid) {
       return fill_rule(h, *op.table, *op.chain, *op.rule, prev);
     }
     case OpKind::kNewSet: case OpKind::kDelSet:
-      if (op.batch_id == UINT32_MAX) return {};
       h.event = op.kind == OpKind::kNewSet ? NFT_MSG_NEWSET : NFT_MSG_DELSET;
       return fill_set(h, *op.table, *op.set);
     case OpKind::kNewElem: case OpKind::kDelElem:
       h.event = op.kind == OpKind::kNewElem ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
+      h.seq = 0;  // observed on 6.18: element notifications carry seq 0
       return fill_setelems(h, *op.table, *op.set, {&*op.elem});
     case OpKind::kNewObj: case OpKind::kUpdObj:
       h.event = NFT_MSG_NEWOBJ;

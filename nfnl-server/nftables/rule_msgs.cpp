@@ -109,13 +109,14 @@ Result<void> new_rule(BatchCtx& c) {
   }
   ch->rule_by_handle.emplace(handle, pos);
   ch->use++;
+  // 6.18 stages the old rule's deletion before the replacement (DELRULE is announced first).
+  if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
   Op op{OpKind::kNewRule, c.origin};
   op.table = t;
   op.chain = ch;
   op.rule = pos;
   if (r[NFTA_RULE_ID]) op.batch_id = r[NFTA_RULE_ID]->be32();
   c.txn.add(op);
-  if (replace) stage_delete_rule(c.txn, c.origin, t, ch, *old);
   // Jumps set the table's validate state; the kernel then validates at the end of NEWRULE.
   bool validate = !pos->jump_targets.empty();
   for (const auto& e : pos->exprs) validate = validate || needs_validation(e, *pos);

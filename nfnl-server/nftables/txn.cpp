@@ -69,22 +69,21 @@ void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chai
   r->vis.next = false;
   release_rule_refs(*r);
   c->use--;
-  // Anonymous sets bound to the rule go with it (the kernel deactivates the binding and
-  // destroys the set at commit).
+  Op op{OpKind::kDelRule, o};
+  op.table = t;
+  op.chain = c;
+  op.rule = r;
+  txn.add(op);
+  // Anonymous sets bound to the rule go with it: the kernel deactivates the binding and, at
+  // commit, announces DELSET right after the DELRULE.
   for (store::Set* s : r->set_refs)
     if (s->anonymous() && s->vis.next && s->use == 0) {
       s->vis.next = false;
       Op so{OpKind::kDelSet, o};
       so.table = t;
       so.set = s;
-      so.batch_id = UINT32_MAX;  // marks an implicit delete (no notification)
       txn.add(so);
     }
-  Op op{OpKind::kDelRule, o};
-  op.table = t;
-  op.chain = c;
-  op.rule = r;
-  txn.add(op);
 }
 
 store::Chain* Txn::chain_by_id(const store::Table* t, uint32_t id) const {
