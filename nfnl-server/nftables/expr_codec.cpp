@@ -318,9 +318,9 @@ const std::map<std::string_view, KindSpec>& kinds() {
         true, fixup_quota}},
       // Object-only kinds (NFTA_OBJ_DATA of ct helper/timeout/expectation and secmark).
       {"ct_helper",
-       {{{NFTA_CT_HELPER_NAME, K::kStr}, {NFTA_CT_HELPER_L3PROTO}, {NFTA_CT_HELPER_L4PROTO}}}},
+       {{{NFTA_CT_HELPER_NAME, K::kStr}, {NFTA_CT_HELPER_L4PROTO}, {NFTA_CT_HELPER_L3PROTO}}}},
       {"ct_timeout",
-       {{{NFTA_CT_TIMEOUT_L3PROTO}, {NFTA_CT_TIMEOUT_L4PROTO}, {NFTA_CT_TIMEOUT_DATA, K::kNest}}}},
+       {{{NFTA_CT_TIMEOUT_L4PROTO}, {NFTA_CT_TIMEOUT_L3PROTO}, {NFTA_CT_TIMEOUT_DATA, K::kNest}}}},
       {"ct_expect",
        {{{NFTA_CT_EXPECT_L3PROTO}, {NFTA_CT_EXPECT_L4PROTO}, {NFTA_CT_EXPECT_DPORT},
          {NFTA_CT_EXPECT_TIMEOUT}, {NFTA_CT_EXPECT_SIZE}}}},
@@ -487,6 +487,49 @@ Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr
   auto it = kObjKinds.find(type);
   if (it == kObjKinds.end()) return fail(EOPNOTSUPP, "");  // e.g. tunnel: not emulated
   NFBPF_TRY_ASSIGN(e, build_expr(it->second, data, ctx));
+  if (type == NFT_OBJECT_CT_EXPECT && !e.find(NFTA_CT_EXPECT_L3PROTO)) {
+    // nft_ct_expect_obj_dump(): L3PROTO (the table's family by default) comes first.
+    store::ExprAttr a;
+    a.type = NFTA_CT_EXPECT_L3PROTO;
+    a.payload = {uint8_t(family >> 8), uint8_t(family)};
+    e.data.insert(e.data.begin(), std::move(a));
+  }
+  if (type == NFT_OBJECT_CT_TIMEOUT) {
+    // nft_ct_timeout_obj_dump(): L3PROTO defaults to the table's family; the timeout list is
+    // a flagged nest.
+    if (!e.find(NFTA_CT_TIMEOUT_L3PROTO)) {
+      store::ExprAttr a;
+      a.type = NFTA_CT_TIMEOUT_L3PROTO;
+      a.payload = {uint8_t(family >> 8), uint8_t(family)};
+      auto pos = std::find_if(e.data.begin(), e.data.end(),
+                              [](const auto& x) { return x.type == NFTA_CT_TIMEOUT_DATA; });
+      e.data.insert(pos, std::move(a));
+    }
+    for (auto& a : e.data)
+      if (a.type == NFTA_CT_TIMEOUT_DATA) {
+        a.nest = true;
+        a.nest_flag = true;
+      }
+  }
+  if (type == NFT_OBJECT_CT_HELPER) {
+    // nft_ct_helper_obj_init(): the helper's layer 3 must fit the table's family; without
+    // L3PROTO the table's family is used (inet: both), which the kernel then dumps.
+    const store::ExprAttr* l3 = e.find(NFTA_CT_HELPER_L3PROTO);
+    const uint16_t want = l3 ? uint16_t(l3->payload.size() >= 2 ? (l3->payload[0] << 8 | l3->payload[1]) : 0)
+                             : uint16_t(family);
+    switch (want) {
+      case NFPROTO_IPV4: if (family == NFPROTO_IPV6) return fail(EINVAL, ""); break;
+      case NFPROTO_IPV6: if (family == NFPROTO_IPV4) return fail(EINVAL, ""); break;
+      case NFPROTO_NETDEV: case NFPROTO_BRIDGE: case NFPROTO_INET: break;
+      default: return fail(EAFNOSUPPORT, "");
+    }
+    if (!l3) {
+      store::ExprAttr a;
+      a.type = NFTA_CT_HELPER_L3PROTO;
+      a.payload = {uint8_t(want >> 8), uint8_t(want)};
+      e.data.push_back(std::move(a));
+    }
+  }
   return std::move(e.data);
 }
 
@@ -643,7 +686,7 @@ void dump_attr(MsgWriter& w, const store::ExprAttr& a) {
     w.put(a.type, a.payload);
     return;
   }
-  size_t n = w.nest_start(a.type);
+  size_t n = w.nest_start(a.nest_flag ? uint16_t(a.type | NLA_F_NESTED) : a.type);
   for (const auto& c : a.children) dump_attr(w, c);
   w.nest_end(n);
 }

@@ -17,6 +17,7 @@ namespace nfbpf::store {
 struct ExprAttr {
   uint16_t type = 0;
   bool nest = false;               // children are meaningful, payload is empty
+  bool nest_flag = false;          // dumped with NLA_F_NESTED (nla_nest_start, not _noflag)
   std::vector<uint8_t> payload;    // raw bytes as on the wire (integers big-endian)
   std::vector<ExprAttr> children;  // for nests
 
