@@ -4,6 +4,8 @@
 
 #include "nfnl-server/sockopt/xt_tables.h"
 
+#include "nfnl-server/sockopt/ipt_service.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -134,6 +136,26 @@ TEST(XtTables, ProcNamesListLookedUpTablesNewestFirst) {
     EXPECT_EQ(v4.get(IPT_SO_GET_INFO, buf, sizeof(ipt_getinfo)).status, 0);
   }
   EXPECT_EQ(v4.proc_names(), "filter\nnat\n");
+}
+
+TEST(IptService, RoutesByFamilyOptionAndDirection) {
+  IptSockopts tables;
+  std::vector<uint8_t> info(sizeof(ipt_getinfo), 0);
+  std::strcpy(reinterpret_cast<char*>(info.data()), "raw");
+  const int len = sizeof(ipt_getinfo);
+  EXPECT_EQ(serve(tables, {AF_INET6, IP6T_SO_GET_INFO, len, false, info}).status, 0);
+  // Only the IPv6 side has looked "raw" up.
+  EXPECT_EQ(serve(tables, {AF_INET6, kProcNames, 0, false, {}}).data,
+            (std::vector<uint8_t>{'r', 'a', 'w', '\n'}));
+  EXPECT_TRUE(serve(tables, {AF_INET, kProcNames, 0, false, {}}).data.empty());
+  EXPECT_EQ(serve(tables, {AF_UNIX, IPT_SO_GET_INFO, len, false, info}).status, -EAFNOSUPPORT);
+  // Outside nf_sockopt's ranges: IPv4 has no 68/69, and no set option past 65.
+  EXPECT_EQ(serve(tables, {AF_INET, IP6T_SO_GET_REVISION_MATCH, 30, false, info}).status,
+            -ENOPROTOOPT);
+  EXPECT_EQ(serve(tables, {AF_INET, IPT_SO_GET_REVISION_TARGET, 30, true, info}).status,
+            -ENOPROTOOPT);
+  // In range but unused by ip6_tables: do_ip6t_get_ctl's default.
+  EXPECT_EQ(serve(tables, {AF_INET6, IPT_SO_GET_REVISION_MATCH, 30, false, info}).status, -EINVAL);
 }
 
 // --- against the kernel (root: unshare(CLONE_NEWNET), raw sockets) ---
