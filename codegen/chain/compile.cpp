@@ -103,6 +103,7 @@ class Compiler {
       if (!live) return std::unexpected(std::move(live).error().with_context("in chain " + bases_[i].chain->name));
       if (*live || policy.referenced()) {
         p_.bind(policy);
+        NFBPF_TRYV(count_policy(main));
         bool drop = bases_[i].chain->policy == ir::VerdictKind::kDrop;
         if (drop) p_.ret(f_.drop);
         else if (last) p_.ret(f_.accept);
@@ -301,6 +302,19 @@ class Compiler {
     auto s = (opt_.slots->*which).get(key);
     if (!s) return std::unexpected(std::move(s).error());
     return SlotUse{std::move(key), s->index, s->fresh, 0};
+  }
+
+  // nft_do_chain updates the base chain's stats where the policy applies: count it in a slot
+  // keyed by the chain, so the count outlives this program.
+  Result<void> count_policy(Frame& main) {
+    if (!opt_.slots) return {};
+    auto s = slot(&StateSlots::counters, "a policy counter", policy_counter_key(t_->name, main.chain->name));
+    if (!s) return std::unexpected(std::move(s).error());
+    matcher::EmitCtx c = ctx(main);
+    emit_counter(c, s->slot);
+    out_.counters.push_back(*s);
+    out_.policy_counters.push_back(std::move(*s));
+    return {};
   }
 
   // Result: whether control falls through to the next step.

@@ -24,6 +24,11 @@
 // limits (map "nfbpf_limit", u64 theoretical arrival time of a GCRA, which is nft's token bucket
 // with the state folded into one word, updated with a compare-and-exchange: exact, shared by all
 // CPUs). Sets become maps of their own (sets.h).
+//
+// Policy counters: every packet that reaches a base chain's policy (end of the chain, `return`,
+// a `goto` whose chain returns) is counted, as nft_do_chain updates the base chain's stats there,
+// in the counter slot keyed policy_counter_key(table, chain), so the count survives recompiles
+// and program swaps like the rule counters. Counted whenever CompileOptions::slots is set.
 
 #include <optional>
 #include <string>
@@ -41,6 +46,12 @@ namespace nfbpf::codegen::chain {
 inline constexpr int kMaxJumpDepth = 3;
 inline constexpr std::string_view kQuotaMapName = "nfbpf_quota";
 inline constexpr std::string_view kLimitMapName = "nfbpf_limit";
+inline constexpr std::string_view kPolicyCounterObject = "policy";
+
+// The counter slot key of a base chain's policy (handle 0 is never a rule's).
+inline SlotKey policy_counter_key(std::string table, std::string chain) {
+  return SlotKey{std::move(table), std::move(chain), 0, 0, std::string(kPolicyCounterObject)};
+}
 
 struct StateSlots {
   SlotAllocator counters{4096};
@@ -65,7 +76,12 @@ struct CompiledChain {
   emit::Program program;
   flavor::Flavor flavor = flavor::Flavor::kNetfilter;
   std::vector<SetMap> sets;
+  // Every counter slot the program uses: rule counters, named counters and the policy counters
+  // (so keeping `counters`' keys alive keeps every count).
   std::vector<SlotUse> counters, quotas, limits;
+  // The policy counters alone (also in `counters`), one per base chain whose policy can be
+  // reached, in the order the chains run; key: policy_counter_key(table, chain).
+  std::vector<SlotUse> policy_counters;
   std::vector<std::string> subprograms;  // regular chains compiled in, in emission order
 };
 

@@ -152,6 +152,7 @@ TEST_F(ChainTest, BaseChainsSharingAHookRunInOrder) {
   EXPECT_EQ(l->set_maps.count("c/ports"), 1u);
   eval::EvalState st;
   int drops = 0, accepts = 0;
+  std::map<std::string, eval::CounterValue> policies;  // by table: packets the policy decided
   for (const char* src : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"})
     for (uint16_t port : {7, 22, 23}) {
       auto p = udp4(src, port);
@@ -163,9 +164,23 @@ TEST_F(ChainTest, BaseChainsSharingAHookRunInOrder) {
       VerdictKind got = r->retval == 1 ? kA : kD;
       EXPECT_EQ(verdict_name(got), verdict_name(e->verdict)) << src << " port " << port << ": " << e->describe();
       (got == kD ? drops : accepts)++;
+      for (const auto& ev : e->trace)
+        if (ev.kind == eval::TraceEvent::Kind::kPolicy) {
+          policies[ev.table].packets++;
+          policies[ev.table].bytes += p.frame.size();
+        }
     }
   EXPECT_GT(drops, 0);
   EXPECT_GT(accepts, 0);
+  // Each chain's policy has its own counter (c's policy drop, a's policy accept after c accepted).
+  ASSERT_EQ(cc->policy_counters.size(), 2u);
+  for (const auto& use : cc->policy_counters) {
+    auto v = rt->counters.read(use.slot);
+    ASSERT_TRUE(v.has_value());
+    EXPECT_GT(policies[use.key.table].packets, 0u) << use.key.table;
+    EXPECT_EQ(v->packets, policies[use.key.table].packets) << use.key.table;
+    EXPECT_EQ(v->bytes, policies[use.key.table].bytes) << use.key.table;
+  }
 }
 
 TEST_F(ChainTest, BaseChainReturnAppliesThePolicy) {
@@ -317,6 +332,94 @@ TEST_F(ChainTest, CountersKeepTheirSlotAcrossRecompiles) {
   ASSERT_EQ(*again.run_bpf(pkt), kD);
   EXPECT_EQ(rt->counters.read(before)->packets, 5u);
   EXPECT_EQ(rt->counters.read(again.compiled().counters[0].slot)->packets, 1u);
+}
+
+// The packets and bytes (skb->len as the flavor counts it) of the packets whose verdict the base
+// chain's policy decided, by the evaluator: a counter rule in front of everything measures each
+// packet's bytes as the evaluator counts them.
+struct PolicyTally {
+  uint64_t packets = 0, bytes = 0;
+};
+void tally_policy(ChainRun& run, const TestPacket& pkt, const std::string& table, PolicyTally& out) {
+  eval::StepRef all{{table, "in", 1}, 0};
+  uint64_t before = run.eval_state().counters[all].bytes;
+  auto got = run.run_both(pkt);
+  ASSERT_TRUE(got.has_value()) << got.error().describe();
+  EXPECT_EQ(verdict_name(got->first), verdict_name(got->second)) << run.last_eval()->describe();
+  const auto& e = *run.last_eval();
+  for (const auto& ev : e.trace)
+    if (ev.kind == eval::TraceEvent::Kind::kPolicy && ev.table == table && ev.chain == "in") {
+      out.packets++;
+      out.bytes += run.eval_state().counters[all].bytes - before;
+    }
+}
+
+// Packets that reach the policy (end of the chain, `return` in the base chain, a goto whose chain
+// returns, a jump whose chain falls off) are counted in the policy slot, on every flavor; a
+// recompile (a rule added) keeps the slot and its count.
+TEST_F(ChainTest, PolicyCountersCountWhatReachesThePolicy) {
+  for (Flavor f : kAllFlavors) {
+    std::string table = "p_" + std::string(flavor::flavor_name(f));
+    ir::Table t{.family = family_for(f, ir::Family::kIp), .name = table};
+    t.chains.push_back(base("in", kA, {
+        rule(1, {ir::Counter{}}, ir::Verdict{}),            // measures every packet's bytes
+        rule(2, {saddr("10.0.0.1")}, b::drop()),
+        rule(3, {saddr("10.0.0.2")}, b::ret()),              // policy
+        rule(4, {saddr("10.0.0.3")}, b::go_to("sub")),      // policy unless sub accepts
+        rule(5, {saddr("10.0.0.4")}, b::jump("sub")),       // back here, then rule 6
+        rule(6, {dport(9)}, b::accept())}, hook_for(f)));
+    t.chains.push_back(regular("sub", {rule(10, {dport(7)}, b::accept())}));
+    auto packets = [&] {
+      std::vector<TestPacket> out;
+      for (const char* src : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"})
+        for (uint16_t port : {7, 8, 9}) {
+          auto p = Packet::ipv4(src, "10.9.9.9").udp(1000, port).payload_size(port);
+          if (l2_flavor(f)) p.ether();
+          out.push_back(TestPacket{p.bytes(), static_cast<uint32_t>(p.l2_len()), false});
+        }
+      return out;
+    };
+    PolicyTally want;
+    uint32_t slot = 0;
+    {
+      ChainRun run = make(t, f);
+      ASSERT_EQ(run.compiled().policy_counters.size(), 1u);
+      const auto& use = run.compiled().policy_counters[0];
+      EXPECT_EQ(use.key, chain::policy_counter_key(table, "in"));
+      EXPECT_TRUE(use.fresh);
+      bool listed = false;
+      for (const auto& u : run.compiled().counters) listed |= u.key == use.key && u.slot == use.slot;
+      EXPECT_TRUE(listed) << "policy counter missing from CompiledChain::counters";
+      slot = use.slot;
+      for (const auto& p : packets()) tally_policy(run, p, table, want);
+      ASSERT_GT(want.packets, 0u);
+      auto got = rt->counters.read(slot);
+      ASSERT_TRUE(got.has_value());
+      EXPECT_EQ(got->packets, want.packets) << flavor::flavor_name(f);
+      EXPECT_EQ(got->bytes, want.bytes) << flavor::flavor_name(f);
+    }
+    // Recompiled with a rule added (what a commit does): same slot, count kept and continued.
+    t.chains[0].rules.push_back(rule(7, {dport(8)}, b::drop()));
+    ChainRun again = make(t, f);
+    ASSERT_EQ(again.compiled().policy_counters.size(), 1u);
+    EXPECT_EQ(again.compiled().policy_counters[0].slot, slot);
+    EXPECT_FALSE(again.compiled().policy_counters[0].fresh);
+    // The evaluator's state starts over: continue the tally from the old one.
+    for (const auto& p : packets()) tally_policy(again, p, table, want);
+    auto got = rt->counters.read(slot);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->packets, want.packets) << flavor::flavor_name(f);
+    EXPECT_EQ(got->bytes, want.bytes) << flavor::flavor_name(f);
+  }
+}
+
+// A chain whose policy cannot be reached (its last rule always decides) has no policy counter.
+TEST_F(ChainTest, UnreachablePolicyHasNoCounter) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kD, {rule(2, {saddr("10.0.0.1")}, b::drop()), rule(3, {}, b::accept())}));
+  ChainRun run = make(t);
+  EXPECT_TRUE(run.compiled().policy_counters.empty());
+  EXPECT_TRUE(run.compiled().counters.empty());
 }
 
 // Counter packets and bytes equal the evaluator's (skb->len: L3, or the frame at tc egress).

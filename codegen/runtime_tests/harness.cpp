@@ -141,6 +141,7 @@ Result<ir::VerdictKind> ChainRun::run_eval(const TestPacket& pkt) {
   if (!l2_flavor(f_) && pkt.l2_len) frame.erase(frame.begin(), frame.begin() + pkt.l2_len);
   auto r = eval::evaluate_chain(*t_, *chain_, c, frame, state_);
   if (!r) return std::unexpected(std::move(r).error());
+  last_eval_ = *r;
   return r->verdict;
 }
 

@@ -70,6 +70,8 @@ class ChainRun {
   Flavor flavor() const { return f_; }
   ir::Hook hook() const { return hook_; }
   eval::EvalState& eval_state() { return state_; }
+  // The evaluator's full result for the last run_eval/run_both packet (what decided, trace).
+  const std::optional<eval::EvalResult>& last_eval() const { return last_eval_; }
 
  private:
   ChainRun() = default;
@@ -80,6 +82,7 @@ class ChainRun {
   std::shared_ptr<chain::CompiledChain> cc_;
   std::shared_ptr<chain::LoadedChain> loaded_;
   eval::EvalState state_;
+  std::optional<eval::EvalResult> last_eval_;
 };
 
 // A probe (from eval::match_probes) as a TestPacket (its context is replaced by the flavor's).

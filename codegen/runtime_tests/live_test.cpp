@@ -101,6 +101,80 @@ TEST(LiveNetfilter, DeviceMatchesCountersAndSwap) {
   EXPECT_EQ(rt->counters.read(slot)->packets, 40u);
 }
 
+// Real traffic reaching the policy is counted in the chain's policy slot; a recompiled chain
+// swapped in through the dispatcher keeps the slot and goes on counting, also when the new
+// policy drops.
+TEST(LiveNetfilter, PolicyCounterSurvivesRecompileAndSwap) {
+  kernel::LinuxKernel k;
+  auto rt = chain::RuntimeTables::create(k);
+  ASSERT_TRUE(rt.has_value()) << rt.error().describe();
+  auto ns = NetnsPair::create();
+  ASSERT_TRUE(ns.has_value()) << ns.error().describe();
+  Result<Fd> rx = fail(EINVAL, "unset"), tx = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { rx = codegen::testing::udp_socket_bound(NetnsPair::kReceiverAddr, kPort); }));
+  ASSERT_TRUE(ns->in_sender([&] { tx = codegen::testing::udp_socket_bound(NetnsPair::kSenderAddr, 0); }));
+  ASSERT_TRUE(rx && tx);
+  auto send = [&](int n) {
+    EXPECT_TRUE(codegen::testing::udp_send(*tx, NetnsPair::kReceiverAddr, kPort, n, 32).has_value());
+    return codegen::testing::udp_drain(*rx, 200);
+  };
+  auto d = runtime::Dispatcher::create(k, Flavor::kNetfilter, NF_ACCEPT);
+  ASSERT_TRUE(d.has_value()) << d.error().describe();
+  Result<void> a = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(flavor::AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 0)); }));
+  ASSERT_TRUE(a.has_value()) << a.error().describe();
+
+  // Rules that never match this traffic (another port): every datagram reaches the policy.
+  auto make = [&](ir::VerdictKind policy, std::vector<uint16_t> ports) {
+    ir::Table t{.family = ir::Family::kIp, .name = "t"};
+    ir::Chain c{.name = "in", .handle = 1, .base = ir::BaseHook{.hook = ir::Hook::kInput}, .policy = policy};
+    uint64_t h = 2;
+    for (uint16_t port : ports)
+      c.rules.push_back(ir::Rule{.handle = h++, .steps = {b::eq(KnownField::kUdpDport, b::be16(port))}, .verdict = b::drop()});
+    t.chains.push_back(c);
+    return t;
+  };
+  constexpr uint64_t kBytes = 20 + 8 + 32;
+  ir::Table t1 = make(ir::VerdictKind::kAccept, {kPort + 1});
+  auto c1 = chain::compile_chain(t1, t1.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_TRUE(c1.has_value()) << c1.error().describe();
+  ASSERT_EQ(c1->policy_counters.size(), 1u);
+  uint32_t slot = c1->policy_counters[0].slot;
+  auto l1 = chain::load_chain(k, *c1, *rt);
+  ASSERT_TRUE(l1.has_value()) << l1.error().describe();
+  ASSERT_TRUE(d->install(l1->prog).has_value());
+  EXPECT_EQ(send(20), 20);
+  EXPECT_EQ(rt->counters.read(slot)->packets, 20u);
+  EXPECT_EQ(rt->counters.read(slot)->bytes, 20u * kBytes);
+
+  // A rule added: recompiled, swapped; the policy slot and its count carry over.
+  ir::Table t2 = make(ir::VerdictKind::kAccept, {kPort + 1, kPort + 2});
+  auto c2 = chain::compile_chain(t2, t2.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_TRUE(c2.has_value()) << c2.error().describe();
+  ASSERT_EQ(c2->policy_counters.size(), 1u);
+  EXPECT_EQ(c2->policy_counters[0].slot, slot);
+  EXPECT_FALSE(c2->policy_counters[0].fresh);
+  auto l2 = chain::load_chain(k, *c2, *rt);
+  ASSERT_TRUE(l2.has_value()) << l2.error().describe();
+  ASSERT_TRUE(d->install(l2->prog).has_value());
+  { chain::LoadedChain gone = std::move(*l1); }  // the old program closed; its count stays
+  EXPECT_EQ(send(10), 10);
+  EXPECT_EQ(rt->counters.read(slot)->packets, 30u);
+  EXPECT_EQ(rt->counters.read(slot)->bytes, 30u * kBytes);
+
+  // The policy turned to drop: the datagrams are dropped and still counted.
+  ir::Table t3 = make(ir::VerdictKind::kDrop, {kPort + 1, kPort + 2});
+  auto c3 = chain::compile_chain(t3, t3.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_TRUE(c3.has_value()) << c3.error().describe();
+  EXPECT_EQ(c3->policy_counters.at(0).slot, slot);
+  auto l3 = chain::load_chain(k, *c3, *rt);
+  ASSERT_TRUE(l3.has_value()) << l3.error().describe();
+  ASSERT_TRUE(d->install(l3->prog).has_value());
+  EXPECT_EQ(send(5), 0);
+  EXPECT_EQ(rt->counters.read(slot)->packets, 35u);
+  EXPECT_EQ(rt->counters.read(slot)->bytes, 35u * kBytes);
+}
+
 // ct state from skb->_nfct with conntrack running: a kernel table that uses ct (in the scratch
 // receiver namespace only) switches conntrack on there; a UDP flow is new until the receiver
 // answers, established afterwards. (Our link sits at priority 10: a netfilter BPF link at the same
