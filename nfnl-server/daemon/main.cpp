@@ -11,6 +11,7 @@
 #include "nfnl-server/daemon/control_wire.h"
 #include "nfnl-server/daemon/server.h"
 #include "nfnl-server/netlink/endpoint.h"
+#include "nfnl-server/offload/make_commit_hook.h"
 
 namespace {
 
@@ -39,6 +40,10 @@ int main(int argc, char** argv) {
                  "send buffer per client socket (SO_SNDBUFFORCE), MiB")
       ->check(CLI::Range(1, 1023))
       ->capture_default_str();
+  std::string offload = "none";
+  app.add_option("--offload", offload, "none: store rulesets only; strict: run them as BPF, refuse what cannot run")
+      ->check(CLI::IsMember({"none", "strict"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto lvl = parse_level(level);
@@ -51,7 +56,8 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   boost::asio::io_context io;
-  std::unique_ptr<nfbpf::nfnl::NetlinkProtocol> protocol = nfbpf::nfnl::make_protocol();
+  std::unique_ptr<nfbpf::nfnl::NetlinkProtocol> protocol =
+      nfbpf::offload::make_offload_protocol(*nfbpf::offload::parse_offload_mode(offload));
   daemon::Server server(io, options, *protocol);
   if (auto started = server.start(); !started) {
     nfbpf::log::error("cannot start: {}", started.error().describe());

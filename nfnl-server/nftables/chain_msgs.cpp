@@ -63,6 +63,7 @@ Result<void> add_chain(BatchCtx& c, store::Table* t, uint32_t policy, uint32_t f
     NFBPF_TRY_ASSIGN(hook, parse_new_hook(r));
     if (flags & NFT_CHAIN_HW_OFFLOAD) return fail(EOPNOTSUPP, "");
     ch->hook = std::move(hook);
+    ch->hook->policy_next = policy;
     ch->flags = flags | NFT_CHAIN_BASE;
   } else {
     if (flags & NFT_CHAIN_BASE) return fail(EINVAL, "");
@@ -117,6 +118,7 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
   op.table = t;
   op.chain = ch;
   op.chain_policy = policy;
+  if (policy && ch->hook) ch->hook->policy_next = *policy;
   c.txn.add(op);
   return {};
 }

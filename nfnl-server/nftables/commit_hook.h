@@ -19,6 +19,9 @@ class CommitHook {
   virtual Result<void> prepare(const store::Ruleset& next) = 0;
   virtual void commit() = 0;
   virtual void abort() = 0;
+  // Before a GET request reads the committed ruleset: refresh what the kernel reports live
+  // (the offload backend writes BPF counter values into `counter` expressions and objects).
+  virtual void before_dump(store::Ruleset& cur) { (void)cur; }
 };
 
 // Accepts everything: the ruleset is only stored (offload=none).

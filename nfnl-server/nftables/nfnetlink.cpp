@@ -94,6 +94,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
                                       false, failed_policy));
     if (!mh->get) return fail(EINVAL, "");
     Request req{msg, h, type, family_of(msg), &nla, &peer};
+    hook_->before_dump(rs_);
     NFBPF_TRY_ASSIGN(replies, mh->get(GetCtx{rs_, req, peer.portid}));
     for (auto& m : replies) out.push_back(std::move(m));
     return (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && type != NFT_MSG_GETGEN;

@@ -160,7 +160,9 @@ void Txn::abort() {
       case OpKind::kUpdTable: break;
       case OpKind::kDelTable: op.table->vis.next = true; break;
       case OpKind::kNewChain: op.table->use--; erase_chain(*op.table, op.chain); break;
-      case OpKind::kUpdChain: break;
+      case OpKind::kUpdChain:
+        if (op.chain->hook) op.chain->hook->policy_next = op.chain->hook->policy;
+        break;
       case OpKind::kDelChain: op.chain->vis.next = true; op.table->use++; break;
       case OpKind::kNewRule:
         release_rule_refs(*op.rule);

@@ -1,6 +1,7 @@
 #include "nfnl-server/offload/make_commit_hook.h"
 
 #include "codegen/kernel/linux_kernel.h"
+#include "nfnl-server/nftables/kernel_caps.h"
 #include "nfnl-server/nftables/protocol.h"
 #include "nfnl-server/offload/offload_hook.h"
 
@@ -18,6 +19,8 @@ std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode) {
 }
 
 std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode) {
+  // Ask the kernel what it lacks now, at start, rather than on the first rule (~0.1 s).
+  nftables::kernel_caps();
   return nftables::make_nftables_protocol(make_commit_hook(mode));
 }
 

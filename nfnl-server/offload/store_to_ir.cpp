@@ -92,7 +92,7 @@ Result<ir::Chain> chain_to_ir(const store::Table& t, const store::Chain& c, ir::
     auto type = chain_type(c.hook->type);
     if (!type) return std::unexpected(std::move(type).error().with_context("chain " + c.name));
     out.base = ir::BaseHook{.hook = *hook, .priority = c.hook->priority, .type = *type, .devices = c.hook->devices};
-    out.policy = c.hook->policy == NF_DROP ? ir::VerdictKind::kDrop : ir::VerdictKind::kAccept;
+    out.policy = c.hook->policy_next == NF_DROP ? ir::VerdictKind::kDrop : ir::VerdictKind::kAccept;
   }
   for (const auto& r : c.rules) {
     if (!r.vis.active_next()) continue;

@@ -19,6 +19,7 @@ struct BaseHook {
   int32_t priority = 0;
   std::string type = "filter";  // filter, nat, route
   uint32_t policy = 1;          // NF_ACCEPT
+  uint32_t policy_next = 1;     // the policy as the open transaction leaves it (commit hooks)
   std::vector<std::string> devices;
 };
 
