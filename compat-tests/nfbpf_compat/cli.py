@@ -54,8 +54,15 @@ def evaluate(doc: dict, baseline_file: str = BASELINE_FILE
 
 def write_report(doc: dict, path: str) -> None:
     verdicts, stats, gate, conf = evaluate(doc)
+    text = report.render(doc["meta"], verdicts, stats, gate, conf)
+    # The verdict differential's section (run.sh --verdicts --write-report) survives a rewrite.
+    from .verdicts_cli import BEGIN, END
+    if os.path.exists(path):
+        old = open(path, encoding="utf-8").read()
+        if BEGIN in old and END in old:
+            text = text.rstrip("\n") + "\n\n" + BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
     with open(path, "w", encoding="utf-8") as f:
-        f.write(report.render(doc["meta"], verdicts, stats, gate, conf))
+        f.write(text)
 
 
 def print_summary(stats: dict, gate: summary.GateResult, nfbpf_ran: bool,

@@ -1,0 +1,417 @@
+"""Verdict differential: the same probe packets through a kernel-filtered namespace and an
+nfbpfd-filtered one (`nfbpfd --offload=strict`), per-rule counters compared.
+
+Topology (named namespaces, created and deleted by this run):
+
+    sender S ── k0 ═ p1 ── receiver K   (the kernel's nf_tables runs the case)
+             └─ n0 ═ p1 ── receiver N   (nfbpfd --offload=strict runs it as BPF; nft via nfbpf-run)
+
+Each tests-py case becomes one table (the case's family and name) with:
+  chain vhead   prerouting -150: the sentinel rule (counter drop) and an arrival `counter`
+  chain probe   prerouting 0, the case's chain type: THE RULE, then a fall-through `counter`
+  chain vtail   prerouting 150: `counter` (packets the probe chain accepted)
+plus the file's regular chains, sets, elements and objects as the case declares them. The case's
+own hook (input, output, forward, ...) is replaced by prerouting because every injected frame that
+survives the IP stack's sanity checks reaches prerouting, whatever its destination address.
+
+The probe packets come from `nfbpf_probe_gen` (eval::rule_probes on the rule as the kernel holds
+it). All probes are sent on both veths, then a sentinel frame; once each side's sentinel counter
+moved, every counter of the table is read on both sides and compared. When the totals differ the
+case is replayed one probe at a time (fresh load) to name the probes whose counters differ.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import time
+
+from . import cases as cases_mod
+
+CLONE_NEWNET = 0x40000000
+RECV_DEV = "p1"
+RECV_IFINDEX = 7
+SENDER_MAC = "02:00:00:00:00:01"
+RECV_MAC = "02:00:00:00:00:02"
+SENTINEL4 = ("192.0.2.222", "192.0.2.223")
+SENTINEL6 = ("2001:db8:ffff::222", "2001:db8:ffff::223")
+NFT_TIMEOUT = 20
+
+
+def _sh(argv: list[str], stdin: str | None = None, env: dict | None = None, timeout: float = NFT_TIMEOUT):
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _checked(argv: list[str]) -> None:
+    p = _sh(argv)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: {p.stderr.strip()}")
+
+
+# ---- frames ----------------------------------------------------------------------------------
+
+def _csum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    s = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def _mac(s: str) -> bytes:
+    return bytes(int(x, 16) for x in s.split(":"))
+
+
+def sentinel_frame(v6: bool) -> bytes:
+    eth = _mac(RECV_MAC) + _mac(SENDER_MAC)
+    udp = (9).to_bytes(2, "big") * 2 + (8).to_bytes(2, "big") + b"\0\0"
+    if not v6:
+        src, dst = (socket.inet_pton(socket.AF_INET, a) for a in SENTINEL4)
+        hdr = bytearray(b"\x45\x00" + (28).to_bytes(2, "big") + b"\0\0\0\0\x40\x11\0\0" + src + dst)
+        hdr[10:12] = _csum(bytes(hdr)).to_bytes(2, "big")
+        return eth + b"\x08\x00" + bytes(hdr) + udp
+    src, dst = (socket.inet_pton(socket.AF_INET6, a) for a in SENTINEL6)
+    return eth + b"\x86\xdd" + b"\x60\0\0\0" + (8).to_bytes(2, "big") + b"\x11\x40" + src + dst + udp
+
+
+# ---- the testbed -----------------------------------------------------------------------------
+
+class Testbed:
+    """Three namespaces, two veth pairs, nfbpfd in N. Everything is removed by close()."""
+
+    def __init__(self, nfbpf_build: str, probe_gen: str, log_path: str):
+        tag = secrets.token_hex(3)
+        self.ns = {k: f"nfbpf-verdict-{k}-{tag}" for k in ("S", "K", "N")}
+        self.nfbpfd = os.path.join(nfbpf_build, "bin", "nfbpfd")
+        self.nfbpf_run = os.path.join(nfbpf_build, "bin", "nfbpf-run")
+        self.probe_gen = probe_gen
+        self.log_path = log_path
+        self.sock_dir = f"/tmp/nfbpf-verdict-{tag}"
+        self.socket_path = os.path.join(self.sock_dir, "nfbpfd.sock")
+        self.daemon: subprocess.Popen | None = None
+        self.tx: dict[str, socket.socket] = {}
+        self.created: list[str] = []
+
+    def open(self) -> None:
+        os.makedirs(self.sock_dir, exist_ok=True)
+        for ns in self.ns.values():
+            _checked(["ip", "netns", "add", ns])
+            self.created.append(ns)
+        S = self.ns["S"]
+        for side, dev in (("K", "k0"), ("N", "n0")):
+            R = self.ns[side]
+            _checked(["ip", "-n", R, "link", "add", RECV_DEV, "index", str(RECV_IFINDEX), "address", RECV_MAC,
+                      "type", "veth", "peer", "name", dev, "address", SENDER_MAC, "netns", S])
+            _checked(["ip", "-n", R, "link", "set", "lo", "up"])
+            _checked(["ip", "-n", R, "link", "set", RECV_DEV, "up"])
+            _checked(["ip", "-n", S, "link", "set", dev, "up"])
+            # No IPv6 autoconfiguration traffic (router/neighbour solicitations) on either side.
+            for ns_, d in ((R, RECV_DEV), (S, dev)):
+                _sh(["ip", "netns", "exec", ns_, "sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1"])
+        self._open_senders()
+        self.start_daemon()
+
+    def _open_senders(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        home = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.ns['S']}", os.O_RDONLY)
+        try:
+            if libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns into the sender namespace")
+            try:
+                for side, dev in (("K", "k0"), ("N", "n0")):
+                    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+                    s.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS  # frames go out as built
+                    s.bind((dev, 0))
+                    self.tx[side] = s
+            finally:
+                if libc.setns(home, CLONE_NEWNET) != 0:
+                    raise SystemExit("cannot return to the original network namespace")
+        finally:
+            os.close(home)
+            os.close(target)
+
+    def start_daemon(self) -> None:
+        if os.path.exists(self.socket_path):
+            os.unlink(self.socket_path)
+        log = open(self.log_path, "a", encoding="utf-8")
+        self.daemon = subprocess.Popen(["ip", "netns", "exec", self.ns["N"], self.nfbpfd, "--socket", self.socket_path,
+                                        "--offload=strict"], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.socket_path):
+            if self.daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nfbpfd did not start (log {self.log_path})")
+            time.sleep(0.01)
+
+    def daemon_alive(self) -> bool:
+        return self.daemon is not None and self.daemon.poll() is None
+
+    def restart_daemon(self) -> None:
+        self.stop_daemon()
+        self.start_daemon()
+
+    def stop_daemon(self) -> None:
+        if self.daemon is None:
+            return
+        if self.daemon.poll() is None:
+            self.daemon.terminate()          # by PID: `ip netns exec` execs nfbpfd in place
+            try:
+                self.daemon.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        self.daemon = None
+
+    def close(self) -> None:
+        self.stop_daemon()
+        for s in self.tx.values():
+            s.close()
+        for ns in reversed(self.created):
+            _sh(["ip", "netns", "del", ns])
+        self.created.clear()
+        try:
+            if os.path.exists(self.socket_path):
+                os.unlink(self.socket_path)
+            os.rmdir(self.sock_dir)
+        except OSError:
+            pass
+
+    # -- nft on either side ----------------------------------------------------------------
+    def nft(self, side: str, args: list[str], stdin: str | None = None):
+        env = dict(os.environ, LC_ALL="C", TZ="UTC-2")
+        argv = ["ip", "netns", "exec", self.ns[side]]
+        if side == "N":
+            env["NFBPF_SOCKET"] = self.socket_path
+            argv.append(self.nfbpf_run)
+        return _sh(argv + ["nft", *args], stdin=stdin, env=env)
+
+    def send(self, side: str, frame: bytes) -> None:
+        self.tx[side].send(frame)
+
+    def gen_probes(self, family: str, table: str, max_elems: int = 16):
+        p = _sh(["ip", "netns", "exec", self.ns["K"], self.probe_gen, family, table, "probe", RECV_DEV, RECV_MAC,
+                 str(max_elems)], timeout=60)
+        probes = []
+        for line in p.stdout.splitlines():
+            h, exp, what = line.split(" ", 2)
+            probes.append((bytes.fromhex(h), exp == "1", what))
+        return p.returncode, probes, p.stderr.strip()
+
+
+# ---- cases -----------------------------------------------------------------------------------
+
+def _chain_type(config: str) -> str:
+    m = re.search(r"\btype\s+(\w+)", config)
+    t = m.group(1) if m else "filter"
+    return "filter" if t == "route" else t
+
+
+def case_ruleset(case: dict) -> tuple[str, str, str, list[str], str]:
+    """(family, table, experiment key, setup commands, the rule) for a tests-py case dict."""
+    _, _, family, table, chain = case["id"].rsplit(":", 4)
+    setup = case["setup"]
+    chain_lines = [c for c in setup if c.startswith("add chain ")]
+    config = ""
+    regular = []
+    for c in chain_lines:
+        name_and_rest = c[len(f"add chain {family} {table} "):]
+        name, _, rest = name_and_rest.partition(" ")
+        if name == chain:
+            config = rest
+        elif not rest:
+            regular.append(c)
+    extras = [c for c in setup if not c.startswith("add chain ") and not c.startswith("add table ")]
+    spec = f"{family} {table}"
+    ctype = _chain_type(config)
+    sentinel = (f"ip6 saddr {SENTINEL6[0]} ip6 daddr {SENTINEL6[1]}" if family == "ip6"
+                else f"ip saddr {SENTINEL4[0]} ip daddr {SENTINEL4[1]}") + " udp dport 9 counter drop"
+    cmds = [f"add table {spec}", *regular,
+            f"add chain {spec} vhead {{ type filter hook prerouting priority -150; }}",
+            f"add chain {spec} probe {{ type {ctype} hook prerouting priority 0; }}",
+            f"add chain {spec} vtail {{ type filter hook prerouting priority 150; }}",
+            *extras,
+            f"add rule {spec} vhead {sentinel}",
+            f"add rule {spec} vhead counter",
+            f"add rule {spec} vtail counter"]
+    rule = case["command"].split(" ", 5)[5]
+    key = json.dumps([family, table, ctype, cmds, rule])
+    return family, table, key, cmds, rule
+
+
+def read_counters(tb: Testbed, side: str, family: str, table: str) -> dict[str, list[int]] | None:
+    p = tb.nft(side, ["-j", "list", "table", family, table])
+    if p.returncode != 0:
+        return None
+    out: dict[str, list[int]] = {}
+    pos: collections.Counter = collections.Counter()
+    for item in json.loads(p.stdout)["nftables"]:
+        r = item.get("rule")
+        if not r:
+            continue
+        i = pos[r["chain"]]
+        pos[r["chain"]] += 1
+        nth = 0
+        for e in r.get("expr", []):
+            if isinstance(e, dict) and "counter" in e and isinstance(e["counter"], dict) and "packets" in e["counter"]:
+                out[f"{r['chain']}#{i}.{nth}"] = [e["counter"]["packets"], e["counter"]["bytes"]]
+                nth += 1
+    return out
+
+
+def _load(tb: Testbed, side: str, family: str, table: str, cmds: list[str], rule: str):
+    """None when loaded, else ("setup"|"rule", stderr)."""
+    tb.nft(side, ["flush", "ruleset"])
+    p = tb.nft(side, ["-f", "-"], stdin="\n".join(cmds) + "\n")
+    if p.returncode != 0:
+        return ("setup", p.stderr.strip())
+    p = tb.nft(side, ["add", "rule", family, table, "probe", rule])
+    if p.returncode != 0:
+        return ("rule", p.stderr.strip())
+    p = tb.nft(side, ["add", "rule", family, table, "probe", "counter"])
+    if p.returncode != 0:
+        return ("setup", p.stderr.strip())
+    return None
+
+
+def _settle(tb: Testbed, family: str, table: str, sides: list[str], want: int) -> dict:
+    """Waits until each side's sentinel counter reached `want` packets; returns the counters."""
+    got = {}
+    for side in sides:
+        deadline = time.monotonic() + 2.0
+        while True:
+            c = read_counters(tb, side, family, table)
+            if c is not None and c.get("vhead#0.0", [0])[0] >= want:
+                got[side] = c
+                break
+            if time.monotonic() > deadline:
+                got[side] = c
+                break
+            time.sleep(0.005)
+    return got
+
+
+def _send_all(tb: Testbed, frames: list[bytes], v6_sentinel: bool) -> None:
+    s = sentinel_frame(v6_sentinel)
+    for f in frames:
+        tb.send("K", f)
+        tb.send("N", f)
+    tb.send("K", s)
+    tb.send("N", s)
+
+
+def _delta(after: dict, before: dict) -> dict:
+    return {k: [a - b for a, b in zip(v, before.get(k, [0, 0]))] for k, v in after.items()}
+
+
+def _without_sentinel(c: dict) -> dict:
+    return {k: v for k, v in c.items() if k != "vhead#0.0"}
+
+
+def _refusal_reason(tb: Testbed, log_offset: int, stderr: str) -> str:
+    """The daemon's own explanation (its log since `log_offset`), else nft's message."""
+    try:
+        with open(tb.log_path, encoding="utf-8", errors="replace") as f:
+            f.seek(log_offset)
+            text = f.read()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        if "offload refused the batch:" in line:
+            return line.split("offload refused the batch:", 1)[1].strip()
+    for line in text.splitlines():
+        if "EOPNOTSUPP" in line or "not offloaded" in line or "cannot" in line or "refus" in line.lower():
+            return line.strip()
+    lines = [l for l in stderr.splitlines() if l.startswith("Error")]
+    return lines[0] if lines else stderr[:200]
+
+
+def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: str, max_elems: int) -> dict:
+    res: dict = {"rule": rule}
+    # A rule without a verdict looks the same whether it matched or not (the packet falls through
+    # either way): append a counter so that its matches are counted. Rules ending in a verdict
+    # refuse the extra statement; their verdict is visible in the other counters.
+    k = _load(tb, "K", family, table, cmds, rule + " counter")
+    if k and k[0] == "rule":
+        k = _load(tb, "K", family, table, cmds, rule)
+    else:
+        rule = rule + " counter"
+        res["appended_counter"] = True
+    if k:
+        res["status"] = "kernel-setup-refused" if k[0] == "setup" else "kernel-refused"
+        res["detail"] = k[1][:300]
+        return res
+    if not tb.daemon_alive():
+        tb.restart_daemon()
+    log_off = os.path.getsize(tb.log_path) if os.path.exists(tb.log_path) else 0
+    n = _load(tb, "N", family, table, cmds, rule)
+    if n:
+        if not tb.daemon_alive():
+            res["status"] = "daemon-died"
+            tb.restart_daemon()
+            return res
+        res["status"] = "refused"
+        res["where"] = n[0]
+        res["detail"] = _refusal_reason(tb, log_off, n[1])[:400]
+        return res
+    rc, probes, err = tb.gen_probes(family, table, max_elems)
+    if rc != 0:
+        res["status"] = "no-probes"
+        res["detail"] = err[:300]
+        return res
+    res["probes"] = len(probes)
+    if not probes:
+        res["status"] = "no-probes"
+        res["detail"] = "rule_probes made no packet for this rule"
+        return res
+    v6s = family == "ip6"
+    base = _settle(tb, family, table, ["K", "N"], 0)
+    _send_all(tb, [p[0] for p in probes], v6s)
+    after = _settle(tb, family, table, ["K", "N"], 1)
+    if after["K"] is None or after["N"] is None:
+        res["status"] = "harness-error"
+        res["detail"] = "cannot list the table after sending"
+        return res
+    dk = _without_sentinel(_delta(after["K"], base["K"]))
+    dn = _without_sentinel(_delta(after["N"], base["N"]))
+    res["kernel"] = dk
+    # How many probes reached prerouting at all (the others were dropped by the IP stack first).
+    res["arrived"] = dk.get("vhead#1.0", [0])[0]
+    if dk == dn:
+        res["status"] = "equal"
+        return res
+    res["status"] = "mismatch"
+    res["nfbpf"] = dn
+    res["differing_probes"] = _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s)
+    return res
+
+
+def _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s, limit: int = 5) -> list[dict]:
+    for side in ("K", "N"):
+        if _load(tb, side, family, table, cmds, rule):
+            return [{"error": f"reload failed on {side}"}]
+    out = []
+    prev = _settle(tb, family, table, ["K", "N"], 0)
+    for i, (frame, expect, what) in enumerate(probes):
+        s = sentinel_frame(v6s)
+        tb.send("K", frame)
+        tb.send("N", frame)
+        tb.send("K", s)
+        tb.send("N", s)
+        now = _settle(tb, family, table, ["K", "N"], i + 1)
+        dk = _without_sentinel(_delta(now["K"], prev["K"]))
+        dn = _without_sentinel(_delta(now["N"], prev["N"]))
+        prev = now
+        if dk != dn:
+            out.append({"probe": what, "frame": frame.hex(), "evaluator_expects_match": expect,
+                        "kernel": {k: v for k, v in dk.items() if v != [0, 0]},
+                        "nfbpf": {k: v for k, v in dn.items() if v != [0, 0]}})
+            if len(out) >= limit:
+                break
+    return out

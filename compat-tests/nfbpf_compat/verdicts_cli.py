@@ -1,0 +1,186 @@
+"""`run.sh --verdicts`: the verdict differential over tests-py cases (see verdicts.py)."""
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime
+import json
+import os
+import re
+import sys
+import time
+
+from . import cases as cases_mod
+from . import orchestrator
+from . import verdicts as vd
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(HERE)
+DOC = os.path.join(REPO, "docs", "compat.md")
+BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
+
+
+def _find_probe_gen(build: str | None) -> str | None:
+    cands = [build] if build else []
+    cands += sorted((os.path.join(REPO, d) for d in os.listdir(REPO) if d.startswith("build")),
+                    key=lambda d: -os.path.getmtime(d))
+    for d in cands:
+        p = os.path.join(d, "bin", "nfbpf_probe_gen")
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def blur(reason: str) -> str:
+    r = re.sub(r"\(rule \d+ in chain [^)]*\)", "(rule N in chain …)", reason)
+    r = re.sub(r"\b\d+\b", "#", r)
+    r = re.sub(r"^.*?(EOPNOTSUPP|Error:)", r"\1", r)
+    return r[:160]
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="run.sh --verdicts")
+    ap.add_argument("--filter", action="append", help="case id substring or glob (repeatable)")
+    ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
+    ap.add_argument("--probe-gen", help="path of nfbpf_probe_gen")
+    ap.add_argument("--max-set-elements", type=int, default=16)
+    ap.add_argument("--limit", type=int, default=0, help="stop after this many experiments")
+    ap.add_argument("--out", default=os.path.join(HERE, "out"))
+    ap.add_argument("--write-report", action="store_true", help="rewrite the verdict section of docs/compat.md")
+    ap.add_argument("--expect-no-mismatch", action="store_true", help="exit 1 on any mismatch or harness error")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("needs root (network namespaces)", file=sys.stderr)
+        return 2
+    bins = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
+    gen = args.probe_gen or _find_probe_gen(None)
+    if bins is None or gen is None:
+        print("needs nfbpfd/nfbpf-run/shim and nfbpf_probe_gen built", file=sys.stderr)
+        return 2
+    build = os.path.dirname(os.path.dirname(bins.nfbpfd))
+    cases = [c for c in cases_mod.select(cases_mod.tests_py_cases(cases_mod.SUITE_ROOT), args.filter, False)]
+    os.makedirs(args.out, exist_ok=True)
+    log = os.path.join(args.out, "verdicts-nfbpfd.log")
+    open(log, "w").close()
+    tb = vd.Testbed(build, gen, log)
+    experiments: dict[str, dict] = {}
+    per_case: dict[str, str] = {}
+    t0 = time.monotonic()
+    try:
+        tb.open()
+        for c in cases:
+            family, table, key, cmds, rule = vd.case_ruleset(c)
+            if key not in experiments:
+                if args.limit and len(experiments) >= args.limit:
+                    break
+                r = vd.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
+                r["first_case"] = c["id"]
+                experiments[key] = r
+                if r["status"] == "mismatch":
+                    print(f"MISMATCH {c['id']}: {rule}", flush=True)
+            per_case[c["id"]] = key
+    finally:
+        tb.close()
+    wall = time.monotonic() - t0
+    doc = {"meta": {"when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "wall_s": round(wall, 1),
+                    "nfbpfd": bins.nfbpfd, "probe_gen": gen, "max_set_elements": args.max_set_elements},
+           "cases": [{"id": cid, "group": _group(cid), "experiment": k} for cid, k in per_case.items()],
+           "experiments": experiments}
+    with open(os.path.join(args.out, "verdicts.json"), "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1)
+    text = render(doc)
+    print(text)
+    if args.write_report:
+        write_section(DOC, text)
+    bad = sum(1 for e in experiments.values() if e["status"] in ("mismatch", "harness-error", "daemon-died"))
+    return 1 if (args.expect_no_mismatch and bad) else 0
+
+
+def _group(case_id: str) -> str:
+    return "/".join(case_id.split(":")[0].split("/")[:2])
+
+
+def render(doc: dict) -> str:
+    ex = doc["experiments"]
+    rows = collections.OrderedDict()
+    reasons: collections.Counter = collections.Counter()
+    mism = []
+    for c in doc["cases"]:
+        e = ex[c["experiment"]]
+        g = rows.setdefault(c["group"], collections.Counter())
+        g["cases"] += 1
+        st = e["status"]
+        if st in ("kernel-refused", "kernel-setup-refused"):
+            g[st] += 1
+            continue
+        g["kernel-accepted"] += 1
+        if st == "refused":
+            g["refused"] += 1
+            reasons[(c["group"], blur(e.get("detail", "")))] += 1
+            continue
+        if st == "daemon-died":
+            g["daemon-died"] += 1
+            continue
+        g["offloaded"] += 1
+        g[st] += 1
+        g["probes"] += e.get("probes", 0)
+    for k, e in ex.items():
+        if e["status"] == "mismatch":
+            mism.append(e)
+    m = doc["meta"]
+    out = [BEGIN, "## Verdicts: the same packets through the kernel and through nfbpfd (`run.sh --verdicts`)", "",
+           f"Generated by `compat-tests/run.sh --verdicts --write-report` ({m['when']}, {m['wall_s']} s, "
+           f"set probes capped at {m['max_set_elements']} elements per set); raw results: "
+           "`compat-tests/out/verdicts.json`. How it works: `compat-tests/nfbpf_compat/verdicts.py`.", "",
+           "Each tests-py case's rule runs in a prerouting chain (its own hook replaced: every injected frame "
+           "reaches prerouting) of a kernel-filtered namespace and of an `nfbpfd --offload=strict` namespace; "
+           "`nfbpf_probe_gen` (eval::rule_probes on the rule as the kernel holds it) makes the packets that just "
+           "match and just miss each boundary; they go out over veth with AF_PACKET and every counter of the "
+           "table (the rule's own, a fall-through counter after it, an accepted-packets counter in a later "
+           "chain) is compared. Cases that differ only in their original chain share one experiment.", "",
+           "| group | cases | kernel accepts | offloaded | verdict-equal | mismatch | no probes | refused | probes sent (per side) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    tot = collections.Counter()
+    for g, r in rows.items():
+        tot.update(r)
+        acc = r["kernel-accepted"]
+        pct = f" ({100 * r['offloaded'] / acc:.1f}%)" if acc else ""
+        out.append(f"| {g} | {r['cases']} | {acc} | {r['offloaded']}{pct} | {r['equal']} | {r['mismatch']} | "
+                   f"{r['no-probes']} | {r['refused']} | {r['probes']} |")
+    acc = tot["kernel-accepted"]
+    pct = f" ({100 * tot['offloaded'] / acc:.1f}%)" if acc else ""
+    out.append(f"| **total** | {tot['cases']} | {acc} | {tot['offloaded']}{pct} | {tot['equal']} | {tot['mismatch']} | "
+               f"{tot['no-probes']} | {tot['refused']} | {tot['probes']} |")
+    out += ["", f"Distinct experiments: {len(ex)}; kernel refused the prerouting version: "
+                f"{tot['kernel-refused']} case(s); harness errors: {tot['harness-error']}; daemon deaths: {tot['daemon-died']}.",
+            "", "### Refused by nfbpfd (cases, reason as nfbpfd logs it, numbers blurred)", "",
+            "| group | cases | reason |", "|---|---:|---|"]
+    for (g, r), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+        cell = r.replace("|", "\\|")
+        out.append(f"| {g} | {n} | {cell} |")
+    out += ["", "### Mismatches", ""]
+    if not mism:
+        out.append("None.")
+    for e in mism:
+        out.append(f"- `{e['first_case']}`: `{e['rule']}`")
+        for p in e.get("differing_probes", [])[:3]:
+            out.append(f"  - probe «{p.get('probe')}» frame `{p.get('frame', '')[:160]}`: "
+                       f"kernel {json.dumps(p.get('kernel'))} / nfbpf {json.dumps(p.get('nfbpf'))}")
+    out.append(END)
+    return "\n".join(out) + "\n"
+
+
+def write_section(path: str, section: str) -> None:
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        pre, rest = text.split(BEGIN, 1)
+        post = rest.split(END, 1)[1].lstrip("\n")
+        text = pre + section + post
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
