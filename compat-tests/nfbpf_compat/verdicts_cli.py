@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -73,7 +74,10 @@ def main(argv: list[str]) -> int:
             if key not in experiments:
                 if args.limit and len(experiments) >= args.limit:
                     break
-                r = vd.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
+                try:
+                    r = vd.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
+                except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
+                    r = {"rule": rule, "status": "harness-error", "detail": f"{type(e).__name__}: {e}"[:300]}
                 r["first_case"] = c["id"]
                 experiments[key] = r
                 if r["status"] == "mismatch":

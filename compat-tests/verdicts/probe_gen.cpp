@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
     std::memcpy(f.data() + 6, src_mac, 6);
     fit_ip_length(f, 14, p.what.find("cut ") != std::string::npos);
     fix_ipv4_checksum(f, 14);
+    if (f.size() > 1514) continue;  // beyond the veth's MTU: cannot be sent as one frame
     std::string h = hex(f);
     if (!seen.insert(h).second) continue;
     std::string what = p.what;
