@@ -26,6 +26,10 @@ using emit::Size;
 
 namespace {
 
+// What the verifier charges a subprogram frame that uses no stack (interpreter rounding; the JIT
+// charges 0).
+constexpr int kSubprogFrameBytes = 32;
+
 // What a chain subprogram returns.
 constexpr int32_t kRetContinue = 0, kRetAccept = 1, kRetDrop = 2;
 
@@ -151,10 +155,12 @@ class Compiler {
         out_.subprograms.push_back(ti == 0 ? name : t_->name + "/" + name);
       }
     }
-    // BPF allows 512 bytes of stack for all frames of a call chain together; the verifier rounds
-    // each frame up to 32 bytes. Subprogram frames hold only the flavor's packet-access slots.
+    // BPF allows 512 bytes of stack for all frames of a call chain together. Subprogram frames
+    // use no stack (packet slots, bounce buffer and temporaries are the main frame's, reached
+    // through r7); the verifier still charges an empty frame 32 bytes when it rounds for the
+    // interpreter (0 with the JIT): count the worst case.
     auto round32 = [](int v) { return (v + 31) & ~31; };
-    int total = round32(-deepest_) + max_depth_ * round32(-emit::kSliceBufOff);
+    int total = round32(-deepest_) + max_depth_ * kSubprogFrameBytes;
     if (total > emit::kStackSize)
       return failf(EOPNOTSUPP, "jumps {} deep with {} bytes of matcher temporaries need {} bytes of BPF stack (512 max)",
                    max_depth_, prologue::kMainFreeTop - deepest_, total);
@@ -263,8 +269,10 @@ class Compiler {
       if (target->base) return failf(EINVAL, "chain {} jumps to base chain '{}'", c.name, v.chain);
       max_depth_ = std::max(max_depth_, depth + 1);
       if (depth + 1 > kMaxJumpDepth)
-        return failf(EOPNOTSUPP, "jumps nest deeper than {} chains (at '{}'): BPF's call frames and 512-byte stack do not fit",
-                     kMaxJumpDepth, v.chain);
+        return failf(EOPNOTSUPP,
+                     "chain '{}' (jumped to from '{}') would be call frame {} of a program: BPF allows {} "
+                     "(the base chain and {} nested jumps); nft allows 16",
+                     v.chain, c.name, depth + 2, kMaxJumpDepth + 1, kMaxJumpDepth);
       if (!labels_.contains(label_key(ti_, v.chain))) {
         labels_.emplace(label_key(ti_, v.chain), std::make_unique<Label>(p_));
         order_.emplace_back(ti_, v.chain);

@@ -16,8 +16,11 @@
 //   goto X   call X; its result is the caller's result (0: the caller returns / the base chain's
 //            policy applies)
 //   return   0 (a subprogram) / the policy (the base chain)
-// BPF allows 8 call frames and 512 bytes of stack across them, so jumps nest at most
-// kMaxJumpDepth deep (nft allows 16): deeper chains are refused (EOPNOTSUPP).
+// BPF allows 8 call frames (MAX_CALL_FRAMES) and 512 bytes of stack across them, so jumps nest at
+// most kMaxJumpDepth = 7 deep (nft allows 16): deeper chains are refused (EOPNOTSUPP, naming the
+// chain). Subprogram frames use no stack of their own (the packet slots, the slow path's dynptr
+// and bounce buffer and matcher temporaries all live in the main frame, reached through r7), so
+// the depth is limited by the call frames only, unless the temporaries are unusually large.
 //
 // Per-rule state lives in shared maps indexed by stable slots (slots.h): counters (c1's
 // runtime::CounterTable, map "counters"), quotas (map "nfbpf_quota", u64 bytes consumed) and
@@ -43,7 +46,7 @@
 
 namespace nfbpf::codegen::chain {
 
-inline constexpr int kMaxJumpDepth = 3;
+inline constexpr int kMaxJumpDepth = 7;  // BPF's 8 call frames: main + 7 subprograms
 inline constexpr std::string_view kQuotaMapName = "nfbpf_quota";
 inline constexpr std::string_view kLimitMapName = "nfbpf_limit";
 inline constexpr std::string_view kPolicyCounterObject = "policy";

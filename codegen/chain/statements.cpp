@@ -16,12 +16,17 @@ namespace {
 
 constexpr int16_t kSkMark = 8;
 
+// The key slot of the MAIN frame, through r7 (subprogram frames keep no stack of their own).
+void key_ptr(emit::Program& p, Reg dst, uint32_t slot) {
+  p.st(Size::kW, prologue::kPkt, prologue::rel(emit::kKeyOff), static_cast<int32_t>(slot));
+  p.mov(dst, prologue::kPkt);
+  p.alu(AluOp::kAdd, dst, prologue::rel(emit::kKeyOff));
+}
+
 // r0 = &map[slot] (ARRAY map `name`), or jumps to `fail` (slot out of range: cannot happen).
 void lookup_slot(emit::Program& p, std::string_view name, uint32_t slot, emit::Label& fail) {
-  p.st(Size::kW, emit::kFrame, emit::kKeyOff, static_cast<int32_t>(slot));
   p.ld_map_fd(Reg::R1, p.map(name));
-  p.mov(Reg::R2, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R2, emit::kKeyOff);
+  key_ptr(p, Reg::R2, slot);
   p.call_helper(BPF_FUNC_map_lookup_elem);
   p.jmp(Cond::kEq, Reg::R0, 0, fail);
 }
@@ -129,10 +134,8 @@ void emit_counter(matcher::EmitCtx& c, uint32_t slot) {
     return;
   }
   // runtime::emit_count adds the L3 length; nft counts skb->len, the whole frame at tc egress.
-  p.st(Size::kW, emit::kFrame, emit::kKeyOff, static_cast<int32_t>(slot));
   p.ld_map_fd(Reg::R1, p.map(runtime::kCountersMapName));
-  p.mov(Reg::R2, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R2, emit::kKeyOff);
+  key_ptr(p, Reg::R2, slot);
   p.call_helper(BPF_FUNC_map_lookup_elem);
   auto skip = p.jmp_fwd(Cond::kEq, Reg::R0, 0);
   p.mov(Reg::R1, 1);

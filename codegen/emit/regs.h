@@ -24,9 +24,10 @@
 //               others: the ctx).
 //   [-512,-120) free for matchers (allocate from kFreeStackTop downwards).
 //
-// Subprograms (Program::call_local) get a fresh frame with the same layout, but the packet state
-// (dynptr, L3 length, head length, data, skb) stays in the main frame: pass r1 = r10 + kDynptrOff
-// to the subprogram and use flavor::PacketRef::at(<callee-saved reg holding it>) there.
+// Subprograms (Program::call_local) get a fresh frame, but the packet state (dynptr, L3 length,
+// key slot, bounce buffer, head length, data, skb) stays in the main frame: pass
+// r1 = r10 + kDynptrOff to the subprogram and use flavor::PacketRef::at(<callee-saved reg holding
+// it>) there; the subprogram's own frame then needs no stack.
 
 #include <cstdint>
 

@@ -13,8 +13,12 @@ using emit::Size;
 namespace {
 
 // Offset of a main-frame packet slot as seen through `where`.
-int16_t slot(PacketRef where, int16_t frame_off) {
-  return static_cast<int16_t>(where.off + (frame_off - emit::kDynptrOff));
+int16_t slot(PacketRef where, int16_t frame_off) { return where.slot(frame_off); }
+
+// dst = address of the main-frame slot at r10 + frame_off.
+void slot_addr(emit::Program& p, Reg dst, PacketRef where, int16_t frame_off) {
+  p.mov(dst, where.base);
+  if (int16_t o = slot(where, frame_off); o != 0) p.alu(AluOp::kAdd, dst, o);
 }
 
 void check_ref(PacketRef where) {
@@ -23,24 +27,22 @@ void check_ref(PacketRef where) {
 }
 
 // Slow path, for bytes outside the linear data: a dynptr over the packet (built from the skb or
-// ctx kept at kPktSrcOff) in this frame's dynptr slot (re-initialising it is allowed), then
-// bpf_dynptr_slice into this frame's bounce buffer. r2 = offset in the dynptr (from the start of
-// the packet data, L2 for XDP/tc); calls clobber r1-r5, so it waits in this frame's key slot.
+// ctx kept at kPktSrcOff) in the dynptr slot of `where`'s frame (re-initialising it is allowed),
+// then bpf_dynptr_slice into that frame's bounce buffer. r2 = offset in the dynptr (from the
+// start of the packet data, L2 for XDP/tc); calls clobber r1-r5, so it waits in the key slot.
+// Everything goes through `where`, so a subprogram's own frame stays empty.
 void slow_slice(emit::Program& p, const FlavorOps& f, uint32_t len, emit::Label& short_pkt,
                 PacketRef where) {
   assert(len >= 1 && len <= static_cast<uint32_t>(emit::kSliceBufSize));
-  p.stx(Size::kDW, emit::kFrame, emit::kKeyOff, Reg::R2);
+  p.stx(Size::kDW, where.base, slot(where, emit::kKeyOff), Reg::R2);
   p.ldx(Size::kDW, Reg::R1, where.base, slot(where, emit::kPktSrcOff));
   p.mov(Reg::R2, 0);
-  p.mov(Reg::R3, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R3, emit::kDynptrOff);
+  slot_addr(p, Reg::R3, where, emit::kDynptrOff);
   p.call_kfunc(f.dynptr_ctor);
   p.jmp32(Cond::kNe, Reg::R0, 0, short_pkt);
-  p.mov(Reg::R1, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R1, emit::kDynptrOff);
-  p.ldx(Size::kDW, Reg::R2, emit::kFrame, emit::kKeyOff);
-  p.mov(Reg::R3, emit::kFrame);
-  p.alu(AluOp::kAdd, Reg::R3, emit::kSliceBufOff);
+  slot_addr(p, Reg::R1, where, emit::kDynptrOff);
+  p.ldx(Size::kDW, Reg::R2, where.base, slot(where, emit::kKeyOff));
+  slot_addr(p, Reg::R3, where, emit::kSliceBufOff);
   p.mov(Reg::R4, static_cast<int32_t>(len));
   p.call_kfunc(emit::Kfunc::kDynptrSlice);
   p.jmp(Cond::kEq, Reg::R0, 0, short_pkt);

@@ -21,13 +21,17 @@ namespace nfbpf::codegen::flavor {
 // Where the packet dynptr lives. In the main program it is the frame slot r10 + kDynptrOff. A
 // bpf-to-bpf subprogram has its own frame, so the caller passes the address of its slot
 // (r1 = r10 + kDynptrOff before call_local) and the subprogram keeps it in a callee-saved
-// register: PacketRef::at(Reg::R6). The L3 length slot travels with it (it sits at a fixed
-// distance below the dynptr). The bounce buffer always comes from the current frame
-// (r10 + kSliceBufOff), so subprograms keep that area free too.
+// register: PacketRef::at(Reg::R6). Every other packet slot travels with it (each sits at a fixed
+// distance from the dynptr): the L3 length, head length/data pointers, the key slot the slow path
+// parks its offset in, and the bounce buffer. So a slow-path slice made in a subprogram rebuilds
+// the MAIN frame's dynptr and copies into the main frame's buffer, and subprogram frames need no
+// stack of their own (BPF's 512 bytes are shared by all frames of a call chain).
 struct PacketRef {
   emit::Reg base = emit::kFrame;
   int16_t off = emit::kDynptrOff;
   static PacketRef at(emit::Reg r) { return PacketRef{r, 0}; }  // r must be r6..r9
+  // Offset from `base` of the main-frame slot at r10 + frame_off (emit/regs.h's layout).
+  int16_t slot(int16_t frame_off) const { return static_cast<int16_t>(off + (frame_off - emit::kDynptrOff)); }
 };
 
 // r0 = pointer to bytes [l3_off, l3_off + len) of the packet from the IP header; jumps to `short_pkt`

@@ -22,9 +22,9 @@
 namespace nfbpf::codegen::matcher {
 
 // Matcher temporaries (map keys, register files, interface names) live in the MAIN frame, below
-// the prologue's state block, and are addressed through r7 from every frame: a chain subprogram's
-// own frame then holds only the flavor's packet-access slots (96 bytes), so jumps nest deeper
-// within BPF's 512-byte stack for all frames together. Temporaries never live across a call (a
+// the prologue's state block, and are addressed through r7 from every frame (as are the packet
+// slots, flavor/packet.h): a chain subprogram's own frame then uses no stack, so jumps nest as
+// deep as BPF's call frames allow within its 512-byte stack for all frames together. Temporaries never live across a call (a
 // jump/goto ends the rule's use of them), so every frame may reuse the same area.
 inline constexpr emit::Reg kTmp = prologue::kPkt;
 // Offset from r7 of a temporary's main-frame slot (as TempStack hands them out).

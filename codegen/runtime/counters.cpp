@@ -48,10 +48,10 @@ Result<void> CounterTable::write(uint32_t slot, abi::Counter value) {
 }
 
 void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot, flavor::PacketRef where) {
-  p.st(Size::kW, emit::kFrame, emit::kKeyOff, static_cast<int32_t>(slot));
+  p.st(Size::kW, where.base, where.slot(emit::kKeyOff), static_cast<int32_t>(slot));
   p.ld_map_fd(Reg::R1, counters);
-  p.mov(Reg::R2, emit::kFrame);
-  p.alu(emit::AluOp::kAdd, Reg::R2, emit::kKeyOff);
+  p.mov(Reg::R2, where.base);
+  if (int16_t o = where.slot(emit::kKeyOff); o != 0) p.alu(emit::AluOp::kAdd, Reg::R2, o);
   p.call_helper(BPF_FUNC_map_lookup_elem);
   {
     auto skip = p.jmp_fwd(emit::Cond::kEq, Reg::R0, 0);  // only if slot >= capacity

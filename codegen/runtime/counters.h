@@ -44,7 +44,7 @@ class CounterTable {
 
 // Emits "counter[slot] += {1, L3 length}" (the length stored by the flavor prologue; pass the
 // PacketRef when emitting inside a subprogram). `counters` is the program's MapRef for
-// kCountersMapName. Uses the key slot r10 + kKeyOff of the current frame. Clobbers r0-r5.
+// kCountersMapName. Uses the key slot of `where`'s frame (r10 + kKeyOff by default). Clobbers r0-r5.
 void emit_count(emit::Program& p, emit::MapRef counters, uint32_t slot, flavor::PacketRef where = {});
 
 }  // namespace nfbpf::codegen::runtime

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "codegen/emit/disasm.h"
+#include "codegen/flavor/load.h"
 #include "codegen/runtime_tests/harness.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
@@ -190,32 +191,67 @@ TEST_F(ChainTest, BaseChainReturnAppliesThePolicy) {
   expect(run, {{udp4("10.0.0.1", 1), kA}, {udp4("10.0.0.2", 1), kD}});
 }
 
+// Jumps nest kMaxJumpDepth (7) deep: the base chain and 7 subprograms are BPF's 8 call frames.
+// Every level uses main-frame temporaries (a set lookup key, a counter) and the deepest reads a
+// transport byte beyond the prologue's header slice through the slow path (the main frame's
+// dynptr and bounce buffer, from frame 8), and runs a register block (80-byte register file).
+// Verdicts and counters equal the evaluator's on netfilter, XDP and tc.
 TEST_F(ChainTest, JumpsNestAsDeepAsTheLimitAndLoad) {
-  ir::Table t{.family = ir::Family::kInet, .name = "t"};
+  using namespace ir::reg;
+  ASSERT_EQ(chain::kMaxJumpDepth, 7);
+  ir::Table t{.family = ir::Family::kInet, .name = "deep"};
   ir::Set s{.name = "ports", .key_parts = {2}, .key_len = 2};
-  s.elements.push_back({.key = b::be16(7)});
+  for (uint16_t port : {7, 8}) s.elements.push_back({.key = b::be16(port)});
   t.sets.push_back(s);
-  t.chains.push_back(base("in", kA, {rule(2, {}, b::jump("c1"))}));
+  t.chains.push_back(base("in", kA, {rule(2, {}, b::jump("c1")), rule(3, {dport(8)}, b::drop())}));
+  const ir::Field far{.base = ir::Base::kTransport, .offset = 100, .len = 1};
   for (int i = 1; i <= chain::kMaxJumpDepth; ++i) {
     bool last = i == chain::kMaxJumpDepth;
-    // Every level uses stack (a set lookup key, a counter) so the frames' sizes add up.
-    t.chains.push_back(regular("c" + std::to_string(i),
-        {rule(10 + i, {ir::Counter{}, b::in_set({ir::known_field(KnownField::kUdpDport)}, "ports")},
-              last ? b::drop() : b::jump("c" + std::to_string(i + 1)))}));
+    std::vector<ir::Rule> rules;
+    rules.push_back(rule(10 + i, {ir::Counter{}, b::in_set({ir::known_field(KnownField::kUdpDport)}, "ports")},
+                         last ? ir::Verdict{} : b::jump("c" + std::to_string(i + 1))));
+    if (last) {
+      // Payload byte 100 of the transport header == 0x5a: drop (slow-path read, 8 frames down).
+      rules.push_back(rule(30, {ir::Match{.key = {far}, .op = ir::Op::kEq, .value = {0x5a}}}, b::drop()));
+      ir::RegisterBlock blk{.ops = {Load{8, ir::known_field(KnownField::kUdpDport)},
+                                    Cmp{8, ir::Op::kEq, b::be16(7)},
+                                    Load{9, ir::known_field(KnownField::kIp4Saddr)},
+                                    Cmp{9, ir::Op::kEq, {10, 0, 0, 9}}}};
+      rules.push_back(rule(31, {blk}, b::accept()));
+      rules.push_back(rule(32, {dport(7)}, b::ret()));
+    }
+    t.chains.push_back(regular("c" + std::to_string(i), std::move(rules)));
   }
-  for (Flavor f : {Flavor::kNetfilter, Flavor::kXdp}) {
+  for (Flavor f : {Flavor::kNetfilter, Flavor::kXdp, Flavor::kTcxIngress}) {
     ir::Table tf = t;
-    tf.family = f == Flavor::kXdp ? ir::Family::kNetdev : ir::Family::kInet;
+    tf.family = l2_flavor(f) ? ir::Family::kNetdev : ir::Family::kInet;
+    tf.name = "deep_" + std::string(flavor::flavor_name(f));
     tf.chains[0].base->hook = hook_for(f);
     ChainRun run = make(tf, f);
-    auto p7 = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 7);
-    auto p8 = Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1, 8);
-    if (f == Flavor::kXdp) {
-      p7.ether();
-      p8.ether();
+    EXPECT_EQ(run.compiled().subprograms.size(), static_cast<size_t>(chain::kMaxJumpDepth));
+    auto pkt = [&](const char* src, uint16_t port, size_t payload, uint8_t fill) {
+      auto p = Packet::ipv4(src, "10.0.0.2").udp(1, port).payload(std::vector<uint8_t>(payload, fill));
+      if (l2_flavor(f)) p.ether();
+      return TestPacket{p.bytes(), static_cast<uint32_t>(p.l2_len()), false};
+    };
+    std::vector<std::pair<TestPacket, VerdictKind>> cases = {
+        {pkt("10.0.0.1", 7, 120, 0x5a), kD},  // byte 100 (payload byte 92) read 8 frames down
+        {pkt("10.0.0.1", 7, 120, 0x00), kA},  // returns through 7 frames: policy accept
+        {pkt("10.0.0.9", 7, 120, 0x00), kA},  // register block accepts from frame 8
+        {pkt("10.0.0.1", 7, 40, 0x5a), kA},   // too short for byte 100: no match, return
+        {pkt("10.0.0.1", 8, 0, 0), kD},       // c1 ... c7 walked, back in the base chain: rule 3
+        {pkt("10.0.0.1", 9, 0, 0), kA}};      // c1's set does not hold 9: straight back
+    expect(run, cases);
+    for (int i = 1; i <= chain::kMaxJumpDepth; ++i) {
+      eval::StepRef ref{{tf.name, "c" + std::to_string(i), static_cast<uint64_t>(10 + i)}, 0};
+      auto it = std::find_if(run.compiled().counters.begin(), run.compiled().counters.end(),
+                             [&](const chain::SlotUse& u) { return u.key.chain == ref.rule.chain && u.key.handle == ref.rule.handle; });
+      ASSERT_NE(it, run.compiled().counters.end()) << "c" << i;
+      const auto& use = *it;
+      EXPECT_GT(run.eval_state().counters[ref].packets, 0u) << "c" << i;
+      EXPECT_EQ(rt->counters.read(use.slot)->packets, run.eval_state().counters[ref].packets) << "c" << i;
+      EXPECT_EQ(rt->counters.read(use.slot)->bytes, run.eval_state().counters[ref].bytes) << "c" << i;
     }
-    uint32_t l2 = f == Flavor::kXdp ? 14 : 0;
-    expect(run, {{TestPacket{p7.bytes(), l2, false}, kD}, {TestPacket{p8.bytes(), l2, false}, kA}});
   }
 }
 
@@ -227,6 +263,29 @@ TEST_F(ChainTest, JumpsDeeperThanTheCallFramesAreRefused) {
   auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
   ASSERT_FALSE(cc.has_value());
   EXPECT_EQ(cc.error().err, EOPNOTSUPP) << cc.error().describe();
+  // The chain one level too deep is named (c8, jumped to from c7).
+  EXPECT_NE(cc.error().describe().find("'c8'"), std::string::npos) << cc.error().describe();
+  EXPECT_NE(cc.error().describe().find("'c7'"), std::string::npos) << cc.error().describe();
+  // One level less loads.
+  t.chains.pop_back();
+  t.chains.back().rules[0].verdict = b::drop();
+  auto ok = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
+  ASSERT_TRUE(ok.has_value()) << ok.error().describe();
+  // Loaded with the verifier's statistics (BPF_LOG_STATS).
+  ASSERT_TRUE(chain::load_chain(k, *ok, *rt).has_value());
+  std::string log;
+  kernel::LoadOptions lo = flavor::load_options(flavor::flavor_ops(Flavor::kNetfilter));
+  lo.log_level = 1 | 4;
+  lo.log_out = &log;
+  kernel::MapBindings maps{{std::string(runtime::kCountersMapName), &rt->counters.map()}};
+  ASSERT_EQ(ok->program.map_names().size(), 1u);
+  auto l = kernel::load_program(k, ok->program, lo, maps);
+  ASSERT_TRUE(l.has_value()) << l.error().describe();
+  // The verifier's per-frame stack sizes ("stack depth 160+0+..."): subprogram frames use none.
+  auto at = log.find("stack depth ");
+  ASSERT_NE(at, std::string::npos) << log;
+  std::string depths = log.substr(at + 12, log.find('\n', at) - at - 12);
+  EXPECT_EQ(depths.substr(depths.find('+')), "+0+0+0+0+0+0+0") << depths;
 }
 
 TEST_F(ChainTest, VerdictMapsDispatchEveryVerdict) {
