@@ -1,0 +1,17 @@
+#pragma once
+// The fixed part of an entry (struct ipt_ip / ip6t_ip6) as IR matches: ip_packet_match() and
+// ip6_packet_match() in the kernel's order, each test with `ne` when its inversion flag is set.
+
+#include <netinet/in.h>
+#include <linux/netfilter_ipv4/ip_tables.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+
+#include "common/result.h"
+#include "translate/ipt/extension.h"
+
+namespace nfbpf::translate::ipt {
+
+Result<void> lower_ip_header(const ipt_ip& ip, std::vector<ir::Step>& steps, const EntryContext& ctx);
+Result<void> lower_ip_header(const ip6t_ip6& ip, std::vector<ir::Step>& steps, const EntryContext& ctx);
+
+}  // namespace nfbpf::translate::ipt

@@ -1,0 +1,48 @@
+#pragma once
+// iptables-legacy tables (x_tables entry blobs, as SET_REPLACE stores them and GET_ENTRIES shows
+// them) → IR. The blob is walked the way ipt_do_table / ip6t_do_table run it:
+// - each hook's entry point becomes a base chain (PREROUTING, INPUT, ...) at the priority the
+//   kernel registers that table at (iptable_filter 0, mangle -150, raw -300, security 50, nat
+//   -100 before / +100 after routing); its policy is the underflow entry's verdict;
+// - an ERROR entry heads a user chain (named by it) and the last one ends the table;
+// - every jump target starts a chain: a jump into the middle of a chain (legal for the kernel,
+//   never made by libiptc) starts a chain named "<chain>@<entry index>", and the chain before it
+//   ends with a goto to it, which is the kernel's fall-through;
+// - each entry becomes one rule whose handle is the entry's index in the blob (so counters map
+//   back to entries): the ipt_ip part, the matches, a Counter (ADD_COUNTER runs after the
+//   matches, before the target), the target's statements, the verdict. Rules the walk adds
+//   (fall-through gotos, falling into an ERROR entry) have handles kSyntheticHandle + n.
+// What cannot run as BPF, or not with the kernel's meaning, is refused with EOPNOTSUPP naming
+// the extension and the entry: "REJECT: sends ICMP errors or TCP resets ... (entry 3, rule 2 of
+// chain INPUT in ip filter)".
+//
+// Known differences (documented, not refused): the kernel's "hotdrop" of a truncated TCP/UDP/ICMP
+// header or a TCP fragment at offset 8 is a non-match here; a RETURN from a base chain applies
+// the policy without counting the underflow entry; a jump to an ERROR entry drops without
+// counting it.
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "common/result.h"
+#include "translate/ir/ir.h"
+
+namespace nfbpf::translate::ipt {
+
+inline constexpr uint64_t kSyntheticHandle = 1ull << 32;
+inline constexpr uint32_t kNoHook = 0xFFFFFFFFu;  // hook_entry/underflow of an unused hook
+
+struct IptTableBlob {
+  int family = 0;               // AF_INET or AF_INET6
+  std::string_view table;       // "filter", "mangle", "raw", "security", "nat"
+  uint32_t valid_hooks = 0;     // bit per NF_INET_* hook
+  std::array<uint32_t, 5> hook_entry{};  // byte offsets into `entries`
+  std::array<uint32_t, 5> underflow{};
+  std::span<const uint8_t> entries;      // the ipt_entry / ip6t_entry blob, `comefrom` = hook mask
+};
+
+Result<ir::Table> lower_ipt_table(const IptTableBlob& blob);
+
+}  // namespace nfbpf::translate::ipt
