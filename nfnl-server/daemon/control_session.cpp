@@ -203,10 +203,14 @@ bool ControlSession::handle_ipt_sockopt(Request& req) {
   if (!has_cap_net_admin(creds_.pid)) return reply(h, -EPERM);
   const sockopt::SockoptAnswer a =
       sockopt::serve(*ctx_.ipt, {h.arg0, h.arg1, h.arg2, (h.flags & wire::kIptSet) != 0, payload});
-  // Large GET_ENTRIES answers travel in chunks, all but the last flagged kMore. They can exceed
-  // the connection's buffer (the client reads while we write): grow it, and wait for room
-  // (bounded) where it cannot grow, rather than drop the client.
-  const std::span<const uint8_t> data = a.data;
+  // Large GET_ENTRIES answers travel in chunks, all but the last flagged kMore.
+  return reply_chunked(h, a.status, a.data, static_cast<int32_t>(a.write_offset));
+}
+
+bool ControlSession::reply_chunked(const wire::Header& h, int status, std::span<const uint8_t> data,
+                                   int32_t arg2) {
+  // The answer can exceed the connection's buffer (the client reads while we write): grow it,
+  // and wait for room (bounded) where it cannot grow, rather than drop the client.
   if (data.size() > wire::kMaxChunk) {
     const int want = static_cast<int>(std::min<size_t>(data.size() + wire::kMaxRecord, INT_MAX / 2));
     ::setsockopt(conn_.native_handle(), SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof(want));
@@ -216,8 +220,7 @@ bool ControlSession::handle_ipt_sockopt(Request& req) {
     const size_t n = std::min(wire::kMaxChunk, data.size() - done);
     const bool more = done + n < data.size();
     int waits = 0;
-    while (!reply(h, a.status, data.subspan(done, n), more ? wire::kMore : 0,
-                  static_cast<int32_t>(a.write_offset))) {
+    while (!reply(h, status, data.subspan(done, n), more ? wire::kMore : 0, arg2)) {
       pollfd pfd{conn_.native_handle(), POLLOUT, 0};
       if ((errno != EAGAIN && errno != EWOULDBLOCK) || ++waits > 50 || ::poll(&pfd, 1, 100) < 0) {
         return false;
@@ -228,12 +231,22 @@ bool ControlSession::handle_ipt_sockopt(Request& req) {
   return true;
 }
 
+bool ControlSession::handle_status(const Request& req) {
+  if (!ctx_.status_json) return reply(req.header, -EOPNOTSUPP);
+  // The status names tables, chains and program ids, which `nft list` shows only to CAP_NET_ADMIN.
+  if (!has_cap_net_admin(creds_.pid)) return reply(req.header, -EPERM);
+  const std::string json = ctx_.status_json();
+  return reply_chunked(req.header, 0,
+                       {reinterpret_cast<const uint8_t*>(json.data()), json.size()});
+}
+
 bool ControlSession::handle(Request& req) {
   const auto kind = static_cast<wire::Kind>(req.header.kind);
   const wire::Header& h = req.header;
   if (kind == wire::Kind::kCreate) return reply(h, handle_create(req));
   if (kind == wire::Kind::kAttach) return reply(h, handle_attach(req));
   if (kind == wire::Kind::kIptSockopt) return handle_ipt_sockopt(req);
+  if (kind == wire::Kind::kStatus) return handle_status(req);
   if (!socket_) return reply(h, -EBADF);
   if (socket_->closed()) return reply(h, -ECONNRESET);
 

@@ -5,7 +5,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
 #include <memory>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "common/fd.h"
@@ -24,6 +27,8 @@ struct SessionContext {
       create_socket;
   // iptables-legacy's x_tables (kIptSockopt); null: refused with EOPNOTSUPP.
   sockopt::IptSockopts* ipt = nullptr;
+  // The backend's status as JSON (wire::Kind::kStatus); null: refused with EOPNOTSUPP.
+  std::function<std::string()> status_json;
 };
 
 class ControlSession : public std::enable_shared_from_this<ControlSession> {
@@ -50,6 +55,10 @@ class ControlSession : public std::enable_shared_from_this<ControlSession> {
   int handle_create(Request& req);
   int handle_attach(Request& req);
   bool handle_ipt_sockopt(Request& req);
+  bool handle_status(const Request& req);
+  // Sends `data` as one or more kReply records (all but the last flagged kMore), growing the
+  // connection's buffer and waiting (bounded) for room. False: the client is gone.
+  bool reply_chunked(const wire::Header& req, int status, std::span<const uint8_t> data, int32_t arg2 = 0);
 
   boost::asio::posix::stream_descriptor conn_;
   PeerCredentials creds_;

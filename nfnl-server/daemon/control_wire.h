@@ -39,6 +39,9 @@ enum class Kind : uint16_t {
   // the daemon over the socket pair itself, without a token.
   kArm = 10,   // queue a sync marker on the socket now (before a raw send), then reply
   kSync = 11,  // process every datagram already written into the pair, queue the replies, reply
+  // `nfbpf status`: on a control connection that needs no netlink socket; CAP_NET_ADMIN only.
+  // Reply payload: the backend's status as JSON text (offload/status.h), chunked with kMore.
+  kStatus = 12,
   kReply = 100,      // daemon -> client: status = 0 or -errno, payload depends on the request
 };
 

@@ -56,9 +56,10 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   boost::asio::io_context io;
-  std::unique_ptr<nfbpf::nfnl::NetlinkProtocol> protocol =
-      nfbpf::offload::make_offload_protocol(*nfbpf::offload::parse_offload_mode(offload));
-  daemon::Server server(io, options, *protocol);
+  nfbpf::offload::OffloadBackend backend =
+      nfbpf::offload::make_offload_backend(*nfbpf::offload::parse_offload_mode(offload));
+  options.status_json = backend.status_json;  // `nfbpf status`
+  daemon::Server server(io, options, *backend.protocol);
   if (auto started = server.start(); !started) {
     nfbpf::log::error("cannot start: {}", started.error().describe());
     return EXIT_FAILURE;

@@ -51,7 +51,8 @@ Server::Server(boost::asio::io_context& io, ServerOptions options, NetlinkProtoc
                    [this](Fd end, ino_t ino, const PeerCredentials& opener, bool cap) {
                      return create_socket(std::move(end), ino, opener, cap);
                    },
-                   &ipt_},
+                   &ipt_,
+                   options_.status_json},
       listener_(io) {}
 
 Server::~Server() { stop(); }

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -26,6 +27,8 @@ struct ServerOptions {
   mode_t socket_mode = 0666;
   // SO_SNDBUFFORCE on every reply socket. Memory is only used while replies wait to be read.
   int reply_buffer_bytes = 256 << 20;
+  // Answers wire::Kind::kStatus (JSON text); unset: kStatus is refused with EOPNOTSUPP.
+  std::function<std::string()> status_json;
 };
 
 class Server {

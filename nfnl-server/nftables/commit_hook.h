@@ -7,6 +7,10 @@
 // like a kernel commit failure. Exactly one of commit()/abort() follows a successful prepare().
 // Hooks run on the protocol thread; they must not call back into the protocol.
 
+#include <cstdint>
+#include <span>
+#include <vector>
+
 #include "common/result.h"
 #include "nfnl-server/store/ruleset.h"
 
@@ -22,6 +26,12 @@ class CommitHook {
   // Before a GET request reads the committed ruleset: refresh what the kernel reports live
   // (the offload backend writes BPF counter values into `counter` expressions and objects).
   virtual void before_dump(store::Ruleset& cur) { (void)cur; }
+  // After a GETRULE_RESET / GETOBJ_RESET request was answered with `replies` (the dumped values):
+  // zero the counters of the rules and objects those replies carry, as the kernel does.
+  virtual void after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {
+    (void)cur;
+    (void)replies;
+  }
 };
 
 // Accepts everything: the ruleset is only stored (offload=none).

@@ -96,6 +96,7 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     Request req{msg, h, type, family_of(msg), &nla, &peer};
     hook_->before_dump(rs_);
     NFBPF_TRY_ASSIGN(replies, mh->get(GetCtx{rs_, req, peer.portid}));
+    if (type == NFT_MSG_GETRULE_RESET || type == NFT_MSG_GETOBJ_RESET) hook_->after_reset(rs_, replies);
     for (auto& m : replies) out.push_back(std::move(m));
     return (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && type != NFT_MSG_GETGEN;
   }

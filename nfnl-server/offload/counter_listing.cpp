@@ -22,6 +22,24 @@ void set_u64(std::vector<store::ExprAttr>& attrs, uint16_t type, uint64_t v) {
 
 }  // namespace
 
+codegen::abi::Counter read_counter_attrs(const std::vector<store::ExprAttr>& attrs) {
+  codegen::abi::Counter v{};
+  for (const auto& a : attrs) {
+    if (a.payload.size() != 8) continue;
+    uint64_t x = 0;
+    for (uint8_t b : a.payload) x = (x << 8) | b;
+    if (a.type == NFTA_COUNTER_BYTES) v.bytes = x;
+    if (a.type == NFTA_COUNTER_PACKETS) v.packets = x;
+  }
+  return v;
+}
+
+void write_counter_attrs(std::vector<store::ExprAttr>& attrs, codegen::abi::Counter v) {
+  // The kernel dumps BYTES before PACKETS (nft_counter_do_dump).
+  set_u64(attrs, NFTA_COUNTER_BYTES, v.bytes);
+  set_u64(attrs, NFTA_COUNTER_PACKETS, v.packets);
+}
+
 void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source, const ObjectCounterSource& objects) {
   for (auto& t : rs.tables) {
     if (!t->vis.cur) continue;

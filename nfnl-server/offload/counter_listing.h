@@ -24,6 +24,13 @@ using ObjectCounterSource = std::function<std::optional<codegen::abi::Counter>(
 
 // Rewrites NFTA_COUNTER_BYTES / NFTA_COUNTER_PACKETS of every committed rule's counter
 // expressions and, when `objects` is given, of every committed named counter object.
+// Sets a counter expression's or counter object's NFTA_COUNTER_BYTES / PACKETS (kernel order).
+void write_counter_attrs(std::vector<store::ExprAttr>& attrs, codegen::abi::Counter v);
+
+// The values a counter expression or object carries (`counter packets 5 bytes 100`); absent
+// attributes read as 0.
+codegen::abi::Counter read_counter_attrs(const std::vector<store::ExprAttr>& attrs);
+
 void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source,
                            const ObjectCounterSource& objects = {});
 

@@ -5,6 +5,8 @@
 #include "nfnl-server/nftables/protocol.h"
 #include "nfnl-server/offload/offload_hook.h"
 
+#include <nlohmann/json.hpp>
+
 namespace nfbpf::offload {
 
 std::optional<OffloadMode> parse_offload_mode(std::string_view s) {
@@ -22,6 +24,21 @@ std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode) {
   // Ask the kernel what it lacks now, at start, rather than on the first rule (~0.1 s).
   nftables::kernel_caps();
   return nftables::make_nftables_protocol(make_commit_hook(mode));
+}
+
+}  // namespace nfbpf::offload
+
+namespace nfbpf::offload {
+
+OffloadBackend make_offload_backend(OffloadMode mode) {
+  nftables::kernel_caps();
+  if (mode == OffloadMode::kNone) {
+    return {nftables::make_nftables_protocol(std::make_unique<nftables::AcceptAllHook>()),
+            [] { return to_json(OffloadStatus{.mode = "none"}).dump(); }};
+  }
+  auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
+  const OffloadHook* raw = hook.get();  // owned by the protocol from here on
+  return {nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
 }
 
 }  // namespace nfbpf::offload

@@ -7,7 +7,9 @@
 //   auto proto = nfbpf::offload::make_offload_protocol(*nfbpf::offload::parse_offload_mode("strict"));
 // which is make_nftables_protocol(make_commit_hook(mode)).
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <optional>
 #include <string_view>
 
@@ -25,5 +27,13 @@ std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode);
 
 // The nf_tables protocol with that hook: what nfbpfd's main() hands to its Server.
 std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode);
+
+// The same, plus the backend's status as JSON text (offload/status.h) for `nfbpf status`. The
+// function reads the hook the protocol owns: call it only while `protocol` lives, on its thread.
+struct OffloadBackend {
+  std::unique_ptr<nfnl::NetlinkProtocol> protocol;
+  std::function<std::string()> status_json;
+};
+OffloadBackend make_offload_backend(OffloadMode mode);
 
 }  // namespace nfbpf::offload

@@ -2,6 +2,7 @@
 // namespace, `nfbpf-run nft ...` programs it through the shim, and UDP from the sender namespace
 // over veth shows the ruleset running as BPF while the kernel's own nf_tables stays empty.
 #include <arpa/inet.h>
+#include <bpf/bpf.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <gtest/gtest.h>
@@ -16,6 +17,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "codegen/kernel/testing/netns_pair.h"
 
@@ -367,6 +370,167 @@ TEST_F(NftEndToEnd, PolicyDropWithAnException) {
   Outcome p = nft({"chain", "ip", "t", "input", "{", "policy", "accept", ";", "}"});
   ASSERT_EQ(p.status, 0) << p.output;
   EXPECT_EQ(delivered(tx1_), kPackets);
+}
+
+// `nfbpf status` asks the daemon (its control socket) what runs where.
+TEST_F(NftEndToEnd, StatusShowsEachBaseChainItsProgramAndWhereItIsAttached) {
+  Outcome r = nft_file(std::string(kRuleset) + R"(table inet t {
+  chain out {
+    type filter hook output priority 10;
+    meta l4proto tcp counter
+  }
+}
+table netdev n {
+  chain ing {
+    type filter hook ingress device "vb" priority 0;
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  Outcome st = run_captured({NFBPF_CLI_PATH, "--socket", socket_, "status", "-j"});
+  ASSERT_EQ(st.status, 0) << st.output;
+  nlohmann::json j = nlohmann::json::parse(st.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << st.output;
+  EXPECT_EQ(j["mode"], "strict");
+  EXPECT_TRUE(j["last_refused"].is_null());
+  ASSERT_EQ(j["chains"].size(), 3u) << st.output;
+  auto chain = [&](const std::string& family, const std::string& name) -> nlohmann::json {
+    for (const auto& c : j["chains"])
+      if (c["family"] == family && c["chain"] == name) return c;
+    ADD_FAILURE() << "no chain " << family << " " << name << " in " << st.output;
+    return nlohmann::json::object();
+  };
+  nlohmann::json in = chain("ip", "input");
+  EXPECT_EQ(in["table"], "filter");
+  EXPECT_EQ(in["type"], "filter");
+  EXPECT_EQ(in["hook"], "input");
+  EXPECT_EQ(in["priority"], 0);
+  EXPECT_GT(in["program"]["insns"].get<int>(), 0);
+  EXPECT_GE(in["program"]["verified_insns"].get<int>(), 1);
+  // The id is the kernel's: the program can be opened by it and has the name the status gives.
+  const uint32_t id = in["program"]["id"].get<uint32_t>();
+  int fd = ::bpf_prog_get_fd_by_id(id);
+  ASSERT_GE(fd, 0) << "program id " << id;
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  ASSERT_EQ(::bpf_prog_get_info_by_fd(fd, &info, &len), 0);
+  ::close(fd);
+  EXPECT_EQ(std::string(info.name), in["program"]["name"].get<std::string>());
+  EXPECT_EQ(info.type, BPF_PROG_TYPE_NETFILTER);
+  EXPECT_EQ(in["attached"], nlohmann::json::parse(R"([{"kind":"netfilter","pf":"ipv4","hook":"input","priority":0}])"));
+
+  nlohmann::json out = chain("inet", "out");
+  EXPECT_EQ(out["priority"], 10);
+  EXPECT_EQ(out["attached"], nlohmann::json::parse(R"([{"kind":"netfilter","pf":"ipv4","hook":"output","priority":10},
+                                                       {"kind":"netfilter","pf":"ipv6","hook":"output","priority":10}])"));
+  nlohmann::json ing = chain("netdev", "ing");
+  EXPECT_EQ(ing["hook"], "ingress");
+  EXPECT_EQ(ing["devices"], nlohmann::json::parse(R"(["vb"])"));
+  ASSERT_EQ(ing["attached"].size(), 1u);
+  EXPECT_EQ(ing["attached"][0]["kind"], "tcx");
+  EXPECT_EQ(ing["attached"][0]["direction"], "ingress");
+  EXPECT_EQ(ing["attached"][0]["device"], "vb");
+  EXPECT_GT(ing["attached"][0]["ifindex"].get<int>(), 0);
+
+  // A refused batch: the previous programs keep running, the status says which chain and why.
+  Outcome bad = nft({"add", "rule", "ip", "filter", "input", "ip", "saddr", kOtherSender, "reject"});
+  ASSERT_NE(bad.status, 0);
+  st = run_captured({NFBPF_CLI_PATH, "--socket", socket_, "status", "--json"});
+  ASSERT_EQ(st.status, 0) << st.output;
+  j = nlohmann::json::parse(st.output, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << st.output;
+  EXPECT_EQ(j["last_refused"]["chain"], "ip filter input");
+  EXPECT_NE(j["last_refused"]["error"].get<std::string>().find("reject"), std::string::npos) << st.output;
+  in = chain("ip", "input");
+  EXPECT_EQ(in["program"]["id"].get<uint32_t>(), id);  // still the old program
+  EXPECT_EQ(in["refused"], j["last_refused"]["error"]);
+
+  // The human form (socket from NFBPF_SOCKET, as nfbpf-run).
+  Outcome text = run_captured({NFBPF_CLI_PATH, "status"});
+  ASSERT_EQ(text.status, 0) << text.output;
+  for (const std::string& want : std::vector<std::string>{"offload: strict", "ip filter input: type filter hook input priority 0\n",
+        "  program id " + std::to_string(id) + " (" + in["program"]["name"].get<std::string>() + "): ",
+        "verifier processed ", "  attached: netfilter ipv4 input priority 0\n",
+        "  attached: netfilter ipv6 output priority 10\n", "netdev n ing: type filter hook ingress priority 0 devices vb\n",
+        "  attached: tcx ingress vb (ifindex ", "  last batch refused: ", "last refused batch (chain ip filter input): "})
+    EXPECT_NE(text.output.find(want), std::string::npos) << want << " not in\n" << text.output;
+}
+
+TEST_F(NftEndToEnd, StatusWithoutADaemonFails) {
+  Outcome st = run_captured({NFBPF_CLI_PATH, "--socket", dir_ + "/nosuch.sock", "status"});
+  EXPECT_NE(st.status, 0);
+  EXPECT_NE(st.output.find("connecting to nfbpfd"), std::string::npos) << st.output;
+}
+
+// `nft reset counters` (NFT_MSG_GETOBJ_RESET) prints the values, then zeroes the BPF slot.
+TEST_F(NftEndToEnd, ResetCountersZeroesTheBpfCounter) {
+  Outcome r = nft_file(R"(table ip t {
+  counter hits {
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr 10.99.0.1 counter name "hits" drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint64_t per_packet = 20 + 8 + kPayload;
+  ASSERT_EQ(delivered(tx1_), 0);
+  const std::string five = "packets 5 bytes " + std::to_string(kPackets * per_packet);
+  Outcome reset = nft({"reset", "counters"});
+  ASSERT_EQ(reset.status, 0) << reset.output;
+  EXPECT_NE(reset.output.find(five), std::string::npos) << reset.output;  // the values before the reset
+  Outcome list = nft({"list", "counter", "ip", "t", "hits"});
+  EXPECT_NE(list.output.find("packets 0 bytes 0"), std::string::npos) << list.output;
+  // The slot counts on from zero.
+  ASSERT_EQ(delivered(tx1_), 0);
+  list = nft({"list", "counter", "ip", "t", "hits"});
+  EXPECT_NE(list.output.find(five), std::string::npos) << list.output;
+  // One named counter.
+  reset = nft({"reset", "counter", "ip", "t", "hits"});
+  ASSERT_EQ(reset.status, 0) << reset.output;
+  EXPECT_NE(reset.output.find(five), std::string::npos) << reset.output;
+  list = nft({"list", "counter", "ip", "t", "hits"});
+  EXPECT_NE(list.output.find("packets 0 bytes 0"), std::string::npos) << list.output;
+}
+
+// `counter packets N bytes M` in a ruleset: the kernel's counter starts there and counts on.
+TEST_F(NftEndToEnd, InitialCounterValuesAreSeeded) {
+  Outcome r = nft_file(R"(table ip t {
+  counter hits {
+    packets 3 bytes 30
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr 10.99.0.1 counter packets 7 bytes 700 counter name "hits" drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint64_t per_packet = 20 + 8 + kPayload;
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("counter packets 7 bytes 700 "), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("packets 3 bytes 30\n"), std::string::npos) << list.output;
+  ASSERT_EQ(delivered(tx1_), 0);
+  list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("counter packets " + std::to_string(7 + kPackets) + " bytes " +
+                             std::to_string(700 + kPackets * per_packet) + " "),
+            std::string::npos)
+      << list.output;
+  EXPECT_NE(list.output.find("packets " + std::to_string(3 + kPackets) + " bytes " +
+                             std::to_string(30 + kPackets * per_packet) + "\n"),
+            std::string::npos)
+      << list.output;
+  // A rule added later starts from its own values; the running ones are not re-seeded.
+  Outcome add = nft({"add", "rule", "ip", "t", "input", "ip", "saddr", kOtherSender, "counter", "packets", "2", "bytes", "20"});
+  ASSERT_EQ(add.status, 0) << add.output;
+  ASSERT_EQ(delivered(tx3_), kPackets);
+  list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("counter packets " + std::to_string(7 + kPackets) + " bytes "), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("ip saddr " + std::string(kOtherSender) + " counter packets " + std::to_string(2 + kPackets) +
+                             " bytes " + std::to_string(20 + kPackets * per_packet)),
+            std::string::npos)
+      << list.output;
 }
 
 }  // namespace

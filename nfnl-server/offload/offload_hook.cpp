@@ -1,6 +1,8 @@
 #include "nfnl-server/offload/offload_hook.h"
 
+#include <bpf/bpf.h>
 #include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 
 #include <cctype>
 
@@ -9,6 +11,7 @@
 #include "codegen/chain/compile.h"
 #include "common/log.h"
 #include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/reset_targets.h"
 #include "nfnl-server/offload/store_to_ir.h"
 #include "translate/ir/fields.h"
 #include "translate/ir/printer.h"
@@ -38,6 +41,17 @@ uint8_t nfproto_of(ir::Family f) {
     case ir::Family::kInet: return NFPROTO_INET;
     case ir::Family::kNetdev: return NFPROTO_NETDEV;
     default: return NFPROTO_UNSPEC;
+  }
+}
+
+// The family as ir::to_string names it (qualified_name below), from the store's nfproto.
+std::string_view family_name(uint8_t nfproto) {
+  switch (nfproto) {
+    case NFPROTO_IPV4: return ir::to_string(ir::Family::kIp);
+    case NFPROTO_IPV6: return ir::to_string(ir::Family::kIp6);
+    case NFPROTO_INET: return ir::to_string(ir::Family::kInet);
+    case NFPROTO_NETDEV: return ir::to_string(ir::Family::kNetdev);
+    default: return "?";
   }
 }
 
@@ -75,6 +89,18 @@ std::set<chain::SlotKey> keys_of(const std::vector<chain::SlotUse>& uses) {
   std::set<chain::SlotKey> out;
   for (const auto& u : uses) out.insert(u.key);
   return out;
+}
+
+// A refusal from lowering (before any chain is compiled) names its rule as translate/nft writes it
+// (lower_context.cpp),
+// "(rule 3 in chain ip filter input)": the chain part, or "" if there is none.
+std::string chain_named_in(const std::string& message) {
+  constexpr std::string_view kMarker = " in chain ";
+  const size_t at = message.find(kMarker);
+  if (at == std::string::npos) return {};
+  const size_t from = at + kMarker.size();
+  const size_t to = message.find(')', from);
+  return to == std::string::npos ? std::string() : message.substr(from, to - from);
 }
 
 Error for_client(const Error& e) {
@@ -116,9 +142,42 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, con
   if (!cc) return std::unexpected(std::move(cc).error());
   auto loaded = chain::load_chain(*kernel_, *cc, **rt);
   if (!loaded) return std::unexpected(std::move(loaded).error().with_context(fmt::format("loading chain {}", c.name)));
+  // Slots allocated for this program start from the values the ruleset gave (load_chain zeroed
+  // them); slots already in use keep counting.
+  for (const chain::SlotUse& u : cc->counters) {
+    if (!u.fresh) continue;
+    auto init = initial_counters_.find(u.key);
+    if (init == initial_counters_.end() || (init->second.packets == 0 && init->second.bytes == 0)) continue;
+    if (auto w = (*rt)->counters.write(u.slot, init->second); !w)
+      return std::unexpected(std::move(w).error().with_context(fmt::format("seeding the counters of chain {}", c.name)));
+  }
   ++stats_.compiled;
   return std::make_shared<const Program>(Program{std::move(key), std::move(*loaded), keys_of(cc->counters),
                                                  keys_of(cc->quotas), keys_of(cc->limits)});
+}
+
+std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::collect_initial_counters(
+    const store::Ruleset& next) {
+  initial_counters_.clear();
+  std::map<RuleId, std::vector<codegen::abi::Counter>> by_rule;
+  for (const auto& t : next.tables) {
+    if (!t->vis.active_next()) continue;
+    const std::string qname = fmt::format("{} {}", family_name(t->family), t->name);  // = qualified_name
+    for (const auto& o : t->objects)
+      if (o->vis.active_next() && o->type == NFT_OBJECT_COUNTER)
+        initial_counters_[chain::SlotKey{qname, {}, 0, 0, fmt::format("counter:{}", o->name)}] = read_counter_attrs(o->data);
+    for (const auto& c : t->chains) {
+      if (!c->vis.active_next()) continue;
+      for (const auto& r : c->rules) {
+        if (!r.vis.active_next()) continue;
+        // The nth counter expression is the nth IR Counter step (as in counter_listing.h); the
+        // slot key names the step's index, known once the rule is lowered (prepare_unchecked).
+        for (const auto& e : r.exprs)
+          if (e.name == "counter") by_rule[RuleId{t->family, t->name, c->name, r.handle}].push_back(read_counter_attrs(e.data));
+      }
+    }
+  }
+  return by_rule;
 }
 
 Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
@@ -135,6 +194,11 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   auto plan = plan_attachments(*rs, devices_);
   if (!plan) return std::unexpected(std::move(plan).error());
 
+  const auto initial_by_rule = collect_initial_counters(next);
+
+  std::vector<std::string> table_names;  // as nft names them (the loop below renames)
+  for (const auto& t : rs->tables) table_names.push_back(t.name);
+
   // Counter statements of every rule, by rule, in order (for listings).
   for (auto& t : rs->tables) {
     const uint8_t nfproto = nfproto_of(t.family);
@@ -149,14 +213,30 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
     t.name = qname;
   }
 
+  for (const auto& [rid, values] : initial_by_rule) {
+    auto keys = next_counters_.find(rid);
+    if (keys == next_counters_.end()) continue;
+    for (size_t n = 0; n < values.size() && n < keys->second.size(); ++n) initial_counters_[keys->second[n]] = values[n];
+  }
+
   std::map<std::string, ProgramPtr> live_by_key;
   for (const auto& [at, prog] : live_) live_by_key.emplace(prog->key, prog);
   for (const ChainPlan& p : *plan) {
     const ir::Table& t = rs->tables[p.table];
     const ir::Chain* c = ir::find_chain(t, p.chain);
     if (!c) return failf(ENOENT, "chain {} vanished while planning", p.where);
+    preparing_ = p.where;
     auto prog = program_for(t, *c, p.flavor, live_by_key);
     if (!prog) return std::unexpected(std::move(prog).error().with_context("chain " + p.where));
+    ChainStatus info{.family = std::string(ir::to_string(t.family)),
+                     .table = table_names[p.table],
+                     .chain = c->name,
+                     .type = std::string(ir::to_string(c->base->type)),
+                     .hook = std::string(ir::to_string(c->base->hook)),
+                     .priority = c->base->priority,
+                     .devices = c->base->devices,
+                     .attached = p.at};
+    next_chains_.push_back(PlannedChain{std::move(info), *prog});
     for (const AttachKey& k : p.at) {
       next_[k] = *prog;
       if (dispatchers_.contains(k) || new_dispatchers_.contains(k)) continue;
@@ -171,6 +251,7 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
       new_dispatchers_.emplace(k, std::move(*d));
     }
   }
+  preparing_.clear();
   return {};
 }
 
@@ -178,6 +259,7 @@ Result<void> OffloadHook::prepare(const store::Ruleset& next) {
   abort();  // nothing may be left over from a prepare that was not followed by commit/abort
   if (auto r = prepare_unchecked(next); !r) {
     log::warn("offload refused the batch: {}", r.error().describe());
+    last_refused_ = Refusal{preparing_.empty() ? chain_named_in(r.error().describe()) : preparing_, r.error().describe()};
     abort();
     return std::unexpected(for_client(r.error()));
   }
@@ -212,6 +294,9 @@ void OffloadHook::commit() {
   next_counters_.clear();
   live_tables_ = std::move(next_tables_);
   next_tables_.clear();
+  live_chains_ = std::move(next_chains_);
+  next_chains_.clear();
+  initial_counters_.clear();
   release_unused_slots();
   stats_.attach_points = dispatchers_.size();
 }
@@ -222,6 +307,9 @@ void OffloadHook::abort() {
   new_dispatchers_.clear();
   next_counters_.clear();
   next_tables_.clear();
+  next_chains_.clear();
+  preparing_.clear();
+  initial_counters_.clear();
   release_unused_slots();
 }
 
@@ -238,14 +326,27 @@ void OffloadHook::release_unused_slots() {
   rt_->slots.limits.release_except(limits);
 }
 
-std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, std::string_view table,
-                                                               std::string_view chain_name, uint64_t handle,
-                                                               size_t nth) const {
+std::optional<uint32_t> OffloadHook::counter_slot(uint8_t nfproto, std::string_view table, std::string_view chain_name,
+                                                  uint64_t handle, size_t nth) const {
   if (!rt_) return std::nullopt;
   auto it = live_counters_.find(RuleId{nfproto, std::string(table), std::string(chain_name), handle});
   if (it == live_counters_.end() || nth >= it->second.size()) return std::nullopt;
-  auto slot = rt_->slots.counters.find(it->second[nth]);
-  if (!slot) return std::nullopt;  // no program runs this rule (unreachable chain)
+  return rt_->slots.counters.find(it->second[nth]);  // none: no program runs this rule (unreachable chain)
+}
+
+std::optional<uint32_t> OffloadHook::object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const {
+  if (!rt_) return std::nullopt;
+  auto t = live_tables_.find({nfproto, std::string(table)});
+  if (t == live_tables_.end()) return std::nullopt;
+  // none: no running rule refers to it
+  return rt_->slots.counters.find(chain::SlotKey{t->second, {}, 0, 0, fmt::format("counter:{}", name)});
+}
+
+std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, std::string_view table,
+                                                               std::string_view chain_name, uint64_t handle,
+                                                               size_t nth) const {
+  auto slot = counter_slot(nfproto, table, chain_name, handle, nth);
+  if (!slot) return std::nullopt;
   auto v = rt_->counters.read(*slot);
   if (!v) {
     log::warn("offload: reading counter slot {}: {}", *slot, v.error().describe());
@@ -256,14 +357,53 @@ std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, 
 
 std::optional<codegen::abi::Counter> OffloadHook::object_counter(uint8_t nfproto, std::string_view table,
                                                                  std::string_view name) const {
-  if (!rt_) return std::nullopt;
-  auto t = live_tables_.find({nfproto, std::string(table)});
-  if (t == live_tables_.end()) return std::nullopt;
-  auto slot = rt_->slots.counters.find(chain::SlotKey{t->second, {}, 0, 0, fmt::format("counter:{}", name)});
-  if (!slot) return std::nullopt;  // no running rule refers to it
+  auto slot = object_slot(nfproto, table, name);
+  if (!slot) return std::nullopt;
   auto v = rt_->counters.read(*slot);
   if (!v) return std::nullopt;
   return *v;
+}
+
+bool OffloadHook::reset_rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain_name,
+                                     uint64_t handle, size_t nth) {
+  auto slot = counter_slot(nfproto, table, chain_name, handle, nth);
+  if (!slot) return false;
+  if (auto w = rt_->counters.write(*slot, {}); !w) {
+    log::warn("offload: resetting counter slot {}: {}", *slot, w.error().describe());
+    return false;
+  }
+  return true;
+}
+
+bool OffloadHook::reset_object_counter(uint8_t nfproto, std::string_view table, std::string_view name) {
+  auto slot = object_slot(nfproto, table, name);
+  if (!slot) return false;
+  if (auto w = rt_->counters.write(*slot, {}); !w) {
+    log::warn("offload: resetting counter slot {}: {}", *slot, w.error().describe());
+    return false;
+  }
+  return true;
+}
+
+OffloadStatus OffloadHook::status() const {
+  OffloadStatus s{.mode = "strict", .last_refused = last_refused_, .compiled = stats_.compiled, .reused = stats_.reused};
+  for (const PlannedChain& pc : live_chains_) {
+    ChainStatus c = pc.info;
+    const codegen::kernel::Prog& prog = pc.prog->loaded.prog;
+    c.prog_name = prog.name();
+    c.insns = prog.insn_count();
+    // The kernel's id and the verifier's processed-instruction count (verified_insns, 5.16+).
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (prog.fd() >= 0 && ::bpf_prog_get_info_by_fd(prog.fd(), &info, &len) == 0) {
+      c.prog_id = info.id;
+      if (len > offsetof(bpf_prog_info, verified_insns)) c.verified_insns = info.verified_insns;
+    }
+    const std::string where = fmt::format("{} {} {}", c.family, c.table, c.chain);
+    if (last_refused_ && last_refused_->chain == where) c.refused = last_refused_->error;
+    s.chains.push_back(std::move(c));
+  }
+  return s;
 }
 
 void OffloadHook::before_dump(store::Ruleset& cur) {
@@ -274,6 +414,39 @@ void OffloadHook::before_dump(store::Ruleset& cur) {
         return rule_counter(nfproto, t, c, h, nth);
       },
       [this](uint8_t nfproto, std::string_view t, std::string_view name) { return object_counter(nfproto, t, name); });
+}
+
+void OffloadHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {
+  const ResetTargets targets = reset_targets(replies);
+  auto table_of = [&](uint8_t nfproto, const std::string& name) -> store::Table* {
+    for (auto& t : cur.tables)
+      if (t->vis.cur && t->family == nfproto && t->name == name) return t.get();
+    return nullptr;
+  };
+  for (const ResetRule& rr : targets.rules) {
+    store::Table* t = table_of(rr.nfproto, rr.table);
+    if (!t) continue;
+    for (auto& c : t->chains) {
+      if (!c->vis.cur || c->name != rr.chain) continue;
+      for (auto& r : c->rules) {
+        if (!r.vis.cur || r.handle != rr.handle) continue;
+        size_t nth = 0;
+        for (auto& e : r.exprs) {
+          if (e.name != "counter") continue;
+          write_counter_attrs(e.data, {});
+          reset_rule_counter(rr.nfproto, rr.table, rr.chain, rr.handle, nth++);
+        }
+      }
+    }
+  }
+  for (const ResetObject& ro : targets.objects) {
+    if (ro.type != NFT_OBJECT_COUNTER) continue;  // quotas: `used` is not offloaded yet
+    store::Table* t = table_of(ro.nfproto, ro.table);
+    if (!t) continue;
+    for (auto& o : t->objects)
+      if (o->vis.cur && o->type == NFT_OBJECT_COUNTER && o->name == ro.name) write_counter_attrs(o->data, {});
+    reset_object_counter(ro.nfproto, ro.table, ro.name);
+  }
 }
 
 }  // namespace nfbpf::offload

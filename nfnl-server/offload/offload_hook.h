@@ -29,6 +29,7 @@
 #include "codegen/runtime/dispatcher.h"
 #include "nfnl-server/nftables/commit_hook.h"
 #include "nfnl-server/offload/attach_plan.h"
+#include "nfnl-server/offload/status.h"
 
 namespace nfbpf::offload {
 
@@ -45,7 +46,11 @@ class OffloadHook final : public nftables::CommitHook {
   // Writes the live BPF counter values into the committed ruleset's `counter` expressions so
   // that dumps print real packets/bytes. Meant to be called by the protocol before each GET
   // (see docs/offload.md: it overrides CommitHook::before_dump once that exists).
-  void before_dump(store::Ruleset& cur);
+  void before_dump(store::Ruleset& cur) override;
+
+  // `nft reset counters` / `nft reset rules`: zeroes the stored values and the BPF slots of the
+  // rules and counter objects the reset request dumped.
+  void after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) override;
 
   // The live value of the nth (0-based) `counter` statement of a committed rule, summed over
   // CPUs; nullopt when that rule is not running as BPF (e.g. a chain no base chain reaches).
@@ -56,6 +61,15 @@ class OffloadHook final : public nftables::CommitHook {
   // The live value of a named counter object used by a running rule.
   std::optional<codegen::abi::Counter> object_counter(uint8_t nfproto, std::string_view table,
                                                       std::string_view name) const;
+
+  // Every running base chain (program id, size, attach points) and the last refused batch, for
+  // `nfbpf status` (status.h).
+  OffloadStatus status() const;
+
+  // `nft reset counters` / `nft reset rules`: the BPF slots behind the nth counter of a rule, or
+  // behind a named counter object, are set to zero. False when nothing runs it.
+  bool reset_rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
+  bool reset_object_counter(uint8_t nfproto, std::string_view table, std::string_view name);
 
   struct Stats {
     size_t compiled = 0;   // programs compiled and loaded by prepare() (cumulative)
@@ -70,7 +84,18 @@ class OffloadHook final : public nftables::CommitHook {
   using RuleId = std::tuple<uint8_t, std::string, std::string, uint64_t>;  // nfproto, table, chain, handle
   using CounterIndex = std::map<RuleId, std::vector<codegen::chain::SlotKey>>;
 
+  // A base chain as prepare() planned it (ChainStatus without the program fields) + its program.
+  struct PlannedChain {
+    ChainStatus info;
+    ProgramPtr prog;
+  };
+
   Result<void> prepare_unchecked(const store::Ruleset& next);
+  // Fills initial_counters_ for counter objects; returns each rule's counter values in order.
+  std::map<RuleId, std::vector<codegen::abi::Counter>> collect_initial_counters(const store::Ruleset& next);
+  std::optional<uint32_t> counter_slot(uint8_t nfproto, std::string_view table, std::string_view chain,
+                                       uint64_t handle, size_t nth) const;
+  std::optional<uint32_t> object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
   Result<codegen::chain::RuntimeTables*> runtime();
   Result<ProgramPtr> program_for(const ir::Table& t, const ir::Chain& c, codegen::flavor::Flavor f,
                                  const std::map<std::string, ProgramPtr>& live_by_key);
@@ -85,6 +110,8 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, ProgramPtr> live_;                            // installed
   CounterIndex live_counters_;
   std::map<std::pair<uint8_t, std::string>, std::string> live_tables_;  // (nfproto, name) -> slot-key table name
+  std::vector<PlannedChain> live_chains_;
+  std::optional<Refusal> last_refused_;
 
   // Between prepare() and commit()/abort().
   bool prepared_ = false;
@@ -92,6 +119,11 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, codegen::runtime::Dispatcher> new_dispatchers_;
   CounterIndex next_counters_;
   std::map<std::pair<uint8_t, std::string>, std::string> next_tables_;
+  std::vector<PlannedChain> next_chains_;
+  std::string preparing_;  // "ip t input": the chain prepare() works on (names refusals)
+  // Values given in the ruleset (`counter packets 5 bytes 100`, counter objects) by slot key:
+  // a slot allocated for one of them starts there, as the kernel's counter does.
+  std::map<codegen::chain::SlotKey, codegen::abi::Counter> initial_counters_;
 
   Stats stats_;
 };

@@ -1,0 +1,53 @@
+#pragma once
+// What `nfbpf status` reports: every base chain the OffloadHook runs (where it is attached, which
+// program, how big) and the last batch the hook refused. Built by OffloadHook::status(), turned
+// into JSON here (the daemon sends that JSON over its control socket; the CLI renders it).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "nfnl-server/offload/attach_plan.h"
+
+namespace nfbpf::offload {
+
+struct ChainStatus {
+  std::string family, table, chain;  // as nft names them: "ip", "filter", "input"
+  std::string type;                  // filter, route
+  std::string hook;                  // input, ingress, ...
+  int32_t priority = 0;
+  std::vector<std::string> devices;  // netdev chains
+  std::string prog_name;
+  uint32_t prog_id = 0;                    // the kernel's program id (bpftool prog show id N)
+  size_t insns = 0;                        // instructions loaded
+  std::optional<uint32_t> verified_insns;  // instructions the verifier processed (bpf_prog_info)
+  std::vector<AttachKey> attached;         // one per attach point (inet: IPv4 and IPv6)
+  std::optional<std::string> refused;      // the last refused batch's error, when it was this chain's
+};
+
+struct Refusal {
+  std::string chain;  // "ip t input" when the error is a chain's, else empty
+  std::string error;  // the full message (the client only got the first 400 characters)
+};
+
+struct OffloadStatus {
+  std::string mode;  // "none" or "strict"
+  std::vector<ChainStatus> chains;
+  std::optional<Refusal> last_refused;
+  size_t compiled = 0, reused = 0;  // programs compiled / reused since the daemon started
+};
+
+// {"mode": ..., "chains": [{"family","table","chain","type","hook","priority","devices",
+//   "program": {"id","name","insns","verified_insns"}, "attached": [{"kind":"netfilter","pf":"ipv4",
+//   "hook":"input","priority":0} | {"kind":"tcx","direction":"ingress","ifindex":3,"device":"va"}],
+//   "refused"?}], "last_refused": {"chain","error"} | null, "compiled", "reused"}
+nlohmann::json to_json(const OffloadStatus& s);
+nlohmann::json to_json(const AttachKey& k);
+
+// The human form `nfbpf status` prints, from the JSON above (so the CLI needs no daemon types).
+std::string render_status_text(const nlohmann::json& status);
+
+}  // namespace nfbpf::offload
