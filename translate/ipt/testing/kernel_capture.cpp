@@ -32,7 +32,7 @@ struct Header {
     _exit(1);
   };
   if (unshare(CLONE_NEWNET) != 0) die("unshare: " + std::string(strerror(errno)));
-  if (system("ip link set lo up && ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up") != 0)
+  if (system("ip link set lo up && ip link add v0 type veth peer name v1 && sysctl -qw net.ipv6.conf.v0.disable_ipv6=1 && ip link set v0 up && ip link set v1 up") != 0)
     die("ip link");
   for (const auto& c : req.commands) {
     std::string cmd = c + " 2>&1";
