@@ -6,7 +6,11 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <linux/netfilter.h>
+#include <libmnl/libmnl.h>
+#include <libnftnl/common.h>
+#include <libnftnl/rule.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include "codegen/kernel/linux_kernel.h"
 #include "codegen/kernel/testing/netns_pair.h"
@@ -173,6 +177,47 @@ TEST_F(OffloadSandbox, CountersEqualPacketsSentAndSurviveReloads) {
   c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->packets, uint64_t(2 * kPackets));
+}
+
+// NFT_MSG_GETRULE_RESET (`nft reset rules`, nft >= 1.0.7): the dump carries the counts, then
+// the rules' BPF counters are zeroed and count on from zero.
+TEST_F(OffloadSandbox, GetRuleResetZeroesTheRulesBpfCounters) {
+  auto b = input_drop_from_sender(/*counter=*/true);
+  ASSERT_EQ(submit(b), 0);
+  ASSERT_EQ(from_blocked(), 0);
+  ASSERT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
+  std::vector<uint8_t> req(MNL_SOCKET_BUFFER_SIZE);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reinterpret_cast<char*>(req.data()), NFT_MSG_GETRULE_RESET, NFPROTO_IPV4,
+                                        NLM_F_DUMP, 7);
+  mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, "t");
+  req.resize(nlh->nlmsg_len);
+  std::vector<nfnl::Message> replies;
+  NoMulticast mc;
+  nfnl::Peer peer{.portid = 100, .pid = 100, .comm = "nft", .cap_net_admin = true, .ext_ack = true};
+  ASSERT_TRUE(ns_->in_receiver([&] { replies = proto_->handle(peer, req, mc); }));
+  // The reply still shows the count: it was read before the reset.
+  size_t rules = 0;
+  for (const auto& m : replies) {
+    const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
+    if (NFNL_MSG_TYPE(h->nlmsg_type) != NFT_MSG_NEWRULE) continue;
+    ++rules;
+    nftnl_rule* r = nftnl_rule_alloc();
+    ASSERT_EQ(nftnl_rule_nlmsg_parse(h, r), 0);
+    char text[1024];
+    nftnl_rule_snprintf(text, sizeof text, r, NFTNL_OUTPUT_DEFAULT, 0);
+    nftnl_rule_free(r);
+    EXPECT_NE(std::string(text).find("[ counter pkts " + std::to_string(kPackets) + " "), std::string::npos) << text;
+  }
+  EXPECT_EQ(rules, 1u);
+  auto c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->packets, 0u);
+  EXPECT_EQ(c->bytes, 0u);
+  ASSERT_EQ(from_blocked(), 0);
+  c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->packets, uint64_t(kPackets));
 }
 
 TEST_F(OffloadSandbox, OnlyChangedChainsAreRecompiled) {
