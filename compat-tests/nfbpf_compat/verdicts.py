@@ -111,9 +111,9 @@ class Testbed:
             _checked(["ip", "-n", R, "link", "set", "lo", "up"])
             _checked(["ip", "-n", R, "link", "set", RECV_DEV, "up"])
             _checked(["ip", "-n", S, "link", "set", dev, "up"])
-            # No IPv6 autoconfiguration traffic (router/neighbour solicitations) on either side.
-            for ns_, d in ((R, RECV_DEV), (S, dev)):
-                _sh(["ip", "netns", "exec", ns_, "sysctl", "-qw", f"net.ipv6.conf.{d}.disable_ipv6=1"])
+            # The sender's kernel sends nothing of its own (no IPv6 autoconfiguration, no
+            # addresses); the receiver keeps IPv6 on, or ip6_rcv drops every IPv6 probe.
+            _checked(["ip", "netns", "exec", S, "sysctl", "-qw", f"net.ipv6.conf.{dev}.disable_ipv6=1"])
         self._open_senders()
         self.start_daemon()
 
@@ -422,3 +422,181 @@ def _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s, limit: int = 
             if len(out) >= limit:
                 break
     return out
+
+
+# ---- shell dumps: a whole ruleset at once -----------------------------------------------------
+
+VERDICT_KEYS = {"accept", "drop", "continue", "return", "jump", "goto", "queue", "reject", "vmap"}
+SENTINEL_TABLE = "__verdicts"
+
+
+def _is_terminal(expr: dict) -> bool:
+    return any(k in VERDICT_KEYS for k in expr)
+
+
+def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | None:
+    """The kernel's `nft -j list ruleset` of a loaded dump, made observable at prerouting:
+    ip/ip6/inet tables only (no flowtables), every base chain moved to prerouting at a priority of
+    its own (-140..140, between the sentinel chains; nfbpfd refuses two chains at one attach
+    point), and a counter in every rule just before its verdict (or at its end), so that each
+    rule's matches are counted. Returns (ruleset to load with `nft -j -f`, tables probed)."""
+    out = []
+    tables = []
+    prio = -140
+    for item in listing.get("nftables", []):
+        (kind, obj), = item.items()
+        if kind == "metainfo":
+            continue
+        if obj.get("family") not in ("ip", "ip6", "inet") or kind == "flowtable":
+            continue
+        obj = {k: v for k, v in obj.items() if k != "handle"}
+        if kind == "table":
+            tables.append((obj["family"], obj["name"]))
+        if kind == "chain" and "hook" in obj:
+            obj["hook"] = "prerouting"
+            obj["prio"] = prio
+            prio += 10
+            if obj.get("type") == "route":
+                obj["type"] = "filter"
+            if prio > 140:
+                return None
+        if kind == "rule":
+            exprs = list(obj.get("expr", []))
+            at = len(exprs) - 1 if exprs and _is_terminal(exprs[-1]) else len(exprs)
+            exprs.insert(at, {"counter": None})
+            obj["expr"] = exprs
+        out.append({"add": {kind: obj}})
+    fam4, fam6 = SENTINEL4, SENTINEL6
+    t = {"family": "inet", "table": SENTINEL_TABLE}
+    out += [{"add": {"table": {"family": "inet", "name": SENTINEL_TABLE}}},
+            {"add": {"chain": dict(t, name="vhead", type="filter", hook="prerouting", prio=-150, policy="accept")}},
+            {"add": {"chain": dict(t, name="vtail", type="filter", hook="prerouting", prio=150, policy="accept")}},
+            {"add": {"rule": dict(t, chain="vhead", expr=[
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": fam4[0]}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": fam4[1]}},
+                {"match": {"op": "==", "left": {"payload": {"protocol": "udp", "field": "dport"}}, "right": 9}},
+                {"counter": None}, {"drop": None}])}},
+            {"add": {"rule": dict(t, chain="vhead", expr=[{"counter": None}])}},
+            {"add": {"rule": dict(t, chain="vtail", expr=[{"counter": None}])}}]
+    return {"nftables": [{"metainfo": {"json_schema_version": 1}}] + out}, tables
+
+
+def read_all_counters(tb: Testbed, side: str) -> dict[str, list[int]] | None:
+    p = tb.nft(side, ["-j", "list", "ruleset"])
+    if p.returncode != 0:
+        return None
+    out: dict[str, list[int]] = {}
+    pos: collections.Counter = collections.Counter()
+    for item in json.loads(p.stdout)["nftables"]:
+        r = item.get("rule")
+        if not r:
+            continue
+        chain = f"{r['family']} {r['table']} {r['chain']}"
+        i = pos[chain]
+        pos[chain] += 1
+        nth = 0
+        for e in r.get("expr", []):
+            if isinstance(e, dict) and isinstance(e.get("counter"), dict) and "packets" in e["counter"]:
+                out[f"{chain}#{i}.{nth}"] = [e["counter"]["packets"], e["counter"]["bytes"]]
+                nth += 1
+    return out
+
+
+SENTINEL_KEY = f"inet {SENTINEL_TABLE} vhead#0.0"
+ARRIVAL_KEY = f"inet {SENTINEL_TABLE} vhead#1.0"
+
+
+def _settle_all(tb: Testbed, want: int) -> dict:
+    got = {}
+    for side in ("K", "N"):
+        deadline = time.monotonic() + 2.0
+        while True:
+            c = read_all_counters(tb, side)
+            if (c is not None and c.get(SENTINEL_KEY, [0])[0] >= want) or time.monotonic() > deadline:
+                got[side] = c
+                break
+            time.sleep(0.005)
+    return got
+
+
+def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
+    res: dict = {"file": path}
+    tb.nft("K", ["flush", "ruleset"])
+    p = tb.nft("K", ["-f", path])
+    if p.returncode != 0:
+        res["status"] = "kernel-refused"
+        res["detail"] = p.stderr.strip()[:300]
+        return res
+    listing = json.loads(tb.nft("K", ["-j", "list", "ruleset"]).stdout)
+    conv = dump_for_prerouting(listing)
+    if conv is None:
+        res["status"] = "harness-error"
+        res["detail"] = "too many base chains to give each a priority of its own"
+        return res
+    ruleset, tables = conv
+    text = json.dumps(ruleset)
+    for side in ("K", "N"):
+        tb.nft(side, ["flush", "ruleset"])
+        log_off = os.path.getsize(tb.log_path) if os.path.exists(tb.log_path) else 0
+        p = tb.nft(side, ["-j", "-f", "-"], stdin=text)
+        if p.returncode != 0:
+            if side == "K":
+                res["status"] = "kernel-refused-prerouting"
+                res["detail"] = p.stderr.strip()[:300]
+            else:
+                if not tb.daemon_alive():
+                    tb.restart_daemon()
+                    res["status"] = "daemon-died"
+                    return res
+                res["status"] = "refused"
+                res["detail"] = _refusal_reason(tb, log_off, p.stderr)[:400]
+            return res
+    probes = []
+    for fam, name in tables:
+        q = _sh(["ip", "netns", "exec", tb.ns["K"], tb.probe_gen, fam, name, "*", RECV_DEV, RECV_MAC, str(max_elems)],
+                timeout=120)
+        if q.returncode != 0:
+            res["status"] = "no-probes"
+            res["detail"] = f"{fam} {name}: {q.stderr.strip()[:300]}"
+            return res
+        for line in q.stdout.splitlines():
+            h, exp, what = line.split(" ", 2)
+            probes.append((bytes.fromhex(h), exp == "1", f"{fam} {name}: {what}"))
+    res["probes"] = len(probes)
+    if not probes:
+        res["status"] = "no-probes"
+        return res
+    base = _settle_all(tb, 0)
+    _send_all(tb, [p[0] for p in probes], False)
+    after = _settle_all(tb, 1)
+    if after["K"] is None or after["N"] is None or base["K"] is None or base["N"] is None:
+        res["status"] = "harness-error"
+        res["detail"] = "cannot list the ruleset"
+        return res
+    dk = {k: v for k, v in _delta(after["K"], base["K"]).items() if k != SENTINEL_KEY}
+    dn = {k: v for k, v in _delta(after["N"], base["N"]).items() if k != SENTINEL_KEY}
+    res["arrived"] = dk.get(ARRIVAL_KEY, [0])[0]
+    res["rules_counted"] = sum(1 for k, v in dk.items() if v[0] and SENTINEL_TABLE not in k)
+    if dk == dn:
+        res["status"] = "equal"
+        return res
+    res["status"] = "mismatch"
+    res["differing_counters"] = {k: [dk.get(k), dn.get(k)] for k in sorted(set(dk) | set(dn)) if dk.get(k) != dn.get(k)}
+    # One probe at a time, on a fresh load, to name the packets.
+    for side in ("K", "N"):
+        tb.nft(side, ["flush", "ruleset"])
+        tb.nft(side, ["-j", "-f", "-"], stdin=text)
+    prev = _settle_all(tb, 0)
+    named = []
+    for i, (frame, expect, what) in enumerate(probes):
+        _send_all(tb, [frame], False)
+        now = _settle_all(tb, i + 1)
+        a = {k: v for k, v in _delta(now["K"], prev["K"]).items() if v != [0, 0] and k != SENTINEL_KEY}
+        b = {k: v for k, v in _delta(now["N"], prev["N"]).items() if v != [0, 0] and k != SENTINEL_KEY}
+        prev = now
+        if a != b:
+            named.append({"probe": what, "frame": frame.hex(), "evaluator_expects_match": expect, "kernel": a, "nfbpf": b})
+            if len(named) >= 5:
+                break
+    res["differing_probes"] = named
+    return res

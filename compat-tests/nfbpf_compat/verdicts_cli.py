@@ -79,6 +79,8 @@ def main(argv: list[str]) -> int:
                 except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                     r = {"rule": rule, "status": "harness-error", "detail": f"{type(e).__name__}: {e}"[:300]}
                 r["first_case"] = c["id"]
+                if len(experiments) % 100 == 99:
+                    print(f"... {len(experiments) + 1} experiments, {time.monotonic() - t0:.0f} s", flush=True)
                 experiments[key] = r
                 if r["status"] == "mismatch":
                     print(f"MISMATCH {c['id']}: {rule}", flush=True)

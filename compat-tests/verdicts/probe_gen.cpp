@@ -13,7 +13,8 @@
 // header fields after the packet was built; a bad checksum is dropped before any hook). Probes
 // whose frames come out identical (those that vary only metadata) are printed once.
 //
-// Usage: nfbpf_probe_gen <family> <table> <chain> <in-dev> <dst-mac> [max-set-elements]
+// Usage: nfbpf_probe_gen <family> <table> <chain|*> <in-dev> <dst-mac> [max-set-elements]
+// (chain: its first rule; "*": every rule of every chain of the table)
 #include <arpa/inet.h>
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -211,23 +212,32 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nfbpf_probe_gen: refused: %s\n", r.error().describe().c_str());
     return 3;
   }
-  const ir::Chain* probe_chain = nullptr;
+  // chain "*": every rule of every chain (a whole ruleset's probes, frames deduplicated).
+  std::vector<const ir::Rule*> rules;
   for (const auto& c : t.chains)
-    if (c.name == chain) probe_chain = &c;
-  if (!probe_chain || probe_chain->rules.empty()) return die("chain " + chain + " has no rule");
+    if (chain == "*") {
+      for (const auto& r : c.rules) rules.push_back(&r);
+    } else if (c.name == chain && !c.rules.empty()) {
+      rules.push_back(&c.rules.front());
+    }
+  if (rules.empty() && chain != "*") return die("chain " + chain + " has no rule");
 
   eval::ProbeOptions opt;
   opt.ctx.hook = ir::Hook::kPrerouting;
   opt.ctx.in = eval::Device{.name = dev, .ifindex = if_nametoindex(dev.c_str()), .kind = "veth"};
   if (argc > 6) opt.max_set_elements = std::stoul(argv[6]);
-  auto probes = eval::rule_probes(t, probe_chain->rules.front(), opt);
-  if (!probes) {
-    std::fprintf(stderr, "nfbpf_probe_gen: no probes: %s\n", probes.error().describe().c_str());
-    return 4;
+  std::vector<eval::Probe> all;
+  for (const ir::Rule* r : rules) {
+    auto probes = eval::rule_probes(t, *r, opt);
+    if (!probes) {
+      std::fprintf(stderr, "nfbpf_probe_gen: no probes: %s\n", probes.error().describe().c_str());
+      return 4;
+    }
+    for (auto& p : *probes) all.push_back(std::move(p));
   }
   const uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
   std::set<std::string> seen;
-  for (const auto& p : *probes) {
+  for (const auto& p : all) {
     ir::Bytes f;
     if (p.ctx.l2_len == 14 && p.frame.size() >= 14) {
       f = p.frame;
