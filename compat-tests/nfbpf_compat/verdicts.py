@@ -426,23 +426,30 @@ def _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s, limit: int = 
 
 # ---- shell dumps: a whole ruleset at once -----------------------------------------------------
 
-VERDICT_KEYS = {"accept", "drop", "continue", "return", "jump", "goto", "queue", "reject", "vmap"}
 SENTINEL_TABLE = "__verdicts"
-
-
-def _is_terminal(expr: dict) -> bool:
-    return any(k in VERDICT_KEYS for k in expr)
 
 
 def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | None:
     """The kernel's `nft -j list ruleset` of a loaded dump, made observable at prerouting:
     ip/ip6/inet tables only (no flowtables), every base chain moved to prerouting at a priority of
     its own (-140..140, between the sentinel chains; nfbpfd refuses two chains at one attach
-    point), and a counter in every rule just before its verdict (or at its end), so that each
+    point), and a counter in every rule right after its matches, so that each
     rule's matches are counted. Returns (ruleset to load with `nft -j -f`, tables probed)."""
     out = []
     tables = []
     prio = -140
+    referenced = set()
+
+    def scan(x) -> None:   # chains some jump/goto (rule or verdict map element) reaches
+        if isinstance(x, dict):
+            for k, v in x.items():
+                if k in ("jump", "goto") and isinstance(v, dict) and "target" in v:
+                    referenced.add(v["target"])
+                scan(v)
+        elif isinstance(x, list):
+            for v in x:
+                scan(v)
+    scan(listing)
     for item in listing.get("nftables", []):
         (kind, obj), = item.items()
         if kind == "metainfo":
@@ -452,6 +459,9 @@ def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | N
         obj = {k: v for k, v in obj.items() if k != "handle"}
         if kind == "table":
             tables.append((obj["family"], obj["name"]))
+        if kind == "chain" and "hook" not in obj and obj["name"] not in referenced:
+            # A regular chain nothing jumps to would never run: probe it as a base chain.
+            obj.update(type="filter", hook="prerouting", policy="accept")
         if kind == "chain" and "hook" in obj:
             obj["hook"] = "prerouting"
             obj["prio"] = prio
@@ -461,11 +471,16 @@ def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | N
             if prio > 140:
                 return None
         if kind == "rule":
+            # Right after the rule's matches: counts the packets that matched it, whatever its
+            # statements do next (a counter after a terminal statement is refused).
             exprs = list(obj.get("expr", []))
-            at = len(exprs) - 1 if exprs and _is_terminal(exprs[-1]) else len(exprs)
+            at = next((i for i, e in enumerate(exprs) if "match" not in e), len(exprs))
             exprs.insert(at, {"counter": None})
             obj["expr"] = exprs
         out.append({"add": {kind: obj}})
+    # Tables, then chains (verdict map elements name them), then sets/maps/objects, rules last.
+    rank = {"table": 0, "chain": 1, "rule": 3}
+    out.sort(key=lambda a: rank.get(next(iter(a["add"])), 2))
     fam4, fam6 = SENTINEL4, SENTINEL6
     t = {"family": "inet", "table": SENTINEL_TABLE}
     out += [{"add": {"table": {"family": "inet", "name": SENTINEL_TABLE}}},
