@@ -407,6 +407,8 @@ table netdev n {
   EXPECT_EQ(in["priority"], 0);
   EXPECT_GT(in["program"]["insns"].get<int>(), 0);
   EXPECT_GE(in["program"]["verified_insns"].get<int>(), 1);
+  EXPECT_GT(in["program"]["load_ms"].get<double>(), 0.0);  // the verifier ran
+  EXPECT_GT(in["program"]["compile_ms"].get<double>(), 0.0);
   // The id is the kernel's: the program can be opened by it and has the name the status gives.
   const uint32_t id = in["program"]["id"].get<uint32_t>();
   int fd = ::bpf_prog_get_fd_by_id(id);
@@ -450,7 +452,7 @@ table netdev n {
   ASSERT_EQ(text.status, 0) << text.output;
   for (const std::string& want : std::vector<std::string>{"offload: strict", "ip filter input: type filter hook input priority 0\n",
         "  program id " + std::to_string(id) + " (" + in["program"]["name"].get<std::string>() + "): ",
-        "verifier processed ", "  attached: netfilter ipv4 input priority 0\n",
+        "verifier processed ", "; compiled in ", "  attached: netfilter ipv4 input priority 0\n",
         "  attached: netfilter ipv6 output priority 10\n", "netdev n ing: type filter hook ingress priority 0 devices vb\n",
         "  attached: tcx ingress vb (ifindex ", "  last batch refused: ", "last refused batch (chain ip filter input): "})
     EXPECT_NE(text.output.find(want), std::string::npos) << want << " not in\n" << text.output;

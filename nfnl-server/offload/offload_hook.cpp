@@ -5,6 +5,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include <cctype>
+#include <chrono>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,7 @@ struct OffloadHook::Program {
   std::string key;  // printed inputs (see program_for); equal keys compile to equal programs
   chain::LoadedChain loaded;
   std::set<chain::SlotKey> counters, quotas, limits;
+  double compile_ms = 0, load_ms = 0;  // compile_chain; load_chain (maps + verifier)
 };
 
 namespace {
@@ -138,9 +140,17 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, con
   }
   auto rt = runtime();
   if (!rt) return std::unexpected(std::move(rt).error());
+  using Clock = std::chrono::steady_clock;
+  const auto ms_since = [](Clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  const auto t0 = Clock::now();
   auto cc = chain::compile_chain(t, c, f, (*rt)->options(prog_name(c.name)));
   if (!cc) return std::unexpected(std::move(cc).error());
+  const double compile_ms = ms_since(t0);
+  const auto t1 = Clock::now();
   auto loaded = chain::load_chain(*kernel_, *cc, **rt);
+  const double load_ms = ms_since(t1);
   if (!loaded) return std::unexpected(std::move(loaded).error().with_context(fmt::format("loading chain {}", c.name)));
   // Slots allocated for this program start from the values the ruleset gave (load_chain zeroed
   // them); slots already in use keep counting.
@@ -153,7 +163,7 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, con
   }
   ++stats_.compiled;
   return std::make_shared<const Program>(Program{std::move(key), std::move(*loaded), keys_of(cc->counters),
-                                                 keys_of(cc->quotas), keys_of(cc->limits)});
+                                                 keys_of(cc->quotas), keys_of(cc->limits), compile_ms, load_ms});
 }
 
 std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::collect_initial_counters(
@@ -392,6 +402,8 @@ OffloadStatus OffloadHook::status() const {
     const codegen::kernel::Prog& prog = pc.prog->loaded.prog;
     c.prog_name = prog.name();
     c.insns = prog.insn_count();
+    c.compile_ms = pc.prog->compile_ms;
+    c.load_ms = pc.prog->load_ms;
     // The kernel's id and the verifier's processed-instruction count (verified_insns, 5.16+).
     bpf_prog_info info{};
     uint32_t len = sizeof(info);

@@ -54,7 +54,8 @@ nlohmann::json to_json(const OffloadStatus& s) {
   for (const ChainStatus& c : s.chains) {
     nlohmann::json at = nlohmann::json::array();
     for (const AttachKey& k : c.attached) at.push_back(to_json(k));
-    nlohmann::json prog = {{"id", c.prog_id}, {"name", c.prog_name}, {"insns", c.insns}};
+    nlohmann::json prog = {{"id", c.prog_id},           {"name", c.prog_name},      {"insns", c.insns},
+                            {"compile_ms", c.compile_ms}, {"load_ms", c.load_ms}};
     prog["verified_insns"] = c.verified_insns ? nlohmann::json(*c.verified_insns) : nlohmann::json();
     nlohmann::json j = {{"family", c.family}, {"table", c.table},   {"chain", c.chain},
                         {"type", c.type},     {"hook", c.hook},     {"priority", c.priority},
@@ -85,6 +86,8 @@ std::string render_status_text(const nlohmann::json& s) {
     out += fmt::format("  program id {} ({}): {} insns", p.value("id", 0), p.value("name", ""), p.value("insns", 0));
     if (p.contains("verified_insns") && !p["verified_insns"].is_null())
       out += fmt::format(", verifier processed {}", p["verified_insns"].get<uint64_t>());
+    if (p.contains("compile_ms"))
+      out += fmt::format("; compiled in {:.2f} ms, loaded in {:.2f} ms", p.value("compile_ms", 0.0), p.value("load_ms", 0.0));
     out += "\n";
     for (const auto& a : c["attached"]) out += "  attached: " + attached_text(a) + "\n";
     if (c.contains("refused")) out += "  last batch refused: " + c["refused"].get<std::string>() + "\n";

@@ -24,6 +24,7 @@ struct ChainStatus {
   uint32_t prog_id = 0;                    // the kernel's program id (bpftool prog show id N)
   size_t insns = 0;                        // instructions loaded
   std::optional<uint32_t> verified_insns;  // instructions the verifier processed (bpf_prog_info)
+  double compile_ms = 0, load_ms = 0;      // when the program was built (load: maps + verifier)
   std::vector<AttachKey> attached;         // one per attach point (inet: IPv4 and IPv6)
   std::optional<std::string> refused;      // the last refused batch's error, when it was this chain's
 };
@@ -41,7 +42,7 @@ struct OffloadStatus {
 };
 
 // {"mode": ..., "chains": [{"family","table","chain","type","hook","priority","devices",
-//   "program": {"id","name","insns","verified_insns"}, "attached": [{"kind":"netfilter","pf":"ipv4",
+//   "program": {"id","name","insns","verified_insns","compile_ms","load_ms"}, "attached": [{"kind":"netfilter","pf":"ipv4",
 //   "hook":"input","priority":0} | {"kind":"tcx","direction":"ingress","ifindex":3,"device":"va"}],
 //   "refused"?}], "last_refused": {"chain","error"} | null, "compiled", "reused"}
 nlohmann::json to_json(const OffloadStatus& s);
