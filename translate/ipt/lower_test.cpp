@@ -80,17 +80,19 @@ TEST(IptLower, MatchesAndTargetsGolden) {
        ipt(I, "-A INPUT -m pkttype --pkt-type broadcast"), ipt(I, "-A INPUT -m limit --limit 3/min --limit-burst 7"),
        ipt(I, "-A INPUT -p icmp --icmp-type echo-request"), ipt(I, "-A INPUT -p icmp ! --icmp-type destination-unreachable"),
        ipt(I, "-A INPUT -p icmp --icmp-type any"), ipt(I, "-A INPUT -j LOG --log-prefix 'in: ' --log-level 6"),
-       ipt(I, "-A INPUT -j MARK --set-xmark 0x10/0xf0")});
+       ipt(I, "-A INPUT -j MARK --set-xmark 0x10/0xf0"), ipt(I, "-A INPUT -p tcp -m multiport --ports 1:3,9")});
   // Checked by hand: mark and ct values are host-order u32 (05000000 = 5); ESTABLISHED|RELATED =
   // 2|4; NEW|UNTRACKED = 8|64 (conntrack's untracked bit 256 renumbered); ASSURED = 4; --ctdir
   // ORIGINAL = direction 0; 3/min = avg 200000 = rate 3 per 60 s; dscp 46 << 2 = b8; echo-request
-  // = type 8, codes 0-255; the "either" multiport set holds {53,123 . any} and {any . 53,123}.
+  // = type 8, codes 0-255; "! --ports" is neither port in {53,123}; the plain "either" set holds {1-3,9 . any}
+  // and {any . 1-3,9}.
   EXPECT_EQ(got, R"(table ip filter handle 0
   set __ipt_multiport0 key_len 2 parts [2] flags 0x7 { 0016-0016, 0050-0050, 1f40-1f90 }
-  set __ipt_multiport1 key_len 8 parts [2,2] flags 0x87 { 0035000000000000-00350000ffff0000, 007b000000000000-007b0000ffff0000, 0000000000350000-ffff000000350000, 00000000007b0000-ffff0000007b0000 }
+  set __ipt_multiport1 key_len 2 parts [2] flags 0x7 { 0035-0035, 007b-007b }
+  set __ipt_multiport2 key_len 8 parts [2,2] flags 0x87 { 0001000000000000-00030000ffff0000, 0009000000000000-00090000ffff0000, 0000000000010000-ffff000000030000, 0000000000090000-ffff000000090000 }
   chain INPUT handle 0 hook input priority 0 type filter policy accept
     rule 0: ip protocol == 06; @th,1,3 & 000000 == 000000; tcp dport in @__ipt_multiport0; counter -> accept
-    rule 1: ip protocol == 11; @th,1,3 & 000000 == 000000; udp sport . udp dport not-in @__ipt_multiport1; counter -> continue
+    rule 1: ip protocol == 11; @th,1,3 & 000000 == 000000; udp sport not-in @__ipt_multiport1; udp dport not-in @__ipt_multiport1; counter -> continue
     rule 2: ip saddr in-range 0a000005-0a000009; ip daddr not-in-range 0a010000-0a01ffff; counter -> continue
     rule 3: meta mark & ff000000 == 05000000; counter -> continue
     rule 4: ct state & 06000000 != 00000000; counter -> accept
@@ -107,11 +109,12 @@ TEST(IptLower, MatchesAndTargetsGolden) {
     rule 15: ip protocol == 01; @th,5,3 & 000000 == 000000; counter -> continue
     rule 16: counter; log prefix "in: " level 6 -> continue
     rule 17: counter; mark set (mark & 0xffffff0f) ^ 0x10 -> continue
-    rule 18: counter -> accept
-  chain FORWARD handle 0 hook forward priority 0 type filter policy accept
+    rule 18: ip protocol == 06; @th,1,3 & 000000 == 000000; tcp sport . tcp dport in @__ipt_multiport2; counter -> continue
     rule 19: counter -> accept
-  chain OUTPUT handle 0 hook output priority 0 type filter policy accept
+  chain FORWARD handle 0 hook forward priority 0 type filter policy accept
     rule 20: counter -> accept
+  chain OUTPUT handle 0 hook output priority 0 type filter policy accept
+    rule 21: counter -> accept
 )");
 }
 

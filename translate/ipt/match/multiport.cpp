@@ -31,6 +31,16 @@ Result<void> lower_multiport(const ExtensionData& x, EntryOut& out, const EntryC
               .flags = ir::kSetAnonymous | ir::kSetConstant | ir::kSetInterval};
   const ir::Field sport = util::transport_field(0, 2, p), dport = util::transport_field(2, 2, p);
   std::vector<ir::Field> key;
+  if (info->flags == XT_MULTIPORT_EITHER && info->invert) {
+    // Neither port in the list: two tests on one plain interval set.
+    set.key_parts = {2};
+    set.key_len = 2;
+    for (auto [lo, hi] : ranges) set.elements.push_back({.key = be(lo), .key_end = be(hi)});
+    out.steps.push_back(ir::Match{.key = {sport}, .op = ir::Op::kNotInSet, .set = set.name});
+    out.steps.push_back(ir::Match{.key = {dport}, .op = ir::Op::kNotInSet, .set = set.name});
+    out.table_sets.push_back(std::move(set));
+    return {};
+  }
   if (info->flags == XT_MULTIPORT_EITHER) {
     set.flags |= ir::kSetConcat;
     set.key_parts = {2, 2};
