@@ -4,6 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <linux/netfilter_ipv4/ip_tables.h>
+
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 #include "translate/ipt/lower.h"
@@ -201,6 +205,82 @@ TEST(IptLower, RefusalsArePrecise) {
     EXPECT_EQ(t.error().err, EOPNOTSUPP) << c.command << ": " << t.error().describe();
     EXPECT_NE(t.error().describe().find(c.expect), std::string::npos) << c.command << ": " << t.error().describe();
   }
+}
+
+// Offsets of the entries of an IPv4 blob.
+std::vector<uint32_t> entry_offsets(const std::vector<uint8_t>& blob) {
+  std::vector<uint32_t> out;
+  for (uint32_t off = 0; off < blob.size();) {
+    out.push_back(off);
+    ipt_entry e;
+    std::memcpy(&e, blob.data() + off, sizeof(e));
+    off += e.next_offset;
+  }
+  return out;
+}
+void set_verdict(std::vector<uint8_t>& blob, uint32_t entry_off, int32_t v) {
+  ipt_entry e;
+  std::memcpy(&e, blob.data() + entry_off, sizeof(e));
+  std::memcpy(blob.data() + entry_off + e.target_offset + sizeof(xt_entry_target), &v, sizeof(v));
+}
+
+// Shapes the kernel runs but libiptc never writes, made by patching a captured blob: a jump into
+// the middle of a chain, a jump to an ERROR entry, a chain falling into an ERROR entry; and a
+// RETURN at the top of a hook chain (iptables writes that one).
+TEST(IptLower, WalkEdgeCasesFromPatchedBlobs) {
+  ASSERT_EQ(geteuid(), 0u) << "needs root (label root)";
+  // Entries: 0 INPUT -j a, 1 INPUT policy, 2 FORWARD policy, 3 OUTPUT policy, 4 ERROR "a",
+  // 5 a -p tcp ACCEPT, 6 a -p udp DROP, 7 a RETURN, 8 ERROR (end).
+  auto k = capture(CaptureRequest{.family = AF_INET, .table = "filter",
+                                  .commands = {ipt(I, "-N a"), ipt(I, "-A a -p tcp -j ACCEPT"), ipt(I, "-A a -p udp -j DROP"),
+                                               ipt(I, "-A INPUT -j a")}});
+  ASSERT_TRUE(k) << k.error().describe();
+  const auto off = entry_offsets(k->entries);
+  ASSERT_EQ(off.size(), 9u);
+  auto lower_patched = [&](auto patch) {
+    testing::KernelTable t = *k;
+    patch(t.entries);
+    auto r = lower_ipt_table(t.blob());
+    if (!r) return "lower: " + r.error().describe();
+    if (auto v = ir::validate(*r); !v) return "validate: " + v.error().describe();
+    return ir::to_string(*r);
+  };
+  // Jump to entry 6: chain "a" is split, its first part falls through (goto) into "a@6".
+  EXPECT_EQ(lower_patched([&](auto& b) { set_verdict(b, off[0], static_cast<int32_t>(off[6])); }),
+            R"(table ip filter handle 0
+  chain INPUT handle 0 hook input priority 0 type filter policy accept
+    rule 0: counter -> jump a@6
+    rule 1: counter -> accept
+  chain FORWARD handle 0 hook forward priority 0 type filter policy accept
+    rule 2: counter -> accept
+  chain OUTPUT handle 0 hook output priority 0 type filter policy accept
+    rule 3: counter -> accept
+  chain a handle 0
+    rule 5: ip protocol == 06; counter -> accept
+    rule 4294967296: -> goto a@6
+  chain a@6 handle 0
+    rule 6: ip protocol == 11; counter -> drop
+    rule 7: counter -> return
+)");
+  // Jump to the ERROR entry heading "a": the ERROR target drops.
+  std::string to_error = lower_patched([&](auto& b) { set_verdict(b, off[0], static_cast<int32_t>(off[4])); });
+  EXPECT_NE(to_error.find("rule 0: counter -> drop"), std::string::npos) << to_error;
+  // "a" ends in a conditional entry: it falls into the final ERROR entry, which drops.
+  std::string fall = lower_patched([&](auto& b) {
+    ipt_entry e;
+    std::memcpy(&e, b.data() + off[7], sizeof(e));
+    e.ip.proto = 17;
+    std::memcpy(b.data() + off[7], &e, sizeof(e));
+  });
+  EXPECT_NE(fall.find("    rule 7: ip protocol == 11; counter -> return\n    rule 4294967296: -> drop # falls into an ERROR entry\n"),
+            std::string::npos) << fall;
+  // A jump to a hook chain's entry point has no IR form (jump targets are regular chains).
+  std::string into_hook = lower_patched([&](auto& b) { set_verdict(b, off[5], static_cast<int32_t>(off[2])); });
+  EXPECT_NE(into_hook.find("a jump into the hook chain FORWARD"), std::string::npos) << into_hook;
+
+  // RETURN at the top of INPUT goes to the underflow entry: the policy's verdict.
+  std::string ret = lowered(AF_INET, "filter", {ipt(I, "-P INPUT DROP"), ipt(I, "-A INPUT -p tcp -j RETURN")});
+  EXPECT_NE(ret.find("rule 0: ip protocol == 06; counter -> drop\n    rule 1: counter -> drop\n"), std::string::npos) << ret;
 }
 
 }  // namespace
