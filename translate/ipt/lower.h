@@ -16,9 +16,12 @@
 // the extension and the entry: "REJECT: sends ICMP errors or TCP resets ... (entry 3, rule 2 of
 // chain INPUT in ip filter)".
 //
+// - a RETURN with an empty jump stack continues at the hook's underflow entry (counted, then the
+//   policy): a hook chain whose rules can return that way (a RETURN at its top, or a goto to a
+//   user chain) is lowered as "jump <HOOK>@body; <underflow rule>", with its rules in the body.
+//
 // Known differences (documented, not refused): the kernel's "hotdrop" of a truncated TCP/UDP/ICMP
-// header or a TCP fragment at offset 8 is a non-match here; a RETURN from a base chain applies
-// the policy without counting the underflow entry; a jump to an ERROR entry drops without
+// header or a TCP fragment at offset 8 is a non-match here; a jump to an ERROR entry drops without
 // counting it.
 
 #include <array>

@@ -7,6 +7,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -107,6 +108,7 @@ class TableLowerer {
     NFBPF_TRYV(find_chain_starts());
     // Segments in blob order: each runs to the next chain start or ERROR entry.
     for (auto it = starts_.begin(); it != starts_.end(); ++it) NFBPF_TRYV(lower_segment(it->first));
+    for (const auto& [first, hook] : hook_of_) wrap_hook_body(starts_.at(first), blob_.underflow[hook]);
     return std::move(table_);
   }
 
@@ -181,6 +183,48 @@ class TableLowerer {
 
   bool chain_is_base(uint32_t i) const { return hook_of_.count(i) != 0; }
 
+  ir::Chain* chain_named(std::string_view name) {
+    for (auto& c : table_.chains)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
+
+  // A RETURN with an empty jump stack (at the top of a hook chain, or at the end of a chain
+  // reached from it only by goto or fall-through, like every user chain's final RETURN) makes
+  // ipt_do_table continue at the hook's underflow entry, which counts and applies the policy.
+  // The IR's empty-stack return applies the policy without counting anything, so such a hook
+  // chain becomes: "jump <HOOK>@body" then the underflow rule, with the hook's rules in the
+  // body. Every kernel empty-stack RETURN is then an IR return to the base chain, which goes on
+  // to the underflow rule. Hooks whose chains never return that way stay flat (one call less).
+  void wrap_hook_body(const std::string& base_name, uint32_t underflow_offset) {
+    ir::Chain* base = chain_named(base_name);
+    const uint32_t underflow = by_offset_.at(underflow_offset);
+    if (!base || base->rules.empty() || base->rules.back().handle != underflow) return;  // not libiptc's layout
+    std::vector<std::string> todo{base_name}, seen;
+    bool returns = false;
+    while (!todo.empty() && !returns) {
+      std::string name = todo.back();
+      todo.pop_back();
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
+      const ir::Chain* c = chain_named(name);
+      if (!c) continue;
+      for (const auto& r : c->rules) {
+        if (r.verdict.kind == ir::VerdictKind::kReturn) returns = true;
+        if (r.verdict.kind == ir::VerdictKind::kGoto) todo.push_back(r.verdict.chain);
+      }
+    }
+    if (!returns) return;
+    ir::Chain body{.name = base_name + "@body"};
+    ir::Rule policy_rule = std::move(base->rules.back());
+    base->rules.pop_back();
+    body.rules = std::move(base->rules);
+    base->rules.clear();
+    base->rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++, .verdict = {ir::VerdictKind::kJump, body.name}});
+    base->rules.push_back(std::move(policy_rule));
+    table_.chains.push_back(std::move(body));
+  }
+
   static bool is_unconditional_end(const ir::Rule& r) {
     for (const auto& s : r.steps)
       if (!std::holds_alternative<ir::Counter>(s)) return false;
@@ -236,7 +280,7 @@ class TableLowerer {
     return rule;
   }
 
-  Result<ir::Verdict> lower_target(const Entry& e, EntryOut& out, const EntryContext& ctx, const ir::Chain& chain) {
+  Result<ir::Verdict> lower_target(const Entry& e, EntryOut& out, const EntryContext& ctx, const ir::Chain& /*chain*/) {
     if (e.target == XT_ERROR_TARGET) return failf(EINVAL, "ERROR entry inside a chain ({})", ctx.where());
     if (!e.target.empty()) {
       const Extension* ext = find_target(e.target);
@@ -251,8 +295,7 @@ class TableLowerer {
       switch (-v - 1) {
         case NF_ACCEPT: return ir::Verdict{ir::VerdictKind::kAccept};
         case NF_DROP: return ir::Verdict{ir::VerdictKind::kDrop};
-        case NF_REPEAT:  // XT_RETURN; at the top of a hook the kernel goes to the underflow entry
-          if (chain.base) return ir::Verdict{chain.policy};
+        case NF_REPEAT:  // XT_RETURN (with an empty stack: see wrap_hook_body)
           return ir::Verdict{ir::VerdictKind::kReturn};
         case NF_QUEUE: return failf(EOPNOTSUPP, "QUEUE: queues packets to userspace ({})", ctx.where());
         default: return failf(EINVAL, "standard verdict {} ({})", v, ctx.where());

@@ -52,6 +52,9 @@ TEST(IptLower, ChainsJumpsAndTheIpPartMatchGolden) {
                              ipt(I, "-A web -p tcp --sport 1000:2000 --tcp-flags SYN,ACK SYN -m comment --comment hi -j ACCEPT"),
                              ipt(I, "-A web -j RETURN"), ipt(I, "-P INPUT DROP"),
                              ipt(I, "-A OUTPUT ! -o lo -p udp ! --dport 53 -g web")});
+  // OUTPUT's goto reaches web's RETURNs with an empty jump stack, where the kernel continues at
+  // OUTPUT's underflow entry (counting it): OUTPUT's rules move into OUTPUT@body, jumped to
+  // before the underflow rule. INPUT only jumps, so it stays flat.
   EXPECT_EQ(got, R"(table ip filter handle 0
   chain INPUT handle 0 hook input priority 0 type filter policy drop
     rule 0: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; @th,17,3 & 000000 == 000000; tcp dport == 0050; counter -> jump web
@@ -60,12 +63,14 @@ TEST(IptLower, ChainsJumpsAndTheIpPartMatchGolden) {
   chain FORWARD handle 0 hook forward priority 0 type filter policy accept
     rule 3: counter -> accept
   chain OUTPUT handle 0 hook output priority 0 type filter policy accept
-    rule 4: meta oifname & ffffff00000000000000000000000000 != 6c6f0000000000000000000000000000; ip protocol == 11; @th,5,3 & 000000 == 000000; udp dport != 0035; counter -> goto web
+    rule 4294967296: -> jump OUTPUT@body
     rule 5: counter -> accept
   chain web handle 0
     rule 7: ip protocol == 06; @th,17,3 & 000000 == 000000; tcp sport in-range 03e8-07d0; tcp flags & 12 == 02; counter -> accept # hi
     rule 8: counter -> return
     rule 9: counter -> return
+  chain OUTPUT@body handle 0
+    rule 4: meta oifname & ffffff00000000000000000000000000 != 6c6f0000000000000000000000000000; ip protocol == 11; @th,5,3 & 000000 == 000000; udp dport != 0035; counter -> goto web
 )");
 }
 
@@ -278,9 +283,11 @@ TEST(IptLower, WalkEdgeCasesFromPatchedBlobs) {
   std::string into_hook = lower_patched([&](auto& b) { set_verdict(b, off[5], static_cast<int32_t>(off[2])); });
   EXPECT_NE(into_hook.find("a jump into the hook chain FORWARD"), std::string::npos) << into_hook;
 
-  // RETURN at the top of INPUT goes to the underflow entry: the policy's verdict.
+  // RETURN at the top of INPUT continues at the underflow entry, which counts and drops.
   std::string ret = lowered(AF_INET, "filter", {ipt(I, "-P INPUT DROP"), ipt(I, "-A INPUT -p tcp -j RETURN")});
-  EXPECT_NE(ret.find("rule 0: ip protocol == 06; counter -> drop\n    rule 1: counter -> drop\n"), std::string::npos) << ret;
+  EXPECT_NE(ret.find("  chain INPUT handle 0 hook input priority 0 type filter policy drop\n    rule 4294967296: -> jump INPUT@body\n"
+                     "    rule 1: counter -> drop\n"), std::string::npos) << ret;
+  EXPECT_NE(ret.find("  chain INPUT@body handle 0\n    rule 0: ip protocol == 06; counter -> return\n"), std::string::npos) << ret;
 }
 
 }  // namespace
