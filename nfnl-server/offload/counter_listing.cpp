@@ -69,4 +69,46 @@ void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source, cons
   }
 }
 
+void write_quota_consumed(std::vector<store::ExprAttr>& attrs, uint64_t consumed) {
+  for (auto& a : attrs)
+    if (a.type == NFTA_QUOTA_CONSUMED) {
+      a.payload = be64(consumed);
+      return;
+    }
+  auto at = attrs.begin();
+  while (at != attrs.end() && at->type != NFTA_QUOTA_BYTES) ++at;
+  if (at != attrs.end()) ++at;  // nft_quota_do_dump: BYTES, CONSUMED, FLAGS
+  attrs.insert(at, store::ExprAttr{.type = NFTA_QUOTA_CONSUMED, .payload = be64(consumed)});
+}
+
+void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source) {
+  for (auto& t : rs.tables) {
+    if (!t->vis.cur) continue;
+    for (auto& c : t->chains) {
+      if (!c->vis.cur) continue;
+      for (auto& r : c->rules) {
+        if (!r.vis.cur) continue;
+        size_t nth = 0;
+        for (auto& e : r.exprs) {
+          if (e.name != "quota") continue;
+          auto v = source(t->family, t->name, c->name, r.handle, nth++);
+          if (!v) continue;
+          write_quota_consumed(e.data, *v);
+          // nft_quota_do_dump reports DEPLETED once consumed >= quota.
+          uint64_t bytes = 0;
+          for (const auto& a : e.data)
+            if (a.type == NFTA_QUOTA_BYTES && a.payload.size() == 8)
+              for (uint8_t b : a.payload) bytes = (bytes << 8) | b;
+          for (auto& a : e.data)
+            if (a.type == NFTA_QUOTA_FLAGS && a.payload.size() == 4) {
+              const bool depleted = *v >= bytes;
+              a.payload[3] = static_cast<uint8_t>(depleted ? (a.payload[3] | NFT_QUOTA_F_DEPLETED)
+                                                           : (a.payload[3] & ~NFT_QUOTA_F_DEPLETED));
+            }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace nfbpf::offload

@@ -34,4 +34,13 @@ codegen::abi::Counter read_counter_attrs(const std::vector<store::ExprAttr>& att
 void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source,
                            const ObjectCounterSource& objects = {});
 
+// Bytes a rule's nth (0-based) `quota` expression has consumed; nullopt keeps the stored value.
+using QuotaSource = std::function<std::optional<uint64_t>(uint8_t nfproto, std::string_view table,
+                                                          std::string_view chain, uint64_t handle, size_t nth)>;
+
+// Rewrites NFTA_QUOTA_CONSUMED of every committed rule's quota expressions (`quota 1 mbytes used
+// 640 bytes`); an absent attribute is inserted after NFTA_QUOTA_BYTES, where the kernel dumps it.
+void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source);
+void write_quota_consumed(std::vector<store::ExprAttr>& attrs, uint64_t consumed);
+
 }  // namespace nfbpf::offload

@@ -535,5 +535,28 @@ TEST_F(NftEndToEnd, InitialCounterValuesAreSeeded) {
       << list.output;
 }
 
+// A rule's quota: `used` in listings is what BPF consumed. (An initial `used N bytes` is not
+// tested: the store zeroes NFTA_QUOTA_CONSUMED on input, nftables/expr_codec.cpp fixup_quota,
+// where the kernel keeps it.)
+TEST_F(NftEndToEnd, QuotaUsedIsListedFromBpf) {
+  Outcome r = nft_file(R"(table ip t {
+  chain input {
+    type filter hook input priority 0;
+    ip saddr 10.99.0.1 quota over 300 bytes drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint64_t per_packet = 20 + 8 + kPayload;
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("quota over 300 bytes drop"), std::string::npos) << list.output;
+  // 128 and 256 are within the quota; from the third packet on it is over.
+  EXPECT_EQ(delivered(tx1_), 2);
+  list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("quota over 300 bytes used " + std::to_string(kPackets * per_packet) + " bytes drop"),
+            std::string::npos)
+      << list.output;
+}
+
 }  // namespace
 }  // namespace nfbpf::offload

@@ -219,6 +219,9 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
           if (std::holds_alternative<ir::Counter>(r.steps[i]))
             next_counters_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
                 chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
+          else if (std::holds_alternative<ir::Quota>(r.steps[i]))
+            next_quotas_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
+                chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
     next_tables_[{nfproto, t.name}] = qname;
     t.name = qname;
   }
@@ -302,6 +305,8 @@ void OffloadHook::commit() {
   next_.clear();
   live_counters_ = std::move(next_counters_);
   next_counters_.clear();
+  live_quotas_ = std::move(next_quotas_);
+  next_quotas_.clear();
   live_tables_ = std::move(next_tables_);
   next_tables_.clear();
   live_chains_ = std::move(next_chains_);
@@ -316,6 +321,7 @@ void OffloadHook::abort() {
   next_.clear();
   new_dispatchers_.clear();
   next_counters_.clear();
+  next_quotas_.clear();
   next_tables_.clear();
   next_chains_.clear();
   preparing_.clear();
@@ -374,6 +380,18 @@ std::optional<codegen::abi::Counter> OffloadHook::object_counter(uint8_t nfproto
   return *v;
 }
 
+std::optional<uint64_t> OffloadHook::rule_quota_used(uint8_t nfproto, std::string_view table, std::string_view chain_name,
+                                                     uint64_t handle, size_t nth) const {
+  if (!rt_) return std::nullopt;
+  auto it = live_quotas_.find(RuleId{nfproto, std::string(table), std::string(chain_name), handle});
+  if (it == live_quotas_.end() || nth >= it->second.size()) return std::nullopt;
+  auto slot = rt_->slots.quotas.find(it->second[nth]);
+  if (!slot) return std::nullopt;
+  uint64_t used = 0;
+  if (!rt_->quotas.lookup(&*slot, &used)) return std::nullopt;
+  return used;
+}
+
 bool OffloadHook::reset_rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain_name,
                                      uint64_t handle, size_t nth) {
   auto slot = counter_slot(nfproto, table, chain_name, handle, nth);
@@ -383,6 +401,18 @@ bool OffloadHook::reset_rule_counter(uint8_t nfproto, std::string_view table, st
     return false;
   }
   return true;
+}
+
+void OffloadHook::reset_rule_quota(uint8_t nfproto, std::string_view table, std::string_view chain_name,
+                                   uint64_t handle, size_t nth) {
+  if (!rt_) return;
+  auto it = live_quotas_.find(RuleId{nfproto, std::string(table), std::string(chain_name), handle});
+  if (it == live_quotas_.end() || nth >= it->second.size()) return;
+  auto slot = rt_->slots.quotas.find(it->second[nth]);
+  if (!slot) return;
+  const uint64_t zero = 0;
+  if (auto w = rt_->quotas.update(&*slot, &zero); !w)
+    log::warn("offload: resetting quota slot {}: {}", *slot, w.error().describe());
 }
 
 bool OffloadHook::reset_object_counter(uint8_t nfproto, std::string_view table, std::string_view name) {
@@ -426,6 +456,9 @@ void OffloadHook::before_dump(store::Ruleset& cur) {
         return rule_counter(nfproto, t, c, h, nth);
       },
       [this](uint8_t nfproto, std::string_view t, std::string_view name) { return object_counter(nfproto, t, name); });
+  refresh_rule_quotas(cur, [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+    return rule_quota_used(nfproto, t, c, h, nth);
+  });
 }
 
 void OffloadHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {
@@ -442,11 +475,16 @@ void OffloadHook::after_reset(store::Ruleset& cur, std::span<const std::vector<u
       if (!c->vis.cur || c->name != rr.chain) continue;
       for (auto& r : c->rules) {
         if (!r.vis.cur || r.handle != rr.handle) continue;
-        size_t nth = 0;
+        size_t nth = 0, nth_quota = 0;
         for (auto& e : r.exprs) {
-          if (e.name != "counter") continue;
-          write_counter_attrs(e.data, {});
-          reset_rule_counter(rr.nfproto, rr.table, rr.chain, rr.handle, nth++);
+          if (e.name == "counter") {
+            write_counter_attrs(e.data, {});
+            reset_rule_counter(rr.nfproto, rr.table, rr.chain, rr.handle, nth++);
+          } else if (e.name == "quota") {
+            // nft_quota_do_dump with reset: consumed goes back to zero.
+            write_quota_consumed(e.data, 0);
+            reset_rule_quota(rr.nfproto, rr.table, rr.chain, rr.handle, nth_quota++);
+          }
         }
       }
     }

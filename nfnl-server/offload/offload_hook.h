@@ -58,6 +58,10 @@ class OffloadHook final : public nftables::CommitHook {
                                                     std::string_view chain, uint64_t handle,
                                                     size_t nth) const;
 
+  // Bytes the nth (0-based) `quota` statement of a committed, running rule has consumed.
+  std::optional<uint64_t> rule_quota_used(uint8_t nfproto, std::string_view table, std::string_view chain,
+                                          uint64_t handle, size_t nth) const;
+
   // The live value of a named counter object used by a running rule.
   std::optional<codegen::abi::Counter> object_counter(uint8_t nfproto, std::string_view table,
                                                       std::string_view name) const;
@@ -95,6 +99,7 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<RuleId, std::vector<codegen::abi::Counter>> collect_initial_counters(const store::Ruleset& next);
   std::optional<uint32_t> counter_slot(uint8_t nfproto, std::string_view table, std::string_view chain,
                                        uint64_t handle, size_t nth) const;
+  void reset_rule_quota(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
   std::optional<uint32_t> object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
   Result<codegen::chain::RuntimeTables*> runtime();
   Result<ProgramPtr> program_for(const ir::Table& t, const ir::Chain& c, codegen::flavor::Flavor f,
@@ -109,6 +114,7 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, codegen::runtime::Dispatcher> dispatchers_;  // attached
   std::map<AttachKey, ProgramPtr> live_;                            // installed
   CounterIndex live_counters_;
+  CounterIndex live_quotas_;  // quota statements' slot keys, by rule, in order
   std::map<std::pair<uint8_t, std::string>, std::string> live_tables_;  // (nfproto, name) -> slot-key table name
   std::vector<PlannedChain> live_chains_;
   std::optional<Refusal> last_refused_;
@@ -118,6 +124,7 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, ProgramPtr> next_;
   std::map<AttachKey, codegen::runtime::Dispatcher> new_dispatchers_;
   CounterIndex next_counters_;
+  CounterIndex next_quotas_;
   std::map<std::pair<uint8_t, std::string>, std::string> next_tables_;
   std::vector<PlannedChain> next_chains_;
   std::string preparing_;  // "ip t input": the chain prepare() works on (names refusals)

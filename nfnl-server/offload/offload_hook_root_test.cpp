@@ -182,7 +182,12 @@ TEST_F(OffloadSandbox, CountersEqualPacketsSentAndSurviveReloads) {
 // NFT_MSG_GETRULE_RESET (`nft reset rules`, nft >= 1.0.7): the dump carries the counts, then
 // the rules' BPF counters are zeroed and count on from zero.
 TEST_F(OffloadSandbox, GetRuleResetZeroesTheRulesBpfCounters) {
-  auto b = input_drop_from_sender(/*counter=*/true);
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)  // handle 1
+      .rule(NFPROTO_IPV4, "t", "in",
+            RuleSpec{.saddr_be = addr_be(NetnsPair::kSenderAddr), .counter = true, .quota = 1'000'000,
+                     .verdict = NF_DROP});  // 2
   ASSERT_EQ(submit(b), 0);
   ASSERT_EQ(from_blocked(), 0);
   ASSERT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
@@ -208,12 +213,15 @@ TEST_F(OffloadSandbox, GetRuleResetZeroesTheRulesBpfCounters) {
     nftnl_rule_snprintf(text, sizeof text, r, NFTNL_OUTPUT_DEFAULT, 0);
     nftnl_rule_free(r);
     EXPECT_NE(std::string(text).find("[ counter pkts " + std::to_string(kPackets) + " "), std::string::npos) << text;
+    EXPECT_NE(std::string(text).find("[ quota bytes 1000000 consumed " + std::to_string(kPackets * (20 + 8 + kPayload)) + " "),
+              std::string::npos) << text;
   }
   EXPECT_EQ(rules, 1u);
   auto c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->packets, 0u);
   EXPECT_EQ(c->bytes, 0u);
+  EXPECT_EQ(hook_->rule_quota_used(NFPROTO_IPV4, "t", "in", 2, 0), std::optional<uint64_t>(0));
   ASSERT_EQ(from_blocked(), 0);
   c = hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0);
   ASSERT_TRUE(c.has_value());

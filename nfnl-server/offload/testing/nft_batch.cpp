@@ -103,6 +103,12 @@ NftBatch& NftBatch::rule(uint8_t family, const std::string& table, const std::st
     nftnl_rule_add_expr(r, c);
   }
   if (spec.counter) nftnl_rule_add_expr(r, nftnl_expr_alloc("counter"));
+  if (spec.quota) {
+    nftnl_expr* q = nftnl_expr_alloc("quota");
+    nftnl_expr_set_u64(q, NFTNL_EXPR_QUOTA_BYTES, *spec.quota);
+    nftnl_expr_set_u32(q, NFTNL_EXPR_QUOTA_FLAGS, 0);
+    nftnl_rule_add_expr(r, q);
+  }
   if (spec.reject) {
     nftnl_expr* j = nftnl_expr_alloc("reject");
     nftnl_expr_set_u32(j, NFTNL_EXPR_REJECT_TYPE, NFT_REJECT_ICMP_UNREACH);

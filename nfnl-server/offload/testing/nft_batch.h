@@ -16,6 +16,7 @@ using Bytes = std::vector<uint8_t>;
 struct RuleSpec {
   std::optional<uint32_t> saddr_be;  // ip saddr == X (network header offset 12)
   bool counter = false;              // counter (after the match)
+  std::optional<uint64_t> quota;     // quota N bytes (after the counter)
   bool reject = false;               // reject (an expression the translator refuses)
   std::optional<int> verdict;        // NF_ACCEPT / NF_DROP / NFT_JUMP / NFT_GOTO; none: continue
   std::string target;                // jump/goto target
