@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstring>
@@ -15,6 +16,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "nfnl-server/cli/status_client.h"
 
 namespace {
 
@@ -111,6 +114,27 @@ TEST(Nfbpfd, ReplacesAStaleSocketAndRefusesToRunTwice) {
 TEST(Nfbpfd, RejectsUnknownLogLevel) {
   TempDir dir;
   EXPECT_EQ(wait_exit(spawn({"--socket", dir.sock(), "--log-level", "chatty"})), 1);
+}
+
+// `nfbpf status` against a daemon that only stores rulesets; the answer needs CAP_NET_ADMIN.
+TEST(Nfbpfd, AnswersStatusWithoutOffload) {
+  TempDir dir;
+  pid_t pid = spawn({"--socket", dir.sock(), "--offload", "none"});
+  ASSERT_TRUE(wait_for_socket(dir.sock()));
+  auto text = nfbpf::cli::fetch_status_json(dir.sock());
+  if (::geteuid() == 0) {
+    ASSERT_TRUE(text) << text.error().describe();
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << *text;
+    EXPECT_EQ(j["mode"], "none");
+    EXPECT_TRUE(j["chains"].empty());
+    EXPECT_TRUE(j["last_refused"].is_null());
+  } else {
+    ASSERT_FALSE(text);
+    EXPECT_EQ(text.error().err, EPERM);
+  }
+  ::kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 0);
 }
 
 }  // namespace
