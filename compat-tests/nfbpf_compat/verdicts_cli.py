@@ -140,6 +140,8 @@ def render(doc: dict) -> str:
             continue
         g["offloaded"] += 1
         g[st] += 1
+        if st in ("equal", "mismatch") and not e.get("rule_probes"):
+            g["generic-only"] += 1
         g["probes"] += e.get("probes", 0)
     for k, e in ex.items():
         if e["status"] == "mismatch":
@@ -155,19 +157,19 @@ def render(doc: dict) -> str:
            "match and just miss each boundary; they go out over veth with AF_PACKET and every counter of the "
            "table (the rule's own, a fall-through counter after it, an accepted-packets counter in a later "
            "chain) is compared. Cases that differ only in their original chain share one experiment.", "",
-           "| group | cases | kernel accepts | offloaded | verdict-equal | mismatch | no probes | refused | probes sent (per side) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+           "| group | cases | kernel accepts | offloaded | verdict-equal | mismatch | generic packets only | no probes | refused | packets sent (per side) |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     tot = collections.Counter()
     for g, r in rows.items():
         tot.update(r)
         acc = r["kernel-accepted"]
         pct = f" ({100 * r['offloaded'] / acc:.1f}%)" if acc else ""
         out.append(f"| {g} | {r['cases']} | {acc} | {r['offloaded']}{pct} | {r['equal']} | {r['mismatch']} | "
-                   f"{r['no-probes']} | {r['refused']} | {r['probes']} |")
+                   f"{r['generic-only']} | {r['no-probes']} | {r['refused']} | {r['probes']} |")
     acc = tot["kernel-accepted"]
     pct = f" ({100 * tot['offloaded'] / acc:.1f}%)" if acc else ""
     out.append(f"| **total** | {tot['cases']} | {acc} | {tot['offloaded']}{pct} | {tot['equal']} | {tot['mismatch']} | "
-               f"{tot['no-probes']} | {tot['refused']} | {tot['probes']} |")
+               f"{tot['generic-only']} | {tot['no-probes']} | {tot['refused']} | {tot['probes']} |")
     out += ["", f"Distinct experiments: {len(ex)}; kernel refused the prerouting version: "
                 f"{tot['kernel-refused']} case(s); harness errors: {tot['harness-error']}; daemon deaths: {tot['daemon-died']}.",
             "", "### Refused by nfbpfd (cases, reason as nfbpfd logs it, numbers blurred)", "",
