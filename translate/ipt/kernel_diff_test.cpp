@@ -137,6 +137,7 @@ TEST(IptKernelDiff, Ipv4CountersMatchTheKernel) {
       v4("10.0.0.3").tcp(9, 443),
       v4().fragment(16, false).tcp(1234, 22).flags(packet::tcp::kSyn),  // non-first: no L4 match holds
       v4().fragment(0, true).tcp(1234, 22).flags(packet::tcp::kSyn),   // first fragment: L4 matches work
+      v4().fragment(8, false).tcp(1234, 22),  // offset 8: the first tcp match drops it (hotdrop)
       v4("12.0.0.1", "10.9.9.8").ttl(1).icmp_echo(1, 1),
       v4("12.0.0.1", "10.9.9.9").icmp(3, 1),
       v4("12.0.0.1", "10.9.9.9").icmp(11, 0),

@@ -20,9 +20,11 @@
 //   policy): a hook chain whose rules can return that way (a RETURN at its top, or a goto to a
 //   user chain) is lowered as "jump <HOOK>@body; <underflow rule>", with its rules in the body.
 //
+// - tcp_mt's "hotdrop" of an IPv4 TCP fragment at offset 8 is a rule before the entry's: the same
+//   earlier tests, `ip frag-off & 1fff == 0001`, drop (no counter, as the kernel's).
+//
 // Known differences (documented, not refused): the kernel's "hotdrop" of a truncated TCP/UDP/ICMP
-// header or a TCP fragment at offset 8 is a non-match here; a jump to an ERROR entry drops without
-// counting it.
+// header is a non-match here; a jump to an ERROR entry drops without counting it.
 
 #include <array>
 #include <cstdint>

@@ -16,6 +16,7 @@
 #include "translate/ipt/extension.h"
 #include "translate/ipt/ip_header.h"
 #include "translate/ipt/lower.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::translate::ipt {
 
@@ -160,8 +161,10 @@ class TableLowerer {
     uint32_t i = first;
     bool terminal = false;
     for (; i < entries_.size() && entries_[i].target != XT_ERROR_TARGET && (i == first || !is_start(i)); ++i) {
-      NFBPF_IPT_TRY(rule, lower_entry(entries_[i], chain, static_cast<uint32_t>(chain.rules.size())));
+      std::optional<ir::Rule> hotdrop;
+      NFBPF_IPT_TRY(rule, lower_entry(entries_[i], chain, static_cast<uint32_t>(chain.rules.size()), hotdrop));
       terminal = is_unconditional_end(rule);
+      if (hotdrop) chain.rules.push_back(std::move(*hotdrop));
       chain.rules.push_back(std::move(rule));
     }
     // Falling off the segment: into the next chain (the kernel just goes on), or into an ERROR
@@ -237,7 +240,21 @@ class TableLowerer {
     }
   }
 
-  Result<ir::Rule> lower_entry(const Entry& e, const ir::Chain& chain, uint32_t position) {
+  // tcp_mt drops ("hotdrop") an IPv4 TCP fragment at offset 8 (fragoff 1: it could overwrite the
+  // flags of the first fragment) once the entry's earlier tests held, without counting. That is
+  // expressible: a rule before the entry's, with the same earlier tests and that fragment offset,
+  // dropping. Only when the earlier tests are pure matches (a limit would be consumed twice).
+  std::optional<ir::Rule> tcp_hotdrop_rule(const std::vector<ir::Step>& before) {
+    for (const auto& st : before)
+      if (!std::holds_alternative<ir::Match>(st)) return std::nullopt;
+    ir::Rule r{.handle = kSyntheticHandle + synthetic_++, .steps = before, .verdict = {ir::VerdictKind::kDrop},
+               .comment = "tcp: fragment at offset 8 (the kernel's hotdrop)"};
+    r.steps.push_back(ir::Match{.key = {ir::known_field(ir::KnownField::kIp4FragOff)}, .mask = ir::Bytes{0x1f, 0xff},
+                                .op = ir::Op::kEq, .value = ir::Bytes{0x00, 0x01}});
+    return r;
+  }
+
+  Result<ir::Rule> lower_entry(const Entry& e, const ir::Chain& chain, uint32_t position, std::optional<ir::Rule>& hotdrop) {
     ir::Rule rule{.handle = e.index};
     EntryContext ctx{.family = table_.family, .table = blob_.table, .chain = chain.name, .entry_index = e.index,
                      .rule_in_chain = position, .hooks = e.comefrom & ((1u << NF_INET_NUMHOOKS) - 1)};
@@ -270,6 +287,7 @@ class TableLowerer {
       const Extension* ext = find_match(name);
       if (!ext) return failf(EOPNOTSUPP, "match {}: not supported ({})", name, ctx.where());
       if (!ext->lower) return failf(EOPNOTSUPP, "match {}: {} ({})", name, ext->refusal, ctx.where());
+      if (name == "tcp" && table_.family == ir::Family::kIp && !hotdrop) hotdrop = tcp_hotdrop_rule(rule.steps);
       NFBPF_TRYV(ext->lower(x, out, ctx));
       off += m.u.match_size;
     }

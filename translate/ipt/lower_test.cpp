@@ -54,18 +54,21 @@ TEST(IptLower, ChainsJumpsAndTheIpPartMatchGolden) {
                              ipt(I, "-A OUTPUT ! -o lo -p udp ! --dport 53 -g web")});
   // OUTPUT's goto reaches web's RETURNs with an empty jump stack, where the kernel continues at
   // OUTPUT's underflow entry (counting it): OUTPUT's rules move into OUTPUT@body, jumped to
-  // before the underflow rule. INPUT only jumps, so it stays flat.
+  // before the underflow rule. INPUT only jumps, so it stays flat. Each tcp match is preceded by
+  // tcp_mt's hotdrop of an offset-8 fragment, behind the same earlier tests.
   EXPECT_EQ(got, R"(table ip filter handle 0
   chain INPUT handle 0 hook input priority 0 type filter policy drop
+    rule 4294967296: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; ip frag-off & 1fff == 0001 -> drop # tcp: fragment at offset 8 (the kernel's hotdrop)
     rule 0: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; @th,17,3 & 000000 == 000000; tcp dport == 0050; counter -> jump web
     rule 1: ip saddr != 01020304; ip frag-off & 1fff != 0000; counter -> drop
     rule 2: counter -> drop
   chain FORWARD handle 0 hook forward priority 0 type filter policy accept
     rule 3: counter -> accept
   chain OUTPUT handle 0 hook output priority 0 type filter policy accept
-    rule 4294967296: -> jump OUTPUT@body
+    rule 4294967298: -> jump OUTPUT@body
     rule 5: counter -> accept
   chain web handle 0
+    rule 4294967297: ip protocol == 06; ip frag-off & 1fff == 0001 -> drop # tcp: fragment at offset 8 (the kernel's hotdrop)
     rule 7: ip protocol == 06; @th,17,3 & 000000 == 000000; tcp sport in-range 03e8-07d0; tcp flags & 12 == 02; counter -> accept # hi
     rule 8: counter -> return
     rule 9: counter -> return
