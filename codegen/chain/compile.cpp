@@ -87,6 +87,7 @@ class Compiler {
     }
     for (const auto& [ti, name] : order_) all.push_back(ir::find_chain(*tables_[ti], name));
     layout_ = prologue::layout_for(prologue::needs_of(all));
+    layout_.ipv6_ext_headers = opt_.ipv6_ext_headers;
 
     Label accept_exit(p_), drop_exit(p_);
     accept_ = &accept_exit;

@@ -66,6 +66,9 @@ struct CompileOptions {
   StateSlots* slots = nullptr;                // required when the chain has stateful statements
   std::optional<uint32_t> skb_nfct_offset;    // sk_buff._nfct (vmlinux BTF): enables ct state
   std::string prog_name;                      // default: the chain's name
+  // IPv6 extension headers the prologue walks; 0: prologue::kMaxIpv6ExtHeaders (for measuring
+  // verification cost against the count, see docs/codegen.md).
+  int ipv6_ext_headers = 0;
 };
 
 struct SlotUse {

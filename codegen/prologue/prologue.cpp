@@ -97,6 +97,18 @@ void parse_ipv4(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   p.jmp(done);
 }
 
+// reg ^= x; reg ^= x with x unknown to the verifier (the packet length, spread over both halves):
+// the same number at run time, an unknown scalar for the verifier on every path, so paths that
+// reach this point with different ranges for reg merge. Clobbers r2, r3.
+void forget_range(emit::Program& p, Reg reg) {
+  flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
+  p.mov(Reg::R3, Reg::R2);
+  p.alu(AluOp::kLsh, Reg::R3, 32);
+  p.alu(AluOp::kOr, Reg::R3, Reg::R2);
+  p.alu(AluOp::kXor, reg, Reg::R3);
+  p.alu(AluOp::kXor, reg, Reg::R3);
+}
+
 // Jumps to `yes` if r1 is an IPv6 extension header as ipv6_ext_hdr() counts them.
 void jmp_if_ext(emit::Program& p, Label& yes, bool with_none) {
   for (int32_t h : {0, 43, 44, 51, 60}) p.jmp(Cond::kEq, Reg::R1, h, yes);
@@ -122,7 +134,8 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   store_imm(p, kFragSlot, 0);
   p.mov(kL4Ptr, 40);
   Label found(p), tail(p);
-  for (int i = 0; i < kMaxIpv6ExtHeaders; ++i) {
+  const int walk = lay.ipv6_ext_headers > 0 ? lay.ipv6_ext_headers : kMaxIpv6ExtHeaders;
+  for (int i = 0; i < walk; ++i) {
     Label ext(p), frag(p), next(p);
     p.ldx(Size::kDW, Reg::R1, kPkt, rel(kTprotSlot));
     p.jmp(Cond::kEq, Reg::R1, 44, frag);
@@ -158,8 +171,18 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
     store_reg(p, kTprotSlot, Reg::R1);
     p.alu(AluOp::kAdd, kL4Ptr, 8);
     p.bind(next);
+    // The offset's range now depends on which kinds of header came before (a fragment header
+    // adds exactly 8, others 8..2048): as many verifier states per step as there are mixes, so
+    // verification grew quadratically with the walk. Forget the range (the same number at run
+    // time, see forget_range) and bound it again: one state per step.
+    forget_range(p, kL4Ptr);
+    p.jmp(Cond::kGt, kL4Ptr, 0x7fff, none);
   }
-  p.jmp(none);  // more extension headers than we walk: treated as no transport header
+  // After `walk` headers: an upper-layer protocol (or AH, NONE) is found; another extension
+  // header means more than we walk: treated as no transport header.
+  p.ldx(Size::kDW, Reg::R1, kPkt, rel(kTprotSlot));
+  for (int32_t h : {0, 43, 44, 60}) p.jmp(Cond::kEq, Reg::R1, h, none);
+  p.jmp(found);
   p.bind(found);
   store_reg(p, kThoffSlot, kL4Ptr);
   // Every walk depth leaves thoff with a different range, and the verifier would check the whole
@@ -168,16 +191,11 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   // halves): the same number at run time, the same unknown scalar for the verifier on every
   // path, so the paths merge at the rules.
   p.bind(tail);
-  flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
-  p.mov(Reg::R3, Reg::R2);
-  p.alu(AluOp::kLsh, Reg::R3, 32);
-  p.alu(AluOp::kOr, Reg::R3, Reg::R2);
   p.ldx(Size::kDW, Reg::R1, kPkt, rel(kThoffSlot));
-  p.alu(AluOp::kXor, Reg::R1, Reg::R3);
-  p.alu(AluOp::kXor, Reg::R1, Reg::R3);
-  // Below 2^15 (8 headers of at most 2 KiB after 40 bytes: < 16.5 KiB, so the value is kept):
-  // packet-pointer arithmetic needs a bound well under 64 KiB.
-  p.alu(AluOp::kAnd, Reg::R1, 0x7fff);
+  forget_range(p, Reg::R1);
+  // Packet-pointer arithmetic needs a bound well under 64 KiB: a transport header 32 KiB or more
+  // into the packet (only possible behind many large extension headers) counts as none.
+  p.jmp(Cond::kGt, Reg::R1, 0x7fff, none);
   store_reg(p, kThoffSlot, Reg::R1);
   p.jmp(done);
 }

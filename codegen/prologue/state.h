@@ -51,6 +51,8 @@ inline flavor::PacketRef pkt_ref() { return flavor::PacketRef::at(kPkt); }
 struct Layout {
   uint32_t l3_fast = 0;  // bytes of network header behind r8 (0: r8 is always 0)
   uint32_t l4_fast = 0;  // bytes of transport header behind r9 (0: r9 is always 0)
+  // IPv6 extension headers the prologue walks (unrolled); 0: prologue::kMaxIpv6ExtHeaders.
+  int ipv6_ext_headers = 0;
 };
 
 }  // namespace nfbpf::codegen::prologue

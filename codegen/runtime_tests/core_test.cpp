@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "codegen/emit/disasm.h"
+#include "codegen/prologue/prologue.h"
 #include "codegen/runtime_tests/harness.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
@@ -100,6 +101,53 @@ TEST_F(CoreTest, FragmentsAndTransportReads) {
   std::vector<ir::Step> fast{ir::Match{.key = {ir::Field{.base = ir::Base::kTransport, .offset = 2, .len = 2}},
                                        .op = ir::Op::kEq, .value = b::be16(2)}};
   expect_all(fast, ir::Family::kIp, {{v4(whole), kD}, {v4(frag), kD}});
+}
+
+// The extension-header walk goes as far as prologue::kMaxIpv6ExtHeaders (16) headers, like the
+// kernel's ipv6_find_hdr (which has no limit): 5, 8 and 16 headers (hop-by-hop, destination
+// options, routing, a first fragment, large option blocks) still find the TCP header; 17 do not
+// (no transport header: the rule cannot match). Every flavor, checked against the evaluator for
+// the walkable counts.
+TEST_F(CoreTest, Ipv6ManyExtensionHeaders) {
+  ASSERT_EQ(prologue::kMaxIpv6ExtHeaders, 16);
+  auto chain = [](int n, uint16_t dport) {
+    auto p = Packet::ipv6("2001:db8::1", "2001:db8::2").hop_by_hop();
+    for (int i = 1; i < n; ++i) {
+      switch (i % 4) {
+        case 0: p.dest_opts(); break;
+        case 1: p.dest_opts(std::vector<uint8_t>(60, 0x00)); break;  // a 64-byte option block
+        case 2: p.routing(0, 0); break;
+        default: p.fragment(0, i + 1 < n); break;                    // first fragment: walk on
+      }
+    }
+    return v6(p.tcp(1000, dport));
+  };
+  std::vector<ir::Step> steps{b::eq(KnownField::kMetaL4Proto, b::u8(6)), b::eq(KnownField::kTcpDport, b::be16(22))};
+  expect_all(steps, ir::Family::kIp6,
+             {{chain(5, 22), kD}, {chain(5, 23), kA}, {chain(8, 22), kD}, {chain(8, 21), kA},
+              {chain(16, 22), kD}, {chain(16, 23), kA}});
+}
+
+// More headers than the walk: no transport header, so l4proto/dport rules do not match (the
+// kernel would find it; the evaluator follows the kernel, so no comparison here).
+TEST_F(CoreTest, Ipv6MoreExtensionHeadersThanTheWalkHaveNoTransport) {
+  auto p = Packet::ipv6("2001:db8::1", "2001:db8::2");
+  for (int i = 0; i <= prologue::kMaxIpv6ExtHeaders; ++i) p.dest_opts();
+  TestPacket pkt = v6(p.tcp(1000, 22));
+  for (Flavor f : kAllFlavors) {
+    ir::Table t = one_rule(family_for(f, ir::Family::kIp6), hook_for(f), {b::eq(KnownField::kTcpDport, b::be16(22))});
+    auto run = ChainRun::create(k, *rt, t, "c", f);
+    ASSERT_TRUE(run.has_value()) << run.error().describe();
+    auto got = run->run_bpf(pkt);
+    ASSERT_TRUE(got.has_value()) << got.error().describe();
+    EXPECT_EQ(verdict_name(*got), verdict_name(kA)) << flavor::flavor_name(f);
+    // One header fewer: found.
+    auto q = Packet::ipv6("2001:db8::1", "2001:db8::2");
+    for (int i = 0; i < prologue::kMaxIpv6ExtHeaders; ++i) q.dest_opts();
+    auto hit = run->run_bpf(v6(q.tcp(1000, 22)));
+    ASSERT_TRUE(hit.has_value());
+    EXPECT_EQ(verdict_name(*hit), verdict_name(kD)) << flavor::flavor_name(f);
+  }
 }
 
 TEST_F(CoreTest, Ipv6AddressesAndNonFirstFragment) {
