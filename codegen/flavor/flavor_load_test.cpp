@@ -10,10 +10,16 @@
 #include "codegen/flavor/packet.h"
 #include "codegen/kernel/linux_kernel.h"
 #include "codegen/kernel/loader.h"
-#include "codegen/kernel/testing/packets.h"
+#include "common/packet/packet.h"
 
 namespace nfbpf::codegen::flavor {
 namespace {
+
+// The packet as a test run takes it: bare L3, or wrapped in an Ethernet header.
+std::vector<uint8_t> frame(packet::Packet p, bool l2) {
+  if (l2) p.ether();
+  return p.bytes();
+}
 
 using emit::Reg;
 
@@ -41,9 +47,9 @@ TEST_P(FlavorLoad, PrologueAndSliceLoadAndRun) {
   auto prog = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type});
   ASSERT_TRUE(prog.has_value()) << prog.error().describe() << "\n" << emit::disassemble(p);
 
-  auto ip = testing::ipv4_udp("10.0.0.1", "10.0.0.2");
+  auto ip = packet::Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1000, 2000).payload_size(16);
   // Netfilter test runs without ctx_in take a bare IP packet (LOCAL_OUT); the others a frame.
-  auto in = f.flavor == Flavor::kNetfilter ? ip : testing::ethernet(ip);
+  auto in = frame(ip, f.flavor != Flavor::kNetfilter);
   auto r = prog->test_run({.data_in = in});
   ASSERT_TRUE(r.has_value()) << r.error().describe();
   EXPECT_EQ(static_cast<int32_t>(r->retval), f.drop);
@@ -51,8 +57,9 @@ TEST_P(FlavorLoad, PrologueAndSliceLoadAndRun) {
   // An IPv6-looking header is accepted (for netfilter only the version nibble changes: a bare
   // packet is always run as IPv4 by test_run).
   auto v6 = ip;
-  v6[0] = 0x60;
-  auto in6 = f.flavor == Flavor::kNetfilter ? v6 : testing::ethernet(v6, 0x86dd);
+  v6.ip_version(6);
+  if (f.flavor != Flavor::kNetfilter) v6.ethertype(packet::ethertype::kIp6);
+  auto in6 = v6.bytes();
   r = prog->test_run({.data_in = in6});
   ASSERT_TRUE(r.has_value()) << r.error().describe();
   EXPECT_EQ(static_cast<int32_t>(r->retval), f.accept);
@@ -62,8 +69,8 @@ TEST_P(FlavorLoad, PrologueAndSliceLoadAndRun) {
 TEST_P(FlavorLoad, ShortPacketTakesTheShortPath) {
   const FlavorOps& f = flavor_ops(GetParam());
   kernel::LinuxKernel k;
-  auto ip = testing::ipv4_udp("10.0.0.1", "10.0.0.2", 16);  // 44 bytes of IP
-  auto in = f.flavor == Flavor::kNetfilter ? ip : testing::ethernet(ip);
+  auto ip = packet::Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1000, 2000).payload_size(16);  // 44 bytes of IP
+  auto in = frame(ip, f.flavor != Flavor::kNetfilter);
   for (uint32_t off : {24u, 25u}) {  // [24, 44) fits exactly; [25, 45) does not
     emit::Program p(std::string(f.name));
     emit::Label accept(p);

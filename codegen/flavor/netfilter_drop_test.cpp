@@ -13,11 +13,17 @@
 #include "codegen/flavor/packet.h"
 #include "codegen/kernel/linux_kernel.h"
 #include "codegen/kernel/loader.h"
-#include "codegen/kernel/testing/packets.h"
+#include "common/packet/packet.h"
 #include "codegen/runtime/counters.h"
 
 namespace nfbpf::codegen::flavor {
 namespace {
+
+// The packet as a test run takes it: bare L3, or wrapped in an Ethernet header.
+std::vector<uint8_t> frame(packet::Packet p, bool l2) {
+  if (l2) p.ether();
+  return p.bytes();
+}
 
 using emit::Reg;
 
@@ -59,24 +65,24 @@ struct NetfilterDropSaddr : ::testing::Test {
 };
 
 TEST_F(NetfilterDropSaddr, DropsOnlyTheSourceAddressWithoutCtx) {
-  auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 32);
-  auto good = testing::ipv4_udp("192.168.1.2", "10.0.0.2", 32);
-  auto r = prog->test_run({.data_in = bad, .repeat = 5});
+  auto bad = packet::Packet::ipv4("192.168.1.1", "10.0.0.2").udp(1000, 2000).payload_size(32);
+  auto good = packet::Packet::ipv4("192.168.1.2", "10.0.0.2").udp(1000, 2000).payload_size(32);
+  auto r = prog->test_run({.data_in = bad.bytes(), .repeat = 5});
   ASSERT_TRUE(r.has_value()) << r.error().describe();
   EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_DROP));
-  r = prog->test_run({.data_in = good, .repeat = 5});
+  r = prog->test_run({.data_in = good.bytes(), .repeat = 5});
   ASSERT_TRUE(r.has_value()) << r.error().describe();
   EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_ACCEPT));
   auto c = counters->read(kDropSlot);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->packets, 5u);
-  EXPECT_EQ(c->bytes, 5u * bad.size());  // L3 length: the IP packet
+  EXPECT_EQ(c->bytes, 5u * bad.bytes().size());  // L3 length: the IP packet
   EXPECT_EQ(counters->read(0)->packets, 0u);
 }
 
 TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
-  auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 32);
-  auto good = testing::ipv4_udp("10.1.1.1", "10.0.0.2", 32);
+  auto bad = packet::Packet::ipv4("192.168.1.1", "10.0.0.2").udp(1000, 2000).payload_size(32);
+  auto good = packet::Packet::ipv4("10.1.1.1", "10.0.0.2").udp(1000, 2000).payload_size(32);
   uint64_t expected_packets = 0;
   for (uint8_t hook : {NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT,
                        NF_INET_POST_ROUTING}) {
@@ -85,8 +91,8 @@ TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
     st.pf = NFPROTO_IPV4;
     std::span<const uint8_t> ctx(reinterpret_cast<const uint8_t*>(&st), sizeof st);
     // Every hook but LOCAL_OUT wants an Ethernet frame (test_run strips the header).
-    auto bad_in = hook == NF_INET_LOCAL_OUT ? bad : testing::ethernet(bad);
-    auto good_in = hook == NF_INET_LOCAL_OUT ? good : testing::ethernet(good);
+    auto bad_in = frame(bad, hook != NF_INET_LOCAL_OUT);
+    auto good_in = frame(good, hook != NF_INET_LOCAL_OUT);
     auto r = prog->test_run({.data_in = bad_in, .ctx_in = ctx});
     ASSERT_TRUE(r.has_value()) << "hook " << int(hook) << ": " << r.error().describe();
     EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_DROP)) << "hook " << int(hook);
@@ -98,7 +104,7 @@ TEST_F(NetfilterDropSaddr, DropsOnEveryHookWithCtx) {
   auto c = counters->read(kDropSlot);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->packets, expected_packets);
-  EXPECT_EQ(c->bytes, expected_packets * bad.size());
+  EXPECT_EQ(c->bytes, expected_packets * bad.bytes().size());
 }
 
 // A subprogram reads the packet through the caller's dynptr (PacketRef) and counts with the
@@ -133,14 +139,14 @@ TEST_F(NetfilterDropSaddr, SubprogramUsesTheCallersDynptr) {
   auto pr = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type},
                                  {{std::string(runtime::kCountersMapName), &counters->map()}});
   ASSERT_TRUE(pr.has_value()) << pr.error().describe() << "\n" << emit::disassemble(p);
-  auto bad = testing::ipv4_udp("192.168.1.1", "10.0.0.2", 40);
-  auto good = testing::ipv4_udp("192.168.1.9", "10.0.0.2", 40);
-  EXPECT_EQ(pr->test_run({.data_in = bad, .repeat = 3})->retval, static_cast<uint32_t>(NF_DROP));
-  EXPECT_EQ(pr->test_run({.data_in = good})->retval, static_cast<uint32_t>(NF_ACCEPT));
+  auto bad = packet::Packet::ipv4("192.168.1.1", "10.0.0.2").udp(1000, 2000).payload_size(40);
+  auto good = packet::Packet::ipv4("192.168.1.9", "10.0.0.2").udp(1000, 2000).payload_size(40);
+  EXPECT_EQ(pr->test_run({.data_in = bad.bytes(), .repeat = 3})->retval, static_cast<uint32_t>(NF_DROP));
+  EXPECT_EQ(pr->test_run({.data_in = good.bytes()})->retval, static_cast<uint32_t>(NF_ACCEPT));
   auto c = counters->read(5);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->packets, 3u);
-  EXPECT_EQ(c->bytes, 3u * bad.size());
+  EXPECT_EQ(c->bytes, 3u * bad.bytes().size());
 }
 
 // The kSkbDirect slow path (bytes beyond the linear head go through a dynptr): test_run skbs are
@@ -150,7 +156,7 @@ TEST(NetfilterSkbDirect, SlowPathReadsThroughDynptr) {
   const FlavorOps& f = flavor_ops(Flavor::kNetfilter);
   ASSERT_EQ(f.packet_mode, PacketMode::kSkbDirect);
   kernel::LinuxKernel k;
-  auto pkt = testing::ipv4_udp("10.0.0.1", "10.0.0.2", 16, 1000, 2000);  // 44 bytes
+  auto pkt = packet::Packet::ipv4("10.0.0.1", "10.0.0.2").udp(1000, 2000).payload_size(16);  // 44 bytes
   for (bool shrink : {false, true}) {
     for (int variant = 0; variant < 3; ++variant) {
       emit::Program p("slow_path");
@@ -175,7 +181,7 @@ TEST(NetfilterSkbDirect, SlowPathReadsThroughDynptr) {
       p.ret(f.accept);
       auto prog = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type});
       ASSERT_TRUE(prog.has_value()) << prog.error().describe() << "\n" << emit::disassemble(p);
-      auto r = prog->test_run({.data_in = pkt});
+      auto r = prog->test_run({.data_in = pkt.bytes()});
       ASSERT_TRUE(r.has_value()) << r.error().describe();
       EXPECT_EQ(r->retval, static_cast<uint32_t>(variant < 2 ? NF_DROP : NF_ACCEPT))
           << "shrink " << shrink << " variant " << variant;
@@ -201,16 +207,16 @@ TEST(NetfilterIpv6, DropsUdpPortOnEveryHook) {
   p.ret(f.accept);
   auto prog = kernel::load_program(k, p, {.type = f.prog_type, .expected_attach_type = f.expected_attach_type});
   ASSERT_TRUE(prog.has_value()) << prog.error().describe();
-  auto hit = testing::ipv6_udp("2001:db8::1", "2001:db8::2", 16, 1000, 2000);
-  auto miss = testing::ipv6_udp("2001:db8::1", "2001:db8::2", 16, 1000, 2001);
+  auto hit = packet::Packet::ipv6("2001:db8::1", "2001:db8::2").udp(1000, 2000).payload_size(16);
+  auto miss = packet::Packet::ipv6("2001:db8::1", "2001:db8::2").udp(1000, 2001).payload_size(16);
   for (uint8_t hook : {NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_LOCAL_OUT,
                        NF_INET_POST_ROUTING}) {
     abi::NfHookStateIn st{};
     st.hook = hook;
     st.pf = NFPROTO_IPV6;
     std::span<const uint8_t> ctx(reinterpret_cast<const uint8_t*>(&st), sizeof st);
-    auto hit_in = hook == NF_INET_LOCAL_OUT ? hit : testing::ethernet(hit, 0x86dd);
-    auto miss_in = hook == NF_INET_LOCAL_OUT ? miss : testing::ethernet(miss, 0x86dd);
+    auto hit_in = frame(hit, hook != NF_INET_LOCAL_OUT);
+    auto miss_in = frame(miss, hook != NF_INET_LOCAL_OUT);
     auto r = prog->test_run({.data_in = hit_in, .ctx_in = ctx});
     ASSERT_TRUE(r.has_value()) << "hook " << int(hook) << ": " << r.error().describe();
     EXPECT_EQ(r->retval, static_cast<uint32_t>(NF_DROP)) << "hook " << int(hook);
