@@ -11,6 +11,6 @@ here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONDONTWRITEBYTECODE=1
 if [ "${1:-}" = --verdicts ]; then   # the verdict differential (packets), see nfbpf_compat/verdicts.py
   shift
-  cd "$here" && exec python3 -m nfbpf_compat.verdicts_cli "$@"
+  PYTHONPATH="$here" exec python3 -m nfbpf_compat.verdicts_cli "$@"
 fi
 exec python3 "$here/compat.py" "$@"
