@@ -143,12 +143,27 @@ class TableLowerer {
       if (t == e.index + 1 || entries_[t].target == XT_ERROR_TARGET || starts_.count(t)) continue;
       auto owner = starts_.upper_bound(t);
       std::string base = owner == starts_.begin() ? "entry" : std::prev(owner)->second;
-      starts_[t] = fmt::format("{}@{}", base, t);
+      starts_[t] = unused_name(fmt::format("{}@{}", base, t));
     }
     return {};
   }
 
   bool is_start(uint32_t i) const { return starts_.count(i) != 0; }
+
+  // Names the walk makes up ("INPUT@body", "a@6") must not clash with a user chain's: iptables
+  // allows '@' in chain names.
+  std::string unused_name(std::string name) const {
+    auto taken = [&](const std::string& n) {
+      for (const auto& [i, s] : starts_)
+        if (s == n) return true;
+      for (const auto& e : entries_)
+        if (e.target == XT_ERROR_TARGET && e.error_name == n) return true;
+      return false;
+    };
+    std::string candidate = name;
+    for (int k = 2; taken(candidate); ++k) candidate = fmt::format("{}#{}", name, k);
+    return candidate;
+  }
 
   Result<void> lower_segment(uint32_t first) {
     ir::Chain chain{.name = starts_.at(first)};
@@ -218,7 +233,7 @@ class TableLowerer {
       }
     }
     if (!returns) return;
-    ir::Chain body{.name = base_name + "@body"};
+    ir::Chain body{.name = unused_name(base_name + "@body")};
     ir::Rule policy_rule = std::move(base->rules.back());
     base->rules.pop_back();
     body.rules = std::move(base->rules);
