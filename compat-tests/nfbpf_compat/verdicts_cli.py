@@ -52,7 +52,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--write-report", action="store_true", help="rewrite the verdict section of docs/compat.md")
     ap.add_argument("--expect-no-mismatch", action="store_true", help="exit 1 on any mismatch or harness error")
+    ap.add_argument("--report-only", action="store_true", help="render OUT/verdicts.json again (no run)")
     args = ap.parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.out, "verdicts.json"), encoding="utf-8") as f:
+            text = render(json.load(f))
+        print(text)
+        if args.write_report:
+            write_section(DOC, text)
+        return 0
     if os.geteuid() != 0:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
@@ -156,7 +164,19 @@ def render(doc: dict) -> str:
            "`nfbpf_probe_gen` (eval::rule_probes on the rule as the kernel holds it) makes the packets that just "
            "match and just miss each boundary; they go out over veth with AF_PACKET and every counter of the "
            "table (the rule's own, a fall-through counter after it, an accepted-packets counter in a later "
-           "chain) is compared. Cases that differ only in their original chain share one experiment.", "",
+           "chain) is compared. Cases that differ only in their original chain share one experiment. "
+           "Every experiment also gets 38 generic packets (TCP, UDP, ICMP on both families, then 16 "
+           "200-byte datagrams per family) so that rules with nothing to vary (limit, quota, meta length "
+           "ranges rule_probes skips) still run; \"generic packets only\" counts experiments for which "
+           "rule_probes made no packet.", "",
+           "Shell dumps: the dump is loaded into the kernel, its `nft -j` listing rewritten (ip/ip6/inet "
+           "tables only; every base chain moved to prerouting at a priority of its own; regular chains "
+           "nothing jumps to become base chains; a `counter` after each rule's matches) and loaded on both "
+           "sides; the probes of every rule are sent at once. \"kernel accepts\" for a dump means the "
+           "kernel took the dump and its rewritten form (JSON re-import refuses some typeof sets and "
+           "objects).", "",
+           "A mismatch is printed with the first differing probes (frame as sent, Ethernet header "
+           "included, and the counters that moved on each side). Counter keys: `chain#rule.nth`.", "",
            "| group | cases | kernel accepts | offloaded | verdict-equal | mismatch | generic packets only | no probes | refused | packets sent (per side) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     tot = collections.Counter()
