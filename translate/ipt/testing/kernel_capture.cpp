@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -65,10 +67,10 @@ struct Header {
   socklen_t len = sizeof(info);
   if (getsockopt(fd, level, IPT_SO_GET_INFO, &info, &len) != 0) die("GET_INFO: " + std::string(strerror(errno)));
   std::vector<uint8_t> buf(sizeof(ipt_get_entries) + info.size, 0);
-  ipt_get_entries get{};
-  std::strncpy(get.name, req.table.c_str(), sizeof(get.name) - 1);
-  get.size = info.size;
-  std::memcpy(buf.data(), &get, sizeof(get));
+  // The request header (name, size) written in place: ipt_get_entries ends in a zero-length array.
+  std::memcpy(buf.data() + offsetof(ipt_get_entries, name), req.table.c_str(),
+              std::min(req.table.size(), sizeof(info.name) - 1));
+  std::memcpy(buf.data() + offsetof(ipt_get_entries, size), &info.size, sizeof(info.size));
   len = static_cast<socklen_t>(buf.size());
   if (getsockopt(fd, level, IPT_SO_GET_ENTRIES, buf.data(), &len) != 0) die("GET_ENTRIES: " + std::string(strerror(errno)));
   Header h{.valid_hooks = info.valid_hooks, .size = info.size, .hook_entry = {}, .underflow = {}};
