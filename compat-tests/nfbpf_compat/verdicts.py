@@ -456,12 +456,12 @@ SENTINEL_TABLE = "__verdicts"
 def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | None:
     """The kernel's `nft -j list ruleset` of a loaded dump, made observable at prerouting:
     ip/ip6/inet tables only (no flowtables), every base chain moved to prerouting at a priority of
-    its own (-140..140, between the sentinel chains; nfbpfd refuses two chains at one attach
+    its own per IP family (-149 ... 149: between the sentinel chains; nfbpfd refuses two chains at one attach
     point), and a counter in every rule right after its matches, so that each
     rule's matches are counted. Returns (ruleset to load with `nft -j -f`, tables probed)."""
     out = []
     tables = []
-    prio = -140
+    prio = {"4": -149, "6": -149}
     referenced = set()
 
     def scan(x) -> None:   # chains some jump/goto (rule or verdict map element) reaches
@@ -487,13 +487,18 @@ def dump_for_prerouting(listing: dict) -> tuple[dict, list[tuple[str, str]]] | N
             # A regular chain nothing jumps to would never run: probe it as a base chain.
             obj.update(type="filter", hook="prerouting", policy="accept")
         if kind == "chain" and "hook" in obj:
+            # ip chains share attach points with ip and inet chains, ip6 with ip6 and inet.
+            fam = obj["family"]
+            doms = {"ip": ["4"], "ip6": ["6"]}.get(fam, ["4", "6"])
+            p = max(prio[d] for d in doms)
+            if p > 149:
+                return None
+            for d in doms:
+                prio[d] = p + 1
             obj["hook"] = "prerouting"
-            obj["prio"] = prio
-            prio += 10
+            obj["prio"] = p
             if obj.get("type") == "route":
                 obj["type"] = "filter"
-            if prio > 140:
-                return None
         if kind == "rule":
             # Right after the rule's matches: counts the packets that matched it, whatever its
             # statements do next (a counter after a terminal statement is refused).
@@ -570,7 +575,7 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
     conv = dump_for_prerouting(listing)
     if conv is None:
         res["status"] = "harness-error"
-        res["detail"] = "too many base chains to give each a priority of its own"
+        res["detail"] = "more than 299 base chains of one IP family: not enough priorities between the sentinel chains"
         return res
     ruleset, tables = conv
     text = json.dumps(ruleset)
