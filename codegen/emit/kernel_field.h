@@ -23,6 +23,8 @@ enum class KernelField : uint8_t {
   kNetDeviceName,     // char net_device.name[16]
   kNetDeviceType,     // unsigned short net_device.type
   kNetDeviceGroup,    // u32 net_device.group
+  kSkbPktTypeOffset,  // u8 sk_buff.__pkt_type_offset[0]: the byte whose low 3 bits (little-endian
+                      // bitfield order) are pkt_type, as the kernel's own __sk_buff rewrite reads it
   kCount,
 };
 
@@ -44,6 +46,7 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"net_device", "name"},
     {"net_device", "type"},
     {"net_device", "group"},
+    {"sk_buff", "__pkt_type_offset"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 

@@ -15,6 +15,7 @@ enum class Kfunc : uint8_t {
   kDynptrSlice,    // void *bpf_dynptr_slice(const struct bpf_dynptr *p, u32 off, void *buf, u32 len)
   kDynptrSize,     // u32 bpf_dynptr_size(const struct bpf_dynptr *p)
   kRdonlyCast,     // void *bpf_rdonly_cast(const void *obj, u32 btf_id): read-only PTR_TO_BTF_ID
+  kCastToKernCtx,  // void *bpf_cast_to_kern_ctx(void *ctx): tc's __sk_buff -> trusted struct sk_buff *
   kCount,
 };
 
@@ -24,6 +25,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(Kfunc::kCount)
     "bpf_dynptr_slice",
     "bpf_dynptr_size",
     "bpf_rdonly_cast",
+    "bpf_cast_to_kern_ctx",
 };
 static_assert(kKfuncNames.size() == static_cast<size_t>(Kfunc::kCount));
 

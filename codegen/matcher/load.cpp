@@ -77,8 +77,8 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
         case ir::MetaKey::kIif:
         case ir::MetaKey::kOif: ok = nf || xdp || tcx; break;
         case ir::MetaKey::kIifName:
-        case ir::MetaKey::kOifName: ok = nf; break;
-        case ir::MetaKey::kPktType: ok = tcx || fl.flavor == flavor::Flavor::kCgroupSkbIngress || fl.flavor == flavor::Flavor::kCgroupSkbEgress; break;
+        case ir::MetaKey::kOifName: ok = nf || tcx; break;
+        case ir::MetaKey::kPktType: ok = nf || tcx || fl.flavor == flavor::Flavor::kCgroupSkbIngress || fl.flavor == flavor::Flavor::kCgroupSkbEgress; break;
         default: ok = false;
       }
       if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), fl.name);

@@ -3,8 +3,11 @@
 //   len      skb->len: the L3 length, plus the Ethernet header at tc egress (skb->data is the frame)
 //   mark, priority: netfilter ctx->skb through BTF; tc/cgroup __sk_buff; (XDP has no skb: refused)
 //   iif/oif  netfilter ctx->state->in/out (NULL reads 0, as nft); XDP ingress_ifindex; tc ifindex
-//   iifname/oifname: netfilter only, the device's name (NULL reads 16 zero bytes, as nft)
-//   pkttype  tc and cgroup_skb: __sk_buff->pkt_type, loopback resolved as nft does
+//   iifname/oifname: the device's name (no device reads 16 zero bytes, as nft): netfilter
+//            state->in/out; tc skb->dev (bpf_cast_to_kern_ctx: the __sk_buff is an sk_buff) as
+//            the input device at ingress, the output device at egress
+//   pkttype  tc and cgroup_skb: __sk_buff->pkt_type; netfilter: the sk_buff's pkt_type bitfield
+//            through BTF (sk_buff.__pkt_type_offset & 7); loopback resolved as nft does
 #include "codegen/abi/netfilter.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/matcher/load.h"
@@ -104,7 +107,17 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
     case ir::MetaKey::kOifName: {
       auto slot = c.stack.alloc(16);
       if (!slot) return std::unexpected(std::move(slot).error());
-      nf_dev(p, k == ir::MetaKey::kOifName);
+      bool out = k == ir::MetaKey::kOifName;
+      if (fl == Flavor::kNetfilter) {
+        nf_dev(p, out);
+      } else if (out == (fl == Flavor::kTcxEgress)) {
+        // tc: the sk_buff behind the __sk_buff context; its dev is the device the packet is on.
+        p.mov(Reg::R1, emit::kCtx);
+        p.call_kfunc(emit::Kfunc::kCastToKernCtx);
+        p.ldx_field(Size::kDW, Reg::R1, Reg::R0, KernelField::kSkbDev);
+      } else {
+        p.mov(Reg::R1, 0);  // no output device at ingress, no input device at egress
+      }
       {
         emit::Label named(p), done(p);
         p.jmp(Cond::kNe, Reg::R1, 0, named);
@@ -126,7 +139,15 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       // skb->pkt_type; looped-back packets report their destination class instead
       // (nft_meta_get_eval_pkttype_lo): IPv6 multicast, IPv4 multicast or broadcast by daddr,
       // other protocols break.
-      p.ldx(Size::kW, Reg::R1, emit::kCtx, kSkPktType);
+      if (fl == Flavor::kNetfilter) {
+        // A 3-bit bitfield: read its byte as the kernel's __sk_buff rewrite does (little endian:
+        // the low bits; PKT_TYPE_MAX).
+        p.ldx(Size::kDW, Reg::R1, emit::kCtx, abi::kNfCtxSkbOff);
+        p.ldx_field(Size::kB, Reg::R1, Reg::R1, KernelField::kSkbPktTypeOffset);
+        p.alu(AluOp::kAnd, Reg::R1, 7);
+      } else {
+        p.ldx(Size::kW, Reg::R1, emit::kCtx, kSkPktType);
+      }
       emit::Label done(p), v4(p);
       p.jmp(Cond::kNe, Reg::R1, kPacketLoopback, done);
       p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kProtoSlot));

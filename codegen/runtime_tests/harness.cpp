@@ -42,8 +42,10 @@ eval::PacketContext context_for(Flavor f, ir::Hook hook, bool ipv6, uint32_t l2_
     c.l2_len = 0;
     // Netfilter test runs: state->in is NULL and state->out is the loopback device at every hook
     // (measured); cgroup_skb programs read no devices.
+    // pkt_type: test runs of netfilter programs at any hook but LOCAL_OUT (and of cgroup_skb)
+    // pass the frame through eth_type_trans on lo: PACKET_OTHERHOST; LOCAL_OUT runs keep 0.
     if (f == Flavor::kNetfilter) c.out = lo;
-    else c.pkttype = 3;  // cgroup_skb test runs: eth_type_trans on lo, PACKET_OTHERHOST
+    if (f != Flavor::kNetfilter || hook != ir::Hook::kOutput) c.pkttype = 3;
   }
   return c;
 }
