@@ -60,6 +60,8 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
     w("compat-tests/run.sh -j2 --write-report   # everything, then rewrite this file")
     w("compat-tests/run.sh --filter ip/meta.t --filter 'shell-dumps/sets/*' --engines kernel")
     w("compat-tests/run.sh --engines kernel,kernel-as-nfbpf --expect-identical   # harness self-check")
+    w("compat-tests/run.sh --verdicts --write-report  # packets: kernel vs nfbpfd --offload=strict (section at the end)")
+    w("compat-tests/run.sh --verdicts --filter tests-py/ip/ip.t --no-dumps   # a subset of the verdict differential")
     w("compat-tests/report.py                   # rewrite this file from compat-tests/out/results.json")
     w("compat-tests/report.py --show ip6/sets.t:43   # every differing step of matching cases, as diffs")
     w("```")
