@@ -392,6 +392,12 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
         res["status"] = "refused"
         res["where"] = n[0]
         res["detail"] = _refusal_reason(tb, log_off, n[1])[:400]
+        if "vhead at netfilter" in res["detail"] and "EBUSY" in res["detail"]:
+            # The harness's own chain cannot collide within one ruleset: an attach point the
+            # previous case left behind. Report it, and start the next case on a fresh daemon.
+            res["status"] = "harness-error"
+            res["detail"] = "nfbpfd kept an attach point of an earlier ruleset: " + res["detail"]
+            tb.restart_daemon()
         return res
     rc, probes, err = tb.gen_probes(family, table, max_elems)
     if rc != 0:
@@ -407,7 +413,10 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
     after = _settle(tb, family, table, ["K", "N"], 1)
     if after["K"] is None or after["N"] is None:
         res["status"] = "harness-error"
-        res["detail"] = "cannot list the table after sending"
+        res["detail"] = "cannot list the table after sending: " + (
+            "kernel" if after["K"] is None else "nfbpfd (restarted)")
+        if after["N"] is None:
+            tb.restart_daemon()
         return res
     dk = _without_sentinel(_delta(after["K"], base["K"]))
     dn = _without_sentinel(_delta(after["N"], base["N"]))
