@@ -27,6 +27,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -202,12 +203,7 @@ class Testbed:
         for ns in reversed(self.created):
             _sh(["ip", "netns", "del", ns])
         self.created.clear()
-        try:
-            if os.path.exists(self.socket_path):
-                os.unlink(self.socket_path)
-            os.rmdir(self.sock_dir)
-        except OSError:
-            pass
+        shutil.rmtree(self.sock_dir, ignore_errors=True)   # the socket and nfbpfd's .lock beside it
 
     # -- nft on either side ----------------------------------------------------------------
     def nft(self, side: str, args: list[str], stdin: str | None = None):
