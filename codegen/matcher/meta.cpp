@@ -11,6 +11,7 @@
 #include "codegen/abi/netfilter.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/matcher/load.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
 
@@ -175,6 +176,10 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
   if (f.len != 1 && f.len != 2 && f.len != 4)
     return failf(EOPNOTSUPP, "{}: {}-byte loads are not supported", field_label(f), f.len);
   truncate(p, f.len, width);
+  // The IR gives a value as it sits in nft's register. nft converts host-order keys (length,
+  // mark, ...) to network order before ordered and interval compares (a byteorder expression,
+  // folded into the field as host_order = false): hold the same bytes, i.e. swap them.
+  if (!f.host_order && ir::natively_host_order(f) && (f.len == 2 || f.len == 4)) p.to_be(Reg::R1, 8 * static_cast<int>(f.len));
   return Loaded{Loaded::Kind::kReg, f.len};
 }
 

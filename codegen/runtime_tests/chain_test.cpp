@@ -98,6 +98,24 @@ TEST_F(ChainTest, JumpGotoReturnFollowNftDoChain) {
 
 // Consecutive rules on the same field share one load (r1 reused); a packet whose field cannot be
 // read skips the whole run and goes on with the next different rule.
+// `meta length 33-45` / `meta length < 45` as nft sends them: the host-order length converted to
+// network order (byteorder) before the compare, i.e. a field with host_order = false whose value
+// bytes are big-endian. Found by the verdict differential (compat-tests --verdicts).
+TEST_F(ChainTest, NetworkOrderMetaLengthComparesNumerically) {
+  ir::Field len_be = ir::known_field(KnownField::kMetaLen);
+  len_be.host_order = false;
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  t.chains.push_back(base("in", kA, {
+      rule(2, {ir::Match{.key = {len_be}, .op = ir::Op::kRange, .value = b::be32(33), .value_hi = b::be32(45)}}, b::drop()),
+      rule(3, {ir::Match{.key = {len_be}, .op = ir::Op::kGt, .value = b::be32(1000)}}, b::drop())}));
+  ChainRun run = make(t);
+  auto udp = [](size_t payload) {  // IPv4 length = 28 + payload
+    return TestPacket{Packet::ipv4("10.0.0.1", "10.9.9.9").udp(1000, 53).payload_size(payload).bytes(), 0, false};
+  };
+  expect(run, {{udp(4), kA}, {udp(5), kD}, {udp(12), kD}, {udp(17), kD}, {udp(18), kA},
+               {udp(300), kA}, {udp(973), kD}, {udp(972), kA}});
+}
+
 TEST_F(ChainTest, RulesOnTheSameFieldShareOneLoad) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   auto tdport = [](uint16_t p) { return b::eq(KnownField::kTcpDport, b::be16(p)); };

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "translate/ir/fields.h"
@@ -231,6 +232,9 @@ bool load_field(const Env& env, const ir::Field& f, uint8_t* out, std::string& w
         return false;
       }
       std::memcpy(out, w, f.len);
+      // A host-order key that nft converted to network order (Field::host_order = false).
+      if (!f.host_order && ir::natively_host_order(f) && (f.len == 2 || f.len == 4 || f.len == 8))
+        std::reverse(out, out + f.len);
       return true;
     }
     default:

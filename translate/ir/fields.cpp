@@ -111,6 +111,29 @@ std::optional<std::string_view> field_name(const Field& f) {
   return std::nullopt;
 }
 
+bool natively_host_order(const Field& f) {
+  if (f.base == Base::kMeta) {
+    switch (static_cast<MetaKey>(f.key)) {
+      case MetaKey::kProtocol: case MetaKey::kIifName: case MetaKey::kOifName: case MetaKey::kIifKind:
+      case MetaKey::kOifKind:
+        return false;
+      default:
+        return true;
+    }
+  }
+  if (f.base == Base::kCt) {
+    switch (static_cast<CtKey>(f.key)) {
+      case CtKey::kState: case CtKey::kDirection: case CtKey::kStatus: case CtKey::kMark: case CtKey::kSecmark:
+      case CtKey::kExpiration: case CtKey::kL3Proto: case CtKey::kProtocol: case CtKey::kPkts: case CtKey::kBytes:
+      case CtKey::kAvgPkt: case CtKey::kZone: case CtKey::kEventMask: case CtKey::kId:
+        return true;
+      default:
+        return false;
+    }
+  }
+  return false;
+}
+
 std::string_view to_string(Family f) {
   static constexpr std::array<std::string_view, 6> n = {"ip", "ip6", "inet", "netdev", "arp", "bridge"};
   return name_in(n, f);

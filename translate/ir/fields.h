@@ -40,6 +40,11 @@ struct KnownFieldInfo {
 const KnownFieldInfo& known_field_info(KnownField f);
 inline Field known_field(KnownField f) { return known_field_info(f).field; }
 
+// Whether the kernel keeps a meta/ct key as a host-order integer (length, mark, ct state, ...).
+// nft converts such keys to network order before ordered and interval compares; the IR records
+// that as Field::host_order = false, and loaders then hold the value's bytes swapped.
+bool natively_host_order(const Field& f);
+
 // The nft-style name of a field, when it is a well-known one.
 std::optional<std::string_view> field_name(const Field& f);
 

@@ -39,19 +39,6 @@ constexpr std::array<uint32_t, static_cast<size_t>(ir::CtKey::kCount)> kCtLen = 
     4,   // id
 };
 
-// Keys whose value nft keeps in host byte order (integers the kernel stores natively).
-bool host_order(ir::CtKey k) {
-  switch (k) {
-    case ir::CtKey::kState: case ir::CtKey::kDirection: case ir::CtKey::kStatus: case ir::CtKey::kMark:
-    case ir::CtKey::kSecmark: case ir::CtKey::kExpiration: case ir::CtKey::kL3Proto:
-    case ir::CtKey::kProtocol: case ir::CtKey::kPkts: case ir::CtKey::kBytes: case ir::CtKey::kAvgPkt:
-    case ir::CtKey::kZone: case ir::CtKey::kEventMask: case ir::CtKey::kId:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 Result<void> lower_ct(const nftnl_expr* e, RuleBuilder& b, const LowerContext& ctx) {
@@ -72,8 +59,9 @@ Result<void> lower_ct(const nftnl_expr* e, RuleBuilder& b, const LowerContext& c
     dir = nftnl_expr_get_u8(e, NFTNL_EXPR_CT_DIR) == 0 ? ir::CtDir::kOriginal : ir::CtDir::kReply;
   auto dreg = reg_of(e, NFTNL_EXPR_CT_DREG);
   if (!dreg) return std::unexpected(std::move(dreg).error().with_context("ct"));
-  b.op(ir::reg::Load{*dreg, ir::Field{.base = ir::Base::kCt, .len = len, .key = static_cast<uint8_t>(key),
-                                      .dir = dir, .host_order = host_order(k)}});
+  ir::Field f{.base = ir::Base::kCt, .len = len, .key = static_cast<uint8_t>(key), .dir = dir};
+  f.host_order = ir::natively_host_order(f);
+  b.op(ir::reg::Load{*dreg, f});
   return {};
 }
 
