@@ -22,13 +22,15 @@ BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
 
 
 def _find_probe_gen(build: str | None) -> str | None:
-    cands = [build] if build else []
-    cands += sorted((os.path.join(REPO, d) for d in os.listdir(REPO) if d.startswith("build")),
-                    key=lambda d: -os.path.getmtime(d))
+    cands = [build] if build else sorted((os.path.join(REPO, d) for d in os.listdir(REPO) if d.startswith("build")),
+                                         key=lambda d: -os.path.getmtime(d))
     for d in cands:
-        p = os.path.join(d, "bin", "nfbpf_probe_gen")
-        if os.access(p, os.X_OK):
-            return p
+        # tools/ since the probe generator stopped being installed with the programs in bin/;
+        # bin/ for build directories configured before that.
+        for sub in ("tools", "bin"):
+            p = os.path.join(d, sub, "nfbpf_probe_gen")
+            if os.access(p, os.X_OK):
+                return p
     return None
 
 
@@ -65,7 +67,9 @@ def main(argv: list[str]) -> int:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
     bins = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
-    gen = args.probe_gen or _find_probe_gen(None)
+    # The probe generator must come from the same build as the daemon: probes are made by the
+    # same lowering the daemon runs, so mixing builds would test one IR with another's probes.
+    gen = args.probe_gen or _find_probe_gen(args.nfbpf_build)
     if bins is None or gen is None:
         print("needs nfbpfd/nfbpf-run/shim and nfbpf_probe_gen built", file=sys.stderr)
         return 2
