@@ -171,4 +171,9 @@ std::string_view to_string(CtKey k) {
   return name_in(n, k);
 }
 
+std::string_view to_string(ExtHdrOp o) {
+  static constexpr std::array<std::string_view, 5> n = {"ipv6", "tcpopt", "ipv4", "sctp", "dccp"};
+  return name_in(n, o);
+}
+
 }  // namespace nfbpf::ir

@@ -55,5 +55,6 @@ std::string_view to_string(VerdictKind v);
 std::string_view to_string(Op o);
 std::string_view to_string(MetaKey k);
 std::string_view to_string(CtKey k);
+std::string_view to_string(ExtHdrOp o);  // "ipv6", "tcpopt", "ipv4", "sctp", "dccp"
 
 }  // namespace nfbpf::ir

@@ -35,6 +35,9 @@ enum class Base : uint8_t {
   kTransport,  // L4 header; absent for non-first fragments and unknown L4 (reads fail)
   kMeta,       // packet metadata; `key` is a MetaKey
   kCt,         // conntrack; `key` is a CtKey, `dir` optional
+  kExtHdr,     // found by a walk (nft exthdr): `key` is an ExtHdrOp, `ext_type` the header/option/
+               // chunk type, `offset`/`len` within it; absent: the read fails (or, with
+               // `ext_present`, the field is one byte 0/1 and never fails, see ExtHdrOp)
   kCount
 };
 
@@ -57,6 +60,18 @@ enum class CtKey : uint8_t {
 
 enum class CtDir : uint8_t { kAny, kOriginal, kReply, kCount };
 
+// What a kExtHdr field walks, in nft's NFT_EXTHDR_OP_* order (nft_exthdr.c is the reference):
+// - kIpv6: ipv6_find_hdr(skb, &off, ext_type): the first header of that type in the IPv6
+//   extension-header chain (walking through AH; an upper-layer type is found only as the header
+//   the chain ends in). Fails for non-IPv6 skbs, also with ext_present.
+// - kTcpOpt: the first TCP option of kind ext_type (EOL and NOP are one byte, a zero length
+//   counts as one; the option must fit the header and hold offset+len bytes). Not TCP, a
+//   non-first fragment or a bad header: absent (ext_present then reads 0).
+// - kIpv4: IP options lsrr/ssrr/rr/ra as __ip_options_compile finds them.
+// - kSctp: the first chunk of type ext_type; ext_present reads 0 when absent.
+// - kDccp: DCCP options (presence only).
+enum class ExtHdrOp : uint8_t { kIpv6, kTcpOpt, kIpv4, kSctp, kDccp, kCount };
+
 struct Field {
   Base base = Base::kNetwork;
   uint32_t offset = 0;  // bytes from the start of the base header (payload bases)
@@ -65,6 +80,8 @@ struct Field {
   CtDir dir = CtDir::kAny;
   Proto proto = Proto::kRaw;
   bool host_order = false;  // true for meta/ct integers
+  uint8_t ext_type = 0;      // kExtHdr: the header type, option kind or chunk type looked for
+  bool ext_present = false;  // kExtHdr: load "is it there" (1 byte, 0/1) instead of its bytes
 
   friend bool operator==(const Field&, const Field&) = default;
 };

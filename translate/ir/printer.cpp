@@ -76,6 +76,12 @@ std::string to_string(const Field& f) {
       case Base::kCt:
         name = fmt::format("ct {}/{}{}", to_string(static_cast<CtKey>(f.key)), f.len, f.host_order ? "" : " be");
         break;
+      // "exthdr ipv6 44 @2,2", "exthdr tcpopt 2 present": the walk, the type, then the bytes.
+      case Base::kExtHdr:
+        name = f.ext_present ? fmt::format("exthdr {} {} present", to_string(static_cast<ExtHdrOp>(f.key)), f.ext_type)
+                             : fmt::format("exthdr {} {} @{},{}", to_string(static_cast<ExtHdrOp>(f.key)), f.ext_type,
+                                           f.offset, f.len);
+        break;
       case Base::kCount: name = "?"; break;
     }
   }
