@@ -25,6 +25,17 @@ enum class KernelField : uint8_t {
   kNetDeviceGroup,    // u32 net_device.group
   kSkbPktTypeOffset,  // u8 sk_buff.__pkt_type_offset[0]: the byte whose low 3 bits (little-endian
                       // bitfield order) are pkt_type, as the kernel's own __sk_buff rewrite reads it
+  // meta skuid/skgid/cgroup (codegen/matcher/meta_socket.cpp): skb->sk -> sk_socket -> file -> f_cred
+  kSockState,         // u8 sock_common.skc_state (TCP_TIME_WAIT / TCP_NEW_SYN_RECV: not a full socket)
+  kSockListener,      // struct sock *sock_common.skc_listener (a request sock's listener)
+  kSockNet,           // struct net *sock_common.skc_net (possible_net_t: one pointer)
+  kSockSocket,        // struct socket *sock.sk_socket
+  kSockCgroupClassid, // u32 sock.sk_cgrp_data.classid (nested member path)
+  kSocketFile,        // struct file *socket.file
+  kFileCred,          // const struct cred *file.f_cred
+  kCredFsuid,         // kuid_t cred.fsuid (one u32)
+  kCredFsgid,         // kgid_t cred.fsgid (one u32)
+  kNfHookStateNet,    // struct net *nf_hook_state.net
   kCount,
 };
 
@@ -47,6 +58,16 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"net_device", "type"},
     {"net_device", "group"},
     {"sk_buff", "__pkt_type_offset"},
+    {"sock_common", "skc_state"},
+    {"sock_common", "skc_listener"},
+    {"sock_common", "skc_net"},
+    {"sock", "sk_socket"},
+    {"sock", "sk_cgrp_data.classid"},
+    {"socket", "file"},
+    {"file", "f_cred"},
+    {"cred", "fsuid"},
+    {"cred", "fsgid"},
+    {"nf_hook_state", "net"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 

@@ -187,6 +187,24 @@ std::optional<uint32_t> find_member_bits(const struct btf* b, const struct btf_t
   return std::nullopt;
 }
 
+// The (typedef/modifier-stripped) type of a member found like find_member_bits, for walking a
+// dotted member path into embedded structs.
+const struct btf_type* find_member_type(const struct btf* b, const struct btf_type* t, std::string_view member,
+                                        int depth) {
+  if (depth > 8 || !(btf_is_struct(t) || btf_is_union(t))) return nullptr;
+  const struct btf_member* m = btf_members(t);
+  for (int i = 0; i < btf_vlen(t); ++i, ++m) {
+    const char* name = btf__name_by_offset(b, m->name_off);
+    const struct btf_type* inner = btf__type_by_id(b, m->type);
+    while (inner && (btf_is_mod(inner) || btf_is_typedef(inner))) inner = btf__type_by_id(b, inner->type);
+    if (!inner) continue;
+    if (name && member == name) return inner;
+    if (!name || !*name)
+      if (auto sub = find_member_type(b, inner, member, depth + 1)) return sub;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Result<uint32_t> LinuxKernel::btf_member_offset(std::string_view type, std::string_view member) {
@@ -196,10 +214,22 @@ Result<uint32_t> LinuxKernel::btf_member_offset(std::string_view type, std::stri
   int id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_STRUCT);
   if (id < 0) id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_UNION);
   if (id < 0) return failf(ENOENT, "struct {} not found in vmlinux BTF", type);
-  auto bits = find_member_bits(*b, btf__type_by_id(*b, static_cast<uint32_t>(id)), member, 0);
-  if (!bits) return failf(ENOENT, "struct {} has no member {}", type, member);
-  if (*bits % 8 != 0) return failf(EINVAL, "{}.{} is a bitfield", type, member);
-  return *bits / 8;
+  // A dotted path ("sk_cgrp_data.classid") walks into embedded structs; the offsets add up.
+  uint32_t total = 0;
+  const struct btf_type* t = btf__type_by_id(*b, static_cast<uint32_t>(id));
+  std::string_view rest = member;
+  while (true) {
+    std::string_view part = rest.substr(0, rest.find('.'));
+    auto bits = find_member_bits(*b, t, part, 0);
+    if (!bits) return failf(ENOENT, "struct {} has no member {}", type, member);
+    if (*bits % 8 != 0) return failf(EINVAL, "{}.{} is a bitfield", type, member);
+    total += *bits / 8;
+    if (part.size() == rest.size()) return total;
+    rest.remove_prefix(part.size() + 1);
+    auto inner = find_member_type(*b, t, part, 0);
+    if (!inner) return failf(ENOENT, "{}.{}: {} is not an embedded struct", type, member, part);
+    t = inner;
+  }
 }
 
 Result<int32_t> LinuxKernel::kfunc_btf_id(std::string_view name) {

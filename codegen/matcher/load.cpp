@@ -1,4 +1,5 @@
 #include "codegen/matcher/load.h"
+#include "codegen/matcher/meta.h"
 
 #include <fmt/format.h>
 
@@ -62,32 +63,8 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
       if (f.len == 0 || f.len > static_cast<uint32_t>(emit::kSliceBufSize))
         return failf(EOPNOTSUPP, "{}: payload loads of {} bytes are not supported", field_label(f), f.len);
       return {};
-    case ir::Base::kMeta: {
-      auto k = static_cast<ir::MetaKey>(f.key);
-      bool nf = fl.flavor == flavor::Flavor::kNetfilter, xdp = fl.flavor == flavor::Flavor::kXdp;
-      bool tcx = fl.flavor == flavor::Flavor::kTcxIngress || fl.flavor == flavor::Flavor::kTcxEgress;
-      bool ok = false;
-      switch (k) {
-        case ir::MetaKey::kNfProto:
-        case ir::MetaKey::kL4Proto:
-        case ir::MetaKey::kProtocol:
-        case ir::MetaKey::kLen: ok = true; break;
-        case ir::MetaKey::kMark:
-        case ir::MetaKey::kPriority: ok = !xdp; break;
-        case ir::MetaKey::kIif:
-        case ir::MetaKey::kOif: ok = nf || xdp || tcx; break;
-        case ir::MetaKey::kIifName:
-        case ir::MetaKey::kOifName: ok = nf || tcx; break;
-        case ir::MetaKey::kPktType: ok = nf || tcx || fl.flavor == flavor::Flavor::kCgroupSkbIngress || fl.flavor == flavor::Flavor::kCgroupSkbEgress; break;
-        default: ok = false;
-      }
-      if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), fl.name);
-      uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName ? 16
-                       : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto || k == ir::MetaKey::kPktType ? 1
-                       : k == ir::MetaKey::kProtocol ? 2 : 4;
-      if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
-      return {};
-    }
+    case ir::Base::kMeta:
+      return meta_supported(fl, f);  // meta.cpp: which keys each flavor reads
     case ir::Base::kCt: {
       auto k = static_cast<ir::CtKey>(f.key);
       if (k != ir::CtKey::kState || fl.flavor != flavor::Flavor::kNetfilter || !have_nfct)

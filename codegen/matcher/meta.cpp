@@ -8,9 +8,18 @@
 //            the input device at ingress, the output device at egress
 //   pkttype  tc and cgroup_skb: __sk_buff->pkt_type; netfilter: the sk_buff's pkt_type bitfield
 //            through BTF (sk_buff.__pkt_type_offset & 7); loopback resolved as nft does
+//   iifgroup/oifgroup, oiftype: the hook's in/out device (netfilter state->in/out; tc skb->dev on
+//            its own side); no device breaks. iiftype is NFT_META_IFTYPE: skb->dev (at
+//            postrouting the output device), no device breaks
+//   skuid/skgid/cgroup: the owning socket (meta_socket.cpp); netfilter, tc, cgroup_skb
+//   cpu      bpf_get_smp_processor_id; random bpf_get_prandom_u32 (nft's own PRNG state cannot
+//            be reproduced, only its distribution); time/day/hour: meta_clock.cpp
 #include "codegen/abi/netfilter.h"
 #include "codegen/flavor/packet.h"
 #include "codegen/matcher/load.h"
+#include "codegen/matcher/meta.h"
+
+#include <linux/bpf.h>
 #include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
@@ -41,7 +50,84 @@ void nf_dev(emit::Program& p, bool out) {
   p.ldx(Size::kDW, Reg::R1, Reg::R1, out ? abi::kNfStateOutOff : abi::kNfStateInOff);
 }
 
+bool tc_flavor(Flavor f) { return f == Flavor::kTcxIngress || f == Flavor::kTcxEgress; }
+bool cgroup_flavor(Flavor f) { return f == Flavor::kCgroupSkbIngress || f == Flavor::kCgroupSkbEgress; }
+
+// r1 = the device nft_in/nft_out (out = true) gives at this hook, possibly NULL. At tc the skb's
+// own device is the input device at ingress and the output device at egress.
+void hook_dev(EmitCtx& c, bool out) {
+  emit::Program& p = c.p;
+  if (c.f.flavor == Flavor::kNetfilter) {
+    nf_dev(p, out);
+  } else if (out == (c.f.flavor == Flavor::kTcxEgress)) {
+    emit_skb_ptr(c, Reg::R1);
+    p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSkbDev);
+  } else {
+    p.mov(Reg::R1, 0);
+  }
+}
+
 }  // namespace
+
+void emit_skb_ptr(EmitCtx& c, Reg dst) {
+  emit::Program& p = c.p;
+  if (c.f.flavor == Flavor::kNetfilter) {
+    p.ldx(Size::kDW, dst, emit::kCtx, abi::kNfCtxSkbOff);
+    return;
+  }
+  // tc and cgroup_skb: the __sk_buff context is an sk_buff; the kfunc returns it as a trusted BTF
+  // pointer.
+  p.mov(Reg::R1, emit::kCtx);
+  p.call_kfunc(emit::Kfunc::kCastToKernCtx);
+  p.mov(dst, Reg::R0);
+}
+
+Result<void> meta_supported(const flavor::FlavorOps& fl, const ir::Field& f) {
+  auto k = static_cast<ir::MetaKey>(f.key);
+  Flavor v = fl.flavor;
+  bool nf = v == Flavor::kNetfilter, xdp = v == Flavor::kXdp, tcx = tc_flavor(v), cg = cgroup_flavor(v);
+  bool ok = false;
+  std::string_view why;
+  switch (k) {
+    case ir::MetaKey::kNfProto:
+    case ir::MetaKey::kL4Proto:
+    case ir::MetaKey::kProtocol:
+    case ir::MetaKey::kLen:
+    case ir::MetaKey::kCpu:
+    case ir::MetaKey::kRandom:
+    case ir::MetaKey::kTime:
+    case ir::MetaKey::kDay:
+    case ir::MetaKey::kHour: ok = true; break;
+    case ir::MetaKey::kMark:
+    case ir::MetaKey::kPriority: ok = !xdp; why = " (no sk_buff)"; break;
+    case ir::MetaKey::kIif:
+    case ir::MetaKey::kOif: ok = nf || xdp || tcx; why = " (no device)"; break;
+    case ir::MetaKey::kIifName:
+    case ir::MetaKey::kOifName:
+    case ir::MetaKey::kIifGroup:
+    case ir::MetaKey::kOifGroup:
+    case ir::MetaKey::kIifType:
+    case ir::MetaKey::kOifType: ok = nf || tcx; why = xdp ? " (no sk_buff)" : " (no hook devices)"; break;
+    case ir::MetaKey::kPktType: ok = nf || tcx || cg; why = " (no sk_buff)"; break;
+    case ir::MetaKey::kSkUid:
+    case ir::MetaKey::kSkGid:
+    case ir::MetaKey::kCgroup: ok = nf || tcx || cg; why = " (no sk_buff, so no socket)"; break;
+    case ir::MetaKey::kSecPath: why = " (the skb's secpath extension is not readable from BPF)"; break;
+    case ir::MetaKey::kIifKind:
+    case ir::MetaKey::kOifKind: why = " (not supported yet)"; break;
+    default: break;
+  }
+  if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks{}", field_label(f), fl.name, why);
+  uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName ? 16
+                   : k == ir::MetaKey::kTime ? 8
+                   : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto || k == ir::MetaKey::kPktType ||
+                             k == ir::MetaKey::kDay ? 1
+                   : k == ir::MetaKey::kProtocol || k == ir::MetaKey::kIifType || k == ir::MetaKey::kOifType ? 2
+                   : 4;
+  if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
+  if (width == 8 && f.len != 8) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
+  return {};
+}
 
 void emit_skb_len(EmitCtx& c, Reg dst) {
   flavor::emit_load_l3_len(c.p, dst, prologue::pkt_ref());
@@ -170,16 +256,49 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       width = 1;
       break;
     }
+    case ir::MetaKey::kIifGroup:
+    case ir::MetaKey::kOifGroup:
+    case ir::MetaKey::kOifType:
+    case ir::MetaKey::kIifType: {
+      bool type = k == ir::MetaKey::kIifType || k == ir::MetaKey::kOifType;
+      if (k == ir::MetaKey::kIifType) {
+        // NFT_META_IFTYPE reads skb->dev, not the hook's input device.
+        emit_skb_ptr(c, Reg::R1);
+        p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSkbDev);
+      } else {
+        hook_dev(c, k != ir::MetaKey::kIifGroup);
+      }
+      p.jmp(Cond::kEq, Reg::R1, 0, fail);
+      p.ldx_field(type ? Size::kH : Size::kW, Reg::R1, Reg::R1, type ? KernelField::kNetDeviceType : KernelField::kNetDeviceGroup);
+      width = type ? 2 : 4;
+      break;
+    }
+    case ir::MetaKey::kSkUid:
+    case ir::MetaKey::kSkGid:
+    case ir::MetaKey::kCgroup:
+      emit_socket_key(c, k, fail);
+      break;
+    case ir::MetaKey::kCpu:
+    case ir::MetaKey::kRandom:
+      p.call_helper(k == ir::MetaKey::kCpu ? BPF_FUNC_get_smp_processor_id : BPF_FUNC_get_prandom_u32);
+      p.mov(Reg::R1, Reg::R0);
+      break;
+    case ir::MetaKey::kTime:
+    case ir::MetaKey::kDay:
+    case ir::MetaKey::kHour:
+      NFBPF_TRYV(emit_clock_key(c, k));
+      width = k == ir::MetaKey::kTime ? 8 : k == ir::MetaKey::kDay ? 1 : 4;
+      break;
     default:
       return failf(EOPNOTSUPP, "{} cannot be read at {} hooks", field_label(f), c.f.name);
   }
-  if (f.len != 1 && f.len != 2 && f.len != 4)
+  if (f.len != 1 && f.len != 2 && f.len != 4 && !(f.len == 8 && width == 8))
     return failf(EOPNOTSUPP, "{}: {}-byte loads are not supported", field_label(f), f.len);
   truncate(p, f.len, width);
   // The IR gives a value as it sits in nft's register. nft converts host-order keys (length,
   // mark, ...) to network order before ordered and interval compares (a byteorder expression,
   // folded into the field as host_order = false): hold the same bytes, i.e. swap them.
-  if (!f.host_order && ir::natively_host_order(f) && (f.len == 2 || f.len == 4)) p.to_be(Reg::R1, 8 * static_cast<int>(f.len));
+  if (!f.host_order && ir::natively_host_order(f) && (f.len == 2 || f.len == 4 || f.len == 8)) p.to_be(Reg::R1, 8 * static_cast<int>(f.len));
   return Loaded{Loaded::Kind::kReg, f.len};
 }
 
