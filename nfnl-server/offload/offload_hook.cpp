@@ -201,6 +201,8 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   }
   auto rs = ruleset_to_ir(next);
   if (!rs) return std::unexpected(std::move(rs).error());
+  // Conntrack on (kernel anchor table) before any new program can run; abort() undoes it.
+  NFBPF_TRYV(ct_anchor_.stage(conntrack_needs(*rs)));
   auto plan = plan_attachments(*rs, devices_);
   if (!plan) return std::unexpected(std::move(plan).error());
 
@@ -314,6 +316,7 @@ void OffloadHook::commit() {
   initial_counters_.clear();
   release_unused_slots();
   stats_.attach_points = dispatchers_.size();
+  ct_anchor_.commit();  // after the swap: no running program reads ct of a dropped family
 }
 
 void OffloadHook::abort() {
@@ -327,6 +330,7 @@ void OffloadHook::abort() {
   preparing_.clear();
   initial_counters_.clear();
   release_unused_slots();
+  ct_anchor_.abort();
 }
 
 void OffloadHook::release_unused_slots() {

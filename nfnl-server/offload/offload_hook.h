@@ -29,6 +29,7 @@
 #include "codegen/runtime/dispatcher.h"
 #include "nfnl-server/nftables/commit_hook.h"
 #include "nfnl-server/offload/attach_plan.h"
+#include "nfnl-server/offload/conntrack_anchor.h"
 #include "nfnl-server/offload/status.h"
 
 namespace nfbpf::offload {
@@ -82,6 +83,10 @@ class OffloadHook final : public nftables::CommitHook {
   };
   const Stats& stats() const { return stats_; }
 
+  // The kernel table that keeps conntrack running while committed rules read ct
+  // (conntrack_anchor.h); e.g. keep_on_exit() for a daemon that leaves pinned programs running.
+  ConntrackAnchor& conntrack_anchor() { return ct_anchor_; }
+
  private:
   struct Program;
   using ProgramPtr = std::shared_ptr<const Program>;
@@ -110,6 +115,8 @@ class OffloadHook final : public nftables::CommitHook {
   std::unique_ptr<codegen::kernel::Kernel> kernel_;
   DeviceResolver devices_;
   std::optional<codegen::chain::RuntimeTables> rt_;
+  // Before the links: destroyed after they detach, so no program runs without conntrack.
+  ConntrackAnchor ct_anchor_;
 
   std::map<AttachKey, codegen::runtime::Dispatcher> dispatchers_;  // attached
   std::map<AttachKey, ProgramPtr> live_;                            // installed
