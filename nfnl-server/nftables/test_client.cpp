@@ -5,7 +5,9 @@
 #include <libnftnl/chain.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
+#include <libnftnl/object.h>
 #include <libnftnl/rule.h>
+#include <libnftnl/set.h>
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -116,6 +118,54 @@ Batch& Batch::rule_jump(uint8_t family, const std::string& table, const std::str
   return *this;
 }
 
+Batch& Batch::set(uint16_t type, uint8_t family, nftnl_set* s, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(8192), type, family, flags, seq_++);
+  nftnl_set_nlmsg_build_payload(nlh, s);
+  nftnl_set_free(s);
+  commit_msg();
+  return *this;
+}
+
+Batch& Batch::elems(uint16_t type, uint8_t family, nftnl_set* s, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(16384), type, family, flags, seq_++);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s);
+  nftnl_set_free(s);
+  commit_msg();
+  return *this;
+}
+
+Batch& Batch::rule(uint16_t type, uint8_t family, nftnl_rule* r, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(8192), type, family, flags, seq_++);
+  nftnl_rule_nlmsg_build_payload(nlh, r);
+  nftnl_rule_free(r);
+  commit_msg();
+  return *this;
+}
+
+Batch& Batch::obj(uint16_t type, uint8_t family, nftnl_obj* o, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
+  nftnl_obj_nlmsg_build_payload(nlh, o);
+  nftnl_obj_free(o);
+  commit_msg();
+  return *this;
+}
+
+Batch& Batch::chain_msg(uint16_t type, uint8_t family, nftnl_chain* c, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
+  nftnl_chain_nlmsg_build_payload(nlh, c);
+  nftnl_chain_free(c);
+  commit_msg();
+  return *this;
+}
+
+Batch& Batch::table_msg(uint16_t type, uint8_t family, nftnl_table* t, uint16_t flags) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
+  nftnl_table_nlmsg_build_payload(nlh, t);
+  nftnl_table_free(t);
+  commit_msg();
+  return *this;
+}
+
 Bytes Batch::done() {
   nftnl_batch_end(reserve(4096), seq_++);
   commit_msg();
@@ -130,6 +180,16 @@ Bytes get_request(uint16_t nft_msg, uint8_t family, uint16_t flags, uint32_t seq
   return b;
 }
 
+Bytes get_elems_request(uint8_t family, nftnl_set* s, uint16_t flags, uint32_t seq) {
+  Bytes b(16384, 0);
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reinterpret_cast<char*>(b.data()), NFT_MSG_GETSETELEM,
+                                        family, flags, seq);
+  nftnl_set_elems_nlmsg_build_payload(nlh, s);  // no element list if s has no elements
+  nftnl_set_free(s);
+  b.resize(nlh->nlmsg_len);
+  return b;
+}
+
 std::vector<Reply> parse_replies(const std::vector<nfnl::Message>& msgs) {
   std::vector<Reply> out;
   for (const auto& m : msgs) {
@@ -140,6 +200,33 @@ std::vector<Reply> parse_replies(const std::vector<nfnl::Message>& msgs) {
     out.push_back(std::move(r));
   }
   return out;
+}
+
+}  // namespace nfbpf::nftables::testing
+
+namespace nfbpf::nftables::testing {
+
+nfnl::Peer admin_peer(uint32_t portid) {
+  nfnl::Peer peer;
+  peer.portid = portid;
+  peer.pid = int(portid);
+  peer.comm = "test";
+  peer.cap_net_admin = true;
+  peer.ext_ack = true;
+  return peer;
+}
+
+namespace {
+struct DropMulticast : nfnl::Multicast {
+  void publish(uint32_t, nfnl::Message, uint32_t) override {}
+};
+}  // namespace
+
+int first_error(nfnl::NetlinkProtocol& p, const Bytes& req, uint32_t portid) {
+  DropMulticast mc;
+  for (const auto& r : parse_replies(p.handle(admin_peer(portid), req, mc)))
+    if (r.type == NLMSG_ERROR && r.error) return -r.error;
+  return 0;
 }
 
 }  // namespace nfbpf::nftables::testing

@@ -75,10 +75,13 @@ void stage_delete_rule(Txn& txn, const OpOrigin& o, store::Table* t, store::Chai
   op.rule = r;
   txn.add(op);
   // Anonymous sets bound to the rule go with it: the kernel deactivates the binding and, at
-  // commit, announces DELSET right after the DELRULE.
+  // commit, announces DELSET right after the DELRULE. Deactivating the set deactivates its
+  // elements too (nft_map_deactivate()), which drops the chain and object uses their verdicts
+  // and object references hold: `iif vmap { "lo" : jump c }` stops keeping c busy.
   for (store::Set* s : r->set_refs)
     if (s->anonymous() && s->vis.next && s->use == 0) {
       s->vis.next = false;
+      set_elem_refs(*s, -1);
       Op so{OpKind::kDelSet, o};
       so.table = t;
       so.set = s;
