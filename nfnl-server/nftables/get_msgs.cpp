@@ -160,8 +160,11 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   const uint64_t now = store::now_ms();
   for (const auto& e : s->elems)
     if (e.vis.cur && !e.expired(now)) elems.push_back(&e);
-  if (s->flags & NFT_SET_INTERVAL) {
-    // The rbtree backend walks from the greatest key down.
+  if (s->backend == store::SetBackend::kRbtree) {
+    // The rbtree backend walks from the greatest key down. Every other backend the order
+    // follows is insertion order: pipapo (concatenated intervals) walks its last field's rule
+    // array, which insertion appends to and deletion compacts; hash and bitmap keep a list
+    // (rhashtable order is seeded randomly in the kernel, so no order is "right" there).
     std::stable_sort(elems.begin(), elems.end(), [](const auto* a, const auto* b) {
       return a->key > b->key;
     });
