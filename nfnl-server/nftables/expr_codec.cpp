@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <string_view>
 
+#include "nfnl-server/compat/xt_expr.h"
 #include "nfnl-server/nftables/kernel_caps.h"
 #include "nfnl-server/nftables/policies.h"
 #include "nfnl-server/nftables/txn.h"
@@ -573,6 +575,14 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
       given[a.type] = a;
   }
   NFBPF_TRYV(check_available(e, given, expr_family(ctx)));
+  if (e.name == "match" || e.name == "target") {  // x_tables blobs (iptables-nft): nfnl-server/compat
+    NFBPF_TRY_ASSIGN(xt, nfnl::compat::build_xt_expr(
+                             e.name == "target", given,
+                             {expr_family(ctx), ctx.table ? std::string_view(ctx.table->name) : "",
+                              ctx.chain, ctx.rule_compat}));
+    e.data = std::move(xt);
+    return e;
+  }
   if (spec.fields.empty()) {
     // Kinds we only store (compat match/target, ...): keep the request's attributes as a tree.
     for (auto& [t, a] : given) e.data.push_back(tree_attr(a));
@@ -679,6 +689,16 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
     }
   }
   return e;
+}
+
+Result<void> check_set_expr(const store::Expr& e, const store::Set& s) {
+  static const std::set<std::string_view> kStateful = {"counter", "limit", "quota",
+                                                       "connlimit", "last"};
+  if (!kStateful.contains(e.name)) return fail(EOPNOTSUPP, "");
+  if (e.name == "connlimit" &&
+      ((s.flags & NFT_SET_TIMEOUT) || s.backend != store::SetBackend::kRhash))
+    return fail(EOPNOTSUPP, "");
+  return {};
 }
 
 void dump_attr(MsgWriter& w, const store::ExprAttr& a) {

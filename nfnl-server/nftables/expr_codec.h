@@ -28,6 +28,7 @@ struct ExprContext {
   std::vector<store::Set*>* set_refs = nullptr;        // filled with referenced sets
   std::vector<store::Object*>* obj_refs = nullptr;     // filled with referenced objects
   uint8_t family = 0;  // the table's family (expression types and keys depend on it)
+  const Attr* rule_compat = nullptr;  // the rule's NFTA_RULE_COMPAT (xt match/target checks)
 };
 
 // Parses one NFTA_LIST_ELEM expression. Errors carry the kernel's errno (bad_attr is set by
@@ -38,6 +39,13 @@ Result<store::Expr> build_expr(std::string name, const Attr* data, ExprContext& 
 // NFTA_OBJ_DATA of an NFT_OBJECT_* type, normalised like the kernel's object ->dump().
 Result<std::vector<store::ExprAttr>> parse_object_data(uint32_t type, const Attr* data,
                                                        ExprContext& ctx);
+
+// NFT_SET_EXPR_MAX: stateful expressions a set or an element may carry.
+constexpr size_t kSetExprMax = 2;
+// nft_set_elem_expr_alloc()'s checks on a set's or an element's expression: only stateful
+// kinds (counter, limit, quota, connlimit, last) are EOPNOTSUPP-free; connlimit (NFT_EXPR_GC)
+// also needs a set without timeouts whose backend collects garbage (rhash).
+Result<void> check_set_expr(const store::Expr& e, const store::Set& s);
 
 // Parses NFTA_DATA_* (value or verdict) into an ExprAttr nest of type `type`.
 Result<store::ExprAttr> parse_data(const Attr& a, ExprContext& ctx);

@@ -175,14 +175,21 @@ Result<void> new_set(BatchCtx& c) {
   NFBPF_TRY_ASSIGN(name, alloc_name(*t, r[NFTA_SET_NAME]->str()));
   s->name = name;
   ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};
+  // nf_tables_newset(): stateful expressions only (elements get copies of them), at most
+  // NFT_SET_EXPR_MAX of them, the list form only with NFT_SET_EXPR.
   if (r[NFTA_SET_EXPR]) {
     NFBPF_TRY_ASSIGN(e, parse_expr(*r[NFTA_SET_EXPR], ectx));
+    NFBPF_TRYV(check_set_expr(e, *s));
     s->exprs.push_back(std::move(e));
   } else if (r[NFTA_SET_EXPRESSIONS]) {
+    if (!(flags & NFT_SET_EXPR)) return fail(EINVAL, "");
     size_t rest = 0;
     for (const Attr& el : split_attrs(r[NFTA_SET_EXPRESSIONS]->payload,
                                       r[NFTA_SET_EXPRESSIONS]->offset + NLA_HDRLEN, &rest)) {
+      if (s->exprs.size() == kSetExprMax) return fail(E2BIG, "");
+      if (el.type != NFTA_LIST_ELEM) return fail(EINVAL, "");
       NFBPF_TRY_ASSIGN(e, parse_expr(el, ectx));
+      NFBPF_TRYV(check_set_expr(e, *s));
       s->exprs.push_back(std::move(e));
     }
   }

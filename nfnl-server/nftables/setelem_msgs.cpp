@@ -43,6 +43,41 @@ bool same_key(const store::SetElem& e, const store::SetElem& n) {
          (e.flags & NFT_SET_ELEM_CATCHALL) == (n.flags & NFT_SET_ELEM_CATCHALL);
 }
 
+// nft_add_set_elem()'s stateful expressions: NFTA_SET_ELEM_EXPR (one) or
+// NFTA_SET_ELEM_EXPRESSIONS (up to NFT_SET_EXPR_MAX); given ones must be the set's own kinds in
+// the set's order. Without any, an element (but not an interval end) gets a copy of the set's
+// expressions (nft_set_elem_expr_clone()): `set s { counter; }` counts per element.
+// The kernel compares expression ops, which also tells limit-in-packets from limit-in-bytes;
+// comparing kind names is one step coarser.
+Result<std::vector<store::Expr>> parse_elem_exprs(BatchCtx& c, store::Table* t, store::Set* s,
+                                                  const AttrTable& tb, uint32_t elem_flags) {
+  std::vector<store::Expr> out;
+  ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};
+  auto kind_fits = [&](size_t i, const store::Expr& x) {
+    return s->exprs.empty() || (i < s->exprs.size() && s->exprs[i].name == x.name);
+  };
+  if (tb[NFTA_SET_ELEM_EXPR]) {
+    NFBPF_TRY_ASSIGN(x, parse_expr(*tb[NFTA_SET_ELEM_EXPR], ectx));
+    NFBPF_TRYV(check_set_expr(x, *s));
+    if (!kind_fits(0, x)) return fail(EOPNOTSUPP, "");
+    out.push_back(std::move(x));
+  } else if (tb[NFTA_SET_ELEM_EXPRESSIONS]) {
+    size_t rest = 0;
+    for (const Attr& el : split_attrs(tb[NFTA_SET_ELEM_EXPRESSIONS]->payload,
+                                      tb[NFTA_SET_ELEM_EXPRESSIONS]->offset + NLA_HDRLEN, &rest)) {
+      if (out.size() == kSetExprMax) return fail(EOPNOTSUPP, "");
+      NFBPF_TRY_ASSIGN(x, parse_expr(el, ectx));
+      NFBPF_TRYV(check_set_expr(x, *s));
+      if (!kind_fits(out.size(), x)) return fail(EOPNOTSUPP, "");
+      out.push_back(std::move(x));
+    }
+    if (!s->exprs.empty() && out.size() != s->exprs.size()) return fail(EOPNOTSUPP, "");
+  } else if (!s->exprs.empty() && !(elem_flags & NFT_SET_ELEM_INTERVAL_END)) {
+    out = s->exprs;
+  }
+  return out;
+}
+
 Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, const Attr& el,
                                   bool for_delete) {
   NFBPF_TRY_ASSIGN(tb, parse_nested(el, policy::set_elem()));
@@ -108,11 +143,8 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
   if (tb[NFTA_SET_ELEM_USERDATA])
     e.userdata.emplace(tb[NFTA_SET_ELEM_USERDATA]->payload.begin(),
                        tb[NFTA_SET_ELEM_USERDATA]->payload.end());
-  ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};
-  if (tb[NFTA_SET_ELEM_EXPR]) {
-    NFBPF_TRY_ASSIGN(x, parse_expr(*tb[NFTA_SET_ELEM_EXPR], ectx));
-    e.exprs.push_back(std::move(x));
-  }
+  NFBPF_TRY_ASSIGN(exprs, parse_elem_exprs(c, t, s, tb, e.flags));
+  e.exprs = std::move(exprs);
   return e;
 }
 
