@@ -9,32 +9,10 @@ void init(emit::Program& p, emit::Label& fail) { emit_skb_ctx_init(p, fail, 0); 
 
 }  // namespace
 
-const FlavorOps kCgroupSkbIngressOps = {
-    .flavor = Flavor::kCgroupSkbIngress,
-    .name = "cgroup_skb_ingress",
-    .prog_type = BPF_PROG_TYPE_CGROUP_SKB,
-    .expected_attach_type = BPF_CGROUP_INET_INGRESS,
-    .attach_type = BPF_CGROUP_INET_INGRESS,
-    .l3_offset = 0,
-    .accept = 1,
-    .drop = 0,
-    .packet_mode = PacketMode::kCtxDirect,
-    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
-    .emit_packet_init = init,
-};
+const FlavorOps kCgroupSkbIngressOps = skb_flavor_ops(Flavor::kCgroupSkbIngress, "cgroup_skb_ingress",
+                                                      BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_INGRESS, 0, 1, 0, init);
 
-const FlavorOps kCgroupSkbEgressOps = {
-    .flavor = Flavor::kCgroupSkbEgress,
-    .name = "cgroup_skb_egress",
-    .prog_type = BPF_PROG_TYPE_CGROUP_SKB,
-    .expected_attach_type = BPF_CGROUP_INET_EGRESS,
-    .attach_type = BPF_CGROUP_INET_EGRESS,
-    .l3_offset = 0,
-    .accept = 1,
-    .drop = 0,
-    .packet_mode = PacketMode::kCtxDirect,
-    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
-    .emit_packet_init = init,
-};
+const FlavorOps kCgroupSkbEgressOps = skb_flavor_ops(Flavor::kCgroupSkbEgress, "cgroup_skb_egress",
+                                                     BPF_PROG_TYPE_CGROUP_SKB, BPF_CGROUP_INET_EGRESS, 0, 1, 0, init);
 
 }  // namespace nfbpf::codegen::flavor

@@ -9,32 +9,10 @@ void init(emit::Program& p, emit::Label& fail) { emit_skb_ctx_init(p, fail, 14);
 
 }  // namespace
 
-const FlavorOps kTcxIngressOps = {
-    .flavor = Flavor::kTcxIngress,
-    .name = "tcx_ingress",
-    .prog_type = BPF_PROG_TYPE_SCHED_CLS,
-    .expected_attach_type = BPF_TCX_INGRESS,
-    .attach_type = BPF_TCX_INGRESS,
-    .l3_offset = 14,
-    .accept = TCX_PASS,
-    .drop = TCX_DROP,
-    .packet_mode = PacketMode::kCtxDirect,
-    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
-    .emit_packet_init = init,
-};
+const FlavorOps kTcxIngressOps =
+    skb_flavor_ops(Flavor::kTcxIngress, "tcx_ingress", BPF_PROG_TYPE_SCHED_CLS, BPF_TCX_INGRESS, 14, TCX_PASS, TCX_DROP, init);
 
-const FlavorOps kTcxEgressOps = {
-    .flavor = Flavor::kTcxEgress,
-    .name = "tcx_egress",
-    .prog_type = BPF_PROG_TYPE_SCHED_CLS,
-    .expected_attach_type = BPF_TCX_EGRESS,
-    .attach_type = BPF_TCX_EGRESS,
-    .l3_offset = 14,
-    .accept = TCX_PASS,
-    .drop = TCX_DROP,
-    .packet_mode = PacketMode::kCtxDirect,
-    .dynptr_ctor = emit::Kfunc::kDynptrFromSkb,
-    .emit_packet_init = init,
-};
+const FlavorOps kTcxEgressOps =
+    skb_flavor_ops(Flavor::kTcxEgress, "tcx_egress", BPF_PROG_TYPE_SCHED_CLS, BPF_TCX_EGRESS, 14, TCX_PASS, TCX_DROP, init);
 
 }  // namespace nfbpf::codegen::flavor
