@@ -185,6 +185,7 @@ std::string disassemble(const Program& p) {
         names.at[f.insn] = fmt::format("{}.{}", n.type, n.member);
         break;
       }
+      case FixupKind::kKernelType: break;  // shown as the placeholder immediate 0
     }
   }
   return run(p.insns(), names);

@@ -75,4 +75,18 @@ inline constexpr const KernelFieldName& kernel_field_name(KernelField f) {
   return kKernelFields[static_cast<size_t>(f)];
 }
 
+// Kernel struct types whose vmlinux BTF id generated code needs as an immediate (the second
+// argument of bpf_rdonly_cast, to read a pointer the verifier only knows as a number, e.g. a union
+// member). Emitted with Program::mov_btf_type and resolved at link time like the fields.
+enum class KernelType : uint8_t {
+  kSock,  // struct sock
+  kCount,
+};
+
+inline constexpr std::array<std::string_view, static_cast<size_t>(KernelType::kCount)> kKernelTypes = {{
+    "sock",
+}};
+
+inline constexpr std::string_view kernel_type_name(KernelType t) { return kKernelTypes[static_cast<size_t>(t)]; }
+
 }  // namespace nfbpf::codegen::emit

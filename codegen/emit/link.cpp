@@ -38,6 +38,14 @@ Result<std::vector<bpf_insn>> link(const Program& p, const Resolver& r) {
         image.at(f.insn).off = static_cast<int16_t>(total);
         break;
       }
+      case FixupKind::kKernelType: {
+        auto type = static_cast<KernelType>(f.key);
+        if (!r.type_id) return failf(EINVAL, "program {} needs the BTF id of {} but no BTF was given", p.name(), kernel_type_name(type));
+        auto id = r.type_id(type);
+        if (!id) return std::unexpected(std::move(id).error().with_context("linking program " + p.name()));
+        image.at(f.insn).imm = *id;
+        break;
+      }
     }
   }
   return image;

@@ -18,6 +18,7 @@ struct Resolver {
   std::function<Result<int>(std::string_view map_name)> map_fd;
   std::function<Result<int32_t>(Kfunc)> kfunc_btf_id;
   std::function<Result<uint32_t>(KernelField)> field_offset;
+  std::function<Result<int32_t>(KernelType)> type_id;
 };
 
 // The image with every fixup applied; fails if the program does not check() or a name is unknown.

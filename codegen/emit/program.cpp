@@ -138,6 +138,11 @@ void Program::ldx_field(Size sz, Reg dst, Reg src, KernelField field, int16_t ex
   raw(make(BPF_LDX | size_code(sz) | BPF_MEM, dst, src, extra, 0));
 }
 
+void Program::mov_btf_type(Reg dst, KernelType type) {
+  fixups_.push_back(Fixup{FixupKind::kKernelType, pc(), static_cast<uint32_t>(type)});
+  raw(make(BPF_ALU64 | BPF_MOV | BPF_K, dst, Reg::R0, 0, 0));
+}
+
 void Program::stx(Size sz, Reg dst, int16_t off, Reg src) {
   raw(make(BPF_STX | size_code(sz) | BPF_MEM, dst, src, off, 0));
 }

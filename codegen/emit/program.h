@@ -48,7 +48,7 @@ struct MapRef {
   uint32_t id = 0;  // index into Program::map_names()
 };
 
-enum class FixupKind : uint8_t { kMapFd, kKfunc, kKernelField };
+enum class FixupKind : uint8_t { kMapFd, kKfunc, kKernelField, kKernelType };
 
 // A typed hole in the image: `insn` is patched at link time (ld_imm64 imm = map fd, a kfunc
 // call's imm = BTF id, or a load's off += the BTF offset of a kernel field). `key` is a
@@ -148,6 +148,8 @@ class Program {
   // dst = *(sz *)(src + offsetof(field) + extra), src being a BTF pointer to the field's struct;
   // the offset is resolved from vmlinux BTF at link time.
   void ldx_field(Size sz, Reg dst, Reg src, KernelField field, int16_t extra = 0);
+  // dst = the vmlinux BTF id of a kernel struct (a fixup, like ldx_field): bpf_rdonly_cast's argument.
+  void mov_btf_type(Reg dst, KernelType type);
 
   // --- calls and exit ---
   void call_helper(int32_t func_id);  // enum bpf_func_id

@@ -1,5 +1,7 @@
 #include "codegen/kernel/loader.h"
 
+#include <linux/btf.h>
+
 #include "codegen/emit/link.h"
 
 namespace nfbpf::codegen::kernel {
@@ -17,6 +19,7 @@ Result<Prog> load_program(Kernel& k, const emit::Program& p, const LoadOptions& 
     const auto& n = emit::kernel_field_name(f);
     return k.btf_member_offset(n.type, n.member);
   };
+  r.type_id = [&](emit::KernelType t) { return k.btf_type_id(emit::kernel_type_name(t), BTF_KIND_STRUCT); };
   auto image = emit::link(p, r);
   if (!image) return std::unexpected(std::move(image).error());
   ProgSpec spec;

@@ -35,8 +35,13 @@ void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail) {
   p.ldx_field(Size::kB, Reg::R2, Reg::R1, KernelField::kSockState);
   {
     auto full = p.jmp_fwd(Cond::kNe, Reg::R2, kTcpNewSynRecv);
+    // skc_listener shares a union with skc_flags, so the verifier types the load as a number:
+    // bpf_rdonly_cast makes it a (read-only, fault-safe) struct sock pointer again.
     p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSockListener);
     p.jmp(Cond::kEq, Reg::R1, 0, fail);
+    p.mov_btf_type(Reg::R2, emit::KernelType::kSock);
+    p.call_kfunc(emit::Kfunc::kRdonlyCast);
+    p.mov(Reg::R1, Reg::R0);
     p.ldx_field(Size::kB, Reg::R2, Reg::R1, KernelField::kSockState);
   }
   p.jmp(Cond::kEq, Reg::R2, kTcpTimeWait, fail);
