@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "codegen/flavor/packet.h"
+#include "codegen/matcher/exthdr.h"
 #include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
@@ -48,6 +49,10 @@ std::string field_label(const ir::Field& f) {
     case ir::Base::kTransport: return fmt::format("@th,{},{}", f.offset * 8, f.len * 8);
     case ir::Base::kMeta: return fmt::format("meta {}", ir::to_string(static_cast<ir::MetaKey>(f.key)));
     case ir::Base::kCt: return fmt::format("ct {}", ir::to_string(static_cast<ir::CtKey>(f.key)));
+    case ir::Base::kExtHdr:
+      return f.ext_present ? fmt::format("exthdr {} {} exists", ir::to_string(static_cast<ir::ExtHdrOp>(f.key)), f.ext_type)
+                           : fmt::format("exthdr {} {} @{},{}", ir::to_string(static_cast<ir::ExtHdrOp>(f.key)),
+                                         f.ext_type, f.offset * 8, f.len * 8);
     default: return "?";
   }
 }
@@ -72,6 +77,8 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
       if (f.len == 0 || f.len > 4) return failf(EOPNOTSUPP, "{}: a {}-byte load", field_label(f), f.len);
       return {};
     }
+    case ir::Base::kExtHdr:
+      return exthdr_supported(fl, f);
     default:
       return fail(EINVAL, "field with an unknown base");
   }
@@ -81,6 +88,7 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
   NFBPF_TRYV(field_supported(c.f, f, c.skb_nfct_offset.has_value()));
   if (f.base == ir::Base::kMeta) return load_meta(c, f, fail);
   if (f.base == ir::Base::kCt) return load_ct(c, f, fail);
+  if (f.base == ir::Base::kExtHdr) return load_exthdr(c, f, fail, want_mem);
 
   emit::Program& p = c.p;
   bool as_reg = !want_mem && is_pow2_len(f.len);

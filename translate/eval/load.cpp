@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "translate/eval/exthdr.h"
 #include "translate/ir/fields.h"
 
 namespace nfbpf::eval {
@@ -220,6 +221,8 @@ bool load_field(const Env& env, const ir::Field& f, uint8_t* out, std::string& w
     case ir::Base::kNetwork:
     case ir::Base::kTransport:
       return load_payload(env, f, out, why);
+    case ir::Base::kExtHdr:
+      return load_exthdr(env, f, out, why, unsupported);
     case ir::Base::kMeta:
     case ir::Base::kCt: {
       // Meta/ct keys store a fixed-width value; the field reads its first `len` bytes of it.
@@ -251,6 +254,7 @@ std::string_view to_string_base(ir::Base b) {
     case ir::Base::kTransport: return "transport";
     case ir::Base::kMeta: return "meta";
     case ir::Base::kCt: return "ct";
+    case ir::Base::kExtHdr: return "exthdr";
     default: return "?";
   }
 }
