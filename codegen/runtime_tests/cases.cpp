@@ -97,6 +97,27 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, kf(KnownField::kMetaOifName), b::ifname("lo")});
     c.push_back({"", F::kInet, kf(KnownField::kCtState), b::host32(1)});
     c.push_back({"", F::kInet, kf(KnownField::kMetaPktType), {3}});
+    // Device, socket and CPU keys with the values test runs present (harness.h): lo (group 0,
+    // type 772), the dummy socket's classid 0, CPU 0 (the table pins itself there). Keys a test
+    // run cannot supply at all (skuid/skgid: no struct socket; iifgroup at netfilter: no input
+    // device) agree on breaking here and are proved live (live_meta_test.cpp).
+    auto meta = [](ir::MetaKey k, uint32_t len) {
+      return std::vector<ir::Field>{ir::Field{.base = ir::Base::kMeta, .len = len, .key = static_cast<uint8_t>(k), .host_order = true}};
+    };
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kIifGroup, 4), b::host32(0)});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kOifGroup, 4), b::host32(0)});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kIifType, 2), {0x04, 0x03}});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kOifType, 2), {0x04, 0x03}});
+    c.push_back({"", F::kInet, kf(KnownField::kMetaSkUid), b::host32(0)});
+    c.push_back({"", F::kInet, kf(KnownField::kMetaSkGid), b::host32(0)});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kCgroup, 4), b::host32(0)});
+    c.push_back({"", F::kInet, kf(KnownField::kMetaCpu), b::host32(0)});
+    // Nondeterministic keys: compiled and loaded on every flavor here, their values checked by
+    // MetaClock.* / MetaRandom.* (the matcher table skips running them, see kNotReproducible).
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kRandom, 4), b::host32(0x10)});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kTime, 8), {0, 0, 0, 0, 0, 0, 0, 0x10}});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kDay, 1), {3}});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kHour, 4), b::host32(3600)});
     // ip saddr . tcp dport (each part padded to 4 bytes)
     c.push_back({"", F::kIp, {ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kTcpDport)},
                  {10, 1, 2, 30, 0, 22, 0, 0}});
@@ -181,9 +202,10 @@ std::vector<std::pair<std::string, std::vector<ir::Field>>> all_field_kinds() {
   for (uint8_t m = 0; m < static_cast<uint8_t>(ir::MetaKey::kCount); ++m) {
     auto key = static_cast<ir::MetaKey>(m);
     uint32_t len = key == ir::MetaKey::kIifName || key == ir::MetaKey::kOifName ? 16
-                   : key == ir::MetaKey::kNfProto || key == ir::MetaKey::kL4Proto ? 1
-                   : key == ir::MetaKey::kProtocol ? 2 : 4;
-    std::vector<ir::Field> k{ir::Field{.base = ir::Base::kMeta, .len = len, .key = m, .host_order = len <= 4}};
+                   : key == ir::MetaKey::kTime ? 8
+                   : key == ir::MetaKey::kNfProto || key == ir::MetaKey::kL4Proto || key == ir::MetaKey::kDay ? 1
+                   : key == ir::MetaKey::kProtocol || key == ir::MetaKey::kIifType || key == ir::MetaKey::kOifType ? 2 : 4;
+    std::vector<ir::Field> k{ir::Field{.base = ir::Base::kMeta, .len = len, .key = m, .host_order = len <= 8}};
     out.emplace_back(field_kind(k), k);
   }
   for (uint8_t c = 0; c < static_cast<uint8_t>(ir::CtKey::kCount); ++c) {

@@ -47,6 +47,11 @@ eval::PacketContext context_for(Flavor f, ir::Hook hook, bool ipv6, uint32_t l2_
     if (f == Flavor::kNetfilter) c.out = lo;
     if (f != Flavor::kNetfilter || hook != ir::Hook::kOutput) c.pkttype = 3;
   }
+  // skb->dev (meta iiftype): eth_type_trans on lo sets it; netfilter LOCAL_OUT runs have none.
+  if (f != Flavor::kNetfilter || hook != ir::Hook::kOutput) c.skb_dev = lo;
+  // skb->sk: test runs of skb programs (tc, cgroup_skb) own the skb by a dummy full socket with no
+  // struct socket (meta cgroup reads its classid 0, skuid/skgid break); netfilter runs have none.
+  if (f != Flavor::kNetfilter && f != Flavor::kXdp) c.cgroup_classid = 0;
   return c;
 }
 

@@ -37,6 +37,9 @@ struct PacketContext {
   ir::Family family = ir::Family::kIp;
   ir::Hook hook = ir::Hook::kInput;
   std::optional<Device> in, out;
+  // skb->dev when it is not what the hook's devices imply (meta iiftype reads it): absent, the
+  // input device, else the output device at postrouting/egress. BPF test runs set lo at every hook.
+  std::optional<Device> skb_dev;
   // Bytes of link-layer header in front of the L3 header in the packet buffer; 0 = bare L3.
   // At netfilter hooks a link header is readable (ether saddr at input) only when present here;
   // at netdev ingress skb->data is the L3 header, at egress it is the frame start.

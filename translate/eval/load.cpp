@@ -97,6 +97,7 @@ bool load_meta(const Env& env, const ir::Field& f, uint8_t* w, std::string& why,
       // then), else none (locally generated packets at output).
       const std::optional<Device>* dev = &c.in;
       if (!c.in && (c.hook == ir::Hook::kPostrouting || c.hook == ir::Hook::kEgress)) dev = &c.out;
+      if (c.skb_dev) dev = &c.skb_dev;  // given explicitly (test runs: lo, whatever the hook)
       if (!need_dev(*dev, "skb")) return false;
       store_host(w, (*dev)->type, 2);
       return true;
