@@ -5,6 +5,8 @@
 
 #include <string_view>
 
+#include "nfnl-server/compat/xt_expr.h"
+
 namespace nfbpf::nftables {
 namespace {
 
@@ -45,7 +47,8 @@ bool needs_validation(const store::Expr& e, const store::Rule& rule) {
   if (synproxy_ref(e, rule)) return true;
   static constexpr std::string_view kKinds[] = {"fib",    "nat",    "masq",     "redir",
                                                 "reject", "osf",    "synproxy", "tproxy",
-                                                "socket", "rt",     "xfrm",     "flow_offload"};
+                                                "socket", "rt",     "xfrm",     "flow_offload",
+                                                "match",  "target"};
   for (auto k : kKinds)
     if (e.name == k) return true;
   return false;
@@ -54,6 +57,7 @@ bool needs_validation(const store::Expr& e, const store::Rule& rule) {
 Result<void> validate_in_chain(const store::Expr& e, const store::Rule& rule, uint8_t family,
                                const store::Chain& base) {
   if (synproxy_ref(e, rule)) return hooks(base, kIn | kFwd);
+  if (e.name == "match" || e.name == "target") return nfnl::compat::validate_xt_expr(e, family, base);
   if (e.name == "fib") {
     const uint32_t result = u32_of(e, NFTA_FIB_RESULT), flags = u32_of(e, NFTA_FIB_FLAGS);
     switch (result) {

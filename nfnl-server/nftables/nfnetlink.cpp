@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "nfnl-server/compat/compat_get.h"
 #include "nfnl-server/nftables/ack.h"
 #include "nfnl-server/nftables/dispatch.h"
 #include "nfnl-server/nftables/fill.h"
@@ -84,6 +85,11 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
                        std::vector<nfnl::Message>& out, const NlaPolicy** failed_policy) {
     nlmsghdr h = header_at(msg);
     if (msg.size() - NLMSG_HDRLEN < sizeof(nfgenmsg)) return false;
+    if (NFNL_SUBSYS_ID(h.nlmsg_type) == NFNL_SUBSYS_NFT_COMPAT) {  // iptables-nft revision queries
+      NFBPF_TRY_ASSIGN(replies, nfnl::compat::handle_compat_request(msg, peer.portid, failed_policy));
+      for (auto& m : replies) out.push_back(std::move(m));
+      return false;
+    }
     if (NFNL_SUBSYS_ID(h.nlmsg_type) != NFNL_SUBSYS_NFTABLES) return fail(EINVAL, "");
     uint16_t type = NFNL_MSG_TYPE(h.nlmsg_type);
     const MsgHandler* mh = find_handler(type);

@@ -77,6 +77,7 @@ Result<void> new_rule(BatchCtx& c) {
   store::Rule rule;
   rule.handle = handle;
   ExprContext ectx{t, ch, &c.txn, &rule.jump_targets, &rule.set_refs, &rule.obj_refs, t->family};
+  ectx.rule_compat = r[NFTA_RULE_COMPAT];
   if (const Attr* list = r[NFTA_RULE_EXPRESSIONS]) {
     size_t rest = 0;
     auto elems = split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest);

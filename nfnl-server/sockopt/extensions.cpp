@@ -15,6 +15,74 @@
 #include <linux/netfilter_ipv4/ipt_REJECT.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <linux/netfilter_ipv6/ip6t_REJECT.h>
+#include <linux/netfilter/xt_AUDIT.h>
+#include <linux/netfilter/xt_CHECKSUM.h>
+#include <linux/netfilter/xt_CLASSIFY.h>
+#include <linux/netfilter/xt_CONNSECMARK.h>
+#include <linux/netfilter/xt_CT.h>
+#include <linux/netfilter/xt_DSCP.h>
+#include <linux/netfilter/xt_HMARK.h>
+#include <linux/netfilter/xt_IDLETIMER.h>
+#include <linux/netfilter/xt_NFLOG.h>
+#include <linux/netfilter/xt_NFQUEUE.h>
+#include <linux/netfilter/xt_RATEEST.h>
+#include <linux/netfilter/xt_SYNPROXY.h>
+#include <linux/netfilter/xt_TCPMSS.h>
+#include <linux/netfilter/xt_TCPOPTSTRIP.h>
+#include <linux/netfilter/xt_TEE.h>
+#include <linux/netfilter/xt_TPROXY.h>
+#include <linux/netfilter/xt_addrtype.h>
+#include <linux/netfilter/xt_cgroup.h>
+#include <linux/netfilter/xt_cluster.h>
+#include <linux/netfilter/xt_connbytes.h>
+#include <linux/netfilter/xt_connlabel.h>
+#include <linux/netfilter/xt_connlimit.h>
+#include <linux/netfilter/xt_connmark.h>
+#include <linux/netfilter/xt_cpu.h>
+#include <linux/netfilter/xt_dccp.h>
+#include <linux/netfilter/xt_devgroup.h>
+#include <linux/netfilter/xt_dscp.h>
+#include <linux/netfilter/xt_ecn.h>
+#include <linux/netfilter/xt_esp.h>
+#include <linux/netfilter/xt_hashlimit.h>
+#include <linux/netfilter/xt_helper.h>
+#include <linux/netfilter/xt_ipcomp.h>
+#include <linux/netfilter/xt_iprange.h>
+#include <linux/netfilter/xt_length.h>
+#include <linux/netfilter/xt_limit.h>
+#include <linux/netfilter/xt_mac.h>
+#include <linux/netfilter/xt_nfacct.h>
+#include <linux/netfilter/xt_osf.h>
+#include <linux/netfilter/xt_owner.h>
+#include <linux/netfilter/xt_physdev.h>
+#include <linux/netfilter/xt_pkttype.h>
+#include <linux/netfilter/xt_policy.h>
+#include <linux/netfilter/xt_quota.h>
+#include <linux/netfilter/xt_rateest.h>
+#include <linux/netfilter/xt_realm.h>
+#include <linux/netfilter/xt_rpfilter.h>
+// xt_sctp.h spells bool as C's _Bool.
+#define _Bool bool
+#include <linux/netfilter/xt_sctp.h>
+#undef _Bool
+#include <linux/netfilter/xt_set.h>
+#include <linux/netfilter/xt_statistic.h>
+#include <linux/netfilter/xt_string.h>
+#include <linux/netfilter/xt_tcpmss.h>
+#include <linux/netfilter/xt_time.h>
+#include <linux/netfilter/xt_u32.h>
+#include <linux/netfilter_ipv4/ipt_ECN.h>
+#include <linux/netfilter_ipv4/ipt_TTL.h>
+#include <linux/netfilter_ipv4/ipt_ah.h>
+#include <linux/netfilter_ipv6/ip6t_HL.h>
+#include <linux/netfilter_ipv6/ip6t_NPT.h>
+#include <linux/netfilter_ipv6/ip6t_ah.h>
+#include <linux/netfilter_ipv6/ip6t_frag.h>
+#include <linux/netfilter_ipv6/ip6t_ipv6header.h>
+#include <linux/netfilter_ipv6/ip6t_mh.h>
+#include <linux/netfilter_ipv6/ip6t_opts.h>
+#include <linux/netfilter_ipv6/ip6t_rt.h>
+#include <linux/netfilter_ipv6/ip6t_srh.h>
 
 #include <array>
 #include <cerrno>
@@ -100,6 +168,8 @@ int check_reject6(std::span<const uint8_t> data, const CheckContext& ctx) {
   return 0;
 }
 
+#include "nfnl-server/sockopt/extension_checks.inc"
+
 constexpr uint32_t kFilterHooks =
     (1u << NF_INET_LOCAL_IN) | (1u << NF_INET_FORWARD) | (1u << NF_INET_LOCAL_OUT);
 constexpr uint32_t kSnatHooks = (1u << NF_INET_POST_ROUTING) | (1u << NF_INET_LOCAL_IN);
@@ -121,6 +191,7 @@ constexpr std::array kMatches = {
     Extension{"conntrack", 2, NFPROTO_UNSPEC, sizeof(xt_conntrack_mtinfo2), 0, 0, {}, nullptr},
     Extension{"conntrack", 3, NFPROTO_UNSPEC, sizeof(xt_conntrack_mtinfo3), 0, 0, {}, nullptr},
     Extension{"state", 0, NFPROTO_UNSPEC, sizeof(xt_state_info), 0, 0, {}, nullptr},
+#include "nfnl-server/sockopt/extension_matches.inc"
 };
 
 constexpr std::array kTargets = {
@@ -154,6 +225,7 @@ constexpr std::array kTargets = {
               check_reject4},
     Extension{"REJECT", 0, NFPROTO_IPV6, sizeof(ip6t_reject_info), 0, kFilterHooks, "filter",
               check_reject6},
+#include "nfnl-server/sockopt/extension_targets.inc"
 };
 
 std::span<const Extension> registry(ExtKind kind) {

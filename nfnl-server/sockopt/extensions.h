@@ -17,6 +17,10 @@ struct CheckContext {
   uint16_t proto = 0;     // ip.proto / ipv6.proto
   bool inv_proto = false;  // IPT_INV_PROTO / IP6T_INV_PROTO
   bool ipv6_proto_set = false;  // IPv6: IP6T_F_PROTO (only meaningful for ip6 rules)
+  uint32_t hook_mask = 0;       // par->hook_mask: the hooks the rule is reached from
+  std::string_view table;       // par->table
+  bool nft_compat = false;      // par->nft_compat: checked through nft_compat (iptables-nft)
+  uint8_t family = 0;           // par->family (NFPROTO_IPV4/IPV6)
 };
 
 struct Extension {
@@ -29,6 +33,9 @@ struct Extension {
   std::string_view table;      // empty: any
   // checkentry: 0 or -errno. `data` is the payload after the xt_entry_match/target header.
   int (*check)(std::span<const uint8_t> data, const CheckContext& ctx) = nullptr;
+  // usersize: the bytes of `data` shown to userspace (xt_data_to_user / nft_compat's dump
+  // clear the rest, which holds kernel pointers). 0: all of `size`.
+  int usersize = 0;
 };
 
 enum class ExtKind { kMatch, kTarget };

@@ -222,6 +222,9 @@ int find_check_entry(const EntryView<F>& v, uint32_t off, std::string_view table
   ctx.inv_proto = ip.invflags & F::kInvProto;
   if constexpr (std::is_same_v<F, Ipv6>) ctx.ipv6_proto_set = ip.flags & IP6T_F_PROTO;
   const uint32_t hook_mask = v.comefrom(off);
+  ctx.hook_mask = hook_mask;
+  ctx.table = table;
+  ctx.family = F::kNfproto;
 
   auto check_common = [&](const Extension& ext, const uint8_t* hdr, size_t hdr_size) -> int {
     const size_t size = ext_size(hdr) - hdr_size;

@@ -58,8 +58,10 @@ std::vector<uint8_t> to_user(const XtTable& t) {
     const size_t len = strnlen(name, XT_EXTENSION_MAXNAMELEN);
     if (len < XT_EXTENSION_MAXNAMELEN) std::memset(name + len, 0, XT_EXTENSION_MAXNAMELEN - len);
     if (ext && ext->size >= 0) {
-      const size_t size = static_cast<size_t>(ext->size);
-      const size_t aligned = xt_align(size);
+      // xt_data_to_user: the first usersize bytes (all of size without one), then zeros to
+      // the aligned size (a usersize below size hides kernel pointers and private state).
+      const size_t size = static_cast<size_t>(ext->usersize ? ext->usersize : ext->size);
+      const size_t aligned = xt_align(static_cast<size_t>(ext->size));
       std::memset(hdr + hdr_size + size, 0, aligned - size);
     }
   };
