@@ -294,12 +294,13 @@ class Compiler {
 
   Result<std::string> set_map(const std::string& name) {
     for (const auto& m : out_.sets)
-      if (m.set == name && m.table == t_->name) return m.map_name;
+      if (m.set == name && m.table == t_->name && m.family == t_->family) return m.map_name;
     for (size_t i = 0; i < t_->sets.size(); ++i) {
       if (t_->sets[i].name != name) continue;
       auto m = build_set_map(t_->sets[i], chain_idx_[ti_], ti_ == 0 ? fmt::format("s{}", i) : fmt::format("t{}s{}", ti_, i));
       if (!m) return std::unexpected(std::move(m).error());
       m->table = t_->name;
+      m->family = t_->family;
       out_.sets.push_back(std::move(*m));
       return out_.sets.back().map_name;
     }
@@ -317,7 +318,7 @@ class Compiler {
   // keyed by the chain, so the count outlives this program.
   Result<void> count_policy(Frame& main) {
     if (!opt_.slots) return {};
-    auto s = slot(&StateSlots::counters, "a policy counter", policy_counter_key(t_->name, main.chain->name));
+    auto s = slot(&StateSlots::counters, "a policy counter", policy_counter_key(t_->family, t_->name, main.chain->name));
     if (!s) return std::unexpected(std::move(s).error());
     matcher::EmitCtx c = ctx(main);
     emit_counter(c, s->slot);
@@ -330,7 +331,7 @@ class Compiler {
   Result<bool> emit_step(const ir::Rule& rule, size_t i, Label& next, Frame& fr) {
     const ir::Step& step = rule.steps[i];
     matcher::EmitCtx c = ctx(fr);
-    SlotKey key{t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
+    SlotKey key{t_->family, t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
     if (const auto* m = std::get_if<ir::Match>(&step)) {
       matcher::MatchPlan plan;
       if (i == 0 && run_.active && m->key.size() == 1 && m->key[0] == run_.field) {
@@ -357,7 +358,7 @@ class Compiler {
     if (const auto* o = std::get_if<ir::ObjectRef>(&step)) {
       if (o->kind != "counter")
         return failf(EOPNOTSUPP, "named {} objects are not supported by the code generator ('{}')", o->kind, o->name);
-      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->name, {}, 0, 0, "counter:" + o->name});
+      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->family, t_->name, {}, 0, 0, "counter:" + o->name});
       if (!s) return std::unexpected(std::move(s).error());
       emit_counter(c, s->slot);
       out_.counters.push_back(std::move(*s));

@@ -52,8 +52,8 @@ inline constexpr std::string_view kLimitMapName = "nfbpf_limit";
 inline constexpr std::string_view kPolicyCounterObject = "policy";
 
 // The counter slot key of a base chain's policy (handle 0 is never a rule's).
-inline SlotKey policy_counter_key(std::string table, std::string chain) {
-  return SlotKey{std::move(table), std::move(chain), 0, 0, std::string(kPolicyCounterObject)};
+inline SlotKey policy_counter_key(ir::Family family, std::string table, std::string chain) {
+  return SlotKey{family, std::move(table), std::move(chain), 0, 0, std::string(kPolicyCounterObject)};
 }
 
 struct StateSlots {
@@ -86,7 +86,7 @@ struct CompiledChain {
   // (so keeping `counters`' keys alive keeps every count).
   std::vector<SlotUse> counters, quotas, limits;
   // The policy counters alone (also in `counters`), one per base chain whose policy can be
-  // reached, in the order the chains run; key: policy_counter_key(table, chain).
+  // reached, in the order the chains run; key: policy_counter_key(family, table, chain).
   std::vector<SlotUse> policy_counters;
   std::vector<std::string> subprograms;  // regular chains compiled in, in emission order
 };

@@ -26,9 +26,9 @@ Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, Runti
     auto m = kernel::Map::create(k, s.spec);
     if (!m) return std::unexpected(std::move(m).error().with_context("creating the map of set " + s.set));
     for (const auto& e : s.entries) NFBPF_TRYV(m->update(e.key.data(), e.value.data()));
-    sets.emplace(s.table + "/" + s.set, std::move(*m));
+    sets.emplace(set_map_key(s.family, s.table, s.set), std::move(*m));
   }
-  for (const SetMap& s : cc.sets) bind.emplace(s.map_name, &sets.at(s.table + "/" + s.set));
+  for (const SetMap& s : cc.sets) bind.emplace(s.map_name, &sets.at(set_map_key(s.family, s.table, s.set)));
   for (const auto& u : cc.counters)
     if (u.fresh) NFBPF_TRYV(rt.counters.write(u.slot, abi::Counter{0, 0}));
   for (const auto& u : cc.quotas)

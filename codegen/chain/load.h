@@ -27,7 +27,7 @@ struct RuntimeTables {
 
 struct LoadedChain {
   kernel::Prog prog;
-  std::map<std::string, kernel::Map, std::less<>> set_maps;  // by "<table>/<set>" (IR names)
+  std::map<std::string, kernel::Map, std::less<>> set_maps;  // by set_map_key (sets.h)
 };
 
 // Creates and fills the set maps, initialises fresh state slots, loads the program. `log` (if

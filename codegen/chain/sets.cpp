@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "codegen/matcher/set_lookup.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::chain {
 
@@ -81,6 +82,15 @@ Bytes lpm_key(uint32_t prefix_bits, const Bytes& data) {
 }
 
 }  // namespace
+
+std::string set_map_key(ir::Family family, std::string_view table, std::string_view set) {
+  std::string out(ir::to_string(family));
+  out += ' ';
+  out += table;
+  out += '/';
+  out += set;
+  return out;
+}
 
 ChainIndex chain_index(const ir::Table& t) {
   ChainIndex idx;

@@ -28,6 +28,7 @@ struct MapEntry {
 };
 
 struct SetMap {
+  ir::Family family = ir::Family::kIp;  // the IR table's family
   std::string table;     // the IR table's name
   std::string set;       // the IR set's name
   std::string map_name;  // what the program calls it (Program::map)
@@ -41,6 +42,9 @@ ChainIndex chain_index(const ir::Table& t);
 
 Result<std::vector<MapEntry>> element_entries(const ir::Set& s, const ir::Element& e, const ChainIndex& chains);
 // Headroom for later element additions: max_entries = max(entries * 2, 64) (LPM: prefixes).
+// The key of a set's map in LoadedChain::set_maps: "<family> <table>/<set>", e.g. "inet c/ports".
+std::string set_map_key(ir::Family family, std::string_view table, std::string_view set);
+
 Result<SetMap> build_set_map(const ir::Set& s, const ChainIndex& chains, std::string map_name);
 
 // [lo, hi] inclusive, big-endian bytes of equal length -> (prefix bits, network bytes) pairs.

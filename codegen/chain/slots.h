@@ -13,10 +13,13 @@
 #include <vector>
 
 #include "common/result.h"
+#include "translate/ir/ir.h"
 
 namespace nfbpf::codegen::chain {
 
+// The family is part of the key: `ip filter` and `ip6 filter` are different tables.
 struct SlotKey {
+  ir::Family family = ir::Family::kIp;
   std::string table, chain;
   uint64_t handle = 0;
   uint32_t step = 0;

@@ -168,7 +168,7 @@ TEST_F(ChainTest, BaseChainsSharingAHookRunInOrder) {
   ASSERT_TRUE(cc.has_value()) << cc.error().describe();
   auto l = chain::load_chain(k, *cc, *rt);
   ASSERT_TRUE(l.has_value()) << l.error().describe();
-  EXPECT_EQ(l->set_maps.count("c/ports"), 1u);
+  EXPECT_EQ(l->set_maps.count("inet c/ports"), 1u);
   eval::EvalState st;
   int drops = 0, accepts = 0;
   std::map<std::string, eval::CounterValue> policies;  // by table: packets the policy decided
@@ -462,7 +462,7 @@ TEST_F(ChainTest, PolicyCountersCountWhatReachesThePolicy) {
       ChainRun run = make(t, f);
       ASSERT_EQ(run.compiled().policy_counters.size(), 1u);
       const auto& use = run.compiled().policy_counters[0];
-      EXPECT_EQ(use.key, chain::policy_counter_key(table, "in"));
+      EXPECT_EQ(use.key, chain::policy_counter_key(t.family, table, "in"));
       EXPECT_TRUE(use.fresh);
       bool listed = false;
       for (const auto& u : run.compiled().counters) listed |= u.key == use.key && u.slot == use.slot;

@@ -3,6 +3,7 @@
 #include <linux/netfilter.h>
 #include <net/if.h>
 
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -78,13 +79,12 @@ Result<std::vector<AttachKey>> keys_for(const ir::Table& t, const ir::Chain& c, 
 Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const DeviceResolver& devices) {
   constexpr uint32_t kDormant = 0x1;  // NFT_TABLE_F_DORMANT: the kernel registers no hooks
   std::vector<ChainPlan> out;
-  std::map<AttachKey, std::string> owner;  // attach point -> the chain already there
   for (size_t ti = 0; ti < rs.tables.size(); ++ti) {
     const ir::Table& t = rs.tables[ti];
     if (t.flags & kDormant) continue;
     for (const ir::Chain& c : t.chains) {
       if (!c.base) continue;
-      ChainPlan plan{.table = ti, .chain = c.name,
+      ChainPlan plan{.table = ti, .chain = c.name, .priority = c.base->priority,
                      .where = fmt::format("{} {} {}", ir::to_string(t.family), t.name, c.name)};
       if (c.base->type == ir::ChainType::kNat)
         return failf(EOPNOTSUPP,
@@ -92,17 +92,24 @@ Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const Dev
                      "bindings a BPF netfilter program cannot make)", plan.where);
       auto keys = keys_for(t, c, &plan.flavor, devices);
       if (!keys) return std::unexpected(std::move(keys).error().with_context("chain " + plan.where));
-      for (const AttachKey& k : *keys) {
-        auto [it, fresh] = owner.emplace(k, plan.where);
-        if (!fresh)
-          return failf(EOPNOTSUPP,
-                       "chains {} and {} share one attach point ({}): running two base chains at "
-                       "one hook and priority is not offloaded yet; give them different priorities",
-                       it->second, plan.where, k.describe());
-      }
       plan.at = std::move(*keys);
       out.push_back(std::move(plan));
     }
+  }
+  return out;
+}
+
+std::vector<HookPlan> plan_hooks(const std::vector<ChainPlan>& plan, const std::function<uint64_t(size_t)>& registered) {
+  std::map<AttachKey, std::vector<size_t>> at;
+  for (size_t i = 0; i < plan.size(); ++i)
+    for (const AttachKey& k : plan[i].at) at[k].push_back(i);
+  std::vector<HookPlan> out;
+  for (auto& [k, chains] : at) {
+    std::stable_sort(chains.begin(), chains.end(), [&](size_t a, size_t b) {
+      if (plan[a].priority != plan[b].priority) return plan[a].priority < plan[b].priority;
+      return registered(a) > registered(b);
+    });
+    out.push_back(HookPlan{k, std::move(chains)});
   }
   return out;
 }

@@ -1,7 +1,6 @@
 #pragma once
 // Where each base chain of a lowered ruleset runs, decided before anything is loaded so that
-// every refusal (nat chains, unknown devices, two chains on one netfilter priority) is a batch
-// error and nothing is half-applied.
+// every refusal (nat chains, unknown devices) is a batch error and nothing is half-applied.
 //
 //   ip / ip6 base chains      -> one netfilter link at (pf, hook, priority)
 //   inet base chains          -> the same program at (IPv4, hook, priority) and (IPv6, ...)
@@ -37,6 +36,7 @@ struct AttachKey {
 struct ChainPlan {
   size_t table = 0;     // index into ir::Ruleset::tables
   std::string chain;    // base chain name
+  int32_t priority = 0; // the base chain's
   codegen::flavor::Flavor flavor = codegen::flavor::Flavor::kNetfilter;
   std::vector<AttachKey> at;  // where the (single) compiled program is installed
   std::string where;          // "ip filter input", for messages
@@ -46,8 +46,20 @@ struct ChainPlan {
 using DeviceResolver = std::function<Result<int>(const std::string&)>;
 Result<int> resolve_device_in_current_netns(const std::string& name);
 
-// Skips dormant tables. EOPNOTSUPP: nat chains, inet ingress chains, two base chains sharing an
-// attach point; ENODEV: a netdev chain's device does not exist.
+// Skips dormant tables. EOPNOTSUPP: nat chains, inet ingress chains; ENODEV: a netdev chain's
+// device does not exist. Several chains may share an attach point (see plan_hooks).
 Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const DeviceResolver& devices);
+
+// The base chains that run at one attach point, in the order the kernel runs them: lower
+// priority first, and at equal priority the most recently registered first (nf_hook_entries_grow
+// in net/netfilter/core.c inserts a new hook before the first existing one whose priority is not
+// lower). ip and inet chains at one hook and priority share the IPv4 point, ip6 and inet the IPv6
+// one. `chains` are indices into the plan.
+struct HookPlan {
+  AttachKey at;
+  std::vector<size_t> chains;
+};
+// `registered(i)`: when plan[i]'s hook was registered (larger = later).
+std::vector<HookPlan> plan_hooks(const std::vector<ChainPlan>& plan, const std::function<uint64_t(size_t)>& registered);
 
 }  // namespace nfbpf::offload

@@ -64,16 +64,38 @@ TEST(AttachPlan, NatChainsAreRefused) {
   EXPECT_NE(plan.error().msg.find("chain ip nat post: type nat is not offloaded"), std::string::npos);
 }
 
-TEST(AttachPlan, SharedAttachPointNamesBothChains) {
+// ip a in and inet b in share the IPv4 point; inet b in alone runs at IPv6. At the IPv4 point
+// the later registered chain (b, registered 2) runs first.
+TEST(AttachPlan, SharedAttachPointRunsTheLaterRegisteredChainFirst) {
   ir::Ruleset rs;
   rs.tables.push_back(ir::Table{.family = ir::Family::kIp, .name = "a", .chains = {base("in", ir::Hook::kInput, 0)}});
   rs.tables.push_back(ir::Table{.family = ir::Family::kInet, .name = "b", .chains = {base("in", ir::Hook::kInput, 0)}});
   auto plan = plan_attachments(rs, fake_devices);
-  ASSERT_FALSE(plan);
-  EXPECT_EQ(plan.error().err, EOPNOTSUPP);
-  EXPECT_NE(plan.error().msg.find("chains ip a in and inet b in share one attach point (netfilter ipv4 hook 1 priority 0)"),
-            std::string::npos)
-      << plan.error().msg;
+  ASSERT_TRUE(plan) << plan.error().describe();
+  ASSERT_EQ(plan->size(), 2u);
+  auto hooks = plan_hooks(*plan, [](size_t i) { return uint64_t(i + 1); });
+  ASSERT_EQ(hooks.size(), 2u);
+  EXPECT_EQ(hooks[0].at, (AttachKey{.pf = NFPROTO_IPV4, .hooknum = NF_INET_LOCAL_IN, .priority = 0}));
+  EXPECT_EQ(hooks[0].chains, (std::vector<size_t>{1, 0}));
+  EXPECT_EQ(hooks[1].at, (AttachKey{.pf = NFPROTO_IPV6, .hooknum = NF_INET_LOCAL_IN, .priority = 0}));
+  EXPECT_EQ(hooks[1].chains, (std::vector<size_t>{1}));
+  // Registered the other way round (a re-registered later, e.g. woken from dormant): a first.
+  hooks = plan_hooks(*plan, [](size_t i) { return uint64_t(10 - i); });
+  EXPECT_EQ(hooks[0].chains, (std::vector<size_t>{0, 1}));
+}
+
+// netdev chains on one device share the TCX point: lower priority first, whatever the order of
+// registration.
+TEST(AttachPlan, NetdevChainsOnOneDeviceRunByPriority) {
+  ir::Ruleset rs;
+  rs.tables.push_back(ir::Table{.family = ir::Family::kNetdev, .name = "n",
+                                .chains = {base("late", ir::Hook::kIngress, 10, ir::ChainType::kFilter, {"eth0"}),
+                                           base("early", ir::Hook::kIngress, -10, ir::ChainType::kFilter, {"eth0"})}});
+  auto plan = plan_attachments(rs, fake_devices);
+  ASSERT_TRUE(plan) << plan.error().describe();
+  auto hooks = plan_hooks(*plan, [](size_t i) { return uint64_t(i); });
+  ASSERT_EQ(hooks.size(), 1u);
+  EXPECT_EQ(hooks[0].chains, (std::vector<size_t>{1, 0}));
 }
 
 TEST(AttachPlan, DormantTablesAreSkipped) {

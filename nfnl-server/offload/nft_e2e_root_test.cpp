@@ -190,6 +190,21 @@ class NftEndToEnd : public ::testing::Test {
     return codegen::testing::udp_drain(rx_, 200);
   }
 
+  // `nfbpf status -j` parsed (null on failure).
+  nlohmann::json status() {
+    Outcome st = run_captured({NFBPF_CLI_PATH, "--socket", socket_, "status", "-j"});
+    EXPECT_EQ(st.status, 0) << st.output;
+    return nlohmann::json::parse(st.output, nullptr, false);
+  }
+  // The kernel id of the program running base chain `family table chain` (0: none).
+  uint32_t program_id(const std::string& family, const std::string& table, const std::string& chain) {
+    nlohmann::json j = status();
+    if (j.is_discarded()) return 0;
+    for (const auto& c : j["chains"])
+      if (c["family"] == family && c["table"] == table && c["chain"] == chain) return c["program"]["id"].get<uint32_t>();
+    return 0;
+  }
+
   std::string dir_, socket_;
   std::optional<NetnsPair> ns_;
   pid_t daemon_ = -1;
@@ -274,6 +289,84 @@ TEST_F(NftEndToEnd, SetElementsAddedLaterAreMatched) {
   ASSERT_EQ(del.status, 0) << del.output;
   EXPECT_EQ(delivered(tx1_), kPackets);
   EXPECT_EQ(delivered(tx3_), 0);
+}
+
+// `nft add/delete element` on sets a running program looks up (a hash set and an interval set)
+// change the BPF maps in place: the verdicts follow, the program (kernel id) stays, nothing is
+// compiled again.
+TEST_F(NftEndToEnd, ElementsChangeInPlaceWithoutReloading) {
+  Outcome r = nft_file(R"(table ip t {
+  set blocked {
+    type ipv4_addr
+    elements = { 10.99.0.1 }
+  }
+  set nets {
+    type ipv4_addr
+    flags interval
+    elements = { 192.168.0.0/16 }
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr @blocked drop
+    ip saddr @nets drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint32_t id = program_id("ip", "t", "input");
+  ASSERT_NE(id, 0u);
+  const int compiled = status()["compiled"].get<int>();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+
+  Outcome add = nft({"add", "element", "ip", "t", "blocked", "{", kOtherSender, "}"});
+  ASSERT_EQ(add.status, 0) << add.output;
+  EXPECT_EQ(delivered(tx3_), 0);
+  Outcome del = nft({"delete", "element", "ip", "t", "blocked", "{", NetnsPair::kSenderAddr, ",", kOtherSender, "}"});
+  ASSERT_EQ(del.status, 0) << del.output;
+  EXPECT_EQ(delivered(tx1_), kPackets);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  // An interval holding 10.99.0.3 but not 10.99.0.1 (a /31 and a /32 in the LPM trie).
+  add = nft({"add", "element", "ip", "t", "nets", "{", "10.99.0.2-10.99.0.4", "}"});
+  ASSERT_EQ(add.status, 0) << add.output;
+  EXPECT_EQ(delivered(tx3_), 0);
+  EXPECT_EQ(delivered(tx1_), kPackets);
+  del = nft({"delete", "element", "ip", "t", "nets", "{", "10.99.0.2-10.99.0.4", "}"});
+  ASSERT_EQ(del.status, 0) << del.output;
+  EXPECT_EQ(delivered(tx3_), kPackets);
+
+  EXPECT_EQ(program_id("ip", "t", "input"), id);
+  EXPECT_EQ(status()["compiled"].get<int>(), compiled);
+}
+
+// An element with a timeout stops matching when it runs out (the daemon deletes its map entry),
+// without a reload; added again, it matches again.
+TEST_F(NftEndToEnd, ElementTimeoutsExpireInTheMap) {
+  Outcome r = nft_file(R"(table ip t {
+  set blocked {
+    type ipv4_addr
+    flags timeout
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr @blocked drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint32_t id = program_id("ip", "t", "input");
+  for (int round = 0; round < 2; ++round) {
+    Outcome add = nft({"add", "element", "ip", "t", "blocked", "{", kOtherSender, "timeout", "1s", "}"});
+    ASSERT_EQ(add.status, 0) << add.output;
+    const auto added = std::chrono::steady_clock::now();
+    EXPECT_EQ(delivered(tx3_), 0) << "round " << round;
+    EXPECT_EQ(delivered(tx1_), kPackets);
+    std::this_thread::sleep_until(added + std::chrono::milliseconds(1300));
+    EXPECT_EQ(delivered(tx3_), kPackets) << "round " << round;
+    Outcome list = nft({"list", "set", "ip", "t", "blocked"});
+    EXPECT_EQ(list.output.find(kOtherSender), std::string::npos) << list.output;
+  }
+  EXPECT_EQ(program_id("ip", "t", "input"), id);
 }
 
 TEST_F(NftEndToEnd, VerdictMapOnSourceAddress) {

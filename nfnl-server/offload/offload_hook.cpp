@@ -4,6 +4,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 
@@ -12,10 +13,12 @@
 #include "codegen/chain/compile.h"
 #include "common/log.h"
 #include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/set_contents.h"
 #include "nfnl-server/offload/reset_targets.h"
 #include "nfnl-server/offload/store_to_ir.h"
 #include "translate/ir/fields.h"
 #include "translate/ir/printer.h"
+#include "translate/nft/lower.h"
 
 namespace nfbpf::offload {
 
@@ -28,6 +31,20 @@ struct OffloadHook::Program {
   chain::LoadedChain loaded;
   std::set<chain::SlotKey> counters, quotas, limits;
   double compile_ms = 0, load_ms = 0;  // compile_chain; load_chain (maps + verifier)
+  // What each named set's map holds (by chain::set_map_key), kept up to date by commit() as
+  // elements are added and deleted in place.
+  struct LiveSet {
+    ir::Family family;
+    std::string table, set;
+    SetContents contents;
+  };
+  std::map<std::string, LiveSet> sets;
+};
+
+struct OffloadHook::SetUpdate {
+  ProgramPtr prog;
+  std::string set;  // key in Program::sets
+  SetContents contents;
 };
 
 namespace {
@@ -46,17 +63,6 @@ uint8_t nfproto_of(ir::Family f) {
   }
 }
 
-// The family as ir::to_string names it (qualified_name below), from the store's nfproto.
-std::string_view family_name(uint8_t nfproto) {
-  switch (nfproto) {
-    case NFPROTO_IPV4: return ir::to_string(ir::Family::kIp);
-    case NFPROTO_IPV6: return ir::to_string(ir::Family::kIp6);
-    case NFPROTO_INET: return ir::to_string(ir::Family::kInet);
-    case NFPROTO_NETDEV: return ir::to_string(ir::Family::kNetdev);
-    default: return "?";
-  }
-}
-
 bool family_offloaded(uint8_t nfproto) {
   return nfproto == NFPROTO_IPV4 || nfproto == NFPROTO_IPV6 || nfproto == NFPROTO_INET ||
          nfproto == NFPROTO_NETDEV;
@@ -72,18 +78,32 @@ std::string prog_name(std::string_view chain_name) {
   return out;
 }
 
-// Slot keys carry the table name but not its family; `ip filter` and `ip6 filter` would share
-// counters. The compiler sees tables renamed "<family> <name>" so keys are unique per table.
-std::string qualified_name(const ir::Table& t) { return fmt::format("{} {}", ir::to_string(t.family), t.name); }
-
-// Everything compile_chain reads for one base chain: the table's identity, its sets, the base
-// chain and every regular chain (a superset of the reachable ones), and the flavor.
-std::string compile_key(const ir::Table& t, const ir::Chain& base, flavor::Flavor f) {
-  std::string key = fmt::format("{}\n{}\n", flavor::flavor_name(f), t.name);
-  for (const auto& s : t.sets) key += ir::to_string(s) + "\n";
+// Everything compile_hook reads for one base chain: the table's identity, its sets, the base
+// chain and every regular chain (a superset of the reachable ones). A hook's key is its chains'
+// keys in the order they run, after the flavor.
+//
+// Named sets are printed without their elements: a program stays valid when they change, and
+// prepare() updates its maps in place instead (anonymous sets change only with their rule).
+std::string compile_key(const ir::Table& t, const ir::Chain& base) {
+  std::string key = fmt::format("{} {}\n", ir::to_string(t.family), t.name);
+  for (const auto& s : t.sets) {
+    if (s.flags & ir::kSetAnonymous) {
+      key += ir::to_string(s) + "\n";
+      continue;
+    }
+    ir::Set shape = s;
+    shape.elements.clear();
+    key += ir::to_string(shape) + "\n";
+  }
   key += ir::to_string(base) + "\n";
   for (const auto& c : t.chains)
     if (!c.base) key += ir::to_string(c) + "\n";
+  return key;
+}
+
+std::string compile_key(const std::vector<chain::HookChain>& chains, flavor::Flavor f) {
+  std::string key = fmt::format("{}\n", flavor::flavor_name(f));
+  for (const auto& hc : chains) key += compile_key(*hc.table, *hc.chain);
   return key;
 }
 
@@ -131,12 +151,39 @@ Result<chain::RuntimeTables*> OffloadHook::runtime() {
   return &*rt_;
 }
 
-Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, const ir::Chain& c, flavor::Flavor f,
+Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain::HookChain>& chains, flavor::Flavor f,
                                                          const std::map<std::string, ProgramPtr>& live_by_key) {
-  std::string key = compile_key(t, c, f);
+  std::string key = compile_key(chains, f);
+  const ir::Chain& c = *chains.front().chain;  // names the program and the errors
+  auto find_set = [&](ir::Family fam, const std::string& table, const std::string& set)
+      -> std::pair<const ir::Table*, const ir::Set*> {
+    for (const auto& hc : chains)
+      if (hc.table->family == fam && hc.table->name == table) return {hc.table, ir::find_set(*hc.table, set)};
+    return {nullptr, nullptr};
+  };
   if (auto it = live_by_key.find(key); it != live_by_key.end()) {
-    ++stats_.reused;
-    return it->second;
+    // Same program; only named sets' elements may differ: queue their map updates for commit().
+    std::vector<SetUpdate> updates;
+    bool fits = true;
+    for (const auto& [name, live] : it->second->sets) {
+      auto [t, s] = find_set(live.family, live.table, live.set);
+      if (!s) { fits = false; break; }
+      auto contents = set_contents(*t, *s, deadlines_, live.contents.max_entries);
+      if (!contents) {
+        // Too many elements for the map (or an element codegen cannot place): build it anew.
+        log::info("offload: set {} {} {} is rebuilt: {}", ir::to_string(live.family), live.table, live.set,
+                  contents.error().describe());
+        fits = false;
+        break;
+      }
+      if (contents->entries != live.contents.entries)
+        updates.push_back(SetUpdate{it->second, name, std::move(*contents)});
+    }
+    if (fits) {
+      ++stats_.reused;
+      for (auto& u : updates) next_set_updates_.push_back(std::move(u));
+      return it->second;
+    }
   }
   auto rt = runtime();
   if (!rt) return std::unexpected(std::move(rt).error());
@@ -145,7 +192,7 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, con
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   };
   const auto t0 = Clock::now();
-  auto cc = chain::compile_chain(t, c, f, (*rt)->options(prog_name(c.name)));
+  auto cc = chain::compile_hook(chains, f, (*rt)->options(prog_name(c.name)));
   if (!cc) return std::unexpected(std::move(cc).error());
   const double compile_ms = ms_since(t0);
   const auto t1 = Clock::now();
@@ -162,8 +209,17 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const ir::Table& t, con
       return std::unexpected(std::move(w).error().with_context(fmt::format("seeding the counters of chain {}", c.name)));
   }
   ++stats_.compiled;
-  return std::make_shared<const Program>(Program{std::move(key), std::move(*loaded), keys_of(cc->counters),
-                                                 keys_of(cc->quotas), keys_of(cc->limits), compile_ms, load_ms});
+  auto prog = std::make_shared<Program>(Program{std::move(key), std::move(*loaded), keys_of(cc->counters),
+                                                keys_of(cc->quotas), keys_of(cc->limits), compile_ms, load_ms, {}});
+  for (const chain::SetMap& sm : cc->sets) {
+    auto [t, s] = find_set(sm.family, sm.table, sm.set);
+    if (!s || (s->flags & ir::kSetAnonymous)) continue;
+    auto contents = set_contents(*t, *s, deadlines_, sm.spec.max_entries);
+    if (!contents) return std::unexpected(std::move(contents).error().with_context(fmt::format("chain {}", c.name)));
+    prog->sets.emplace(chain::set_map_key(sm.family, sm.table, sm.set),
+                       Program::LiveSet{sm.family, sm.table, sm.set, std::move(*contents)});
+  }
+  return prog;
 }
 
 std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::collect_initial_counters(
@@ -172,10 +228,10 @@ std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::c
   std::map<RuleId, std::vector<codegen::abi::Counter>> by_rule;
   for (const auto& t : next.tables) {
     if (!t->vis.active_next()) continue;
-    const std::string qname = fmt::format("{} {}", family_name(t->family), t->name);  // = qualified_name
+    const ir::Family fam = translate::nft::family_from_nfproto(t->family);
     for (const auto& o : t->objects)
       if (o->vis.active_next() && o->type == NFT_OBJECT_COUNTER)
-        initial_counters_[chain::SlotKey{qname, {}, 0, 0, fmt::format("counter:{}", o->name)}] = read_counter_attrs(o->data);
+        initial_counters_[chain::SlotKey{fam, t->name, {}, 0, 0, fmt::format("counter:{}", o->name)}] = read_counter_attrs(o->data);
     for (const auto& c : t->chains) {
       if (!c->vis.active_next()) continue;
       for (const auto& r : c->rules) {
@@ -207,25 +263,20 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   if (!plan) return std::unexpected(std::move(plan).error());
 
   const auto initial_by_rule = collect_initial_counters(next);
+  deadlines_ = element_deadlines(next);
 
-  std::vector<std::string> table_names;  // as nft names them (the loop below renames)
-  for (const auto& t : rs->tables) table_names.push_back(t.name);
-
-  // Counter statements of every rule, by rule, in order (for listings).
-  for (auto& t : rs->tables) {
+  // Counter and quota statements of every rule, by rule, in order (for listings).
+  for (const auto& t : rs->tables) {
     const uint8_t nfproto = nfproto_of(t.family);
-    const std::string qname = qualified_name(t);
     for (const auto& c : t.chains)
       for (const auto& r : c.rules)
         for (size_t i = 0; i < r.steps.size(); ++i)
           if (std::holds_alternative<ir::Counter>(r.steps[i]))
             next_counters_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
-                chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
+                chain::SlotKey{t.family, t.name, c.name, r.handle, static_cast<uint32_t>(i), {}});
           else if (std::holds_alternative<ir::Quota>(r.steps[i]))
             next_quotas_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
-                chain::SlotKey{qname, c.name, r.handle, static_cast<uint32_t>(i), {}});
-    next_tables_[{nfproto, t.name}] = qname;
-    t.name = qname;
+                chain::SlotKey{t.family, t.name, c.name, r.handle, static_cast<uint32_t>(i), {}});
   }
 
   for (const auto& [rid, values] : initial_by_rule) {
@@ -234,37 +285,76 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
     for (size_t n = 0; n < values.size() && n < keys->second.size(); ++n) initial_counters_[keys->second[n]] = values[n];
   }
 
+  // When each base chain's hook was registered: chains already running keep their time, new ones
+  // are registered now, in the order their NEWCHAIN messages came (tables' handles are global
+  // and chains' handles grow within a table).
+  auto ident = [&](size_t i) {
+    const ir::Table& t = rs->tables[(*plan)[i].table];
+    const ir::Chain* c = ir::find_chain(t, (*plan)[i].chain);
+    return ChainIdent{nfproto_of(t.family), t.name, t.handle, c->name, c->handle};
+  };
+  std::vector<size_t> fresh;
+  for (size_t i = 0; i < plan->size(); ++i) {
+    auto known = registered_.find(ident(i));
+    if (known != registered_.end()) next_registered_[known->first] = known->second;
+    else fresh.push_back(i);
+  }
+  std::ranges::sort(fresh, [&](size_t a, size_t b) {
+    const ChainIdent ia = ident(a), ib = ident(b);
+    return std::tie(std::get<2>(ia), std::get<4>(ia)) < std::tie(std::get<2>(ib), std::get<4>(ib));
+  });
+  for (size_t i : fresh) next_registered_[ident(i)] = ++registration_clock_;
+  const std::vector<HookPlan> hooks = plan_hooks(*plan, [&](size_t i) { return next_registered_.at(ident(i)); });
+
+  // One program per distinct chain sequence: an inet chain alone at its IPv4 and IPv6 points is
+  // one program; next to an ip chain at the IPv4 point it is a second one.
   std::map<std::string, ProgramPtr> live_by_key;
   for (const auto& [at, prog] : live_) live_by_key.emplace(prog->key, prog);
+  std::map<std::vector<size_t>, ProgramPtr> by_sequence;
+  for (const HookPlan& hp : hooks) {
+    ProgramPtr& prog = by_sequence[hp.chains];
+    if (!prog) {
+      std::vector<chain::HookChain> chains;
+      std::string where;
+      for (size_t i : hp.chains) {
+        const ir::Table& t = rs->tables[(*plan)[i].table];
+        chains.push_back(chain::HookChain{&t, ir::find_chain(t, (*plan)[i].chain)});
+        where += (where.empty() ? "" : " and ") + (*plan)[i].where;
+      }
+      preparing_ = (*plan)[hp.chains.front()].where;
+      auto p = program_for(chains, (*plan)[hp.chains.front()].flavor, live_by_key);
+      if (!p) return std::unexpected(std::move(p).error().with_context("chain " + where));
+      prog = *p;
+    }
+    next_[hp.at] = prog;
+    if (dispatchers_.contains(hp.at) || new_dispatchers_.contains(hp.at)) continue;
+    const std::string& where = (*plan)[hp.chains.front()].where;
+    // Attached with an empty slot that lets packets through (the flavor's accept), so nothing
+    // changes for packets until commit() installs the chain; an attach failure (EBUSY, bad
+    // priority) is thereby a batch error.
+    auto d = runtime::Dispatcher::create(*kernel_, hp.at.flavor, flavor::flavor_ops(hp.at.flavor).accept);
+    if (!d) return std::unexpected(std::move(d).error().with_context("chain " + where));
+    if (auto a = d->attach(hp.at.point()); !a)
+      return std::unexpected(std::move(a).error().with_context(
+          fmt::format("attaching chain {} at {}", where, hp.at.describe())));
+    new_dispatchers_.emplace(hp.at, std::move(*d));
+  }
+
   for (const ChainPlan& p : *plan) {
     const ir::Table& t = rs->tables[p.table];
     const ir::Chain* c = ir::find_chain(t, p.chain);
-    if (!c) return failf(ENOENT, "chain {} vanished while planning", p.where);
-    preparing_ = p.where;
-    auto prog = program_for(t, *c, p.flavor, live_by_key);
-    if (!prog) return std::unexpected(std::move(prog).error().with_context("chain " + p.where));
     ChainStatus info{.family = std::string(ir::to_string(t.family)),
-                     .table = table_names[p.table],
+                     .table = t.name,
                      .chain = c->name,
                      .type = std::string(ir::to_string(c->base->type)),
                      .hook = std::string(ir::to_string(c->base->hook)),
                      .priority = c->base->priority,
                      .devices = c->base->devices,
                      .attached = p.at};
-    next_chains_.push_back(PlannedChain{std::move(info), *prog});
-    for (const AttachKey& k : p.at) {
-      next_[k] = *prog;
-      if (dispatchers_.contains(k) || new_dispatchers_.contains(k)) continue;
-      // Attached with an empty slot that lets packets through (the flavor's accept), so nothing
-      // changes for packets until commit() installs the chain; an attach failure (EBUSY, bad
-      // priority) is thereby a batch error.
-      auto d = runtime::Dispatcher::create(*kernel_, k.flavor, flavor::flavor_ops(k.flavor).accept);
-      if (!d) return std::unexpected(std::move(d).error().with_context("chain " + p.where));
-      if (auto a = d->attach(k.point()); !a)
-        return std::unexpected(std::move(a).error().with_context(
-            fmt::format("attaching chain {} at {}", p.where, k.describe())));
-      new_dispatchers_.emplace(k, std::move(*d));
-    }
+    // A chain sharing a point with others runs in more than one program: status shows the one
+    // at its first attach point.
+    if (p.at.empty()) continue;
+    next_chains_.push_back(PlannedChain{std::move(info), next_.at(p.at.front())});
   }
   preparing_.clear();
   return {};
@@ -309,11 +399,12 @@ void OffloadHook::commit() {
   next_counters_.clear();
   live_quotas_ = std::move(next_quotas_);
   next_quotas_.clear();
-  live_tables_ = std::move(next_tables_);
-  next_tables_.clear();
+  registered_ = std::move(next_registered_);
+  next_registered_.clear();
   live_chains_ = std::move(next_chains_);
   next_chains_.clear();
   initial_counters_.clear();
+  apply_set_updates();
   release_unused_slots();
   stats_.attach_points = dispatchers_.size();
   ct_anchor_.commit();  // after the swap: no running program reads ct of a dropped family
@@ -325,12 +416,53 @@ void OffloadHook::abort() {
   new_dispatchers_.clear();
   next_counters_.clear();
   next_quotas_.clear();
-  next_tables_.clear();
+  next_registered_.clear();
   next_chains_.clear();
   preparing_.clear();
   initial_counters_.clear();
+  next_set_updates_.clear();
   release_unused_slots();
   ct_anchor_.abort();
+}
+
+void OffloadHook::apply_set_updates() {
+  // No expiry may run while the maps change: it could delete an element this commit adds again.
+  expiry_.replace({});
+  const uint64_t now = store::now_ms();
+  for (SetUpdate& u : next_set_updates_) {
+    Program::LiveSet& live = u.prog->sets.at(u.set);
+    auto map = u.prog->loaded.set_maps.find(u.set);
+    if (map == u.prog->loaded.set_maps.end()) continue;
+    // New elements first, then the deleted ones: a packet sees the old or the new set for each
+    // element, but the batch's elements change one after the other (the kernel flips them all at
+    // once with the generation).
+    const SetDiff d = diff_sets(live.contents, u.contents, now);
+    for (const auto& [key, value] : d.put)
+      if (auto r = map->second.update(key.data(), value.data()); !r)
+        log::error("offload: updating set {} in place: {}", live.set, r.error().describe());
+    for (const auto& key : d.remove)
+      if (auto r = map->second.remove(key.data()); !r && r.error().err != ENOENT)
+        log::error("offload: deleting from set {} in place: {}", live.set, r.error().describe());
+    stats_.set_entries_written += d.put.size() + d.remove.size();
+    ++stats_.sets_updated;
+    live.contents = std::move(u.contents);
+  }
+  next_set_updates_.clear();
+  // The expiry schedule: every element with a deadline in every running program's maps.
+  std::vector<ElementExpiry::Due> due;
+  std::set<const Program*> seen;
+  for (const auto& [at, prog] : live_) {
+    if (!seen.insert(prog.get()).second) continue;
+    for (const auto& [name, live] : prog->sets) {
+      std::shared_ptr<const Fd> fd;
+      for (const auto& [key, entry] : live.contents.entries) {
+        if (!entry.expires_at_ms) continue;
+        if (!fd) fd = share_fd(prog->loaded.set_maps.at(name).fd());
+        due.push_back(ElementExpiry::Due{*entry.expires_at_ms, fd, key});
+      }
+    }
+  }
+  expiry_.replace(std::move(due));
 }
 
 void OffloadHook::release_unused_slots() {
@@ -356,10 +488,9 @@ std::optional<uint32_t> OffloadHook::counter_slot(uint8_t nfproto, std::string_v
 
 std::optional<uint32_t> OffloadHook::object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const {
   if (!rt_) return std::nullopt;
-  auto t = live_tables_.find({nfproto, std::string(table)});
-  if (t == live_tables_.end()) return std::nullopt;
   // none: no running rule refers to it
-  return rt_->slots.counters.find(chain::SlotKey{t->second, {}, 0, 0, fmt::format("counter:{}", name)});
+  return rt_->slots.counters.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {},
+                                                 0, 0, fmt::format("counter:{}", name)});
 }
 
 std::optional<codegen::abi::Counter> OffloadHook::rule_counter(uint8_t nfproto, std::string_view table,

@@ -24,11 +24,14 @@
 #include <vector>
 
 #include "codegen/abi/counter.h"
+#include "codegen/chain/compile.h"
 #include "codegen/chain/load.h"
 #include "codegen/kernel/kernel.h"
 #include "codegen/runtime/dispatcher.h"
 #include "nfnl-server/nftables/commit_hook.h"
 #include "nfnl-server/offload/attach_plan.h"
+#include "nfnl-server/offload/element_expiry.h"
+#include "nfnl-server/offload/set_contents.h"
 #include "nfnl-server/offload/conntrack_anchor.h"
 #include "nfnl-server/offload/status.h"
 
@@ -80,7 +83,11 @@ class OffloadHook final : public nftables::CommitHook {
     size_t compiled = 0;   // programs compiled and loaded by prepare() (cumulative)
     size_t reused = 0;     // programs reused because their inputs did not change
     size_t attach_points = 0;  // dispatchers attached now
+    size_t sets_updated = 0;         // set maps updated in place by commit() (no reload)
+    size_t set_entries_written = 0;  // map updates + deletes those took
   };
+  // Map entries removed because their element's timeout ran out.
+  size_t expired_entries() const { return expiry_.removed(); }
   const Stats& stats() const { return stats_; }
 
   // The kernel table that keeps conntrack running while committed rules read ct
@@ -89,7 +96,8 @@ class OffloadHook final : public nftables::CommitHook {
 
  private:
   struct Program;
-  using ProgramPtr = std::shared_ptr<const Program>;
+  struct SetUpdate;
+  using ProgramPtr = std::shared_ptr<Program>;
   using RuleId = std::tuple<uint8_t, std::string, std::string, uint64_t>;  // nfproto, table, chain, handle
   using CounterIndex = std::map<RuleId, std::vector<codegen::chain::SlotKey>>;
 
@@ -107,9 +115,13 @@ class OffloadHook final : public nftables::CommitHook {
   void reset_rule_quota(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
   std::optional<uint32_t> object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
   Result<codegen::chain::RuntimeTables*> runtime();
-  Result<ProgramPtr> program_for(const ir::Table& t, const ir::Chain& c, codegen::flavor::Flavor f,
+  // The program running `chains` (in that order) at one attach point: compiled and loaded, or the
+  // live one if its inputs print the same.
+  Result<ProgramPtr> program_for(const std::vector<codegen::chain::HookChain>& chains, codegen::flavor::Flavor f,
                                  const std::map<std::string, ProgramPtr>& live_by_key);
   void release_unused_slots();
+  // commit(): the queued element changes into the set maps, then the expiry schedule.
+  void apply_set_updates();
 
   // Declared first: every map, program and link below refers to it.
   std::unique_ptr<codegen::kernel::Kernel> kernel_;
@@ -122,7 +134,10 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, ProgramPtr> live_;                            // installed
   CounterIndex live_counters_;
   CounterIndex live_quotas_;  // quota statements' slot keys, by rule, in order
-  std::map<std::pair<uint8_t, std::string>, std::string> live_tables_;  // (nfproto, name) -> slot-key table name
+  // When each running base chain's hook was registered (orders chains sharing an attach point).
+  using ChainIdent = std::tuple<uint8_t, std::string, uint64_t, std::string, uint64_t>;  // nfproto, table, handle, chain, handle
+  std::map<ChainIdent, uint64_t> registered_;
+  uint64_t registration_clock_ = 0;
   std::vector<PlannedChain> live_chains_;
   std::optional<Refusal> last_refused_;
 
@@ -132,14 +147,17 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<AttachKey, codegen::runtime::Dispatcher> new_dispatchers_;
   CounterIndex next_counters_;
   CounterIndex next_quotas_;
-  std::map<std::pair<uint8_t, std::string>, std::string> next_tables_;
+  std::map<ChainIdent, uint64_t> next_registered_;
   std::vector<PlannedChain> next_chains_;
   std::string preparing_;  // "ip t input": the chain prepare() works on (names refusals)
   // Values given in the ruleset (`counter packets 5 bytes 100`, counter objects) by slot key:
   // a slot allocated for one of them starts there, as the kernel's counter does.
   std::map<codegen::chain::SlotKey, codegen::abi::Counter> initial_counters_;
+  ElementDeadlines deadlines_;               // of the proposed ruleset's elements
+  std::vector<SetUpdate> next_set_updates_;  // element changes of reused programs' sets
 
   Stats stats_;
+  ElementExpiry expiry_;  // holds its own map fds; its thread stops first (declared last)
 };
 
 }  // namespace nfbpf::offload

@@ -244,13 +244,66 @@ TEST_F(OffloadSandbox, OnlyChangedChainsAreRecompiled) {
   EXPECT_EQ(from_blocked(), 0);
 }
 
-TEST_F(OffloadSandbox, TwoBaseChainsAtOnePriorityAreRefusedByName) {
-  auto b = input_drop_from_sender();
-  ASSERT_EQ(submit(b), 0);
+// Two tables' input chains at priority 0 share the IPv4 attach point in one program, in the
+// kernel's order: the later registered chain (table u) runs first, so t's counter sees only what
+// u accepted; a drop in either ends the hook.
+TEST_F(OffloadSandbox, TwoBaseChainsAtOnePriorityRunInRegistrationOrder) {
+  NftBatch first;
+  first.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)         // handle 1
+      .rule(NFPROTO_IPV4, "t", "in", RuleSpec{.counter = true});         // 2: counts what reaches t
+  ASSERT_EQ(submit(first), 0);
   NftBatch other(10);
-  other.table(NFPROTO_IPV4, "u").base_chain(NFPROTO_IPV4, "u", "in2", NF_INET_LOCAL_IN, 0);
-  EXPECT_EQ(submit(other), EOPNOTSUPP);
-  EXPECT_EQ(from_blocked(), 0);  // the first table still filters
+  other.table(NFPROTO_IPV4, "u")
+      .base_chain(NFPROTO_IPV4, "u", "in2", NF_INET_LOCAL_IN, 0)        // 1
+      .rule(NFPROTO_IPV4, "u", "in2", RuleSpec{.saddr_be = addr_be(NetnsPair::kSenderAddr), .counter = true,
+                                               .verdict = NF_DROP});    // 2
+  ASSERT_EQ(submit(other), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 1u);
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+  // u ran first: it dropped the blocked source's packets before t could count them.
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_IPV4, "u", "in2", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
+  // A rule added to the older table later does not change the order (registration is per chain).
+  NftBatch more(20);
+  more.rule(NFPROTO_IPV4, "t", "in", RuleSpec{.saddr_be = addr_be("10.99.0.77"), .verdict = NF_DROP});
+  ASSERT_EQ(submit(more), 0);
+  EXPECT_EQ(from_blocked(), 0);
+  EXPECT_EQ(from_other(), kPackets);
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(2 * kPackets));
+  // Deleting u leaves t alone at the point.
+  NftBatch del(30);
+  del.del_table(NFPROTO_IPV4, "u");
+  ASSERT_EQ(submit(del), 0);
+  EXPECT_EQ(from_blocked(), kPackets);
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(3 * kPackets));
+}
+
+// `ip t` and `inet t` (same name) at one hook and priority: the inet chain shares the IPv4 point
+// with the ip chain (and has the IPv6 point alone); their counters stay apart.
+TEST_F(OffloadSandbox, IpAndInetTablesOfOneNameShareTheIpv4Point) {
+  NftBatch b;
+  b.table(NFPROTO_IPV4, "t")
+      .base_chain(NFPROTO_IPV4, "t", "in", NF_INET_LOCAL_IN, 0)          // 1
+      .rule(NFPROTO_IPV4, "t", "in", RuleSpec{.counter = true})           // 2
+      .table(NFPROTO_INET, "t")
+      .base_chain(NFPROTO_INET, "t", "in", NF_INET_LOCAL_IN, 0)          // 1
+      .rule(NFPROTO_INET, "t", "in", RuleSpec{.saddr_be = addr_be(kOtherSender), .counter = true,
+                                              .verdict = NF_DROP});       // 2
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 2u);  // IPv4 (both chains) and IPv6 (inet alone)
+  EXPECT_EQ(from_other(), 0);
+  EXPECT_EQ(from_blocked(), kPackets);
+  // inet t (registered later) ran first and dropped kOtherSender's packets; ip t counted the rest.
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_INET, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_IPV4, "t", "in", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
 }
 
 TEST_F(OffloadSandbox, InetChainFiltersIpv4) {

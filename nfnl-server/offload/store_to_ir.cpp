@@ -62,8 +62,10 @@ Result<ir::Set> set_to_ir(const store::Table& t, const store::Set& s) {
   if (!ns || nftnl_set_nlmsg_parse(header(sm), ns.get()) < 0)
     return failf(EINVAL, "set {}: cannot parse its own listing", s.name);
   std::vector<const store::SetElem*> elems;
+  // Expired elements stay in the store (hidden from listings) until deleted: leave them out.
+  const uint64_t now = store::now_ms();
   for (const auto& e : s.elems)
-    if (e.vis.active_next()) elems.push_back(&e);
+    if (e.vis.active_next() && !e.expired(now)) elems.push_back(&e);
   if (!elems.empty()) {
     h.event = NFT_MSG_NEWSETELEM;
     nfnl::Message em = nftables::fill_setelems(h, t, s, elems);
