@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
 #include "common/packet/packet.h"
 #include "translate/eval/eval.h"
+#include "translate/eval/exthdr.h"
 #include "translate/eval/load.h"
 #include "translate/eval/sets.h"
 #include "translate/ir/fields.h"
@@ -261,6 +263,9 @@ struct Draft {
   bool nonfirst = false, hbh = false;
   std::optional<uint32_t> cut;  // keep this many bytes from the transport header on
   std::vector<Assign> assigns;
+  // exthdr fields: build the packet without the headers/options/chunks they look for, or with
+  // other ones in front of them (the walk must step over those).
+  bool ext_absent = false, ext_deep = false;
 };
 
 uint8_t proto_hint(const ir::Field& f) {
@@ -401,6 +406,142 @@ bool apply_ctx(PacketContext& c, const Assign& a) {
   }
 }
 
+// ---- exthdr fields: what carries them ----------------------------------------------------------
+
+bool is_ext(const Assign& a, ir::ExtHdrOp op) {
+  return a.f.base == ir::Base::kExtHdr && static_cast<ir::ExtHdrOp>(a.f.key) == op;
+}
+
+// Whether the packet should carry the header an exthdr assignment looks for: a presence field
+// asks for it by value (0 or 1; anything else no packet can carry), a byte field always does.
+std::optional<bool> wants_present(const Assign& a, bool absent) {
+  if (!a.f.ext_present) return !absent;
+  uint8_t v = static_cast<uint8_t>(a.value[0] & (a.mask ? (*a.mask)[0] : 0xff));
+  for (size_t i = 1; i < a.value.size(); ++i)
+    if (a.value[i] & (a.mask ? (*a.mask)[i] : 0xff)) return std::nullopt;
+  if (v > 1) return std::nullopt;
+  return v == 1 && !absent;
+}
+
+bool ipv6_ext_type(uint8_t t) { return t == 0 || t == 43 || t == 44 || t == 51 || t == 60; }
+
+// The extension headers (and upper-layer protocol) that IPv6 exthdr assignments ask for; false
+// when a value cannot be carried.
+bool add_ipv6_exthdrs(const Draft& d, packet::Packet& p, uint8_t& l4proto) {
+  std::vector<uint8_t> done;
+  bool deep_done = false;
+  for (const Assign& a : d.assigns) {
+    if (!is_ext(a, ir::ExtHdrOp::kIpv6)) continue;
+    auto want = wants_present(a, d.ext_absent);
+    if (!want) return false;
+    const uint8_t t = a.f.ext_type;
+    if (!*want || std::find(done.begin(), done.end(), t) != done.end()) continue;
+    done.push_back(t);
+    if (d.ext_deep && !deep_done) {
+      deep_done = true;
+      if (t == 60) p.hop_by_hop();
+      else p.dest_opts();
+    }
+    if (!ipv6_ext_type(t)) {
+      if (t == 59) return false;  // "no next header": nothing to build behind it
+      l4proto = t;                // found as the header the chain ends in
+      continue;
+    }
+    size_t need = std::max<size_t>(8, a.f.offset + a.f.len);
+    size_t total = (need + 7) & ~size_t{7};
+    Bytes body(total - 1, 0);  // after the next-header byte
+    if (t == 44) {
+      body.resize(7);  // a fragment header is 8 bytes whatever is read behind it
+    } else if (t == 51) {
+      body[0] = static_cast<uint8_t>(total / 4 - 2);  // AH: (hdrlen + 2) * 4 bytes
+    } else {
+      body[0] = static_cast<uint8_t>(total / 8 - 1);  // (hdrlen + 1) * 8 bytes
+    }
+    p.ext_header(t, std::move(body));
+  }
+  return true;
+}
+
+// TCP options for the assignments (each kind once, in order), and where each one starts in the
+// option space. A kind's option is long enough to hold what is read from it.
+struct OptionPlan {
+  Bytes raw;
+  std::vector<std::pair<uint8_t, size_t>> at;  // kind -> offset from the end of the fixed header
+};
+
+std::optional<OptionPlan> tcp_options_for(const Draft& d) {
+  OptionPlan plan;
+  for (const Assign& a : d.assigns) {
+    if (!is_ext(a, ir::ExtHdrOp::kTcpOpt)) continue;
+    auto want = wants_present(a, d.ext_absent);
+    if (!want) return std::nullopt;
+    const uint8_t k = a.f.ext_type;
+    bool seen = false;
+    for (const auto& [kind, off] : plan.at) seen |= kind == k;
+    if (!*want || seen) continue;
+    if (d.ext_deep && plan.raw.empty()) {
+      // A NOP and a 4-byte option of another kind in front: the walk steps over both.
+      uint8_t other = k == 253 ? 254 : 253;
+      plan.raw.insert(plan.raw.end(), {1, other, 4, 0, 0});
+    }
+    plan.at.push_back({k, plan.raw.size()});
+    if (k <= 1) {
+      plan.raw.push_back(k);
+      continue;
+    }
+    // Natural lengths where nft's templates read beyond 2 bytes: mss 4, window 3, timestamp 10.
+    size_t len = std::max<size_t>({size_t{2}, size_t{a.f.offset + a.f.len}, size_t{k == 2 ? 4u : k == 3 ? 3u : k == 8 ? 10u : 2u}});
+    if (len > 40) return std::nullopt;
+    Bytes opt(len, 0);
+    opt[0] = k;
+    opt[1] = static_cast<uint8_t>(len);
+    plan.raw.insert(plan.raw.end(), opt.begin(), opt.end());
+  }
+  if (plan.raw.size() > 40) return std::nullopt;
+  return plan;
+}
+
+// SCTP chunks for the assignments (each type once), and where each starts after the common header.
+std::optional<OptionPlan> sctp_chunks_for(const Draft& d, packet::Packet& p) {
+  OptionPlan plan;
+  size_t at = 0;
+  bool any = false;
+  for (const Assign& a : d.assigns) {
+    if (!is_ext(a, ir::ExtHdrOp::kSctp)) continue;
+    any = true;
+    auto want = wants_present(a, d.ext_absent);
+    if (!want) return std::nullopt;
+    const uint8_t t = a.f.ext_type;
+    bool seen = false;
+    for (const auto& [type, off] : plan.at) seen |= type == t;
+    if (!*want || seen) continue;
+    if (d.ext_deep && at == 0) {
+      p.sctp_chunk(t == 0 ? 1 : 0, 0, Bytes(12, 0));
+      at += 16;
+    }
+    size_t value = std::max<size_t>(16, a.f.offset + a.f.len) - 4;
+    // A rule on the chunk's length field: make the chunk that long, so the kernel's "chunk
+    // within the packet" check can pass.
+    for (const Assign& b : d.assigns)
+      if (is_ext(b, ir::ExtHdrOp::kSctp) && b.f.ext_type == t && !b.f.ext_present && b.f.offset == 2 && b.f.len == 2) {
+        size_t asked = static_cast<size_t>(b.value[0] << 8 | b.value[1]);
+        if (asked >= 4 && asked <= 1400) value = std::max(value, asked - 4);
+      }
+    value = (value + 3) & ~size_t{3};
+    plan.at.push_back({t, at});
+    p.sctp_chunk(t, 0, Bytes(value, 0));
+    at += 4 + value;
+  }
+  // A packet without the chunk still carries one (of another type).
+  if (!any || at == 0) {
+    uint8_t filler = 1;
+    for (const Assign& a : d.assigns)
+      if (is_ext(a, ir::ExtHdrOp::kSctp) && a.f.ext_type == filler) filler = 0;
+    p.sctp_chunk(filler, 0, Bytes(16, 0));
+  }
+  return plan;
+}
+
 std::optional<Realized> realize(Draft d, const ir::Table& t, const ProbeOptions& opt) {
   std::optional<uint32_t> skb_len;
   std::optional<uint16_t> protocol;
@@ -414,13 +555,29 @@ std::optional<Realized> realize(Draft d, const ir::Table& t, const ProbeOptions&
   }
   packet::Packet p = d.v6 ? packet::Packet::ipv6("2001:db8::1", "2001:db8::2") : packet::Packet::ipv4("192.0.2.1", "198.51.100.2");
   if (d.hbh && d.v6) p.hop_by_hop();
+  if (d.v6 && !add_ipv6_exthdrs(d, p, d.l4proto)) return std::nullopt;
   if (d.nonfirst) p.fragment(8, false);
   uint32_t hdr = 8;
+  std::optional<OptionPlan> tcp_opts, sctp_chunks;
   switch (d.l4proto) {
-    case 6: p.tcp(40000, 80).flags(packet::tcp::kAck); hdr = 20; break;
+    case 6:
+      p.tcp(40000, 80).flags(packet::tcp::kAck);
+      hdr = 20;
+      tcp_opts = tcp_options_for(d);
+      if (!tcp_opts) return std::nullopt;
+      if (!tcp_opts->raw.empty()) {
+        p.tcp_options(tcp_opts->raw);
+        hdr += static_cast<uint32_t>((tcp_opts->raw.size() + 3) & ~size_t{3});
+      }
+      break;
     case 17: p.udp(40000, 53); break;
     case 136: p.udplite(40000, 53); break;
-    case 132: p.sctp(40000, 80, 1).sctp_chunk(1, 0, Bytes(16, 0)); hdr = 32; break;
+    case 132:
+      p.sctp(40000, 80, 1);
+      sctp_chunks = sctp_chunks_for(d, p);
+      if (!sctp_chunks) return std::nullopt;
+      hdr = static_cast<uint32_t>(p.l3().size() - p.l4_offset());
+      break;
     case 1:
       if (d.v6) p.l4(1, Bytes(8, 0));
       else p.icmp_echo(1, 1);
@@ -457,6 +614,24 @@ std::optional<Realized> realize(Draft d, const ir::Table& t, const ProbeOptions&
       case ir::Base::kNetwork: pos = l2 + a.f.offset; break;
       case ir::Base::kTransport: pos = l2 + thoff + a.f.offset; break;
       case ir::Base::kLink: pos = a.f.offset; break;
+      case ir::Base::kExtHdr: {
+        if (a.f.ext_present) continue;  // carried (or not) by building the packet
+        const auto op = static_cast<ir::ExtHdrOp>(a.f.key);
+        std::optional<size_t> start;
+        if (op == ir::ExtHdrOp::kIpv6 && d.v6) {
+          Skb skb{.buf = frame, .data = l2, .network = l2};
+          uint32_t off = 0;
+          if (ipv6_find_target(skb, a.f.ext_type, off) >= 0) start = l2 + off;
+        }
+        const std::optional<OptionPlan>& plan = op == ir::ExtHdrOp::kTcpOpt ? tcp_opts : sctp_chunks;
+        if ((op == ir::ExtHdrOp::kTcpOpt || op == ir::ExtHdrOp::kSctp) && plan) {
+          for (const auto& [type, off] : plan->at)
+            if (type == a.f.ext_type) start = l2 + thoff + (op == ir::ExtHdrOp::kTcpOpt ? 20 : 12) + off;
+        }
+        if (!start) continue;  // not carried (absent probe, other family or protocol)
+        pos = *start + a.f.offset;
+        break;
+      }
       default:
         if (!apply_ctx(r.ctx, a)) return std::nullopt;
         continue;
@@ -533,6 +708,12 @@ Result<std::vector<Probe>> probes_for(const ir::Table& t, const std::vector<ir::
       if (f.proto == ir::Proto::kIp4 || f.proto == ir::Proto::kIcmp) want6 = false;
       if (f.proto == ir::Proto::kIp6 || f.proto == ir::Proto::kIcmp6) want6 = true;
       if (!l4) l4 = proto_hint(f);
+      if (f.base == ir::Base::kExtHdr) {
+        auto op = static_cast<ir::ExtHdrOp>(f.key);
+        if (op == ir::ExtHdrOp::kIpv6) want6 = true;
+        if (op == ir::ExtHdrOp::kTcpOpt && !l4) l4 = 6;
+        if (op == ir::ExtHdrOp::kSctp && !l4) l4 = 132;
+      }
     }
   bool primary6 = want6 ? *want6 : !allow4;
   if ((primary6 && !allow6) || (!primary6 && !allow4)) primary6 = !primary6;
@@ -576,6 +757,22 @@ Result<std::vector<Probe>> probes_for(const ir::Table& t, const std::vector<ir::
       Draft other = hit;
       other.v6 = !other.v6;
       NFBPF_TRYV(emit(fmt::format("{}: satisfying value on {}", name, other.v6 ? "ipv6" : "ipv4"), std::move(other)));
+    }
+    bool exthdr = false;
+    for (const auto& f : tg.key) exthdr |= f.base == ir::Base::kExtHdr;
+    if (exthdr) {
+      Draft gone = hit;
+      gone.ext_absent = true;
+      NFBPF_TRYV(emit(fmt::format("{}: satisfying value, header/option/chunk absent", name), std::move(gone)));
+      Draft deep = hit;
+      deep.ext_deep = true;
+      NFBPF_TRYV(emit(fmt::format("{}: satisfying value behind another header/option/chunk", name), std::move(deep)));
+      Draft other = hit;
+      other.l4proto = other.l4proto == 6 ? 17 : 6;
+      NFBPF_TRYV(emit(fmt::format("{}: satisfying value, other transport protocol", name), std::move(other)));
+      Draft frag = hit;
+      frag.nonfirst = true;
+      NFBPF_TRYV(emit(fmt::format("{}: satisfying value in a non-first fragment", name), std::move(frag)));
     }
     uint32_t end = 0;
     bool transport = false;

@@ -34,7 +34,7 @@ constexpr std::array kKinds = {
     Kind{"notrack", nullptr, "changes conntrack state"},
     Kind{"flow_offload", nullptr, "adds flows to a flowtable"},
     Kind{"dynset", nullptr, "adds or updates set elements from the packet path (not supported yet)"},
-    Kind{"exthdr", nullptr, "extension header and TCP option matching is not supported yet"},
+    Kind{"exthdr", lower_exthdr, {}},
     Kind{"fib", nullptr, "route lookups are not supported yet"},
     Kind{"rt", nullptr, "routing metadata is not supported yet"},
     Kind{"socket", nullptr, "socket lookups are not supported yet"},
