@@ -109,15 +109,21 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
     if (r[NFTA_CHAIN_TYPE] && r[NFTA_CHAIN_TYPE]->str() != ch->hook->type)
       return fail_at(EEXIST, attr);
   }
+  std::optional<std::string> rename;
   if (r[NFTA_CHAIN_HANDLE] && r[NFTA_CHAIN_NAME]) {
-    // Rename: the new name must be free.
-    if (t->find_chain(r[NFTA_CHAIN_NAME]->str())) return fail_at(EEXIST, r[NFTA_CHAIN_NAME]);
-    return fail(EOPNOTSUPP, "chain rename is not supported");
+    // Rename (nf_tables_updchain()): the new name must be free now and not be the target of
+    // another rename in this batch; it takes effect at commit, so later messages of the batch
+    // still find the chain under its old name.
+    const std::string_view name = r[NFTA_CHAIN_NAME]->str();
+    if (t->find_chain(name)) return fail_at(EEXIST, r[NFTA_CHAIN_NAME]);
+    if (pending_chain_name(c.txn, t, name)) return fail_at(EEXIST, r[NFTA_CHAIN_NAME]);
+    rename.emplace(name);
   }
   Op op{OpKind::kUpdChain, c.origin};
   op.table = t;
   op.chain = ch;
   op.chain_policy = policy;
+  op.chain_name = std::move(rename);
   if (policy && ch->hook) ch->hook->policy_next = *policy;
   c.txn.add(op);
   return {};

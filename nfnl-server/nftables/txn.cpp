@@ -1,5 +1,7 @@
 #include "nfnl-server/nftables/txn.h"
 
+#include <linux/netfilter/nf_tables.h>
+
 #include <algorithm>
 
 namespace nfbpf::nftables {
@@ -42,6 +44,61 @@ void erase_table(store::Ruleset& rs, store::Table* t) {
 }
 
 }  // namespace
+
+namespace {
+
+// Rewrites `name` in every verdict nest ({CODE jump/goto, CHAIN name}) of an attribute tree.
+void rename_verdicts(std::vector<store::ExprAttr>& attrs, const std::string& from,
+                     const std::string& to) {
+  for (auto& a : attrs) {
+    if (!a.nest) continue;
+    const store::ExprAttr* code = a.find(NFTA_VERDICT_CODE);
+    store::ExprAttr* chain = nullptr;
+    for (auto& c : a.children)
+      if (c.type == NFTA_VERDICT_CHAIN && !c.nest) chain = &c;
+    if (code && chain && !code->nest && code->payload.size() == 4 && chain->str() == from) {
+      const int32_t v = int32_t(code->be32());
+      if (v == NFT_JUMP || v == NFT_GOTO) {
+        chain->payload.assign(to.begin(), to.end());
+        chain->payload.push_back(0);
+        continue;
+      }
+    }
+    rename_verdicts(a.children, from, to);
+  }
+}
+
+}  // namespace
+
+void rename_chain(store::Table& t, store::Chain& c, const std::string& name) {
+  const std::string old = c.name;
+  auto [b, e] = t.chain_by_name.equal_range(old);
+  for (auto it = b; it != e; ++it)
+    if (it->second == &c) {
+      t.chain_by_name.erase(it);
+      break;
+    }
+  c.name = name;
+  t.chain_by_name.emplace(name, &c);
+  auto targets = [&](const std::vector<store::Chain*>& v) {
+    return std::find(v.begin(), v.end(), &c) != v.end();
+  };
+  for (auto& ch : t.chains)
+    for (auto& r : ch->rules)
+      if (targets(r.jump_targets))
+        for (auto& x : r.exprs) rename_verdicts(x.data, old, name);
+  for (auto& s : t.sets)
+    for (auto& el : s->elems)
+      if (targets(el.jump_targets) && el.data && el.data->chain == old) el.data->chain = name;
+}
+
+const std::string* pending_chain_name(const Txn& txn, const store::Table* t,
+                                      std::string_view name) {
+  for (const Op& op : txn.ops())
+    if (op.kind == OpKind::kUpdChain && op.table == t && op.chain_name && *op.chain_name == name)
+      return &*op.chain_name;
+  return nullptr;
+}
 
 void set_elem_refs(store::Set& s, int delta) {
   for (auto& e : s.elems)
@@ -122,6 +179,9 @@ void Txn::commit(const NotifyFn& notify) {
       case OpKind::kUpdChain:
         op.chain->vis.cur = true;
         if (op.chain_policy && op.chain->hook) op.chain->hook->policy = *op.chain_policy;
+        // nft_chain_commit_update(): the new name takes effect at commit, before the
+        // NEWCHAIN notification that announces it.
+        if (op.chain_name) rename_chain(*op.table, *op.chain, *op.chain_name);
         break;
       case OpKind::kDelChain: op.chain->vis.cur = false; break;
       case OpKind::kNewRule: op.rule->vis.cur = true; break;

@@ -7,6 +7,7 @@
 #include <functional>
 #include <list>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "nfnl-server/store/ruleset.h"
@@ -44,6 +45,7 @@ struct Op {
   uint32_t batch_id = 0;                 // NFTA_RULE_ID / NFTA_SET_ID / NFTA_CHAIN_ID
   std::optional<uint32_t> table_flags;   // kUpdTable: flags to apply at commit
   std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit
+  std::optional<std::string> chain_name;  // kUpdChain: rename to apply at commit
   std::optional<store::Rule*> prev_rule; // kNewRule: rule before it at insert (for POSITION)
 };
 
@@ -89,5 +91,11 @@ void release_rule_refs(store::Rule& r);
 void acquire_rule_refs(store::Rule& r);
 // Adds delta to the use of every chain a set's live elements jump to (set delete / its abort).
 void set_elem_refs(store::Set& s, int delta);
+// A rename of a chain of t to `name` already staged in this transaction (NEWCHAIN with a handle
+// and a new name), if any.
+const std::string* pending_chain_name(const Txn& txn, const store::Table* t, std::string_view name);
+// Renames a chain and every verdict that names it (jumps and gotos in rules and in verdict map
+// elements are stored by name; the kernel dumps them from the chain itself).
+void rename_chain(store::Table& t, store::Chain& c, const std::string& name);
 
 }  // namespace nfbpf::nftables
