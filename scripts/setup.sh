@@ -43,6 +43,7 @@ BASE_PKGS=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   libfmt-dev libcli11-dev nlohmann-json3-dev libpcap-dev libcap-dev libelf-dev zlib1g-dev
   nftables iptables iproute2 python3 clang libclang-rt-14-dev
+  gnuplot-nox  # scripts/bench.sh: the plots of docs/performance.md
   clang-16 libclang-rt-16-dev  # libFuzzer targets: clang 14 cannot compile std::expected<T> for non-trivial T
 )
 BACKPORT_PKGS=(libbpf-dev linux-libc-dev bpftool)
