@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Turns nfbpf_prog_bench's JSON (Google Benchmark) into the tables of docs/performance.md.
 
-Usage: report.py PROG_BENCH.json [COMMIT_BENCH.json] > docs/performance.md
+Usage: report.py PROG_BENCH.json [COMMIT_BENCH.json [LIVE.json]] > docs/performance.md
+(LIVE.json from bench/live/run.py adds the live section and draws docs/perf/live_cost.png.)
 """
 import json
+import os
 import platform
 import sys
 from datetime import datetime, timezone
@@ -116,10 +118,12 @@ def main():
             if fam == "BM_CommitRules" and n:
                 print(f"| {n:,} | {e['real_time']:.1f} | {e['real_time'] * 1000 / n:.2f} |")
         print()
-    print("## Not measured yet")
-    print()
-    print("- Live per-packet cost over veth against the kernel's nf_tables and iptables-legacy in the same")
-    print("  run, `nft -f` end-to-end commit times against the kernel, daemon RSS (issue 8).")
+    if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "live"))
+        import report as live_report  # bench/live/report.py
+        docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs")
+        print("\n".join(live_report.render(sys.argv[3], os.path.join(docs, "perf", "live_cost.png"),
+                                           "perf/live_cost.png")))
 
 
 if __name__ == "__main__":
