@@ -5,8 +5,10 @@
 
 #include <algorithm>
 
+#include "nfnl-server/nftables/elem_lookup.h"
 #include "nfnl-server/nftables/fill.h"
 #include "nfnl-server/nftables/handlers.h"
+#include "nfnl-server/nftables/policies.h"
 
 namespace nfbpf::nftables {
 namespace {
@@ -45,6 +47,57 @@ void dump_chain_rules(const GetCtx& c, const store::Table& t, const store::Chain
     out.push_back(fill_rule(hdr(c, NFT_MSG_NEWRULE, NLM_F_MULTI | NLM_F_APPEND), t, ch, r, prev));
     prev = r.handle;
   }
+}
+
+// NFTA_SET_ELEM_KEY / KEY_END of a GET request: NFTA_DATA_VALUE of the set's key length.
+Result<std::vector<uint8_t>> get_key(const Attr& a, uint32_t len) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(a, policy::data()));
+  if (!tb[NFTA_DATA_VALUE] || tb[NFTA_DATA_VALUE]->payload.size() != len) return fail(EINVAL, "");
+  return std::vector<uint8_t>(tb[NFTA_DATA_VALUE]->payload.begin(), tb[NFTA_DATA_VALUE]->payload.end());
+}
+
+// nft_get_set_elem(): the element one NFTA_LIST_ELEM of the request names.
+Result<const store::SetElem*> get_one_elem(const store::Set& s, const Attr& el) {
+  NFBPF_TRY_ASSIGN(tb, parse_nested(el, policy::set_elem()));
+  store::SetElem probe;
+  if (tb[NFTA_SET_ELEM_FLAGS]) {
+    probe.flags = tb[NFTA_SET_ELEM_FLAGS]->be32();
+    if (probe.flags & ~(NFT_SET_ELEM_INTERVAL_END | NFT_SET_ELEM_CATCHALL)) return fail(EOPNOTSUPP, "");
+  }
+  if (tb[NFTA_SET_ELEM_KEY]) {
+    NFBPF_TRY_ASSIGN(k, get_key(*tb[NFTA_SET_ELEM_KEY], s.key_len));
+    probe.key = std::move(k);
+  } else if (!(probe.flags & NFT_SET_ELEM_CATCHALL)) {
+    return fail(EINVAL, "");
+  }
+  if (tb[NFTA_SET_ELEM_KEY_END]) {
+    NFBPF_TRY_ASSIGN(k, get_key(*tb[NFTA_SET_ELEM_KEY_END], s.key_len));
+    probe.key_end = std::move(k);
+  }
+  const store::SetElem* e = find_elem_for_get(s, probe, store::now_ms());
+  if (!e) return fail(ENOENT, "");
+  return e;
+}
+
+// nf_tables_getsetelem() without NLM_F_DUMP: one NEWSETELEM (flags 0) per requested element,
+// in request order; the first element not found ends the request with its error, pointing at
+// that element, after the replies for the ones before it.
+Result<std::vector<nfnl::Message>> get_single_elems(const GetCtx& c, const store::Table& t,
+                                                    const store::Set& s) {
+  std::vector<nfnl::Message> out;
+  const Attr* list = c.req[NFTA_SET_ELEM_LIST_ELEMENTS];
+  if (!list) return fail(EINVAL, "");
+  size_t rest = 0;
+  for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
+    auto e = get_one_elem(s, el);
+    if (!e) {
+      if (c.sent_before_error)
+        for (auto& m : out) c.sent_before_error->push_back(std::move(m));
+      return fail_at(e.error().err, &el);
+    }
+    out.push_back(fill_setelems(hdr(c, NFT_MSG_NEWSETELEM, 0), t, s, {*e}));
+  }
+  return out;
 }
 
 }  // namespace
@@ -153,7 +206,7 @@ Result<std::vector<nfnl::Message>> get_setelem(const GetCtx& c) {
   store::Set* s =
       r[NFTA_SET_ELEM_LIST_SET] ? cur_set(*t, r[NFTA_SET_ELEM_LIST_SET]->str()) : nullptr;
   if (!s) return fail_at(ENOENT, r[NFTA_SET_ELEM_LIST_SET]);
-  if (!dump_requested(r)) return fail(EOPNOTSUPP, "single element GET is not supported");
+  if (!dump_requested(r)) return get_single_elems(c, *t, *s);
   std::vector<const store::SetElem*> batch;
   size_t bytes = 0;
   std::vector<const store::SetElem*> elems;

@@ -21,6 +21,9 @@ struct GetCtx {
   const store::Ruleset& rs;
   const Request& req;
   uint32_t portid;
+  // Replies the kernel has already unicast when a later part of the request fails (a GET of
+  // several set elements answers each found one before the error); sent before the error.
+  std::vector<nfnl::Message>* sent_before_error = nullptr;
 };
 
 using BatchHandler = Result<void> (*)(BatchCtx&);

@@ -101,7 +101,11 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     if (!mh->get) return fail(EINVAL, "");
     Request req{msg, h, type, family_of(msg), &nla, &peer};
     hook_->before_dump(rs_);
-    NFBPF_TRY_ASSIGN(replies, mh->get(GetCtx{rs_, req, peer.portid}));
+    std::vector<nfnl::Message> partial;
+    auto got = mh->get(GetCtx{rs_, req, peer.portid, &partial});
+    for (auto& m : partial) out.push_back(std::move(m));
+    if (!got) return std::unexpected(std::move(got).error());
+    auto& replies = *got;
     if (type == NFT_MSG_GETRULE_RESET || type == NFT_MSG_GETOBJ_RESET) hook_->after_reset(rs_, replies);
     for (auto& m : replies) out.push_back(std::move(m));
     return (h.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP && type != NFT_MSG_GETGEN;
