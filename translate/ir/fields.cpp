@@ -116,6 +116,9 @@ bool natively_host_order(const Field& f) {
     switch (static_cast<MetaKey>(f.key)) {
       case MetaKey::kProtocol: case MetaKey::kIifName: case MetaKey::kOifName: case MetaKey::kIifKind:
       case MetaKey::kOifKind:
+      // nft's random is a big-endian integer type: no byteorder before ordered compares, so the
+      // kernel compares the register's bytes (the host-order u32 as stored) in memcmp order.
+      case MetaKey::kRandom:
         return false;
       default:
         return true;

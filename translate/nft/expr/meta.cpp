@@ -45,7 +45,7 @@ constexpr std::array kMeta = {
     MetaInfo{NFT_META_IIFGROUP, ir::MetaKey::kIifGroup, 4, true, "iifgroup"},
     MetaInfo{NFT_META_OIFGROUP, ir::MetaKey::kOifGroup, 4, true, "oifgroup"},
     MetaInfo{NFT_META_CGROUP, ir::MetaKey::kCgroup, 4, true, "cgroup"},
-    MetaInfo{NFT_META_PRANDOM, ir::MetaKey::kRandom, 4, true, "random"},
+    MetaInfo{NFT_META_PRANDOM, ir::MetaKey::kRandom, 4, false, "random"},  // nft: big-endian type, raw bytes compared
     MetaInfo{NFT_META_SECPATH, ir::MetaKey::kSecPath, 1, true, "ipsec"},
     MetaInfo{NFT_META_IIFKIND, ir::MetaKey::kIifKind, 16, false, "iifkind"},
     MetaInfo{NFT_META_OIFKIND, ir::MetaKey::kOifKind, 16, false, "oifkind"},
