@@ -205,10 +205,11 @@ void walk_tcp(Walk& w) {
 // offset from the IP header; the caller checks its length.
 void walk_sctp(Walk& w, int chunks) {
   emit::Program& p = w.p;
+  // Kernel 6.18's nft_exthdr_sctp_eval checks pkt->tprot only, not the fragment offset (later
+  // kernels also refuse non-first fragments): a non-first fragment's bytes at thoff are walked
+  // as chunks (found by the verdict differential).
   load_state(p, Reg::R1, prologue::kTprotSlot);
   p.jmp(Cond::kNe, Reg::R1, 132, w.absent);
-  load_state(p, Reg::R1, prologue::kFragSlot);
-  p.jmp(Cond::kNe, Reg::R1, 0, w.absent);
   load_state(p, Reg::R1, prologue::kThoffSlot);
   p.alu(AluOp::kAdd, Reg::R1, 12);
   store(p, w.off, Reg::R1);
