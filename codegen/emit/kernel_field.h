@@ -36,6 +36,24 @@ enum class KernelField : uint8_t {
   kCredFsuid,         // kuid_t cred.fsuid (one u32)
   kCredFsgid,         // kgid_t cred.fsgid (one u32)
   kNfHookStateNet,    // struct net *nf_hook_state.net
+  // ct keys (codegen/matcher/ct.cpp): struct nf_conn behind skb->_nfct (bpf_rdonly_cast)
+  kNfConnStatus,      // unsigned long nf_conn.status (nft reads its low 32 bits)
+  kNfConnMark,        // u32 nf_conn.mark
+  kNfConnSecmark,     // u32 nf_conn.secmark
+  kNfConnTimeout,     // u32 nf_conn.timeout (jiffies)
+  kNfConnZoneId,      // u16 nf_conn.zone.id
+  kNfConnZoneDir,     // u8 nf_conn.zone.dir (NF_CT_ZONE_DIR_ORIG 1 | REPL 2)
+  kNfConnL3num,       // u16 original tuple src.l3num (nf_ct_l3num)
+  kNfConnProtonum,    // u8 original tuple dst.protonum (nf_ct_protonum)
+  kNfConnOrigSrc,     // union nf_inet_addr: original tuple src.u3
+  kNfConnOrigDst,     // original tuple dst.u3
+  kNfConnOrigSport,   // __be16 original tuple src.u.all
+  kNfConnOrigDport,   // __be16 original tuple dst.u.all
+  kNfConnReplySrc,    // the reply tuple's (tuplehash[IP_CT_DIR_REPLY]) same four
+  kNfConnReplyDst,
+  kNfConnReplySport,
+  kNfConnReplyDport,
+  kNfConnExt,         // struct nf_ct_ext *nf_conn.ext (accounting counters)
   kCount,
 };
 
@@ -68,6 +86,23 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"cred", "fsuid"},
     {"cred", "fsgid"},
     {"nf_hook_state", "net"},
+    {"nf_conn", "status"},
+    {"nf_conn", "mark"},
+    {"nf_conn", "secmark"},
+    {"nf_conn", "timeout"},
+    {"nf_conn", "zone.id"},
+    {"nf_conn", "zone.dir"},
+    {"nf_conn", "tuplehash[0].tuple.src.l3num"},
+    {"nf_conn", "tuplehash[0].tuple.dst.protonum"},
+    {"nf_conn", "tuplehash[0].tuple.src.u3"},
+    {"nf_conn", "tuplehash[0].tuple.dst.u3"},
+    {"nf_conn", "tuplehash[0].tuple.src.u.all"},
+    {"nf_conn", "tuplehash[0].tuple.dst.u.all"},
+    {"nf_conn", "tuplehash[1].tuple.src.u3"},
+    {"nf_conn", "tuplehash[1].tuple.dst.u3"},
+    {"nf_conn", "tuplehash[1].tuple.src.u.all"},
+    {"nf_conn", "tuplehash[1].tuple.dst.u.all"},
+    {"nf_conn", "ext"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 
@@ -79,12 +114,14 @@ inline constexpr const KernelFieldName& kernel_field_name(KernelField f) {
 // argument of bpf_rdonly_cast, to read a pointer the verifier only knows as a number, e.g. a union
 // member). Emitted with Program::mov_btf_type and resolved at link time like the fields.
 enum class KernelType : uint8_t {
-  kSock,  // struct sock
+  kSock,    // struct sock
+  kNfConn,  // struct nf_conn (skb->_nfct & NFCT_PTRMASK)
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(KernelType::kCount)> kKernelTypes = {{
     "sock",
+    "nf_conn",
 }};
 
 inline constexpr std::string_view kernel_type_name(KernelType t) { return kKernelTypes[static_cast<size_t>(t)]; }

@@ -214,20 +214,46 @@ Result<uint32_t> LinuxKernel::btf_member_offset(std::string_view type, std::stri
   int id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_STRUCT);
   if (id < 0) id = btf__find_by_name_kind(*b, n.c_str(), BTF_KIND_UNION);
   if (id < 0) return failf(ENOENT, "struct {} not found in vmlinux BTF", type);
-  // A dotted path ("sk_cgrp_data.classid") walks into embedded structs; the offsets add up.
+  // A dotted path ("sk_cgrp_data.classid") walks into embedded structs; the offsets add up. A
+  // part may index an array member ("tuplehash[1].tuple"): index * the element's size is added.
   uint32_t total = 0;
   const struct btf_type* t = btf__type_by_id(*b, static_cast<uint32_t>(id));
   std::string_view rest = member;
   while (true) {
     std::string_view part = rest.substr(0, rest.find('.'));
-    auto bits = find_member_bits(*b, t, part, 0);
+    std::string_view name = part;
+    std::optional<uint32_t> index;
+    if (auto lb = part.find('['); lb != std::string_view::npos && part.back() == ']') {
+      name = part.substr(0, lb);
+      uint32_t v = 0;
+      for (char ch : part.substr(lb + 1, part.size() - lb - 2)) {
+        if (ch < '0' || ch > '9') return failf(EINVAL, "{}.{}: bad array index", type, member);
+        v = v * 10 + static_cast<uint32_t>(ch - '0');
+      }
+      index = v;
+    }
+    auto bits = find_member_bits(*b, t, name, 0);
     if (!bits) return failf(ENOENT, "struct {} has no member {}", type, member);
     if (*bits % 8 != 0) return failf(EINVAL, "{}.{} is a bitfield", type, member);
     total += *bits / 8;
+    const struct btf_type* inner = nullptr;
+    if (index || part.size() != rest.size()) {
+      inner = find_member_type(*b, t, name, 0);
+      if (!inner) return failf(ENOENT, "{}.{}: {} is not an embedded struct", type, member, name);
+    }
+    if (index) {
+      if (!btf_is_array(inner)) return failf(EINVAL, "{}.{}: {} is not an array", type, member, name);
+      const struct btf_array* arr = btf_array(inner);
+      if (*index >= arr->nelems) return failf(ERANGE, "{}.{}: index out of range", type, member);
+      int64_t elem = btf__resolve_size(*b, arr->type);
+      if (elem < 0) return failf(EINVAL, "{}.{}: element size unknown", type, member);
+      total += *index * static_cast<uint32_t>(elem);
+      inner = btf__type_by_id(*b, arr->type);
+      while (inner && (btf_is_mod(inner) || btf_is_typedef(inner))) inner = btf__type_by_id(*b, inner->type);
+      if (!inner) return failf(EINVAL, "{}.{}: element type unknown", type, member);
+    }
     if (part.size() == rest.size()) return total;
     rest.remove_prefix(part.size() + 1);
-    auto inner = find_member_type(*b, t, part, 0);
-    if (!inner) return failf(ENOENT, "{}.{}: {} is not an embedded struct", type, member, part);
     t = inner;
   }
 }

@@ -1,4 +1,6 @@
 #include "codegen/matcher/load.h"
+
+#include "codegen/matcher/ct.h"
 #include "codegen/matcher/meta.h"
 
 #include <fmt/format.h>
@@ -70,13 +72,8 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
       return {};
     case ir::Base::kMeta:
       return meta_supported(fl, f);  // meta.cpp: which keys each flavor reads
-    case ir::Base::kCt: {
-      auto k = static_cast<ir::CtKey>(f.key);
-      if (k != ir::CtKey::kState || fl.flavor != flavor::Flavor::kNetfilter || !have_nfct)
-        return failf(EOPNOTSUPP, "{} cannot be read at {} hooks (only ct state at netfilter hooks)", field_label(f), fl.name);
-      if (f.len == 0 || f.len > 4) return failf(EOPNOTSUPP, "{}: a {}-byte load", field_label(f), f.len);
-      return {};
-    }
+    case ir::Base::kCt:
+      return ct_supported(fl, f, have_nfct);  // ct.cpp: which keys run where
     case ir::Base::kExtHdr:
       return exthdr_supported(fl, f);
     default:

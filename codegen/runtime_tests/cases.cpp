@@ -118,6 +118,30 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, meta(ir::MetaKey::kTime, 8), {0, 0, 0, 0, 0, 0, 0, 0x10}});
     c.push_back({"", F::kInet, meta(ir::MetaKey::kDay, 1), {3}});
     c.push_back({"", F::kInet, meta(ir::MetaKey::kHour, 4), b::host32(3600)});
+    // ct keys beyond state: a test run never has a conntrack entry, so BPF and the evaluator
+    // agree that these break on every packet; live_ct_test.cpp proves the values on real
+    // connections against the kernel's own nft.
+    auto ct = [](ir::CtKey k, uint32_t len, ir::CtDir dir = ir::CtDir::kAny) {
+      ir::Field f{.base = ir::Base::kCt, .len = len, .key = static_cast<uint8_t>(k), .dir = dir};
+      f.host_order = ir::natively_host_order(f);
+      return std::vector<ir::Field>{f};
+    };
+    c.push_back({"", F::kInet, ct(ir::CtKey::kDirection, 1), {1}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kStatus, 4), b::host32(8)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kMark, 4), b::host32(0x20)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kSecmark, 4), b::host32(0)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kExpiration, 4), b::host32(30000)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kL3Proto, 1), {2}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kProtocol, 1), {6}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kZone, 2, ir::CtDir::kReply), {0, 0}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kSrc, 16, ir::CtDir::kOriginal), *b::ip6("2001:db8::1")});
+    c.push_back({"", F::kIp, ct(ir::CtKey::kDst, 4, ir::CtDir::kReply), {10, 1, 2, 30}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kProtoSrc, 2, ir::CtDir::kOriginal), b::be16(40000)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kProtoDst, 2, ir::CtDir::kReply), b::be16(40000)});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kSrcIp, 4, ir::CtDir::kOriginal), {10, 1, 2, 30}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kDstIp, 4, ir::CtDir::kReply), {10, 1, 2, 30}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kSrcIp6, 16, ir::CtDir::kReply), *b::ip6("2001:db8::1")});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kDstIp6, 16, ir::CtDir::kOriginal), *b::ip6("2001:db8::1")});
     // ip saddr . tcp dport (each part padded to 4 bytes)
     c.push_back({"", F::kIp, {ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kTcpDport)},
                  {10, 1, 2, 30, 0, 22, 0, 0}});
@@ -211,6 +235,12 @@ std::vector<std::pair<std::string, std::vector<ir::Field>>> all_field_kinds() {
   for (uint8_t c = 0; c < static_cast<uint8_t>(ir::CtKey::kCount); ++c) {
     std::vector<ir::Field> k{ir::Field{.base = ir::Base::kCt, .len = 4, .key = c, .host_order = true}};
     out.emplace_back(field_kind(k), k);
+    // Each key also at every width with a direction, as nft gives tuple keys (1, 2, 4, 16 bytes).
+    for (uint32_t len : {1u, 2u, 16u}) {
+      ir::Field f{.base = ir::Base::kCt, .len = len, .key = c, .dir = ir::CtDir::kOriginal};
+      f.host_order = ir::natively_host_order(f);
+      out.emplace_back(field_kind({f}), std::vector<ir::Field>{f});
+    }
   }
   std::vector<ir::Field> cat{payload(ir::Base::kNetwork, 12, 4, ir::Proto::kIp4), payload(ir::Base::kTransport, 2, 2, ir::Proto::kTcp)};
   out.emplace_back(field_kind(cat), cat);

@@ -3,6 +3,7 @@
 // the sk_buff metadata nft's meta/ct expressions read. Everything nondeterministic in the kernel
 // (clock, random, CPU) is an explicit input here so that a verdict is a pure function.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -25,9 +26,19 @@ struct Conntrack {
   uint8_t ctinfo = 2;      // enum ip_conntrack_info: 0 established, 1 related, 2 new, 3 est. reply, 4 rel. reply
   uint32_t status = 0;     // IPS_* bits
   uint32_t mark = 0;
+  uint32_t secmark = 0;
   uint16_t zone = 0;
+  uint8_t zone_dir = 3;    // NF_CT_ZONE_DIR_ORIG (1) | NF_CT_ZONE_DIR_REPL (2): where the zone applies
   uint8_t l3num = 2;       // NFPROTO_IPV4
   uint8_t protonum = 6;
+  uint32_t expires_ms = 0; // jiffies_to_msecs(nf_ct_expires(ct)) at the packet's time
+  // Tuples, [0] original and [1] reply: addresses as the 16-byte union nf_inet_addr (an IPv4
+  // address in the first 4 bytes, the rest zero), ports in network order.
+  struct Tuple {
+    std::array<uint8_t, 16> src{}, dst{};
+    uint16_t sport_be = 0, dport_be = 0;
+  };
+  std::array<Tuple, 2> tuple{};
 };
 
 struct PacketContext {

@@ -198,13 +198,43 @@ bool load_ct(const Env& env, const ir::Field& f, uint8_t* w, std::string& why, b
     why = "no conntrack entry";
     return false;
   }
+  // nft_ct_get_eval: the tuple of the expression's direction (NFT_CT_SRC/DST need one).
+  const Conntrack::Tuple& t = c.ct->tuple[f.dir == ir::CtDir::kReply ? 1 : 0];
+  const bool v4 = c.ct->l3num == 2, v6 = c.ct->l3num == 10;
   switch (key) {
     case ir::CtKey::kDirection: w[0] = c.ct->ctinfo >= 3 ? 1 : 0; return true;
     case ir::CtKey::kStatus: store_host(w, c.ct->status, 4); return true;
     case ir::CtKey::kMark: store_host(w, c.ct->mark, 4); return true;
-    case ir::CtKey::kZone: store_host(w, c.ct->zone, 2); return true;
+    case ir::CtKey::kSecmark: store_host(w, c.ct->secmark, 4); return true;
+    case ir::CtKey::kExpiration: store_host(w, c.ct->expires_ms, 4); return true;
+    case ir::CtKey::kZone: {
+      // nf_ct_zone_id: with a direction, the id only where the zone applies (zone->dir bit).
+      bool applies = f.dir == ir::CtDir::kAny || (c.ct->zone_dir & (f.dir == ir::CtDir::kReply ? 2 : 1));
+      store_host(w, applies ? c.ct->zone : 0, 2);
+      return true;
+    }
     case ir::CtKey::kL3Proto: w[0] = c.ct->l3num; return true;
     case ir::CtKey::kProtocol: w[0] = c.ct->protonum; return true;
+    case ir::CtKey::kSrc: std::memcpy(w, t.src.data(), 16); return true;  // 4 or 16 meaningful bytes
+    case ir::CtKey::kDst: std::memcpy(w, t.dst.data(), 16); return true;
+    case ir::CtKey::kProtoSrc: std::memcpy(w, &t.sport_be, 2); return true;
+    case ir::CtKey::kProtoDst: std::memcpy(w, &t.dport_be, 2); return true;
+    case ir::CtKey::kSrcIp:
+    case ir::CtKey::kDstIp:
+      if (!v4) {
+        why = "conntrack entry is not IPv4";
+        return false;
+      }
+      std::memcpy(w, (key == ir::CtKey::kSrcIp ? t.src : t.dst).data(), 4);
+      return true;
+    case ir::CtKey::kSrcIp6:
+    case ir::CtKey::kDstIp6:
+      if (!v6) {
+        why = "conntrack entry is not IPv6";
+        return false;
+      }
+      std::memcpy(w, (key == ir::CtKey::kSrcIp6 ? t.src : t.dst).data(), 16);
+      return true;
     default:
       unsupported = true;
       why = fmt::format("ct {} not modelled", ir::to_string(key));
