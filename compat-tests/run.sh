@@ -9,6 +9,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export PYTHONDONTWRITEBYTECODE=1
+if [ "${1:-}" = --iptables ]; then   # iptables-legacy / iptables-nft, see nfbpf_compat/ipt_cli.py
+  shift
+  PYTHONPATH="$here" exec python3 -m nfbpf_compat.ipt_cli "$@"
+fi
 if [ "${1:-}" = --verdicts ]; then   # the verdict differential (packets), see nfbpf_compat/verdicts.py
   shift
   PYTHONPATH="$here" exec python3 -m nfbpf_compat.verdicts_cli "$@"

@@ -14,4 +14,5 @@ bash scripts/fuzz.sh 20
 # Differential suites against the kernel as oracle (each case in its own scratch namespace).
 if [ -x compat-tests/run.sh ]; then
   compat-tests/run.sh --ci
+  compat-tests/run.sh --iptables --ci   # iptables-legacy and iptables-nft
 fi

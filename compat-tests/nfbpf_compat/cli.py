@@ -61,6 +61,11 @@ def write_report(doc: dict, path: str) -> None:
         old = open(path, encoding="utf-8").read()
         if BEGIN in old and END in old:
             text = text.rstrip("\n") + "\n\n" + BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+        # ... and so does the iptables section (run.sh --iptables --write-report).
+        from .ipt_cli import BEGIN as IPT_BEGIN, END as IPT_END
+        if IPT_BEGIN in old and IPT_END in old:
+            text = (text.rstrip("\n") + "\n\n" + IPT_BEGIN + old.split(IPT_BEGIN, 1)[1].split(IPT_END, 1)[0]
+                    + IPT_END + "\n")
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
