@@ -135,6 +135,37 @@ _OBJECTS = [
 ]
 
 
+# Single-element GETs (`nft get element`) per backend and element updates (re-adding an
+# element: no-op, data clash, timeout/expiration updates as 6.18 applies them).
+_ELEMENTS = [
+    {"file": "table ip g {\n"
+             "\tset h { type ipv4_addr; elements = { 1.1.1.1, 2.2.2.2 comment \"two\" } }\n"
+             "\tset iv { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.168.1.1-192.168.1.9 } }\n"
+             "\tset cc { type ipv4_addr . inet_service; flags interval; elements = { 10.0.0.0/8 . 80-90, 1.1.1.1 . 22 } }\n"
+             "\tmap m { type inet_service : ipv4_addr; elements = { 80 : 10.0.0.1 } }\n"
+             "\tset tt { type ipv4_addr; flags timeout; timeout 1h; elements = { 5.5.5.5 } }\n"
+             "\tset nt { type ipv4_addr; flags timeout; }\n"
+             "}\n"},
+    "get element ip g h { 1.1.1.1 }", "get element ip g h { 2.2.2.2, 3.3.3.3 }",
+    "get element ip g iv { 10.1.2.3 }", "get element ip g iv { 11.0.0.0 }",
+    "get element ip g iv { 192.168.1.1-192.168.1.9 }",
+    "get element ip g cc { 10.1.1.1 . 85 }", "get element ip g cc { 1.1.1.1 . 23 }",
+    "get element ip g m { 80 }",
+    "add element ip g h { 1.1.1.1 }",
+    "create element ip g h { 1.1.1.1 }",            # EEXIST
+    "add element ip g m { 80 : 10.0.0.1 }",
+    "add element ip g m { 80 : 10.0.0.2 }",         # EEXIST: other data
+    "add element ip g cc { 10.1.0.0/16 . 85 }",     # EEXIST: overlaps
+    "add element ip g tt { 5.5.5.5 timeout 10m }",
+    "add element ip g tt { 6.6.6.6 timeout 20m expires 30m }",   # ERANGE
+    "add element ip g nt { 7.7.7.7 expires 1m }",                # EOPNOTSUPP
+    "add element ip g nt { 7.7.7.7 timeout 5m }",
+    "add element ip g nt { 7.7.7.7 timeout 7m }",
+    "list set ip g nt",
+    ["-a", "list ruleset"],
+]
+
+
 def _deep_jumps() -> list:
     # The kernel limits jump depth to 16 (NFT_JUMP_STACK_SIZE): the 17th link must fail (ELOOP).
     lines = ["table ip deep {"]
@@ -156,4 +187,5 @@ SCRIPT_CASES = [
     {"id": "commands/errors", "commands": _ERRORS},
     {"id": "commands/objects", "commands": _OBJECTS},
     {"id": "commands/jump-depth", "commands": _deep_jumps()},
+    {"id": "commands/elements", "commands": _ELEMENTS},
 ]

@@ -55,6 +55,22 @@ _OBJECTS = [
     "delete table ip mo",
 ]
 
+# Element updates and a chain rename: what the kernel announces for each (nothing for a
+# re-add that changes nothing, NEWSETELEM for a new timeout, NEWCHAIN with the new name).
+_UPDATES = [
+    "add table ip mu",
+    "add set ip mu t { type ipv4_addr; flags timeout; timeout 1h; }",
+    "add element ip mu t { 2.2.2.2 }",
+    "add element ip mu t { 2.2.2.2 }",
+    "add element ip mu t { 2.2.2.2 timeout 10m }",
+    "add set ip mu s { type ipv4_addr; }",
+    "add element ip mu s { 1.1.1.1 }",
+    "add element ip mu s { 1.1.1.1, 5.5.5.5 }",
+    "add chain ip mu c",
+    "rename chain ip mu c c2",
+    "delete table ip mu",
+]
+
 MONITOR_CASES = [
     {"id": "monitor/plain", "monitor": ["monitor"], "commands": _SEQUENCE},
     {"id": "monitor/json", "monitor": ["-j", "monitor"], "commands": _SEQUENCE},
@@ -62,4 +78,5 @@ MONITOR_CASES = [
     {"id": "monitor/new-only", "monitor": ["monitor", "new"], "commands": _SEQUENCE},
     {"id": "monitor/objects", "monitor": ["monitor"], "commands": _OBJECTS},
     {"id": "monitor/objects-json", "monitor": ["-j", "monitor"], "commands": _OBJECTS},
+    {"id": "monitor/updates", "monitor": ["monitor"], "commands": _UPDATES},
 ]

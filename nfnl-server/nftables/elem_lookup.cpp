@@ -40,8 +40,10 @@ const store::SetElem* rbtree(const store::Set& s, const store::SetElem& probe, u
   return above && is_end(*above) ? above : nullptr;
 }
 
+}  // namespace
+
 // Each field sits at a 32-bit register boundary of the key (NFT_REG32_SIZE).
-bool contains(const store::Set& s, const store::SetElem& e, const std::vector<uint8_t>& key) {
+bool elem_contains(const store::Set& s, const store::SetElem& e, const std::vector<uint8_t>& key) {
   const std::vector<uint8_t>& lo = e.key;
   const std::vector<uint8_t>& hi = e.key_end ? *e.key_end : e.key;
   size_t off = 0;
@@ -54,9 +56,11 @@ bool contains(const store::Set& s, const store::SetElem& e, const std::vector<ui
   return true;
 }
 
+namespace {
+
 const store::SetElem* pipapo(const store::Set& s, const store::SetElem& probe, uint64_t now) {
   for (const auto& e : s.elems)
-    if (live(e, now) && !is_catchall(e) && contains(s, e, probe.key)) return &e;
+    if (live(e, now) && !is_catchall(e) && elem_contains(s, e, probe.key)) return &e;
   return nullptr;
 }
 

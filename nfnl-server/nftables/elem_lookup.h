@@ -12,10 +12,14 @@
 // Expired elements are never found.
 
 #include <cstdint>
+#include <vector>
 
 #include "nfnl-server/store/set.h"
 
 namespace nfbpf::nftables {
+
+// Whether pipapo element e's ranges contain every field of key (fields at 32-bit boundaries).
+bool elem_contains(const store::Set& s, const store::SetElem& e, const std::vector<uint8_t>& key);
 
 const store::SetElem* find_elem_for_get(const store::Set& s, const store::SetElem& probe,
                                         uint64_t now_ms);

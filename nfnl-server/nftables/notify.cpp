@@ -36,8 +36,8 @@ nfnl::Message notification_for(const Op& op, uint32_t genid) {
     case OpKind::kNewSet: case OpKind::kDelSet:
       h.event = op.kind == OpKind::kNewSet ? NFT_MSG_NEWSET : NFT_MSG_DELSET;
       return fill_set(h, *op.table, *op.set);
-    case OpKind::kNewElem: case OpKind::kDelElem:
-      h.event = op.kind == OpKind::kNewElem ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM;
+    case OpKind::kNewElem: case OpKind::kUpdElem: case OpKind::kDelElem:
+      h.event = op.kind == OpKind::kDelElem ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
       h.seq = 0;  // observed on 6.18: element notifications carry seq 0
       return fill_setelems(h, *op.table, *op.set, {&*op.elem});
     case OpKind::kNewObj: case OpKind::kUpdObj:

@@ -1,6 +1,7 @@
 // NEWSETELEM / DELSETELEM / DESTROYSETELEM (nft_add_set_elem, nft_del_setelem).
 #include <linux/netfilter/nf_tables.h>
 
+#include "nfnl-server/nftables/elem_lookup.h"
 #include "nfnl-server/nftables/expr_codec.h"
 #include "nfnl-server/nftables/handlers.h"
 #include "nfnl-server/nftables/policies.h"
@@ -78,8 +79,10 @@ Result<std::vector<store::Expr>> parse_elem_exprs(BatchCtx& c, store::Table* t, 
   return out;
 }
 
+// parse_elem() also reports the NFTA_SET_ELEM_EXPIRATION it was given (0: none), which an
+// update of an existing element applies.
 Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, const Attr& el,
-                                  bool for_delete) {
+                                  bool for_delete, uint64_t* expiration_ms = nullptr) {
   NFBPF_TRY_ASSIGN(tb, parse_nested(el, policy::set_elem()));
   store::SetElem e;
   if (tb[NFTA_SET_ELEM_FLAGS]) {
@@ -107,8 +110,14 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
     e.timeout_ms = *s->timeout_ms;
   }
   if (tb[NFTA_SET_ELEM_EXPIRATION]) {
+    // An expiration needs a timeout to count down from and cannot exceed it (verified on
+    // 6.18: EOPNOTSUPP without any timeout, ERANGE for `timeout 20m expires 30m`).
     if (!(s->flags & NFT_SET_TIMEOUT)) return fail(EINVAL, "");
-    e.expires_at_ms = store::now_ms() + tb[NFTA_SET_ELEM_EXPIRATION]->be64();
+    const uint64_t x = tb[NFTA_SET_ELEM_EXPIRATION]->be64();
+    if (e.timeout_ms.value_or(0) == 0) return fail(EOPNOTSUPP, "");
+    if (x > *e.timeout_ms) return fail(ERANGE, "");
+    if (expiration_ms) *expiration_ms = x;
+    e.expires_at_ms = store::now_ms() + x;
   } else if (e.timeout_ms) {
     e.expires_at_ms = store::now_ms() + *e.timeout_ms;
   }
@@ -148,6 +157,66 @@ Result<store::SetElem> parse_elem(BatchCtx& c, store::Table* t, store::Set* s, c
   return e;
 }
 
+bool same_data(const std::optional<store::Data>& a, const std::optional<store::Data>& b) {
+  if (a.has_value() != b.has_value()) return false;
+  return !a || (a->value == b->value && a->verdict == b->verdict && a->chain == b->chain);
+}
+
+bool same_payload(const store::SetElem& have, const store::SetElem& e) {
+  return same_data(have.data, e.data) && have.obj == e.obj;
+}
+
+// The element of the next generation `e` collides with, as the backend's ->insert() finds it:
+// the same key for hashes and rbtree; for pipapo the element containing e's start (the same
+// element only if its range is identical, else an overlap) or e's end. An overlap is EEXIST
+// whatever the flags (-ENOTEMPTY, reported as -EEXIST).
+Result<store::SetElem*> existing_elem(store::Set& s, const store::SetElem& e) {
+  const uint64_t now = store::now_ms();
+  const bool pipapo = s.backend == store::SetBackend::kPipapo ||
+                      s.backend == store::SetBackend::kPipapoAvx2;
+  if (!pipapo || (e.flags & NFT_SET_ELEM_CATCHALL)) {
+    for (auto& have : s.elems)
+      if (have.vis.next && !have.expired(now) && same_key(have, e)) return &have;
+    return static_cast<store::SetElem*>(nullptr);
+  }
+  const std::vector<uint8_t>& end = e.key_end ? *e.key_end : e.key;
+  for (auto& have : s.elems) {
+    if (!have.vis.next || have.expired(now) || (have.flags & NFT_SET_ELEM_CATCHALL)) continue;
+    if (!elem_contains(s, have, e.key)) continue;
+    const std::vector<uint8_t>& have_end = have.key_end ? *have.key_end : have.key;
+    if (have.key == e.key && have_end == end) return &have;
+    return fail(EEXIST, "");
+  }
+  for (auto& have : s.elems)
+    if (have.vis.next && !have.expired(now) && !(have.flags & NFT_SET_ELEM_CATCHALL) &&
+        elem_contains(s, have, end))
+      return fail(EEXIST, "");
+  return static_cast<store::SetElem*>(nullptr);
+}
+
+// Re-adding an element of a timeout set (6.18): a timeout other than the element's (the
+// request's, else the set's default) replaces it and restarts the countdown from it unless an
+// expiration is given; a given expiration restarts the countdown from that. Anything changed
+// is announced as NEWSETELEM at commit; nothing changed stages nothing (no new generation).
+void stage_timeout_update(BatchCtx& c, store::Table* t, store::Set* s, store::SetElem* have,
+                          const store::SetElem& e, uint64_t expiration) {
+  const uint64_t timeout = e.timeout_ms.value_or(0);
+  const bool new_timeout = timeout != have->timeout_ms.value_or(0);
+  if (new_timeout && expiration == 0) expiration = timeout;
+  if (!new_timeout && expiration == 0) return;
+  Op op{OpKind::kUpdElem, c.origin};
+  op.table = t;
+  op.set = s;
+  for (auto it = s->elems.begin(); it != s->elems.end(); ++it)
+    if (&*it == have) op.elem = it;
+  op.old_timeout_ms = have->timeout_ms;
+  op.old_expires_at_ms = have->expires_at_ms;
+  if (new_timeout) have->timeout_ms = timeout;
+  if (expiration) have->expires_at_ms = store::now_ms() + expiration;
+  else if (timeout == 0) have->expires_at_ms.reset();  // timeout 0: the element never expires
+  c.txn.add(std::move(op));
+}
+
 }  // namespace
 
 Result<void> new_setelem(BatchCtx& c) {
@@ -160,14 +229,17 @@ Result<void> new_setelem(BatchCtx& c) {
   if (!list) return fail(EINVAL, "");
   size_t rest = 0;
   for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
-    auto e = parse_elem(c, t, s, el, false);
+    uint64_t expiration = 0;
+    auto e = parse_elem(c, t, s, el, false, &expiration);
     if (!e) return fail_at(e.error().err, &el);
-    bool exists = false;
-    const uint64_t now = store::now_ms();
-    for (const auto& have : s->elems)
-      if (have.vis.next && !have.expired(now) && same_key(have, *e)) exists = true;
-    if (exists) {
-      if (r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
+    auto found = existing_elem(*s, *e);
+    if (!found) return fail_at(found.error().err, &el);
+    store::SetElem* have = *found;
+    if (have) {
+      // nft_add_set_elem() on -EEXIST: different data or object is a clash, NLM_F_EXCL
+      // refuses, otherwise it is an update (timeouts only) or nothing at all.
+      if (!same_payload(*have, *e) || r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
+      if (s->flags & NFT_SET_TIMEOUT) stage_timeout_update(c, t, s, have, *e, expiration);
       continue;
     }
     // set->size is kept in backend units (rbtree stores start and end: twice the user size).

@@ -222,5 +222,179 @@ TEST(SetElemExprs, OnlyStatefulExpressionsFitASet) {
             EOPNOTSUPP);
 }
 
+// Element updates (re-adding an existing element without NLM_F_EXCL), as 6.18 does them; the
+// byte-level replies, including the new generations, are in testdata/elem_update.cap.
+
+struct Recorder : nfnl::Multicast {
+  std::vector<nfnl::Message> msgs;
+  void publish(uint32_t, nfnl::Message m, uint32_t) override { msgs.push_back(std::move(m)); }
+  size_t count(uint16_t nft_msg) const {
+    size_t n = 0;
+    for (const auto& m : msgs)
+      n += reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_type == ((NFNL_SUBSYS_NFTABLES << 8) | nft_msg);
+    return n;
+  }
+};
+
+nftnl_set* timeout_set(const std::string& name, uint64_t timeout_ms) {
+  nftnl_set* s = named_set(name);
+  nftnl_set_set_u32(s, NFTNL_SET_FLAGS, NFT_SET_TIMEOUT);
+  nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, 7);
+  nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, 4);
+  nftnl_set_set_u32(s, NFTNL_SET_ID, 1);
+  if (timeout_ms) nftnl_set_set_u64(s, NFTNL_SET_TIMEOUT, timeout_ms);
+  return s;
+}
+
+// One element of set `set` with an optional timeout / expiration, as NEWSETELEM.
+Bytes add_elem(const std::string& set, std::vector<uint8_t> key, uint64_t timeout_ms = 0,
+               uint64_t expiration_ms = 0, uint16_t flags = NLM_F_CREATE) {
+  nftnl_set* s = named_set(set);
+  nftnl_set_elem* e = elem(std::move(key));
+  if (timeout_ms) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, timeout_ms);
+  if (expiration_ms) nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_EXPIRATION, expiration_ms);
+  nftnl_set_elem_add(s, e);
+  return Batch().elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, s, flags).done();
+}
+
+struct Sent {
+  int err = 0;
+  size_t notified_elems = 0, generations = 0;
+};
+
+Sent send(nfnl::NetlinkProtocol& p, const Bytes& req) {
+  Recorder mc;
+  Sent out;
+  for (const auto& r : testing::parse_replies(p.handle(testing::admin_peer(), req, mc)))
+    if (r.type == NLMSG_ERROR && r.error && !out.err) out.err = -r.error;
+  out.notified_elems = mc.count(NFT_MSG_NEWSETELEM);
+  out.generations = mc.count(NFT_MSG_NEWGEN);
+  return out;
+}
+
+// The TIMEOUT attribute of the dumped element (0: none), read with libnftnl.
+uint64_t dumped_timeout(nfnl::NetlinkProtocol& p, const std::string& set) {
+  NoMulticast mc;
+  for (const auto& m : p.handle(testing::admin_peer(),
+                                testing::get_elems_request(NFPROTO_IPV4, named_set(set), NLM_F_DUMP, 9), mc)) {
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(m.data());
+    if (nlh->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) continue;
+    nftnl_set* s = nftnl_set_alloc();
+    nftnl_set_elems_nlmsg_parse(nlh, s);
+    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(s);
+    uint64_t t = 0;
+    if (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e && nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_TIMEOUT))
+      t = nftnl_set_elem_get_u64(e, NFTNL_SET_ELEM_TIMEOUT);
+    nftnl_set_elems_iter_destroy(it);
+    nftnl_set_free(s);
+    if (t) return t;
+  }
+  return 0;
+}
+
+TEST(SetElemUpdate, ReAddingAPlainElementChangesNothing) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch().table(NFPROTO_IPV4, "t").set(NFT_MSG_NEWSET, NFPROTO_IPV4, plain_set("s", {})).done()), 0);
+  ASSERT_EQ(send(*p, add_elem("s", {1, 1, 1, 1})).err, 0);
+  Sent again = send(*p, add_elem("s", {1, 1, 1, 1}));
+  EXPECT_EQ(again.err, 0);
+  EXPECT_EQ(again.notified_elems, 0u);
+  EXPECT_EQ(again.generations, 0u);  // an empty transaction commits nothing
+  EXPECT_EQ(send(*p, add_elem("s", {1, 1, 1, 1}, 0, 0, NLM_F_CREATE | NLM_F_EXCL)).err, EEXIST);
+}
+
+TEST(SetElemUpdate, ANewTimeoutIsAppliedAndAnnounced) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch().table(NFPROTO_IPV4, "t").set(NFT_MSG_NEWSET, NFPROTO_IPV4, timeout_set("tt", 3600000)).done()), 0);
+  ASSERT_EQ(send(*p, add_elem("tt", {2, 2, 2, 2})).err, 0);
+  EXPECT_EQ(dumped_timeout(*p, "tt"), 0u);  // the set's default is not dumped
+  Sent upd = send(*p, add_elem("tt", {2, 2, 2, 2}, 600000));
+  EXPECT_EQ(upd.err, 0);
+  EXPECT_EQ(upd.notified_elems, 1u);
+  EXPECT_EQ(upd.generations, 1u);
+  EXPECT_EQ(dumped_timeout(*p, "tt"), 600000u);
+  // The same timeout again: nothing to update.
+  Sent same = send(*p, add_elem("tt", {2, 2, 2, 2}, 600000));
+  EXPECT_EQ(same.notified_elems, 0u);
+  EXPECT_EQ(same.generations, 0u);
+  // No timeout given means the set's default: back to one hour (not dumped).
+  EXPECT_EQ(send(*p, add_elem("tt", {2, 2, 2, 2})).notified_elems, 1u);
+  EXPECT_EQ(dumped_timeout(*p, "tt"), 0u);
+}
+
+TEST(SetElemUpdate, AnAbortedUpdateLeavesTheElementAsItWas) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch().table(NFPROTO_IPV4, "t").set(NFT_MSG_NEWSET, NFPROTO_IPV4, timeout_set("tt", 3600000)).done()), 0);
+  ASSERT_EQ(send(*p, add_elem("tt", {2, 2, 2, 2}, 600000)).err, 0);
+  nftnl_set* upd = named_set("tt");
+  nftnl_set_elem* e = elem({2, 2, 2, 2});
+  nftnl_set_elem_set_u64(e, NFTNL_SET_ELEM_TIMEOUT, 60000);
+  nftnl_set_elem_add(upd, e);
+  EXPECT_EQ(first_error(*p, Batch()
+                                .elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, upd)
+                                .rule_jump(NFPROTO_IPV4, "t", "nosuch", "x")
+                                .done()),
+            ENOENT);
+  EXPECT_EQ(dumped_timeout(*p, "tt"), 600000u);
+}
+
+TEST(SetElemUpdate, ExpirationNeedsATimeoutItDoesNotExceed) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch()
+                                .table(NFPROTO_IPV4, "t")
+                                .set(NFT_MSG_NEWSET, NFPROTO_IPV4, timeout_set("tt", 3600000))
+                                .set(NFT_MSG_NEWSET, NFPROTO_IPV4, timeout_set("nt", 0))
+                                .done()),
+            0);
+  EXPECT_EQ(send(*p, add_elem("tt", {3, 3, 3, 3}, 1200000, 1800000)).err, ERANGE);
+  EXPECT_EQ(send(*p, add_elem("tt", {3, 3, 3, 3}, 0, 1800000)).err, 0);  // under the default hour
+  EXPECT_EQ(send(*p, add_elem("nt", {6, 6, 6, 6}, 0, 60000)).err, EOPNOTSUPP);
+}
+
+TEST(SetElemUpdate, OtherDataForAnExistingKeyIsEexist) {
+  auto p = make_nftables_protocol();
+  nftnl_set* m = named_set("m");
+  nftnl_set_set_u32(m, NFTNL_SET_FLAGS, NFT_SET_MAP);
+  nftnl_set_set_u32(m, NFTNL_SET_KEY_TYPE, 13);
+  nftnl_set_set_u32(m, NFTNL_SET_KEY_LEN, 2);
+  nftnl_set_set_u32(m, NFTNL_SET_DATA_TYPE, 7);
+  nftnl_set_set_u32(m, NFTNL_SET_DATA_LEN, 4);
+  nftnl_set_set_u32(m, NFTNL_SET_ID, 1);
+  auto map_elem = [](uint8_t last) {
+    nftnl_set* s = named_set("m");
+    nftnl_set_elem* e = elem({0, 80});
+    const uint8_t addr[4] = {10, 0, 0, last};
+    nftnl_set_elem_set(e, NFTNL_SET_ELEM_DATA, addr, 4);
+    nftnl_set_elem_add(s, e);
+    return Batch().elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, s).done();
+  };
+  ASSERT_EQ(first_error(*p, Batch().table(NFPROTO_IPV4, "t").set(NFT_MSG_NEWSET, NFPROTO_IPV4, m).done()), 0);
+  ASSERT_EQ(first_error(*p, map_elem(1)), 0);
+  EXPECT_EQ(first_error(*p, map_elem(1)), 0);
+  EXPECT_EQ(first_error(*p, map_elem(2)), EEXIST);
+}
+
+TEST(SetElemUpdate, OverlappingConcatenatedRangesAreEexist) {
+  auto p = make_nftables_protocol();
+  const std::vector<uint8_t> lo{10, 0, 0, 0, 0, 0, 0, 80}, hi{10, 255, 255, 255, 0, 0, 0, 90};
+  nftnl_set* first = named_set("s2");
+  nftnl_set_elem_add(first, elem(lo, hi));
+  ASSERT_EQ(first_error(*p, Batch()
+                                .table(NFPROTO_IPV4, "t")
+                                .set(NFT_MSG_NEWSET, NFPROTO_IPV4, concat_interval_set())
+                                .elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, first)
+                                .done()),
+            0);
+  auto add = [&](std::vector<uint8_t> a, std::vector<uint8_t> b) {
+    nftnl_set* s = named_set("s2");
+    nftnl_set_elem_add(s, elem(std::move(a), std::move(b)));
+    return first_error(*p, Batch().elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, s).done());
+  };
+  EXPECT_EQ(add(lo, hi), 0);                                     // the same range: no-op
+  EXPECT_EQ(add({10, 1, 0, 0, 0, 0, 0, 85}, {10, 1, 255, 255, 0, 0, 0, 85}), EEXIST);  // inside
+  EXPECT_EQ(add({9, 0, 0, 0, 0, 0, 0, 85}, {10, 0, 0, 1, 0, 0, 0, 85}), EEXIST);       // end inside
+  EXPECT_EQ(add({11, 0, 0, 0, 0, 0, 0, 85}, {11, 0, 0, 0, 0, 0, 0, 85}), 0);           // outside
+}
+
 }  // namespace
 }  // namespace nfbpf::nftables

@@ -189,6 +189,7 @@ void Txn::commit(const NotifyFn& notify) {
       case OpKind::kNewSet: op.set->vis.cur = true; break;
       case OpKind::kDelSet: op.set->vis.cur = false; break;
       case OpKind::kNewElem: op.elem->vis.cur = true; break;
+      case OpKind::kUpdElem: break;  // applied when staged
       case OpKind::kDelElem: op.elem->vis.cur = false; break;
       case OpKind::kNewObj: op.obj->vis.cur = true; break;
       case OpKind::kUpdObj: op.obj->data = op.obj_data; break;
@@ -250,6 +251,10 @@ void Txn::abort() {
         for (store::Chain* j : op.elem->jump_targets) j->use--;
         if (op.elem->obj) op.elem->obj->use--;
         op.set->elems.erase(op.elem);
+        break;
+      case OpKind::kUpdElem:
+        op.elem->timeout_ms = op.old_timeout_ms;
+        op.elem->expires_at_ms = op.old_expires_at_ms;
         break;
       case OpKind::kDelElem:
         op.elem->vis.next = true;

@@ -19,7 +19,7 @@ enum class OpKind : uint8_t {
   kNewChain, kUpdChain, kDelChain,
   kNewRule, kDelRule,
   kNewSet, kDelSet,
-  kNewElem, kDelElem,
+  kNewElem, kUpdElem, kDelElem,
   kNewObj, kUpdObj, kDelObj,
   kCount
 };
@@ -46,6 +46,9 @@ struct Op {
   std::optional<uint32_t> table_flags;   // kUpdTable: flags to apply at commit
   std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit
   std::optional<std::string> chain_name;  // kUpdChain: rename to apply at commit
+  // kUpdElem: the element's timeout and deadline before the update (applied when staged, so
+  // prepare() sees them; abort puts these back).
+  std::optional<uint64_t> old_timeout_ms, old_expires_at_ms;
   std::optional<store::Rule*> prev_rule; // kNewRule: rule before it at insert (for POSITION)
 };
 
