@@ -63,7 +63,7 @@ const std::vector<ExtCase>& ext_cases() {
       {"tcp option nop exists", ir::Family::kIp, ext(E::kTcpOpt, 1, 0, 1, true), {1}, {O::kEq}},
       {"tcp option eol exists", ir::Family::kIp6, ext(E::kTcpOpt, 0, 0, 1, true), {1}, {O::kEq}},
       {"sctp chunk data exists", ir::Family::kInet, ext(E::kSctp, 0, 0, 1, true), {1}, {O::kEq}},
-      {"sctp chunk init num-outbound-streams", ir::Family::kInet, ext(E::kSctp, 1, 10, 2), {0, 3}, {O::kEq, O::kRange}},
+      {"sctp chunk init num-outbound-streams", ir::Family::kInet, ext(E::kSctp, 1, 12, 2), {0, 3}, {O::kEq, O::kRange}},
       {"sctp chunk init-ack length", ir::Family::kIp, ext(E::kSctp, 2, 2, 2), {0, 42}, {O::kEq}},
       {"sctp chunk shutdown cum-tsn-ack", ir::Family::kIp6, ext(E::kSctp, 7, 4, 4), {0, 0, 0xff, 0xff}, {O::kEq}},
   };

@@ -265,7 +265,8 @@ struct Draft {
   std::vector<Assign> assigns;
   // exthdr fields: build the packet without the headers/options/chunks they look for, or with
   // other ones in front of them (the walk must step over those).
-  bool ext_absent = false, ext_deep = false;
+  bool ext_absent = false;
+  enum class Deep : uint8_t { kNo, kOne, kMany, kOdd } ext_deep = Deep::kNo;
 };
 
 uint8_t proto_hint(const ir::Field& f) {
@@ -437,10 +438,17 @@ bool add_ipv6_exthdrs(const Draft& d, packet::Packet& p, uint8_t& l4proto) {
     const uint8_t t = a.f.ext_type;
     if (!*want || std::find(done.begin(), done.end(), t) != done.end()) continue;
     done.push_back(t);
-    if (d.ext_deep && !deep_done) {
+    if (d.ext_deep != Draft::Deep::kNo && !deep_done) {
       deep_done = true;
-      if (t == 60) p.hop_by_hop();
-      else p.dest_opts();
+      // kOne: another options header; kMany: 13 of them (more than a kernel with
+      // IP6_MAX_EXT_HDRS_CNT = 12 walks, fewer than codegen's 16); kOdd: an AH header (walked
+      // through by ipv6_find_hdr with a target, unlike the transport walk).
+      int n = d.ext_deep == Draft::Deep::kMany ? 13 : 1;
+      for (int i = 0; i < n; ++i) {
+        if (d.ext_deep == Draft::Deep::kOdd && t != 51) p.ext_header(51, Bytes(15, 0));
+        else if (t == 60) p.hop_by_hop();
+        else p.dest_opts();
+      }
     }
     if (!ipv6_ext_type(t)) {
       if (t == 59) return false;  // "no next header": nothing to build behind it
@@ -479,10 +487,15 @@ std::optional<OptionPlan> tcp_options_for(const Draft& d) {
     bool seen = false;
     for (const auto& [kind, off] : plan.at) seen |= kind == k;
     if (!*want || seen) continue;
-    if (d.ext_deep && plan.raw.empty()) {
-      // A NOP and a 4-byte option of another kind in front: the walk steps over both.
+    if (d.ext_deep != Draft::Deep::kNo && plan.raw.empty()) {
+      // A NOP and a 4-byte option of another kind in front (kOne), eight of them (kMany), or an
+      // option with a zero length byte, which the walk steps over one byte at a time (kOdd).
       uint8_t other = k == 253 ? 254 : 253;
-      plan.raw.insert(plan.raw.end(), {1, other, 4, 0, 0});
+      int n = d.ext_deep == Draft::Deep::kMany ? 6 : 1;
+      for (int i = 0; i < n; ++i) {
+        if (d.ext_deep == Draft::Deep::kOdd) plan.raw.insert(plan.raw.end(), {other, 0, 1});
+        else plan.raw.insert(plan.raw.end(), {1, other, 4, 0, 0});
+      }
     }
     plan.at.push_back({k, plan.raw.size()});
     if (k <= 1) {
@@ -515,9 +528,14 @@ std::optional<OptionPlan> sctp_chunks_for(const Draft& d, packet::Packet& p) {
     bool seen = false;
     for (const auto& [type, off] : plan.at) seen |= type == t;
     if (!*want || seen) continue;
-    if (d.ext_deep && at == 0) {
-      p.sctp_chunk(t == 0 ? 1 : 0, 0, Bytes(12, 0));
-      at += 16;
+    if (d.ext_deep != Draft::Deep::kNo && at == 0) {
+      int n = d.ext_deep == Draft::Deep::kMany ? 8 : 1;
+      for (int i = 0; i < n; ++i) {
+        // kOdd: a chunk whose length is not a multiple of 4 (the walk pads it).
+        size_t vlen = d.ext_deep == Draft::Deep::kOdd ? 5 : 12;
+        p.sctp_chunk(t == 0 ? 1 : 0, 0, Bytes(vlen, 0));
+        at += 4 + ((vlen + 3) & ~size_t{3});
+      }
     }
     size_t value = std::max<size_t>(16, a.f.offset + a.f.len) - 4;
     // A rule on the chunk's length field: make the chunk that long, so the kernel's "chunk
@@ -764,9 +782,13 @@ Result<std::vector<Probe>> probes_for(const ir::Table& t, const std::vector<ir::
       Draft gone = hit;
       gone.ext_absent = true;
       NFBPF_TRYV(emit(fmt::format("{}: satisfying value, header/option/chunk absent", name), std::move(gone)));
-      Draft deep = hit;
-      deep.ext_deep = true;
-      NFBPF_TRYV(emit(fmt::format("{}: satisfying value behind another header/option/chunk", name), std::move(deep)));
+      for (auto [how, label] : {std::pair{Draft::Deep::kOne, "another header/option/chunk"},
+                                std::pair{Draft::Deep::kMany, "many headers/options/chunks"},
+                                std::pair{Draft::Deep::kOdd, "an AH header / a zero-length option / an unpadded chunk"}}) {
+        Draft deep = hit;
+        deep.ext_deep = how;
+        NFBPF_TRYV(emit(fmt::format("{}: satisfying value behind {}", name, label), std::move(deep)));
+      }
       Draft other = hit;
       other.l4proto = other.l4proto == 6 ? 17 : 6;
       NFBPF_TRYV(emit(fmt::format("{}: satisfying value, other transport protocol", name), std::move(other)));
