@@ -54,6 +54,12 @@ enum class KernelField : uint8_t {
   kNfConnReplySport,
   kNfConnReplyDport,
   kNfConnExt,         // struct nf_ct_ext *nf_conn.ext (accounting counters)
+  // log statements (codegen/chain/log.cpp): the linear bytes around the network header
+  kSkbHead,           // unsigned char *sk_buff.head
+  kSkbTail,           // sk_buff_data_t sk_buff.tail (an offset from head on 64-bit kernels)
+  kSkbNetworkHeader,  // u16 sk_buff.network_header (offset from head)
+  kSkbMacHeader,      // u16 sk_buff.mac_header (offset from head; 0xffff: not set)
+  kNetDeviceHardHeaderLen,  // unsigned short net_device.hard_header_len
   kCount,
 };
 
@@ -103,6 +109,11 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"nf_conn", "tuplehash[1].tuple.src.u.all"},
     {"nf_conn", "tuplehash[1].tuple.dst.u.all"},
     {"nf_conn", "ext"},
+    {"sk_buff", "head"},
+    {"sk_buff", "tail"},
+    {"sk_buff", "network_header"},
+    {"sk_buff", "mac_header"},
+    {"net_device", "hard_header_len"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 
