@@ -14,6 +14,9 @@ struct LowerContext {
   std::string table;
   std::string chain;
   uint64_t rule_handle = 0;
+  // NFTA_RULE_COMPAT's protocol when not inverted (iptables-nft's `-p`), 0 otherwise: what xt
+  // matches lowered by translate/ipt take as the entry's protocol.
+  uint16_t compat_l4proto = 0;
 
   // "rule 5 in chain inet t c": appended to every refusal so the user can find the rule.
   std::string where() const;

@@ -1,4 +1,5 @@
 #include <libnftnl/udata.h>
+#include <linux/netfilter/nf_tables.h>
 
 #include <cstring>
 #include <memory>
@@ -34,7 +35,11 @@ std::string rule_comment(const nftnl_rule* r) {
 
 }  // namespace
 
-Result<ir::Rule> lower_rule(const nftnl_rule* rule, const LowerContext& ctx) {
+Result<ir::Rule> lower_rule(const nftnl_rule* rule, const LowerContext& rule_ctx) {
+  LowerContext ctx = rule_ctx;
+  if (nftnl_rule_is_set(rule, NFTNL_RULE_COMPAT_PROTO) &&
+      !(nftnl_rule_get_u32(rule, NFTNL_RULE_COMPAT_FLAGS) & NFT_RULE_COMPAT_F_INV))
+    ctx.compat_l4proto = uint16_t(nftnl_rule_get_u32(rule, NFTNL_RULE_COMPAT_PROTO));
   RuleBuilder b;
   std::unique_ptr<nftnl_expr_iter, ExprIterDeleter> it(nftnl_expr_iter_create(rule));
   if (!it) return fail(ENOMEM, "cannot iterate rule expressions");

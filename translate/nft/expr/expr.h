@@ -47,5 +47,7 @@ Result<void> lower_limit(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_quota(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_log(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_objref(const nftnl_expr*, RuleBuilder&, const LowerContext&);
+Result<void> lower_xt_match(const nftnl_expr*, RuleBuilder&, const LowerContext&);
+Result<void> lower_xt_target(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 
 }  // namespace nfbpf::translate::nft::expr

@@ -46,8 +46,8 @@ constexpr std::array kKinds = {
     Kind{"connlimit", nullptr, "connection counting needs conntrack"},
     Kind{"last", nullptr, "last-seen timestamps are not supported yet"},
     Kind{"inner", nullptr, "inner (tunnelled) header matching is not supported"},
-    Kind{"match", nullptr, "xtables matches (iptables-nft) are not supported yet"},
-    Kind{"target", nullptr, "xtables targets (iptables-nft) are not supported yet"},
+    Kind{"match", lower_xt_match, {}},    // iptables-nft: translate/ipt's lowering (expr/xt.cpp)
+    Kind{"target", lower_xt_target, {}},
     Kind{"secmark", nullptr, "security marks are not supported"},
 };
 
