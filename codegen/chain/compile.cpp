@@ -8,6 +8,7 @@
 #include <set>
 #include <variant>
 
+#include "codegen/chain/log.h"
 #include "codegen/chain/statements.h"
 #include "codegen/matcher/match.h"
 #include "codegen/matcher/regblock.h"
@@ -379,7 +380,10 @@ class Compiler {
       out_.limits.push_back(std::move(*s));
       return true;
     }
-    if (std::holds_alternative<ir::Log>(step)) return fail(EOPNOTSUPP, "log statements are not supported yet");
+    if (const auto* lg = std::get_if<ir::Log>(&step)) {
+      NFBPF_TRYV(emit_log(c, *lg));  // log.h: a ring buffer record, the verdict unchanged
+      return true;
+    }
     if (const auto* sm = std::get_if<ir::SetMark>(&step)) {
       NFBPF_TRYV(emit_set_mark(c, *sm));
       return true;

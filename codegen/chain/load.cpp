@@ -1,5 +1,8 @@
 #include "codegen/chain/load.h"
 
+#include <algorithm>
+
+#include "codegen/chain/log.h"
 #include "codegen/flavor/load.h"
 
 namespace nfbpf::codegen::chain {
@@ -40,6 +43,12 @@ Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, Runti
   bind.emplace(std::string(runtime::kCountersMapName), &rt.counters.map());
   bind.emplace(std::string(kQuotaMapName), &rt.quotas);
   bind.emplace(std::string(kLimitMapName), &rt.limits);
+  if (!rt.log_ring && std::ranges::find(cc.program.map_names(), kLogRingMapName) != cc.program.map_names().end()) {
+    auto ring = create_log_ring(k);
+    if (!ring) return std::unexpected(std::move(ring).error());
+    rt.log_ring = std::make_shared<kernel::Map>(std::move(*ring));
+  }
+  if (rt.log_ring) bind.emplace(std::string(kLogRingMapName), rt.log_ring.get());
   // Bind only what the program declared (the loader rejects unknown names? keep it exact).
   kernel::MapBindings used;
   for (const auto& name : cc.program.map_names()) {

@@ -4,6 +4,7 @@
 // chain's own set maps (created and filled here), then the program itself.
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,6 +20,9 @@ struct RuntimeTables {
   kernel::Map limits;  // ARRAY of u64 GCRA arrival time, by limit slot
   StateSlots slots;    // matching slot allocators (CompileOptions::slots)
   std::optional<uint32_t> nfct_offset;  // sk_buff._nfct, when the kernel's BTF has it
+  // The ring buffer of log statements (log.h), created by the first program that logs; nfbpfd
+  // reads it (nfnl-server/offload/log_events.h).
+  std::shared_ptr<kernel::Map> log_ring;
 
   static Result<RuntimeTables> create(kernel::Kernel& k);
   // CompileOptions wired to these tables.

@@ -53,21 +53,19 @@ void nf_dev(emit::Program& p, bool out) {
 bool tc_flavor(Flavor f) { return f == Flavor::kTcxIngress || f == Flavor::kTcxEgress; }
 bool cgroup_flavor(Flavor f) { return f == Flavor::kCgroupSkbIngress || f == Flavor::kCgroupSkbEgress; }
 
-// r1 = the device nft_in/nft_out (out = true) gives at this hook, possibly NULL. At tc the skb's
-// own device is the input device at ingress and the output device at egress.
-void hook_dev(EmitCtx& c, bool out) {
+}  // namespace
+
+void emit_hook_dev(EmitCtx& c, bool out) {
   emit::Program& p = c.p;
   if (c.f.flavor == Flavor::kNetfilter) {
     nf_dev(p, out);
-  } else if (out == (c.f.flavor == Flavor::kTcxEgress)) {
+  } else if (tc_flavor(c.f.flavor) && out == (c.f.flavor == Flavor::kTcxEgress)) {
     emit_skb_ptr(c, Reg::R1);
     p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSkbDev);
   } else {
     p.mov(Reg::R1, 0);
   }
 }
-
-}  // namespace
 
 void emit_skb_ptr(EmitCtx& c, Reg dst) {
   emit::Program& p = c.p;
@@ -266,7 +264,7 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
         emit_skb_ptr(c, Reg::R1);
         p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSkbDev);
       } else {
-        hook_dev(c, k != ir::MetaKey::kIifGroup);
+        emit_hook_dev(c, k != ir::MetaKey::kIifGroup);
       }
       p.jmp(Cond::kEq, Reg::R1, 0, fail);
       p.ldx_field(type ? Size::kH : Size::kW, Reg::R1, Reg::R1, type ? KernelField::kNetDeviceType : KernelField::kNetDeviceGroup);

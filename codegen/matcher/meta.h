@@ -14,8 +14,13 @@ Result<void> meta_supported(const flavor::FlavorOps& f, const ir::Field& field);
 // __sk_buff context cast with bpf_cast_to_kern_ctx. Not at XDP (no skb). Clobbers r0-r5.
 void emit_skb_ptr(EmitCtx& c, emit::Reg dst);
 
-// meta skuid / skgid / cgroup (meta_socket.cpp): r1 = the value, or jump to fail.
-void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail);
+// meta skuid / skgid / cgroup (meta_socket.cpp): r1 = the value, or jump to fail. With
+// follow_request_sock = false a request sock is not a full socket (nf_log's UID=/GID= rule).
+void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail, bool follow_request_sock = true);
+
+// r1 = the device nft_in (out = false) or nft_out gives at this hook, possibly NULL: netfilter
+// state->in/out; tc the skb's own device on its side (in at ingress, out at egress); else NULL.
+void emit_hook_dev(EmitCtx& c, bool out);
 
 // meta time / day / hour (meta_clock.cpp): r1 = the value (realtime ns, weekday, second of the day).
 Result<void> emit_clock_key(EmitCtx& c, ir::MetaKey k);

@@ -27,13 +27,13 @@ constexpr int32_t kTcpTimeWait = 6, kTcpNewSynRecv = 12;
 constexpr int32_t kOverflowUid = 65534;
 }  // namespace
 
-void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail) {
+void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail, bool follow_request_sock) {
   emit::Program& p = c.p;
   emit_skb_ptr(c, Reg::R1);
   p.ldx_field(Size::kDW, Reg::R1, Reg::R1, KernelField::kSkbSk);
   p.jmp(Cond::kEq, Reg::R1, 0, fail);
   p.ldx_field(Size::kB, Reg::R2, Reg::R1, KernelField::kSockState);
-  {
+  if (follow_request_sock) {
     auto full = p.jmp_fwd(Cond::kNe, Reg::R2, kTcpNewSynRecv);
     // skc_listener shares a union with skc_flags, so the verifier types the load as a number:
     // bpf_rdonly_cast makes it a (read-only, fault-safe) struct sock pointer again.
