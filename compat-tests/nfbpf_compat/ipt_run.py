@@ -1,6 +1,8 @@
 """Runs iptables cases on one engine: the kernel, or nfbpfd through nfbpf-run. All cases of one
 (front end, family, file) run in one shell inside a fresh `unshare --net`, one after another:
-`-A` the rule (exit status), `-save` the table, `-F` the chain. Dumps: `-restore`, `-save`.
+`-A` the rule (exit status), `-save` the table, for iptables-nft also the raw NFT_MSG_GETRULE
+dump (nft_rule_dump.py: byte identity, not only the listing), `-F` the chain. Dumps:
+`-restore`, `-save`.
 
 The xtables lock file is private to each shell (XTABLES_LOCKFILE), so parallel workers never
 wait on each other. The nfbpf side ends by checking that the kernel's own tables in its namespace
@@ -17,9 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from .ipt_cases import IptCase
 
 TIMEOUT_S = 900
+DUMP_TOOL = shlex.quote(os.path.join(os.path.dirname(os.path.abspath(__file__)), "nft_rule_dump.py"))
 
 
-def _script(cases: list[IptCase], nfbpf_build: str | None) -> str:
+def _script(cases: list[IptCase], nfbpf_build: str | None, raw_dump) -> str:
     lines = ["exec 2>&1", "export LC_ALL=C",
              "export XTABLES_LOCKFILE=$(mktemp /tmp/nfbpf-ipt-lock-XXXXXX)"]
     if nfbpf_build:
@@ -36,6 +39,8 @@ def _script(cases: list[IptCase], nfbpf_build: str | None) -> str:
         if c.kind == "rule":
             lines.append(f"$R {c.tool} -t {t} -A {shlex.quote(c.chain)} {c.rule} >/dev/null 2>&1; echo rc=$?")
             lines.append(f"$R {c.tool}-save -t {t} | grep -v '^#'")
+            if c.frontend == "nft" and raw_dump(c):  # and the netlink bytes behind that listing
+                lines.append(f"$R python3 {DUMP_TOOL} {10 if c.family == 'ip6' else 2}")
             lines.append(f"$R {c.tool} -t {t} -F {shlex.quote(c.chain)} >/dev/null 2>&1")
         else:
             lines.append(f"$R {c.tool}-restore < {shlex.quote(c.dump_path)} >/dev/null 2>&1; echo rc=$?")
@@ -72,14 +77,15 @@ def _run_script(text: str) -> dict:
     return results
 
 
-def run_engine(cases: list[IptCase], nfbpf_build: str | None, jobs: int) -> tuple[dict, list[str]]:
+def run_engine(cases: list[IptCase], nfbpf_build: str | None, jobs: int,
+               raw_dump=lambda c: True) -> tuple[dict, list[str]]:
     """{case id: {"rc": int|None, "out": [lines]}} and harness notes (bypasses, lost output)."""
     batches = [list(g) for _, g in itertools.groupby(cases, key=lambda c: (c.frontend, c.family, c.file))]
     results: dict = {}
     notes: list[str] = []
 
     def one(batch: list[IptCase]) -> None:
-        r = _run_script(_script(batch, nfbpf_build))
+        r = _run_script(_script(batch, nfbpf_build, raw_dump))
         if nfbpf_build and r.get("kernel-state") != ["0", "0"]:
             notes.append(f"{batch[0].group}/{batch[0].file}: the kernel's own tables were touched "
                          f"({r.get('kernel-state')})")
