@@ -166,6 +166,28 @@ _ELEMENTS = [
 ]
 
 
+# Table flags: dormancy (one change per batch) and NFT_TABLE_F_OWNER (each nft process is its
+# own socket: an owned table disappears when the nft that made it exits).
+_TABLE_FLAGS = [
+    "add table ip d { flags dormant; }",
+    "add chain ip d c { type filter hook input priority 0; }",
+    "list ruleset",
+    "add table ip d",
+    {"file": "add table ip d\nadd table ip d { flags dormant; }\n"},   # EINVAL
+    {"file": "add table ip d { flags dormant; }\nadd table ip d { flags dormant; }\n"},
+    ["-a", "list ruleset"],
+    "add table ip o { flags owner; }",
+    "list ruleset",
+    "add table ip o",
+    "add table ip o { flags owner; }",          # EOPNOTSUPP: o is not an orphan
+    {"file": "add table ip own { flags owner; }\nadd chain ip own c { type filter hook input priority 0; }\n"
+             "add rule ip own c counter\n"},
+    "list ruleset",
+    "delete table ip d",
+    ["-a", "list ruleset"],
+]
+
+
 def _deep_jumps() -> list:
     # The kernel limits jump depth to 16 (NFT_JUMP_STACK_SIZE): the 17th link must fail (ELOOP).
     lines = ["table ip deep {"]
@@ -188,4 +210,5 @@ SCRIPT_CASES = [
     {"id": "commands/objects", "commands": _OBJECTS},
     {"id": "commands/jump-depth", "commands": _deep_jumps()},
     {"id": "commands/elements", "commands": _ELEMENTS},
+    {"id": "commands/table-flags", "commands": _TABLE_FLAGS},
 ]

@@ -68,7 +68,12 @@ _UPDATES = [
     "add element ip mu s { 1.1.1.1, 5.5.5.5 }",
     "add chain ip mu c",
     "rename chain ip mu c c2",
+    "add table ip mu { flags dormant; }",
+    "add table ip mu",
     "delete table ip mu",
+    "add table ip own { flags owner; }",      # announced; its release when nft exits is not
+    "add table ip after",
+    "delete table ip after",
 ]
 
 MONITOR_CASES = [

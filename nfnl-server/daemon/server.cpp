@@ -167,6 +167,7 @@ std::shared_ptr<NetlinkSocket> Server::create_socket(Fd daemon_end, ino_t app_in
   NetlinkSocket::Callbacks callbacks;
   callbacks.on_closed = [this](NetlinkSocket& s) {
     log::debug("netlink socket port {} closed", s.portid());
+    if (s.bound()) session_ctx_.dispatch.protocol.released(s.portid());  // owned tables go
     registry_.remove(s);
   };
   callbacks.on_raw_datagram = [this](NetlinkSocket& s, std::span<const uint8_t> d) {

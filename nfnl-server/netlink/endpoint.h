@@ -44,6 +44,10 @@ class NetlinkProtocol {
   virtual ~NetlinkProtocol() = default;
   virtual std::vector<Message> handle(const Peer& peer, std::span<const uint8_t> datagram,
                                       Multicast& multicast) = 0;
+  // NETLINK_URELEASE: the client socket bound to `portid` is gone (every application reference
+  // closed). nf_tables drops the tables that socket owns (NFT_TABLE_F_OWNER), as the kernel's
+  // nft_rcv_nl_event() does: no notification, no new generation.
+  virtual void released(uint32_t portid) { (void)portid; }
 };
 
 // Wiring (note from s1, transport): nfbpfd's main() calls make_protocol() once and hands the

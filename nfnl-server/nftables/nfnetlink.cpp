@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/log.h"
 #include "nfnl-server/compat/compat_get.h"
 #include "nfnl-server/nftables/ack.h"
 #include "nfnl-server/nftables/dispatch.h"
 #include "nfnl-server/nftables/fill.h"
+#include "nfnl-server/nftables/handlers.h"
 #include "nfnl-server/nftables/notify.h"
 #include "nfnl-server/nftables/policies.h"
 #include "nfnl-server/nftables/protocol.h"
@@ -268,6 +270,41 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     const bool echo = fh.nlmsg_flags & NLM_F_ECHO;
     if (echo) out.push_back(gen);
     mcast.publish(NFNLGRP_NFTABLES, std::move(gen), echo ? peer.portid : 0);
+  }
+
+  // nft_rcv_nl_event() on NETLINK_URELEASE: the tables the closed socket owns are deleted with
+  // everything in them (PERSIST ones stay behind as orphans, without their OWNER flag). The
+  // kernel announces none of it and starts no new generation; the backend still has to let go
+  // of their chains, so the deletion goes through the commit hook like a batch.
+  void released(uint32_t portid) override {
+    std::vector<store::Table*> victims;
+    for (auto& t : rs_.tables) {
+      if (!t->vis.cur || !(t->flags & NFT_TABLE_F_OWNER) || t->owner != portid) continue;
+      if (t->flags & NFT_TABLE_F_PERSIST) {
+        t->flags &= ~NFT_TABLE_F_OWNER;
+        continue;
+      }
+      victims.push_back(t.get());
+    }
+    if (victims.empty()) return;
+    Txn txn(rs_);
+    nfnl::Peer owner;
+    owner.portid = portid;
+    Request req;
+    req.peer = &owner;
+    BatchCtx ctx{txn, rs_, req, OpOrigin{portid, 0, 0, 0}};
+    for (store::Table* t : victims)
+      if (auto r = flush_table(ctx, t); !r)
+        log::warn("releasing port {}: table {}: {}", portid, t->name, r.error().describe());
+    auto ready = hook_->prepare(rs_);
+    txn.commit(nullptr);
+    if (ready) {
+      hook_->commit();
+    } else {
+      log::warn("releasing port {}: the backend refused the deletion: {}", portid,
+                ready.error().describe());
+      hook_->abort();
+    }
   }
 
   store::Ruleset rs_;

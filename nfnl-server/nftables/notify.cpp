@@ -11,7 +11,13 @@ nfnl::Message notification_for(const Op& op, uint32_t genid) {
   const uint16_t f = op.origin.nlflags;
   FillHdr h{0, uint16_t(f & (NLM_F_CREATE | NLM_F_EXCL)), op.origin.portid, op.origin.seq, genid};
   switch (op.kind) {
-    case OpKind::kNewTable: case OpKind::kUpdTable:
+    case OpKind::kUpdTable:
+      // nf_tables_commit() drops a table update that changed no dormancy (owner adoption)
+      // without a notification.
+      if (!op.dormancy_changed) return {};
+      h.event = NFT_MSG_NEWTABLE;
+      return fill_table(h, *op.table);
+    case OpKind::kNewTable:
       h.event = NFT_MSG_NEWTABLE;
       return fill_table(h, *op.table);
     case OpKind::kDelTable:

@@ -161,9 +161,14 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
   NullMulticast mc;
   size_t i = 0;
   int mismatches = 0;
+  int last_pid = 0;
   while (i < events.size()) {
     const Event& s = events[i];
     ASSERT_EQ(s.dir, 'S') << "capture starts with a receive at event " << i;
+    // Each nft command is a process of its own: when the next one starts, the previous one's
+    // socket has been closed (what it owned with NFT_TABLE_F_OWNER is gone).
+    if (last_pid && s.pid != last_pid) proto->released(uint32_t(last_pid));
+    last_pid = s.pid;
     nfnl::Peer peer;
     peer.portid = uint32_t(s.pid);
     peer.pid = client.pid ? client.pid : s.pid;

@@ -39,15 +39,30 @@ Result<void> new_table(BatchCtx& c) {
     uint32_t flags = r[NFTA_TABLE_FLAGS]->be32();
     if (flags & ~NFT_TABLE_F_MASK) return fail(EOPNOTSUPP, "");
     if (flags == (t->flags & NFT_TABLE_F_MASK)) return {};
+    // An owned table keeps its owner flag; only an orphan (PERSIST left behind by its closed
+    // owner) may be adopted by setting OWNER; PERSIST never changes. (An owner can therefore
+    // not toggle dormancy of its own table: it would have to send OWNER, which only an orphan
+    // accepts; verified on 6.18: EOPNOTSUPP.)
+    const bool orphan = (t->flags & (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST)) == NFT_TABLE_F_PERSIST;
     if (((t->flags & NFT_TABLE_F_OWNER) && !(flags & NFT_TABLE_F_OWNER)) ||
-        (flags & NFT_TABLE_F_OWNER))
+        ((flags & NFT_TABLE_F_OWNER) && !orphan) || ((flags ^ t->flags) & NFT_TABLE_F_PERSIST))
       return fail(EOPNOTSUPP, "");
-    if ((flags ^ t->flags) & NFT_TABLE_F_PERSIST) return fail(EOPNOTSUPP, "");
+    // "No dormant off/on/off/on games in single transaction."
     for (const Op& op : c.txn.ops())
-      if (op.kind == OpKind::kUpdTable && op.table == t) return fail(EINVAL, "");
+      if (op.kind == OpKind::kUpdTable && op.table == t && op.dormancy_changed)
+        return fail(EINVAL, "");
     Op op{OpKind::kUpdTable, c.origin};
     op.table = t;
-    op.table_flags = flags;
+    op.old_table_flags = t->flags;
+    op.old_table_owner = t->owner;
+    if ((flags ^ t->flags) & NFT_TABLE_F_DORMANT) {
+      t->flags ^= NFT_TABLE_F_DORMANT;
+      op.dormancy_changed = true;
+    }
+    if ((flags & NFT_TABLE_F_OWNER) && !(t->flags & NFT_TABLE_F_OWNER)) {
+      t->flags |= NFT_TABLE_F_OWNER;
+      t->owner = r.peer->portid;
+    }
     c.txn.add(op);
     return {};
   }

@@ -173,7 +173,7 @@ void Txn::commit(const NotifyFn& notify) {
   for (Op& op : ops_) {
     switch (op.kind) {
       case OpKind::kNewTable: op.table->vis.cur = true; break;
-      case OpKind::kUpdTable: if (op.table_flags) op.table->flags = *op.table_flags; break;
+      case OpKind::kUpdTable: break;  // applied when staged
       case OpKind::kDelTable: op.table->vis.cur = false; break;
       case OpKind::kNewChain:
       case OpKind::kUpdChain:
@@ -221,7 +221,10 @@ void Txn::abort() {
     Op& op = *it;
     switch (op.kind) {
       case OpKind::kNewTable: erase_table(rs_, op.table); break;
-      case OpKind::kUpdTable: break;
+      case OpKind::kUpdTable:
+        op.table->flags = op.old_table_flags;
+        op.table->owner = op.old_table_owner;
+        break;
       case OpKind::kDelTable: op.table->vis.next = true; break;
       case OpKind::kNewChain: op.table->use--; erase_chain(*op.table, op.chain); break;
       case OpKind::kUpdChain:

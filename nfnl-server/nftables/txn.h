@@ -43,7 +43,11 @@ struct Op {
   store::Object* obj = nullptr;
   std::vector<store::ExprAttr> obj_data;  // kUpdObj: data to apply at commit
   uint32_t batch_id = 0;                 // NFTA_RULE_ID / NFTA_SET_ID / NFTA_CHAIN_ID
-  std::optional<uint32_t> table_flags;   // kUpdTable: flags to apply at commit
+  // kUpdTable: the table's flags and owner before the update (applied when staged, as the
+  // kernel does, so later messages and prepare() see them; abort puts these back), and whether
+  // dormancy changed (__NFT_TABLE_F_UPDATE: only then is NEWTABLE announced).
+  uint32_t old_table_flags = 0, old_table_owner = 0;
+  bool dormancy_changed = false;
   std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit
   std::optional<std::string> chain_name;  // kUpdChain: rename to apply at commit
   // kUpdElem: the element's timeout and deadline before the update (applied when staged, so
