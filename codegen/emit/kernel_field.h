@@ -53,7 +53,9 @@ enum class KernelField : uint8_t {
   kNfConnReplyDst,
   kNfConnReplySport,
   kNfConnReplyDport,
-  kNfConnExt,         // struct nf_ct_ext *nf_conn.ext (accounting counters)
+  kNfConnExt,         // struct nf_ct_ext *nf_conn.ext (accounting counters, labels)
+  kNfCtExtAcct,       // u8 nf_ct_ext.offset[NF_CT_EXT_ACCT] (3 with NAT built in, as on this project's kernels)
+  kNfCtExtLabels,     // u8 nf_ct_ext.offset[NF_CT_EXT_LABELS] (7)
   // log statements (codegen/chain/log.cpp): the linear bytes around the network header
   kSkbHead,           // unsigned char *sk_buff.head
   kSkbTail,           // sk_buff_data_t sk_buff.tail (an offset from head on 64-bit kernels)
@@ -109,6 +111,8 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"nf_conn", "tuplehash[1].tuple.src.u.all"},
     {"nf_conn", "tuplehash[1].tuple.dst.u.all"},
     {"nf_conn", "ext"},
+    {"nf_ct_ext", "offset[3]"},
+    {"nf_ct_ext", "offset[7]"},
     {"sk_buff", "head"},
     {"sk_buff", "tail"},
     {"sk_buff", "network_header"},

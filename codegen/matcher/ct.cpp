@@ -16,8 +16,12 @@
 // struct nf_conn is reached with bpf_rdonly_cast (read-only, fault-safe loads); offsets come from
 // vmlinux BTF at link time (emit/kernel_field.h). Conntrack runs only while some kernel table
 // uses it: nfbpfd keeps one for offloaded rulesets that read ct (nfnl-server/offload/conntrack_anchor.h).
-// Refused: labels, helper, id, event mask, bytes/packets/avgpkt (accounting lives in an
-// extension area reached through a variable offset), and ct anywhere but netfilter hooks.
+//   bytes, packets, avgpkt: the accounting extension (nf_conn_acct_find; 0 without it), one
+//              direction or both summed; avgpkt = bytes / packets (0 when no packets)
+//   label      the labels extension's 16 bytes (0 without it)
+// Extensions sit at ct->ext + ext->offset[id] (NF_CT_EXT_ACCT 3, NF_CT_EXT_LABELS 7 on kernels
+// with NAT built in), a variable offset: bpf_probe_read_kernel copies them to the stack.
+// Refused: helper, id, event mask, and ct anywhere but netfilter hooks.
 #include "codegen/matcher/ct.h"
 
 #include <linux/bpf.h>
@@ -58,8 +62,10 @@ uint32_t key_width(CtKey k) {
       return 1;
     case CtKey::kZone: case CtKey::kProtoSrc: case CtKey::kProtoDst:
       return 2;
-    case CtKey::kSrc: case CtKey::kDst: case CtKey::kSrcIp6: case CtKey::kDstIp6:
+    case CtKey::kSrc: case CtKey::kDst: case CtKey::kSrcIp6: case CtKey::kDstIp6: case CtKey::kLabels:
       return 16;
+    case CtKey::kPkts: case CtKey::kBytes: case CtKey::kAvgPkt:
+      return 8;
     default:
       return 0;
   }
@@ -67,9 +73,6 @@ uint32_t key_width(CtKey k) {
 
 std::string_view refusal(CtKey k) {
   switch (k) {
-    case CtKey::kPkts: case CtKey::kBytes: case CtKey::kAvgPkt:
-      return "the accounting extension is not readable yet";
-    case CtKey::kLabels: return "the labels extension is not readable yet";
     case CtKey::kHelper: return "the helper name is not readable yet";
     case CtKey::kId: return "nf_ct_get_id hashes with a boot-time secret BPF cannot read";
     default: return "not supported";
@@ -150,6 +153,43 @@ Result<void> emit_expiration(EmitCtx& c, emit::Label& fail) {
   const int32_t ms_per_jiffy = static_cast<int32_t>(1000 / *hz);
   if (ms_per_jiffy != 1) p.alu32(AluOp::kMul, Reg::R1, ms_per_jiffy);  // unsigned int, as jiffies_to_msecs
   return {};
+}
+
+// The packet's conntrack extension (nf_ct_ext_find): `len` bytes at ext + ext->offset[id] copied
+// to a fresh stack slot, zeros when the entry has no such extension (nft reads 0 then, for
+// accounting and labels alike). The extension sits at a variable offset, which BTF loads cannot
+// take: bpf_probe_read_kernel copies it. Returns the slot; jumps to fail without an entry.
+Result<int16_t> load_extension(EmitCtx& c, KernelField offset_of_id, int32_t len, emit::Label& fail) {
+  emit::Program& p = c.p;
+  auto slot = c.stack.alloc(static_cast<uint16_t>(len));
+  if (!slot) return std::unexpected(std::move(slot).error());
+  for (int16_t o = 0; o < len; o += 8) p.st(Size::kDW, kTmp, at(static_cast<int16_t>(*slot + o)), 0);
+  load_conn(c, fail);
+  emit::Label absent(p);
+  p.ldx_field(Size::kDW, Reg::R3, Reg::R0, KernelField::kNfConnExt);
+  p.jmp(Cond::kEq, Reg::R3, 0, absent);
+  p.ldx_field(Size::kB, Reg::R2, Reg::R3, offset_of_id);
+  p.jmp(Cond::kEq, Reg::R2, 0, absent);
+  p.alu(AluOp::kAdd, Reg::R3, Reg::R2);
+  p.mov(Reg::R1, kTmp);
+  p.alu(AluOp::kAdd, Reg::R1, at(*slot));
+  p.mov(Reg::R2, len);
+  p.call_helper(BPF_FUNC_probe_read_kernel);  // on a fault it zero-fills: reads as absent
+  p.bind(absent);
+  return *slot;
+}
+
+// r1 = packets or bytes of one direction (dir 0/1) or both (nft_ct_get_eval_counter), from the
+// nf_conn_acct copy at `slot`: counter[dir] = {atomic64 packets, atomic64 bytes}.
+void acct_counter(emit::Program& p, int16_t slot, bool bytes, ir::CtDir dir, Reg dst) {
+  const int16_t field = bytes ? 8 : 0;
+  if (dir != ir::CtDir::kAny) {
+    p.ldx(Size::kDW, dst, kTmp, at(static_cast<int16_t>(slot + (dir == ir::CtDir::kReply ? 16 : 0) + field)));
+    return;
+  }
+  p.ldx(Size::kDW, dst, kTmp, at(static_cast<int16_t>(slot + field)));
+  p.ldx(Size::kDW, Reg::R5, kTmp, at(static_cast<int16_t>(slot + 16 + field)));
+  p.alu(AluOp::kAdd, dst, Reg::R5);
 }
 
 }  // namespace
@@ -260,12 +300,41 @@ Result<Loaded> load_ct(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       p.alu(AluOp::kAdd, Reg::R1, at(*slot));
       return Loaded{Loaded::Kind::kMem, f.len};
     }
+    case CtKey::kPkts:
+    case CtKey::kBytes:
+    case CtKey::kAvgPkt: {
+      auto slot = load_extension(c, KernelField::kNfCtExtAcct, 32, fail);
+      if (!slot) return std::unexpected(std::move(slot).error());
+      if (k != CtKey::kAvgPkt) {
+        acct_counter(p, *slot, k == CtKey::kBytes, f.dir, Reg::R1);
+        break;
+      }
+      acct_counter(p, *slot, false, f.dir, Reg::R2);
+      acct_counter(p, *slot, true, f.dir, Reg::R1);
+      emit::Label some(p), done(p);
+      p.jmp(Cond::kNe, Reg::R2, 0, some);
+      p.mov(Reg::R1, 0);
+      p.jmp(done);
+      p.bind(some);
+      p.alu(AluOp::kDiv, Reg::R1, Reg::R2);  // div64_u64
+      p.bind(done);
+      break;
+    }
+    case CtKey::kLabels: {
+      auto slot = load_extension(c, KernelField::kNfCtExtLabels, 16, fail);
+      if (!slot) return std::unexpected(std::move(slot).error());
+      p.mov(Reg::R1, kTmp);
+      p.alu(AluOp::kAdd, Reg::R1, at(*slot));
+      return Loaded{Loaded::Kind::kMem, f.len};
+    }
     default:
       return failf(EOPNOTSUPP, "{}: {}", field_label(f), refusal(k));
   }
+  if (f.len == 8 && width == 8) return Loaded{Loaded::Kind::kReg, 8};
   if (f.len != 1 && f.len != 2 && f.len != 4)
     return failf(EOPNOTSUPP, "{}: {}-byte loads are not supported", field_label(f), f.len);
-  if (f.len < width) p.alu(AluOp::kAnd, Reg::R1, static_cast<int32_t>((1u << (8 * f.len)) - 1));
+  if (f.len == 4 && width > 4) p.mov32(Reg::R1, Reg::R1);  // the low 4 bytes
+  else if (f.len < width) p.alu(AluOp::kAnd, Reg::R1, static_cast<int32_t>((1u << (8 * f.len)) - 1));
   return Loaded{Loaded::Kind::kReg, f.len};
 }
 

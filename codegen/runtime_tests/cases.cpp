@@ -142,6 +142,10 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, ct(ir::CtKey::kDstIp, 4, ir::CtDir::kReply), {10, 1, 2, 30}});
     c.push_back({"", F::kInet, ct(ir::CtKey::kSrcIp6, 16, ir::CtDir::kReply), *b::ip6("2001:db8::1")});
     c.push_back({"", F::kInet, ct(ir::CtKey::kDstIp6, 16, ir::CtDir::kOriginal), *b::ip6("2001:db8::1")});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kPkts, 8, ir::CtDir::kOriginal), {3, 0, 0, 0, 0, 0, 0, 0}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kBytes, 8), {0, 1, 0, 0, 0, 0, 0, 0}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kAvgPkt, 8, ir::CtDir::kReply), {60, 0, 0, 0, 0, 0, 0, 0}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kLabels, 16), ir::Bytes(16, 0)});
     // ip saddr . tcp dport (each part padded to 4 bytes)
     c.push_back({"", F::kIp, {ir::known_field(KnownField::kIp4Saddr), ir::known_field(KnownField::kTcpDport)},
                  {10, 1, 2, 30, 0, 22, 0, 0}});
@@ -236,7 +240,7 @@ std::vector<std::pair<std::string, std::vector<ir::Field>>> all_field_kinds() {
     std::vector<ir::Field> k{ir::Field{.base = ir::Base::kCt, .len = 4, .key = c, .host_order = true}};
     out.emplace_back(field_kind(k), k);
     // Each key also at every width with a direction, as nft gives tuple keys (1, 2, 4, 16 bytes).
-    for (uint32_t len : {1u, 2u, 16u}) {
+    for (uint32_t len : {1u, 2u, 8u, 16u}) {
       ir::Field f{.base = ir::Base::kCt, .len = len, .key = c, .dir = ir::CtDir::kOriginal};
       f.host_order = ir::natively_host_order(f);
       out.emplace_back(field_kind({f}), std::vector<ir::Field>{f});

@@ -39,6 +39,10 @@ struct Conntrack {
     uint16_t sport_be = 0, dport_be = 0;
   };
   std::array<Tuple, 2> tuple{};
+  // The accounting extension (nf_conn_acct): absent reads as 0 for bytes/packets/avgpkt.
+  bool acct = false;
+  std::array<uint64_t, 2> packets{}, bytes{};  // [original, reply]
+  std::array<uint8_t, 16> labels{};            // the labels extension's bits (0: none)
 };
 
 struct PacketContext {

@@ -215,6 +215,22 @@ bool load_ct(const Env& env, const ir::Field& f, uint8_t* w, std::string& why, b
     }
     case ir::CtKey::kL3Proto: w[0] = c.ct->l3num; return true;
     case ir::CtKey::kProtocol: w[0] = c.ct->protonum; return true;
+    case ir::CtKey::kPkts:
+    case ir::CtKey::kBytes:
+    case ir::CtKey::kAvgPkt: {
+      // nft_ct_get_eval_counter: one direction, or both summed; 0 without the extension.
+      auto sum = [&](const std::array<uint64_t, 2>& v) {
+        if (!c.ct->acct) return uint64_t{0};
+        return f.dir == ir::CtDir::kAny ? v[0] + v[1] : v[f.dir == ir::CtDir::kReply ? 1 : 0];
+      };
+      uint64_t v = key == ir::CtKey::kPkts    ? sum(c.ct->packets)
+                   : key == ir::CtKey::kBytes ? sum(c.ct->bytes)
+                   : sum(c.ct->packets) == 0  ? 0
+                                              : sum(c.ct->bytes) / sum(c.ct->packets);
+      store_host(w, v, 8);
+      return true;
+    }
+    case ir::CtKey::kLabels: std::memcpy(w, c.ct->labels.data(), 16); return true;
     case ir::CtKey::kSrc: std::memcpy(w, t.src.data(), 16); return true;  // 4 or 16 meaningful bytes
     case ir::CtKey::kDst: std::memcpy(w, t.dst.data(), 16); return true;
     case ir::CtKey::kProtoSrc: std::memcpy(w, &t.sport_be, 2); return true;
