@@ -199,6 +199,11 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain
   auto loaded = chain::load_chain(*kernel_, *cc, **rt);
   const double load_ms = ms_since(t1);
   if (!loaded) return std::unexpected(std::move(loaded).error().with_context(fmt::format("loading chain {}", c.name)));
+  if ((*rt)->log_ring && !log_events_) {  // the first program with a log statement
+    auto le = LogEvents::start((*rt)->log_ring->fd());
+    if (!le) return std::unexpected(std::move(le).error().with_context("starting the log reader"));
+    log_events_ = std::move(*le);
+  }
   // Slots allocated for this program start from the values the ruleset gave (load_chain zeroed
   // them); slots already in use keep counting.
   for (const chain::SlotUse& u : cc->counters) {

@@ -29,6 +29,7 @@
 #include "codegen/kernel/kernel.h"
 #include "codegen/runtime/dispatcher.h"
 #include "nfnl-server/nftables/commit_hook.h"
+#include "nfnl-server/offload/log_events.h"
 #include "nfnl-server/offload/attach_plan.h"
 #include "nfnl-server/offload/element_expiry.h"
 #include "nfnl-server/offload/set_contents.h"
@@ -127,6 +128,9 @@ class OffloadHook final : public nftables::CommitHook {
   std::unique_ptr<codegen::kernel::Kernel> kernel_;
   DeviceResolver devices_;
   std::optional<codegen::chain::RuntimeTables> rt_;
+  // Reads the log statements' ring buffer into the daemon's log (started with the first program
+  // that logs; declared after rt_, so it stops before the ring's map is closed).
+  std::unique_ptr<LogEvents> log_events_;
   // Before the links: destroyed after they detach, so no program runs without conntrack.
   ConntrackAnchor ct_anchor_;
 
