@@ -1,7 +1,8 @@
 // libFuzzer target for the nf_tables protocol: the input is a sequence of datagrams (u16 length
 // prefix each) fed to one protocol instance, so that state built by earlier datagrams (tables,
 // chains, sets) is exercised by later ones, batches included. Any crash, sanitizer report or
-// reply that is not a well-formed netlink message is a bug.
+// reply that is not a well-formed netlink message is a bug. A zero-length datagram closes the
+// sending socket (NetlinkProtocol::released) and continues from a new port id.
 #include <linux/netlink.h>
 
 #include <cstdint>
@@ -37,6 +38,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::memcpy(&n, data + off, 2);
     off += 2;
     n = uint16_t(std::min<size_t>(n, size - off));
+    if (n == 0) {
+      // An empty datagram stands for "this socket closes, the next datagrams come from another
+      // one": tables it owns (NFT_TABLE_F_OWNER) are released, and ownership checks (EPERM)
+      // get a second port to refuse.
+      proto->released(peer.portid);
+      peer.portid++;
+      continue;
+    }
     for (const auto& m : proto->handle(peer, {data + off, n}, sink)) Sink::check(m);
     off += n;
   }
