@@ -1,5 +1,7 @@
 #include "codegen/chain/load.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 #include "codegen/chain/log.h"
@@ -20,6 +22,31 @@ Result<RuntimeTables> RuntimeTables::create(kernel::Kernel& k) {
   std::optional<uint32_t> nfct;
   if (auto off = k.btf_member_offset("sk_buff", "_nfct")) nfct = *off;
   return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), {}, nfct};
+}
+
+Result<void> RuntimeTables::pin(const std::string& dir) {
+  NFBPF_TRYV(counters.pin(dir + "/counters"));
+  NFBPF_TRYV(quotas.pin(dir + "/quotas"));
+  return limits.pin(dir + "/limits");
+}
+
+Result<RuntimeTables> RuntimeTables::open_pinned(kernel::Kernel& k, const std::string& dir) {
+  StateSlots proto;
+  auto counters = runtime::CounterTable::open_pinned(k, dir + "/counters", proto.counters.capacity());
+  if (!counters) return std::unexpected(std::move(counters).error());
+  auto quotas = kernel::Map::open_pinned(k, dir + "/quotas", {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
+                                        .max_entries = proto.quotas.capacity(), .name = std::string(kQuotaMapName)});
+  if (!quotas) return std::unexpected(std::move(quotas).error());
+  auto limits = kernel::Map::open_pinned(k, dir + "/limits", {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
+                                        .max_entries = proto.limits.capacity(), .name = std::string(kLimitMapName)});
+  if (!limits) return std::unexpected(std::move(limits).error());
+  std::optional<uint32_t> nfct;
+  if (auto off = k.btf_member_offset("sk_buff", "_nfct")) nfct = *off;
+  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), {}, nfct};
+}
+
+void RuntimeTables::unpin(const std::string& dir) {
+  for (const char* name : {"/counters", "/quotas", "/limits"}) ::unlink((dir + name).c_str());
 }
 
 Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, RuntimeTables& rt, std::string* log) {

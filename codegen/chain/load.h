@@ -25,6 +25,12 @@ struct RuntimeTables {
   std::shared_ptr<kernel::Map> log_ring;
 
   static Result<RuntimeTables> create(kernel::Kernel& k);
+  // Persistence (nfbpfd --bpffs): the three state maps pinned as <dir>/counters, quotas, limits;
+  // open_pinned() opens them in a later daemon (values kept; the slot allocators start empty and
+  // are restored by the caller).
+  Result<void> pin(const std::string& dir);
+  static Result<RuntimeTables> open_pinned(kernel::Kernel& k, const std::string& dir);
+  static void unpin(const std::string& dir);
   // CompileOptions wired to these tables.
   CompileOptions options(std::string prog_name = {}) { return {.slots = &slots, .skb_nfct_offset = nfct_offset, .prog_name = std::move(prog_name)}; }
 };

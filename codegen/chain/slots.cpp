@@ -13,6 +13,13 @@ Result<SlotAllocator::Slot> SlotAllocator::get(const SlotKey& k) {
   return failf(ENOSPC, "all {} state slots are in use", used_.size());
 }
 
+Result<void> SlotAllocator::restore(const SlotKey& k, uint32_t slot) {
+  if (slot >= used_.size() || used_[slot] || slots_.contains(k)) return failf(EINVAL, "slot {} cannot be restored", slot);
+  used_[slot] = true;
+  slots_.emplace(k, slot);
+  return {};
+}
+
 std::optional<uint32_t> SlotAllocator::find(const SlotKey& k) const {
   auto it = slots_.find(k);
   if (it == slots_.end()) return std::nullopt;

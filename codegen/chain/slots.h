@@ -41,6 +41,10 @@ class SlotAllocator {
   // Frees every slot whose key is not in `live`; returns the freed slot numbers.
   std::vector<uint32_t> release_except(const std::set<SlotKey>& live);
   uint32_t capacity() const { return static_cast<uint32_t>(used_.size()); }
+  // Every key and its slot (to save them); restore() puts one back (a later daemon adopting the
+  // state maps: the same keys must find the same slots). EINVAL if the slot is out of range or taken.
+  const std::map<SlotKey, uint32_t>& assigned() const { return slots_; }
+  Result<void> restore(const SlotKey& k, uint32_t slot);
 
  private:
   std::map<SlotKey, uint32_t> slots_;

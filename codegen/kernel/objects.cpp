@@ -47,6 +47,18 @@ Result<void> Map::remove(const void* key) {
 
 Result<void> Map::pin(const std::string& path) { return kernel_->obj_pin(fd(), path); }
 
+Result<Map> Map::open_pinned(Kernel& k, const std::string& path, MapSpec spec) {
+  int cpus = 1;
+  if (is_percpu(spec.type)) {
+    auto n = k.possible_cpus();
+    if (!n) return std::unexpected(std::move(n).error());
+    cpus = *n;
+  }
+  auto fd = k.obj_get(path);
+  if (!fd) return std::unexpected(std::move(fd).error().with_context("opening pinned map " + path));
+  return Map(k, std::move(*fd), std::move(spec), cpus);
+}
+
 Result<Prog> Prog::load(Kernel& k, const ProgSpec& spec) {
   auto fd = k.prog_load(spec);
   if (!fd) return std::unexpected(std::move(fd).error());
@@ -61,6 +73,13 @@ Result<TestRunResult> Prog::test_run(const TestRunSpec& spec) const {
 
 Result<void> Prog::pin(const std::string& path) { return kernel_->obj_pin(fd(), path); }
 
+Result<Prog> Prog::open_pinned(Kernel& k, const std::string& path, std::string name, bpf_prog_type type,
+                               size_t insn_count) {
+  auto fd = k.obj_get(path);
+  if (!fd) return std::unexpected(std::move(fd).error().with_context("opening pinned program " + path));
+  return Prog(k, std::move(*fd), std::move(name), type, insn_count);
+}
+
 Result<Link> Link::create(Kernel& k, const Prog& prog, const LinkSpec& spec) {
   auto fd = k.link_create(prog.fd(), spec);
   if (!fd) return std::unexpected(std::move(fd).error().with_context("attaching program " + prog.name()));
@@ -74,5 +93,11 @@ Result<void> Link::update(const Prog& prog) {
 }
 
 Result<void> Link::pin(const std::string& path) { return kernel_->obj_pin(fd(), path); }
+
+Result<Link> Link::open_pinned(Kernel& k, const std::string& path) {
+  auto fd = k.obj_get(path);
+  if (!fd) return std::unexpected(std::move(fd).error().with_context("opening pinned link " + path));
+  return Link(k, std::move(*fd));
+}
 
 }  // namespace nfbpf::codegen::kernel

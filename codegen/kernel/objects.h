@@ -30,6 +30,8 @@ class Map {
   Result<void> lookup(const void* key, void* value) const;
   Result<void> remove(const void* key);
   Result<void> pin(const std::string& path);
+  // A map pinned earlier (by this process or a previous one); `spec` as it was created.
+  static Result<Map> open_pinned(Kernel& k, const std::string& path, MapSpec spec);
 
  private:
   Map(Kernel& k, Fd fd, MapSpec spec, int cpus);
@@ -54,6 +56,9 @@ class Prog {
 
   Result<TestRunResult> test_run(const TestRunSpec& spec) const;
   Result<void> pin(const std::string& path);
+  // A program pinned earlier; name, type and instruction count as it was loaded.
+  static Result<Prog> open_pinned(Kernel& k, const std::string& path, std::string name, bpf_prog_type type,
+                                  size_t insn_count);
 
  private:
   Prog(Kernel& k, Fd fd, std::string name, bpf_prog_type type, size_t n)
@@ -76,6 +81,8 @@ class Link {
   // EOPNOTSUPP, which is why runtime::Dispatcher exists).
   Result<void> update(const Prog& prog);
   Result<void> pin(const std::string& path);
+  // A link pinned earlier (the attachment it holds stays as it is).
+  static Result<Link> open_pinned(Kernel& k, const std::string& path);
 
  private:
   Link(Kernel& k, Fd fd) : kernel_(&k), fd_(std::move(fd)) {}

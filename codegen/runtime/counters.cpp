@@ -16,6 +16,16 @@ Result<CounterTable> CounterTable::create(kernel::Kernel& k, uint32_t capacity, 
   return CounterTable(std::move(*m), capacity);
 }
 
+Result<CounterTable> CounterTable::open_pinned(kernel::Kernel& k, const std::string& path, uint32_t capacity,
+                                              std::string name) {
+  kernel::MapSpec spec{.type = BPF_MAP_TYPE_PERCPU_ARRAY, .key_size = 4,
+                       .value_size = sizeof(abi::Counter), .max_entries = capacity, .flags = 0,
+                       .name = std::move(name)};
+  auto m = kernel::Map::open_pinned(k, path, spec);
+  if (!m) return std::unexpected(std::move(m).error());
+  return CounterTable(std::move(*m), capacity);
+}
+
 Result<uint32_t> CounterTable::allocate() {
   for (uint32_t i = 0; i < used_.size(); ++i) {
     if (used_[i]) continue;

@@ -35,6 +35,10 @@ class CounterTable {
 
   uint32_t capacity() const { return static_cast<uint32_t>(used_.size()); }
   const kernel::Map& map() const { return map_; }
+  Result<void> pin(const std::string& path) { return map_.pin(path); }
+  // The table pinned by an earlier daemon (nfbpfd --bpffs): counts kept.
+  static Result<CounterTable> open_pinned(kernel::Kernel& k, const std::string& path, uint32_t capacity,
+                                          std::string name = "nfbpf_counters");
 
  private:
   explicit CounterTable(kernel::Map m, uint32_t capacity) : map_(std::move(m)), used_(capacity, false) {}

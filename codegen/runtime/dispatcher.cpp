@@ -1,5 +1,7 @@
 #include "codegen/runtime/dispatcher.h"
 
+#include <unistd.h>
+
 #include "codegen/flavor/load.h"
 
 namespace nfbpf::codegen::runtime {
@@ -38,6 +40,33 @@ Result<void> Dispatcher::attach(const flavor::AttachPoint& at) {
   if (!link) return std::unexpected(std::move(link).error());
   link_.emplace(std::move(*link));
   return {};
+}
+
+Result<void> Dispatcher::pin(const std::string& prefix) {
+  if (!link_) return fail(EINVAL, "pinning a dispatcher that is not attached");
+  NFBPF_TRYV(prog_array_.pin(prefix + "_array"));
+  NFBPF_TRYV(prog_.pin(prefix + "_prog"));
+  return link_->pin(prefix + "_link");
+}
+
+Result<Dispatcher> Dispatcher::adopt(kernel::Kernel& k, flavor::Flavor f, const std::string& prefix, std::string name) {
+  kernel::MapSpec spec{.type = BPF_MAP_TYPE_PROG_ARRAY, .key_size = 4, .value_size = 4,
+                       .max_entries = 1, .flags = 0, .name = name + "_pa"};
+  auto array = kernel::Map::open_pinned(k, prefix + "_array", spec);
+  if (!array) return std::unexpected(std::move(array).error());
+  const flavor::FlavorOps& ops = flavor::flavor_ops(f);
+  auto prog = kernel::Prog::open_pinned(k, prefix + "_prog", name, flavor::load_options(ops).type,
+                                        make_dispatcher_program(name, 0).pc());
+  if (!prog) return std::unexpected(std::move(prog).error());
+  auto link = kernel::Link::open_pinned(k, prefix + "_link");
+  if (!link) return std::unexpected(std::move(link).error());
+  Dispatcher d(k, f, std::move(*array), std::move(*prog));
+  d.link_.emplace(std::move(*link));
+  return d;
+}
+
+void Dispatcher::unpin(const std::string& prefix) {
+  for (const char* suffix : {"_link", "_prog", "_array"}) ::unlink((prefix + suffix).c_str());
 }
 
 Result<void> Dispatcher::install(const kernel::Prog& chain) {

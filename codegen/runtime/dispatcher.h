@@ -42,6 +42,15 @@ class Dispatcher {
   // Empties the slot: packets get the default verdict.
   Result<void> clear();
 
+  // Persistence (nfbpfd --bpffs): pins the link, the dispatcher program and the prog array as
+  // `<prefix>_link`, `<prefix>_prog`, `<prefix>_array`, so the attachment outlives the daemon;
+  // adopt() opens them again in a later daemon (the slot keeps the program it had).
+  Result<void> pin(const std::string& prefix);
+  static Result<Dispatcher> adopt(kernel::Kernel& k, flavor::Flavor f, const std::string& prefix,
+                                  std::string name = "nfbpf_disp");
+  // Removes the pins (the objects live on while this process holds them).
+  static void unpin(const std::string& prefix);
+
   flavor::Flavor flavor() const { return flavor_; }
   const kernel::Prog& program() const { return prog_; }
   const kernel::Map& prog_array() const { return prog_array_; }

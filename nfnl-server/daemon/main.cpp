@@ -12,6 +12,7 @@
 #include "nfnl-server/daemon/server.h"
 #include "nfnl-server/netlink/endpoint.h"
 #include "nfnl-server/offload/make_commit_hook.h"
+#include "nfnl-server/offload/offload_hook.h"
 
 namespace {
 
@@ -44,6 +45,17 @@ int main(int argc, char** argv) {
   app.add_option("--offload", offload, "none: store rulesets only; strict: run them as BPF, refuse what cannot run")
       ->check(CLI::IsMember({"none", "strict"}))
       ->capture_default_str();
+  nfbpf::offload::PersistOptions persist;
+  bool flush_on_exit = false;
+  app.add_option("--bpffs", persist.bpffs,
+                 "pin programs, maps and links in this bpffs directory: filtering outlives the daemon, "
+                 "and a restarted daemon adopts them (strict)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--state-dir", persist.state_dir,
+                 "save the committed ruleset here after each commit and restore it at start (strict)")
+      ->check(CLI::ExistingDirectory);
+  app.add_flag("--flush-on-exit", flush_on_exit,
+               "on SIGTERM/SIGINT remove everything pinned and saved instead of leaving it running");
   CLI11_PARSE(app, argc, argv);
 
   auto lvl = parse_level(level);
@@ -56,9 +68,18 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   boost::asio::io_context io;
-  nfbpf::offload::OffloadBackend backend =
-      nfbpf::offload::make_offload_backend(*nfbpf::offload::parse_offload_mode(offload));
+  const auto mode = *nfbpf::offload::parse_offload_mode(offload);
+  if (mode != nfbpf::offload::OffloadMode::kStrict && (!persist.bpffs.empty() || !persist.state_dir.empty())) {
+    nfbpf::log::error("--bpffs and --state-dir need --offload=strict");
+    return EXIT_FAILURE;
+  }
+  nfbpf::offload::OffloadBackend backend = nfbpf::offload::make_offload_backend(mode, persist);
   options.status_json = backend.status_json;  // `nfbpf status`
+  // Before serving: adopt what an earlier daemon left pinned and restore its ruleset.
+  if (auto restored = backend.restore(); !restored) {
+    nfbpf::log::error("cannot restore the saved state: {}", restored.error().describe());
+    return EXIT_FAILURE;
+  }
   daemon::Server server(io, options, *backend.protocol);
   if (auto started = server.start(); !started) {
     nfbpf::log::error("cannot start: {}", started.error().describe());
@@ -71,6 +92,7 @@ int main(int argc, char** argv) {
     server.stop();
   });
   io.run();
+  backend.stop(flush_on_exit);
   nfbpf::log::info("stopped");
   return EXIT_SUCCESS;
 }

@@ -5,6 +5,11 @@
 #include "nfnl-server/nftables/protocol.h"
 #include "nfnl-server/offload/offload_hook.h"
 
+#include <linux/netlink.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace nfbpf::offload {
@@ -30,15 +35,67 @@ std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode) {
 
 namespace nfbpf::offload {
 
-OffloadBackend make_offload_backend(OffloadMode mode) {
+OffloadBackend make_offload_backend(OffloadMode mode) { return make_offload_backend(mode, PersistOptions{}); }
+
+namespace {
+
+struct NoMulticast : nfnl::Multicast {
+  void publish(uint32_t, nfnl::Message, uint32_t) override {}
+};
+
+// The first error among a batch's replies (0: none), with its extended-ack message.
+int first_error(const std::vector<nfnl::Message>& replies, std::string* text) {
+  for (const auto& m : replies) {
+    if (m.size() < NLMSG_HDRLEN + sizeof(nlmsgerr)) continue;
+    const auto* h = reinterpret_cast<const nlmsghdr*>(m.data());
+    if (h->nlmsg_type != NLMSG_ERROR) continue;
+    const auto* e = reinterpret_cast<const nlmsgerr*>(m.data() + NLMSG_HDRLEN);
+    if (e->error == 0) continue;
+    size_t off = NLMSG_HDRLEN + sizeof(nlmsgerr);
+    if (!(h->nlmsg_flags & NLM_F_CAPPED)) off += NLMSG_ALIGN(e->msg.nlmsg_len) - NLMSG_HDRLEN;
+    while (off + sizeof(nlattr) <= m.size()) {
+      const auto* a = reinterpret_cast<const nlattr*>(m.data() + off);
+      if (a->nla_len < sizeof(nlattr) || off + a->nla_len > m.size()) break;
+      if ((a->nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG)
+        text->assign(reinterpret_cast<const char*>(a) + sizeof(nlattr), strnlen(reinterpret_cast<const char*>(a) + sizeof(nlattr), a->nla_len - sizeof(nlattr)));
+      off += NLA_ALIGN(a->nla_len);
+    }
+    *text = fmt::format("{} (message type {:#x}, seq {})", text->empty() ? "no message" : *text, e->msg.nlmsg_type,
+                        e->msg.nlmsg_seq);
+    return -e->error;
+  }
+  return 0;
+}
+
+}  // namespace
+
+OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& persist) {
   nftables::kernel_caps();
   if (mode == OffloadMode::kNone) {
     return {nftables::make_nftables_protocol(std::make_unique<nftables::AcceptAllHook>()),
             [] { return to_json(OffloadStatus{.mode = "none"}).dump(); }};
   }
-  auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
-  const OffloadHook* raw = hook.get();  // owned by the protocol from here on
-  return {nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
+  auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>(),
+                                            resolve_device_in_current_netns, persist);
+  OffloadHook* raw = hook.get();  // owned by the protocol from here on
+  OffloadBackend b{nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
+  nfnl::NetlinkProtocol* proto = b.protocol.get();
+  b.restore = [raw, proto]() -> Result<void> {
+    auto batch = raw->adopt();
+    if (!batch) return std::unexpected(std::move(batch).error());
+    if (!*batch) return {};
+    NoMulticast mc;
+    const nfnl::Peer self{.portid = 0, .pid = ::getpid(), .comm = "nfbpfd", .cap_net_admin = true, .ext_ack = true};
+    std::string text;
+    if (int err = first_error(proto->handle(self, **batch, mc), &text); err != 0)
+      return failf(err, "replaying the saved ruleset failed: {}", text);
+    return {};
+  };
+  b.stop = [raw](bool flush) {
+    if (flush) raw->forget_persistent_state();
+    else raw->leave_running_on_exit();
+  };
+  return b;
 }
 
 }  // namespace nfbpf::offload

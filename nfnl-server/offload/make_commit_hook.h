@@ -30,10 +30,19 @@ std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode);
 
 // The same, plus the backend's status as JSON text (offload/status.h) for `nfbpf status`. The
 // function reads the hook the protocol owns: call it only while `protocol` lives, on its thread.
+//
+// With persistence (strict only; docs/offload.md "Persistence"): restore() adopts what an earlier
+// daemon pinned and replays its saved ruleset through the protocol (call it once, before serving);
+// stop(flush) at a clean exit either leaves the pinned programs filtering (flush = false) or
+// unpins everything and deletes the saved state (`--flush-on-exit`).
 struct OffloadBackend {
   std::unique_ptr<nfnl::NetlinkProtocol> protocol;
   std::function<std::string()> status_json;
+  std::function<Result<void>()> restore = [] { return Result<void>{}; };
+  std::function<void(bool flush)> stop = [](bool) {};
 };
+struct PersistOptions;
 OffloadBackend make_offload_backend(OffloadMode mode);
+OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& persist);
 
 }  // namespace nfbpf::offload

@@ -8,11 +8,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <regex>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -113,26 +118,9 @@ class NftEndToEnd : public ::testing::Test {
     ASSERT_TRUE(ns) << ns.error().describe();
     ns_.emplace(std::move(*ns));
     ASSERT_TRUE(ns_->run_in_sender({"ip", "addr", "add", std::string(kOtherSender) + "/24", "dev", "va"}));
-    // The daemon is forked while this thread is in the receiver namespace, so it lives there
-    // (and so do the netfilter links it creates).
-    ASSERT_TRUE(ns_->in_receiver([&] {
-      daemon_ = ::fork();
-      if (daemon_ == 0) {
-        int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (log >= 0) ::dup2(log, 2);
-        ::execl(NFBPFD_OFFLOAD_PATH, NFBPFD_OFFLOAD_PATH, "--socket", socket_.c_str(), NFBPFD_OFFLOAD_ARG,
-                static_cast<char*>(nullptr));
-        ::_exit(127);
-      }
-    }));
-    ASSERT_GT(daemon_, 0);
-    bool up = false;
-    for (int i = 0; i < 500 && !up; ++i) {
-      struct stat st;
-      up = ::stat(socket_.c_str(), &st) == 0;
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(up) << "nfbpfd did not create " << socket_ << "\n" << daemon_log();
+    before_daemon();
+    start_daemon();
+    if (HasFatalFailure()) return;
     ::setenv("NFBPF_SOCKET", socket_.c_str(), 1);
 
     Result<Fd> rx = fail(EINVAL, "unset"), tx1 = fail(EINVAL, "unset"), tx3 = fail(EINVAL, "unset");
@@ -147,14 +135,55 @@ class NftEndToEnd : public ::testing::Test {
     tx3_ = std::move(*tx3);
   }
 
-  void TearDown() override {
-    if (daemon_ > 0) {
-      ::kill(daemon_, SIGTERM);
-      int status = 0;
-      ::waitpid(daemon_, &status, 0);
+  // Runs before the first daemon starts (persistence tests mount their bpffs here).
+  virtual void before_daemon() {}
+  // Runs after the daemon stopped for good.
+  virtual void after_daemon() {}
+  // Arguments after --socket and the offload mode.
+  virtual std::vector<std::string> daemon_args() const { return {}; }
+
+  // The daemon is forked while this thread is in the receiver namespace, so it lives there (and
+  // so do the netfilter links it creates). Returns once it listens.
+  void start_daemon() {
+    ::unlink(socket_.c_str());
+    std::vector<std::string> argv{NFBPFD_OFFLOAD_PATH, "--socket", socket_, NFBPFD_OFFLOAD_ARG};
+    for (auto& a : daemon_args()) argv.push_back(a);
+    ASSERT_TRUE(ns_->in_receiver([&] {
+      daemon_ = ::fork();
+      if (daemon_ == 0) {
+        int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (log >= 0) ::dup2(log, 2);
+        std::vector<char*> args;
+        for (auto& a : argv) args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+      }
+    }));
+    ASSERT_GT(daemon_, 0);
+    bool up = false;
+    for (int i = 0; i < 500 && !up; ++i) {
+      struct stat st;
+      up = ::stat(socket_.c_str(), &st) == 0;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    ASSERT_TRUE(up) << "nfbpfd did not create " << socket_ << "\n" << daemon_log();
+  }
+  // Sends `sig` and waits for the daemon; its exit status (-1: killed by a signal).
+  int stop_daemon(int sig) {
+    if (daemon_ <= 0) return -1;
+    ::kill(daemon_, sig);
+    int status = 0;
+    ::waitpid(daemon_, &status, 0);
+    daemon_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  void TearDown() override {
+    stop_daemon(SIGTERM);
     ::unlink((dir_ + "/ruleset.nft").c_str());
     ::unlink((dir_ + "/nfbpfd.log").c_str());
+    after_daemon();
     ::unlink(socket_.c_str());
     ::unlink((socket_ + ".lock").c_str());
     ::rmdir(dir_.c_str());
@@ -649,6 +678,168 @@ TEST_F(NftEndToEnd, QuotaUsedIsListedFromBpf) {
   EXPECT_NE(list.output.find("quota over 300 bytes used " + std::to_string(kPackets * per_packet) + " bytes drop"),
             std::string::npos)
       << list.output;
+}
+
+// ---- Persistence: --bpffs, --state-dir, --flush-on-exit ------------------------------------
+//
+// The test process moves into a private mount namespace once (before any thread exists) and
+// mounts a bpffs per test under its scratch directory; the daemons it forks share it.
+class NftPersistence : public NftEndToEnd {
+ protected:
+  void before_daemon() override {
+    static const bool private_mounts = [] {
+      return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    }();
+    ASSERT_TRUE(private_mounts) << std::strerror(errno);
+    bpffs_ = dir_ + "/bpf";
+    state_ = dir_ + "/state";
+    ASSERT_EQ(::mkdir(bpffs_.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir(state_.c_str(), 0700), 0);
+    ASSERT_EQ(::mount("bpf", bpffs_.c_str(), "bpf", 0, nullptr), 0) << std::strerror(errno);
+  }
+  std::vector<std::string> daemon_args() const override {
+    std::vector<std::string> a{"--bpffs", bpffs_, "--state-dir", state_};
+    if (flush_on_exit_) a.push_back("--flush-on-exit");
+    return a;
+  }
+  void after_daemon() override {
+    ::umount2(bpffs_.c_str(), MNT_DETACH);  // drops every pin: links detach
+    ::rmdir(bpffs_.c_str());
+    for (const char* f : {"/ruleset.bin", "/offload.json", "/ruleset.bin.tmp", "/offload.json.tmp"})
+      ::unlink((state_ + f).c_str());
+    ::rmdir(state_.c_str());
+  }
+  std::vector<std::string> pins() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(bpffs_))
+      if (!e.path().filename().string().ends_with(".debug")) out.push_back(e.path().filename());  // bpffs' own
+    return out;
+  }
+  // A link whose last reference went is released by a kernel work item: poll for a while.
+  int delivered_eventually(const Fd& tx) {
+    int n = 0;
+    for (int i = 0; i < 20 && (n = delivered(tx)) != kPackets; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return n;
+  }
+  // `nft -a list ruleset` with counter values blanked (they move on with traffic).
+  std::string listing() {
+    Outcome l = nft({"-a", "list", "ruleset"});
+    EXPECT_EQ(l.status, 0) << l.output;
+    return std::regex_replace(l.output, std::regex("packets [0-9]+ bytes [0-9]+"), "packets N bytes M");
+  }
+
+  std::string bpffs_, state_;
+  bool flush_on_exit_ = false;
+};
+
+// A ruleset with what replay must get right: two tables, handles with gaps (a deleted rule, a
+// deleted chain), a rule inserted at the head, a named set with elements, an anonymous set, a
+// verdict map jumping to a chain, a named counter, and two chains sharing one attach point.
+constexpr const char* kPersistentRuleset = R"(table ip t {
+  counter hits {
+  }
+  set blocked {
+    type ipv4_addr
+    elements = { 10.99.0.1 }
+  }
+  chain gone {
+  }
+  chain sub {
+    counter drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ip saddr @blocked counter drop
+    udp dport { 1, 2, 3 } counter
+    ip saddr vmap { 10.99.0.7 : jump sub }
+    counter name hits
+  }
+}
+table inet u {
+  chain in2 {
+    type filter hook input priority 0;
+    meta l4proto udp counter
+  }
+}
+)";
+
+TEST_F(NftPersistence, ProgramsKeepFilteringAfterSigkillAndARestartAdoptsThem) {
+  Outcome r = nft_file(kPersistentRuleset);
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(nft({"delete", "chain", "ip", "t", "gone"}).status, 0);
+  ASSERT_EQ(nft({"insert", "rule", "ip", "t", "input", "meta", "l4proto", "icmp", "accept"}).status, 0);
+  ASSERT_EQ(nft({"add", "rule", "ip", "t", "input", "udp", "dport", "9", "drop"}).status, 0);
+  Outcome h = nft({"-a", "list", "chain", "ip", "t", "input"});
+  auto at = h.output.find("udp dport 9 drop # handle ");
+  ASSERT_NE(at, std::string::npos) << h.output;
+  ASSERT_EQ(nft({"delete", "rule", "ip", "t", "input", "handle", h.output.substr(at + 26, h.output.find('\n', at) - at - 26)}).status, 0);
+  const std::string before = listing();
+  const uint32_t id = program_id("ip", "t", "input");
+  ASSERT_NE(id, 0u);
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  EXPECT_FALSE(pins().empty());
+
+  ASSERT_EQ(stop_daemon(SIGKILL), -1);
+  // Nobody home: the pinned links keep filtering.
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(listing(), before) << daemon_log();
+  EXPECT_EQ(program_id("ip", "t", "input"), id) << daemon_log();
+  nlohmann::json st = status();
+  EXPECT_EQ(st["compiled"].get<int>(), 0) << st.dump();  // adopted, not compiled
+  // Counters kept, including what was counted while no daemon ran: 2 rounds from 10.99.0.1.
+  Outcome l = nft({"list", "chain", "ip", "t", "input"});
+  EXPECT_NE(l.output.find("ip saddr @blocked counter packets " + std::to_string(2 * kPackets) + " "), std::string::npos)
+      << l.output;
+  EXPECT_EQ(delivered(tx1_), 0);
+  // Elements still change in place in the adopted program's map.
+  ASSERT_EQ(nft({"add", "element", "ip", "t", "blocked", "{", kOtherSender, "}"}).status, 0);
+  EXPECT_EQ(delivered(tx3_), 0);
+  EXPECT_EQ(program_id("ip", "t", "input"), id);
+}
+
+TEST_F(NftPersistence, SigtermLeavesFilteringAndFlushOnExitRemovesEverything) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0);
+  ASSERT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(stop_daemon(SIGTERM), 0);
+  EXPECT_EQ(delivered(tx1_), 0);  // still filtering
+
+  flush_on_exit_ = true;
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_NE(nft({"list", "ruleset"}).output.find("ip saddr 10.99.0.1 counter"), std::string::npos);
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(stop_daemon(SIGTERM), 0);
+  EXPECT_EQ(delivered_eventually(tx1_), kPackets);  // detached
+  EXPECT_EQ(pins(), std::vector<std::string>{});
+  struct stat sb;
+  EXPECT_NE(::stat((state_ + "/ruleset.bin").c_str(), &sb), 0);
+
+  // A daemon started afterwards has nothing to restore.
+  flush_on_exit_ = false;
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(nft({"list", "ruleset"}).output, "");
+  EXPECT_EQ(delivered(tx1_), kPackets);
+}
+
+// Pins that are gone (bpffs remounted): the saved ruleset is compiled and attached again.
+TEST_F(NftPersistence, LostPinsMeanTheSavedRulesetIsCompiledAgain) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0);
+  const std::string before = listing();
+  ASSERT_EQ(stop_daemon(SIGKILL), -1);
+  ::umount2(bpffs_.c_str(), MNT_DETACH);  // as if it had never been pinned
+  ASSERT_EQ(::mount("bpf", bpffs_.c_str(), "bpf", 0, nullptr), 0);
+  EXPECT_EQ(delivered_eventually(tx1_), kPackets);
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(listing(), before) << daemon_log();
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(status()["compiled"].get<int>(), 1);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "codegen/chain/compile.h"
 #include "common/log.h"
 #include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/hook_program.h"
 #include "nfnl-server/offload/set_contents.h"
 #include "nfnl-server/offload/reset_targets.h"
 #include "nfnl-server/offload/store_to_ir.h"
@@ -25,27 +26,6 @@ namespace nfbpf::offload {
 namespace chain = codegen::chain;
 namespace flavor = codegen::flavor;
 namespace runtime = codegen::runtime;
-
-struct OffloadHook::Program {
-  std::string key;  // printed inputs (see program_for); equal keys compile to equal programs
-  chain::LoadedChain loaded;
-  std::set<chain::SlotKey> counters, quotas, limits;
-  double compile_ms = 0, load_ms = 0;  // compile_chain; load_chain (maps + verifier)
-  // What each named set's map holds (by chain::set_map_key), kept up to date by commit() as
-  // elements are added and deleted in place.
-  struct LiveSet {
-    ir::Family family;
-    std::string table, set;
-    SetContents contents;
-  };
-  std::map<std::string, LiveSet> sets;
-};
-
-struct OffloadHook::SetUpdate {
-  ProgramPtr prog;
-  std::string set;  // key in Program::sets
-  SetContents contents;
-};
 
 namespace {
 
@@ -133,8 +113,8 @@ Error for_client(const Error& e) {
 
 }  // namespace
 
-OffloadHook::OffloadHook(std::unique_ptr<codegen::kernel::Kernel> kernel, DeviceResolver devices)
-    : kernel_(std::move(kernel)), devices_(std::move(devices)) {}
+OffloadHook::OffloadHook(std::unique_ptr<codegen::kernel::Kernel> kernel, DeviceResolver devices, PersistOptions persist)
+    : kernel_(std::move(kernel)), devices_(std::move(devices)), persist_(std::move(persist)) {}
 
 OffloadHook::~OffloadHook() {
   // Detach before the programs and maps go (member order would do it too; be explicit).
@@ -146,6 +126,11 @@ Result<chain::RuntimeTables*> OffloadHook::runtime() {
   if (!rt_) {
     auto rt = chain::RuntimeTables::create(*kernel_);
     if (!rt) return std::unexpected(std::move(rt).error().with_context("creating the shared state maps"));
+    if (!persist_.bpffs.empty()) {
+      chain::RuntimeTables::unpin(persist_.bpffs);  // stale pins of a state that was not adopted
+      if (auto p = rt->pin(persist_.bpffs); !p)
+        return std::unexpected(std::move(p).error().with_context("pinning the shared state maps"));
+    }
     rt_.emplace(std::move(*rt));
   }
   return &*rt_;
@@ -367,6 +352,7 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
 
 Result<void> OffloadHook::prepare(const store::Ruleset& next) {
   abort();  // nothing may be left over from a prepare that was not followed by commit/abort
+  next_rs_ = &next;
   if (auto r = prepare_unchecked(next); !r) {
     log::warn("offload refused the batch: {}", r.error().describe());
     last_refused_ = Refusal{preparing_.empty() ? chain_named_in(r.error().describe()) : preparing_, r.error().describe()};
@@ -412,6 +398,8 @@ void OffloadHook::commit() {
   apply_set_updates();
   release_unused_slots();
   stats_.attach_points = dispatchers_.size();
+  if (!persist_.bpffs.empty() || !persist_.state_dir.empty()) persist();
+  next_rs_ = nullptr;
   ct_anchor_.commit();  // after the swap: no running program reads ct of a dropped family
 }
 

@@ -38,10 +38,28 @@
 
 namespace nfbpf::offload {
 
+// Persistence (nfbpfd --bpffs / --state-dir, docs/offload.md "Persistence"). Empty: off.
+struct PersistOptions {
+  std::string bpffs;      // programs, set maps, state maps and dispatcher links pinned here
+  std::string state_dir;  // the committed ruleset (ruleset.bin) and what is pinned (offload.json)
+};
+
 class OffloadHook final : public nftables::CommitHook {
  public:
   explicit OffloadHook(std::unique_ptr<codegen::kernel::Kernel> kernel,
-                       DeviceResolver devices = resolve_device_in_current_netns);
+                       DeviceResolver devices = resolve_device_in_current_netns, PersistOptions persist = {});
+
+  // At start-up, before any batch: adopts what an earlier daemon left pinned (offload.json in the
+  // state directory names it: state maps with their counts, programs, set maps, attached
+  // dispatchers) and returns the batch that recreates its ruleset (ruleset_snapshot.h), to be run
+  // through the protocol; replaying it reuses the adopted programs (same ids). nullopt: nothing
+  // saved. Pins that are gone are not an error: those programs are compiled again.
+  Result<std::optional<std::vector<uint8_t>>> adopt();
+  // `nfbpfd --flush-on-exit`: unpins everything and deletes the saved state, so the programs
+  // detach when this hook is destroyed. Without it a daemon with --bpffs leaves them running.
+  void forget_persistent_state();
+  // A clean stop that leaves the pinned programs filtering (the default with --bpffs).
+  void leave_running_on_exit();
   ~OffloadHook() override;
 
   Result<void> prepare(const store::Ruleset& next) override;
@@ -109,6 +127,10 @@ class OffloadHook final : public nftables::CommitHook {
   };
 
   Result<void> prepare_unchecked(const store::Ruleset& next);
+  // commit(), with --bpffs / --state-dir: pins new programs and dispatchers, saves the ruleset
+  // and offload.json, unpins what no longer runs (persistence.cpp).
+  void persist();
+  std::string pin_path(const std::string& name) const { return persist_.bpffs + "/" + name; }
   // Fills initial_counters_ for counter objects; returns each rule's counter values in order.
   std::map<RuleId, std::vector<codegen::abi::Counter>> collect_initial_counters(const store::Ruleset& next);
   std::optional<uint32_t> counter_slot(uint8_t nfproto, std::string_view table, std::string_view chain,
@@ -127,6 +149,9 @@ class OffloadHook final : public nftables::CommitHook {
   // Declared first: every map, program and link below refers to it.
   std::unique_ptr<codegen::kernel::Kernel> kernel_;
   DeviceResolver devices_;
+  PersistOptions persist_;
+  const store::Ruleset* next_rs_ = nullptr;  // prepare()'s ruleset (the store's; committed by commit())
+  std::set<std::string> pinned_;             // pin names under persist_.bpffs made or adopted
   std::optional<codegen::chain::RuntimeTables> rt_;
   // Reads the log statements' ring buffer into the daemon's log (started with the first program
   // that logs; declared after rt_, so it stops before the ring's map is closed).
