@@ -162,6 +162,10 @@ _ELEMENTS = [
     "add element ip g nt { 7.7.7.7 timeout 5m }",
     "add element ip g nt { 7.7.7.7 timeout 7m }",
     "list set ip g nt",
+    "add set ip g lim { type ipv4_addr; limit rate 1/second; }",
+    "add element ip g lim { 1.1.1.1 limit rate 1 kbytes/second burst 5 kbytes }",   # EOPNOTSUPP
+    "add element ip g lim { 2.2.2.2 limit rate 5/second }",
+    "add element ip g lim { 3.3.3.3 }",            # gets a copy of the set's limit
     ["-a", "list ruleset"],
 ]
 

@@ -44,18 +44,26 @@ bool same_key(const store::SetElem& e, const store::SetElem& n) {
          (e.flags & NFT_SET_ELEM_CATCHALL) == (n.flags & NFT_SET_ELEM_CATCHALL);
 }
 
+// Whether two expressions have the same kernel ops: the kind, and for limit its type (the
+// kernel picks nft_limit_pkts_ops or nft_limit_bytes_ops by NFTA_LIMIT_TYPE).
+bool same_ops(const store::Expr& a, const store::Expr& b) {
+  if (a.name != b.name) return false;
+  if (a.name != "limit") return true;
+  const store::ExprAttr* ta = a.find(NFTA_LIMIT_TYPE);
+  const store::ExprAttr* tb = b.find(NFTA_LIMIT_TYPE);
+  return (ta ? ta->be32() : 0) == (tb ? tb->be32() : 0);
+}
+
 // nft_add_set_elem()'s stateful expressions: NFTA_SET_ELEM_EXPR (one) or
 // NFTA_SET_ELEM_EXPRESSIONS (up to NFT_SET_EXPR_MAX); given ones must be the set's own kinds in
 // the set's order. Without any, an element (but not an interval end) gets a copy of the set's
 // expressions (nft_set_elem_expr_clone()): `set s { counter; }` counts per element.
-// The kernel compares expression ops, which also tells limit-in-packets from limit-in-bytes;
-// comparing kind names is one step coarser.
 Result<std::vector<store::Expr>> parse_elem_exprs(BatchCtx& c, store::Table* t, store::Set* s,
                                                   const AttrTable& tb, uint32_t elem_flags) {
   std::vector<store::Expr> out;
   ExprContext ectx{t, nullptr, &c.txn, nullptr, nullptr};
   auto kind_fits = [&](size_t i, const store::Expr& x) {
-    return s->exprs.empty() || (i < s->exprs.size() && s->exprs[i].name == x.name);
+    return s->exprs.empty() || (i < s->exprs.size() && same_ops(s->exprs[i], x));
   };
   if (tb[NFTA_SET_ELEM_EXPR]) {
     NFBPF_TRY_ASSIGN(x, parse_expr(*tb[NFTA_SET_ELEM_EXPR], ectx));

@@ -213,6 +213,26 @@ TEST(SetElemExprs, ElementExpressionsMustMatchTheSets) {
   EXPECT_EQ(first_error(*p, Batch().elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, right).done()), 0);
 }
 
+TEST(SetElemExprs, LimitsInBytesDoNotFitASetLimitingPackets) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch()
+                                .table(NFPROTO_IPV4, "t")
+                                .set(NFT_MSG_NEWSET, NFPROTO_IPV4, plain_set("y", {"limit"}))
+                                .done()),
+            0);
+  auto add = [&](uint32_t type) {
+    nftnl_set* s = named_set("y");
+    nftnl_set_elem* e = elem({1, 1, 1, 1});
+    nftnl_expr* x = stateful("limit");
+    nftnl_expr_set_u32(x, NFTNL_EXPR_LIMIT_TYPE, type);
+    nftnl_set_elem_add_expr(e, x);
+    nftnl_set_elem_add(s, e);
+    return first_error(*p, Batch().elems(NFT_MSG_NEWSETELEM, NFPROTO_IPV4, s).done());
+  };
+  EXPECT_EQ(add(NFT_LIMIT_PKT_BYTES), EOPNOTSUPP);
+  EXPECT_EQ(add(NFT_LIMIT_PKTS), 0);
+}
+
 TEST(SetElemExprs, OnlyStatefulExpressionsFitASet) {
   auto p = make_nftables_protocol();
   nftnl_set* s = plain_set("y", {});
