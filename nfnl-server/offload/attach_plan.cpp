@@ -49,7 +49,10 @@ Result<std::vector<AttachKey>> keys_for(const ir::Table& t, const ir::Chain& c, 
                                         const DeviceResolver& devices) {
   const ir::BaseHook& b = *c.base;
   std::vector<AttachKey> out;
-  if (t.family == ir::Family::kNetdev) {
+  // netdev ingress/egress, and inet ingress (nft_chain_filter's inet ingress hook runs at the
+  // device's ingress for IPv4/IPv6 frames; the inet prologue skips the others and drops invalid
+  // IP headers as nft_do_chain_inet_ingress does).
+  if (t.family == ir::Family::kNetdev || (t.family == ir::Family::kInet && b.hook == ir::Hook::kIngress)) {
     if (b.hook != ir::Hook::kIngress && b.hook != ir::Hook::kEgress)
       return failf(EOPNOTSUPP, "netdev hook {} is not offloaded", ir::to_string(b.hook));
     *fl = b.hook == ir::Hook::kIngress ? flavor::Flavor::kTcxIngress : flavor::Flavor::kTcxEgress;
@@ -60,8 +63,6 @@ Result<std::vector<AttachKey>> keys_for(const ir::Table& t, const ir::Chain& c, 
     }
     return out;
   }
-  if (b.hook == ir::Hook::kIngress)
-    return fail(EOPNOTSUPP, "inet ingress chains are not offloaded yet (use a netdev table)");
   auto hooknum = inet_hooknum(b.hook);
   if (!hooknum) return std::unexpected(std::move(hooknum).error());
   *fl = flavor::Flavor::kNetfilter;
@@ -96,6 +97,18 @@ Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const Dev
       out.push_back(std::move(plan));
     }
   }
+  // One TCX program per device and direction: an inet ingress chain and a netdev ingress chain
+  // on one device would need two prologues (the inet one skips non-IP frames the netdev one sees).
+  std::map<AttachKey, const ChainPlan*> netdev_at, inet_at;
+  for (const ChainPlan& p : out)
+    for (const AttachKey& k : p.at)
+      if (k.flavor != flavor::Flavor::kNetfilter)
+        (rs.tables[p.table].family == ir::Family::kInet ? inet_at : netdev_at).emplace(k, &p);
+  for (const auto& [k, p] : inet_at)
+    if (auto n = netdev_at.find(k); n != netdev_at.end())
+      return failf(EOPNOTSUPP,
+                   "chains {} and {} both run at {}: an inet and a netdev ingress chain on one device are "
+                   "not offloaded together yet", n->second->where, p->where, k.describe());
   return out;
 }
 

@@ -46,8 +46,9 @@ struct ChainPlan {
 using DeviceResolver = std::function<Result<int>(const std::string&)>;
 Result<int> resolve_device_in_current_netns(const std::string& name);
 
-// Skips dormant tables. EOPNOTSUPP: nat chains, inet ingress chains; ENODEV: a netdev chain's
-// device does not exist. Several chains may share an attach point (see plan_hooks).
+// Skips dormant tables. EOPNOTSUPP: nat chains, an inet and a netdev ingress chain on one device;
+// ENODEV: a netdev (or inet ingress) chain's device does not exist. inet ingress chains run on
+// TCX ingress like netdev ones. Several chains may share an attach point (see plan_hooks).
 Result<std::vector<ChainPlan>> plan_attachments(const ir::Ruleset& rs, const DeviceResolver& devices);
 
 // The base chains that run at one attach point, in the order the kernel runs them: lower

@@ -98,6 +98,24 @@ TEST(AttachPlan, NetdevChainsOnOneDeviceRunByPriority) {
   EXPECT_EQ(hooks[0].chains, (std::vector<size_t>{1, 0}));
 }
 
+TEST(AttachPlan, InetIngressRunsOnTcxAndIsNotMixedWithNetdev) {
+  ir::Ruleset rs;
+  rs.tables.push_back(ir::Table{.family = ir::Family::kInet, .name = "i",
+                                .chains = {base("ing", ir::Hook::kIngress, 0, ir::ChainType::kFilter, {"eth0"})}});
+  auto plan = plan_attachments(rs, fake_devices);
+  ASSERT_TRUE(plan) << plan.error().describe();
+  ASSERT_EQ((*plan)[0].at.size(), 1u);
+  EXPECT_EQ((*plan)[0].flavor, flavor::Flavor::kTcxIngress);
+  EXPECT_EQ((*plan)[0].at[0], (AttachKey{.flavor = flavor::Flavor::kTcxIngress, .ifindex = 7}));
+  rs.tables.push_back(ir::Table{.family = ir::Family::kNetdev, .name = "n",
+                                .chains = {base("ing", ir::Hook::kIngress, 0, ir::ChainType::kFilter, {"eth0"})}});
+  plan = plan_attachments(rs, fake_devices);
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().err, EOPNOTSUPP);
+  EXPECT_NE(plan.error().msg.find("chains netdev n ing and inet i ing both run at tcx_ingress ifindex 7"), std::string::npos)
+      << plan.error().msg;
+}
+
 TEST(AttachPlan, DormantTablesAreSkipped) {
   ir::Ruleset rs;
   rs.tables.push_back(ir::Table{.family = ir::Family::kIp, .name = "a", .flags = 1, .chains = {base("in", ir::Hook::kInput, 0)}});

@@ -316,6 +316,22 @@ TEST_F(OffloadSandbox, InetChainFiltersIpv4) {
   EXPECT_EQ(from_other(), 0);
 }
 
+// inet ingress (NF_INET_INGRESS with a device) runs on TCX ingress of that device, IPv4 frames
+// through the inet prologue.
+TEST_F(OffloadSandbox, InetIngressRunsOnTcxOfItsDevice) {
+  NftBatch b;
+  b.table(NFPROTO_INET, "i")
+      .base_chain(NFPROTO_INET, "i", "ing", NF_INET_INGRESS, 0, NF_ACCEPT, "filter", {"vb"})       // 1
+      .rule(NFPROTO_INET, "i", "ing", RuleSpec{.saddr_be = addr_be(kOtherSender), .counter = true,
+                                              .verdict = NF_DROP});                                  // 2
+  ASSERT_EQ(submit(b), 0);
+  EXPECT_EQ(hook_->stats().attach_points, 1u);
+  EXPECT_EQ(from_other(), 0);
+  EXPECT_EQ(from_blocked(), kPackets);
+  EXPECT_EQ(hook_->rule_counter(NFPROTO_INET, "i", "ing", 2, 0).value_or(codegen::abi::Counter{}).packets,
+            uint64_t(kPackets));
+}
+
 TEST_F(OffloadSandbox, NetdevIngressRunsOnTcxOfItsDevice) {
   NftBatch b;
   b.table(NFPROTO_NETDEV, "n")
