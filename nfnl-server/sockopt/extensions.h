@@ -21,6 +21,7 @@ struct CheckContext {
   std::string_view table;       // par->table
   bool nft_compat = false;      // par->nft_compat: checked through nft_compat (iptables-nft)
   uint8_t family = 0;           // par->family (NFPROTO_IPV4/IPV6)
+  bool has_syn_match = false;   // the entry has a tcp match requiring SYN (TCPMSS's find_syn_match)
 };
 
 struct Extension {

@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <linux/netfilter/xt_tcpudp.h>  // xt_tcp: TCPMSS's find_syn_match
+
 #include "nfnl-server/sockopt/extensions.h"
 
 namespace nfbpf::nfnl::sockopt {
@@ -225,6 +227,16 @@ int find_check_entry(const EntryView<F>& v, uint32_t off, std::string_view table
   ctx.hook_mask = hook_mask;
   ctx.table = table;
   ctx.family = F::kNfproto;
+  // find_syn_match (xt_TCPMSS.c): a tcp match whose flags compare includes SYN, not inverted.
+  for (uint32_t i = sizeof(typename F::Entry); i < v.target_offset(off);
+       i += ext_size(v.at(off) + i)) {
+    const uint8_t* m = v.at(off) + i;
+    if (ext_name(m) != std::string_view("tcp") || ext_size(m) < sizeof(xt_entry_match) + sizeof(xt_tcp))
+      continue;
+    xt_tcp t;
+    std::memcpy(&t, m + sizeof(xt_entry_match), sizeof(t));
+    if ((t.flg_cmp & 0x02) && !(t.invflags & XT_TCP_INV_FLAGS)) ctx.has_syn_match = true;
+  }
 
   auto check_common = [&](const Extension& ext, const uint8_t* hdr, size_t hdr_size) -> int {
     const size_t size = ext_size(hdr) - hdr_size;
