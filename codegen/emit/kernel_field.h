@@ -62,6 +62,15 @@ enum class KernelField : uint8_t {
   kSkbNetworkHeader,  // u16 sk_buff.network_header (offset from head)
   kSkbMacHeader,      // u16 sk_buff.mac_header (offset from head; 0xffff: not set)
   kNetDeviceHardHeaderLen,  // unsigned short net_device.hard_header_len
+  // rt keys (codegen/matcher/meta_route.cpp): skb_dst(skb), cast from the refdst word
+  kSkbRefDst,         // unsigned long sk_buff._skb_refdst (dst pointer | SKB_DST_NOREF)
+  kDstTclassid,       // u32 dst_entry.tclassid
+  kDstXfrm,           // struct xfrm_state *dst_entry.xfrm
+  kRtableGwFamily,    // u8 rtable.rt_gw_family
+  kRtableGw4,         // __be32 rtable.rt_gw4
+  kRt6Flags,          // u32 rt6_info.rt6i_flags
+  kRt6Gateway,        // struct in6_addr rt6_info.rt6i_gateway
+  kRt6DstAddr,        // struct in6_addr rt6_info.rt6i_dst.addr
   kCount,
 };
 
@@ -118,6 +127,14 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"sk_buff", "network_header"},
     {"sk_buff", "mac_header"},
     {"net_device", "hard_header_len"},
+    {"sk_buff", "_skb_refdst"},
+    {"dst_entry", "tclassid"},
+    {"dst_entry", "xfrm"},
+    {"rtable", "rt_gw_family"},
+    {"rtable", "rt_gw4"},
+    {"rt6_info", "rt6i_flags"},
+    {"rt6_info", "rt6i_gateway"},
+    {"rt6_info", "rt6i_dst.addr"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 
@@ -131,12 +148,18 @@ inline constexpr const KernelFieldName& kernel_field_name(KernelField f) {
 enum class KernelType : uint8_t {
   kSock,    // struct sock
   kNfConn,  // struct nf_conn (skb->_nfct & NFCT_PTRMASK)
+  kDstEntry,  // struct dst_entry
+  kRtable,    // struct rtable
+  kRt6Info,   // struct rt6_info
   kCount,
 };
 
 inline constexpr std::array<std::string_view, static_cast<size_t>(KernelType::kCount)> kKernelTypes = {{
     "sock",
     "nf_conn",
+    "dst_entry",
+    "rtable",
+    "rt6_info",
 }};
 
 inline constexpr std::string_view kernel_type_name(KernelType t) { return kKernelTypes[static_cast<size_t>(t)]; }
