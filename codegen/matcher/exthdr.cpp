@@ -62,9 +62,23 @@ struct Walk {
   int16_t off;  // temporaries (main-frame slots, TempStack)
   int16_t aux;
   int16_t aux2;
+  int16_t count;  // loop iterations so far
   Label& found;
   Label& absent;
 };
+
+// The walks are real loops (a backward jump), not unrolled: a step is 100-150 instructions, and
+// unrolled walks made 20 such rules overflow the 16-bit jump offsets of a program. The verifier
+// still follows every iteration (the counter is an exact constant per iteration, so no state
+// repeats and no infinite loop is suspected); forget_range keeps it to one state per iteration.
+// Jumps to `out` once `limit` iterations have run; else counts this one.
+void count_step(Walk& w, int limit, Label& out) {
+  emit::Program& p = w.p;
+  load(p, Reg::R1, w.count);
+  p.jmp(Cond::kGe, Reg::R1, limit, out);
+  p.alu(AluOp::kAdd, Reg::R1, 1);
+  store(p, w.count, Reg::R1);
+}
 
 // ipv6_find_hdr(skb, &off, type, NULL, NULL): `steps` extension headers at most.
 void walk_ipv6(Walk& w, int steps) {
@@ -78,11 +92,15 @@ void walk_ipv6(Walk& w, int steps) {
   // The header of the target type: its first 2 bytes (4 for routing and fragment headers) must
   // be in the packet; a non-first fragment header still counts when it is the target.
   Label hit(p);
-  for (int i = 0; i <= steps; ++i) {
+  p.st(Size::kDW, kPkt, rel(w.count), 0);
+  Label head(p);
+  p.bind(head);
+  {
     load(p, Reg::R1, w.aux);
     if (ipv6_ext(t)) p.jmp(Cond::kEq, Reg::R1, t, hit);
     else p.jmp(Cond::kEq, Reg::R1, t, w.found);  // an upper-layer type (or NONE) ends the chain
-    if (i == steps) break;                       // more headers than we walk: not found here
+    count_step(w, steps, w.absent);              // more headers than we walk: not found here
+    load(p, Reg::R1, w.aux);
     Label frag(p), rt(p), opt(p), ah(p), adv(p);
     p.jmp(Cond::kEq, Reg::R1, 44, frag);
     p.jmp(Cond::kEq, Reg::R1, 43, rt);
@@ -125,8 +143,8 @@ void walk_ipv6(Walk& w, int steps) {
     forget_range(p, Reg::R4);
     p.jmp(Cond::kGt, Reg::R4, 0x7fff, w.absent);
     store(p, w.off, Reg::R4);
+    p.jmp(head);
   }
-  p.jmp(w.absent);
   if (hit.referenced()) {
     p.bind(hit);
     load(p, Reg::R1, w.off);
@@ -158,8 +176,12 @@ void walk_tcp(Walk& w) {
   p.mov(Reg::R1, 20);
   store(p, w.off, Reg::R1);  // off = i, from the TCP header here; made absolute at `hit`
   Label hit(p);
-  for (int i = 20; i < 59; ++i) {
-    // for (i = 20; i < hdrlen - 1; i += optl)
+  p.st(Size::kDW, kPkt, rel(w.count), 0);
+  Label head(p);
+  p.bind(head);
+  {
+    // for (i = 20; i < hdrlen - 1; i += optl): at most 39 steps (optl >= 1).
+    count_step(w, 39, w.absent);
     load(p, Reg::R1, w.off);
     load(p, Reg::R2, w.aux);
     p.alu(AluOp::kSub, Reg::R2, 1);
@@ -169,13 +191,22 @@ void walk_tcp(Walk& w) {
     flavor::emit_slice_at(p, w.fl, Reg::R1, 0, 2, w.absent, pkt_ref());
     p.ldx(Size::kB, Reg::R1, Reg::R0, 0);
     p.ldx(Size::kB, Reg::R2, Reg::R0, 1);
-    // optlen(): 1 for EOL/NOP or a zero length byte, else the length byte.
-    p.mov(Reg::R4, 1);
-    {
-      auto one = p.jmp_fwd(Cond::kLe, Reg::R1, 1);
-      auto zero = p.jmp_fwd(Cond::kEq, Reg::R2, 0);
-      p.mov(Reg::R4, Reg::R2);
-    }
+    // optlen(): 1 for EOL/NOP or a zero length byte, else the length byte. Computed without
+    // branches (each branch here multiplied the verifier's paths per iteration):
+    //   m = len + (len == 0)          with (len == 0) = (len - 1) >> 63
+    //   k = (kind < 2)                with (kind - 2) >> 63
+    //   optl = m + k * (1 - m)
+    p.mov(Reg::R4, Reg::R2);
+    p.alu(AluOp::kSub, Reg::R4, 1);
+    p.alu(AluOp::kRsh, Reg::R4, 63);
+    p.alu(AluOp::kAdd, Reg::R4, Reg::R2);  // m
+    p.mov(Reg::R5, Reg::R1);
+    p.alu(AluOp::kSub, Reg::R5, 2);
+    p.alu(AluOp::kRsh, Reg::R5, 63);       // k
+    p.mov(Reg::R3, 1);
+    p.alu(AluOp::kSub, Reg::R3, Reg::R4);  // 1 - m
+    p.alu(AluOp::kMul, Reg::R3, Reg::R5);
+    p.alu(AluOp::kAdd, Reg::R4, Reg::R3);  // optl
     store(p, w.aux2, Reg::R4);
     p.jmp(Cond::kEq, Reg::R1, w.f.ext_type, hit);
     load(p, Reg::R1, w.off);
@@ -183,8 +214,8 @@ void walk_tcp(Walk& w) {
     forget_range(p, Reg::R1);
     p.jmp(Cond::kGt, Reg::R1, 60, w.absent);
     store(p, w.off, Reg::R1);
+    p.jmp(head);
   }
-  p.jmp(w.absent);
   p.bind(hit);
   // if (i + optl > tcphdr_len) goto err
   load(p, Reg::R1, w.off);
@@ -214,7 +245,11 @@ void walk_sctp(Walk& w, int chunks) {
   p.alu(AluOp::kAdd, Reg::R1, 12);
   store(p, w.off, Reg::R1);
   Label hit(p);
-  for (int i = 0; i < chunks; ++i) {
+  p.st(Size::kDW, kPkt, rel(w.count), 0);
+  Label head(p);
+  p.bind(head);
+  {
+    count_step(w, chunks, w.absent);
     load(p, Reg::R1, w.off);
     flavor::emit_slice_at(p, w.fl, Reg::R1, 0, 4, w.absent, pkt_ref());
     p.ldx(Size::kH, Reg::R2, Reg::R0, 2);
@@ -235,8 +270,8 @@ void walk_sctp(Walk& w, int chunks) {
     store(p, w.off, Reg::R4);
     flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
     p.jmp(Cond::kGe, Reg::R4, Reg::R2, w.absent);
+    p.jmp(head);
   }
-  p.jmp(w.absent);
   p.bind(hit);
   if (!w.f.ext_present) {
     // priv->offset + priv->len > length, or offset + length > skb->len: err
@@ -270,7 +305,8 @@ Result<Loaded> load_exthdr(EmitCtx& c, const ir::Field& f, emit::Label& fail, bo
   auto off = c.stack.alloc(8);
   auto aux = c.stack.alloc(8);
   auto aux2 = c.stack.alloc(8);
-  if (!off || !aux || !aux2) return failf(ENOSPC, "{}: no stack left for the walk", field_label(f));
+  auto count = c.stack.alloc(8);
+  if (!off || !aux || !aux2 || !count) return failf(ENOSPC, "{}: no stack left for the walk", field_label(f));
   const auto op = static_cast<ir::ExtHdrOp>(f.key);
   Label found(p), absent(p), done(p);
   if (op == ir::ExtHdrOp::kIpv6) {
@@ -278,7 +314,7 @@ Result<Loaded> load_exthdr(EmitCtx& c, const ir::Field& f, emit::Label& fail, bo
     load_state(p, Reg::R1, prologue::kProtoSlot);
     p.jmp(Cond::kNe, Reg::R1, kEthIp6, fail);
   }
-  Walk w{p, c.f, f, *off, *aux, *aux2, found, absent};
+  Walk w{p, c.f, f, *off, *aux, *aux2, *count, found, absent};
   switch (op) {
     case ir::ExtHdrOp::kIpv6:
       walk_ipv6(w, c.layout.ipv6_ext_headers > 0 ? c.layout.ipv6_ext_headers : prologue::kMaxIpv6ExtHeaders);

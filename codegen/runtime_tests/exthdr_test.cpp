@@ -7,6 +7,8 @@
 // seen both matching and missing.
 #include <gtest/gtest.h>
 
+#include <bpf/bpf.h>
+
 #include <map>
 
 #include "codegen/emit/disasm.h"
@@ -167,6 +169,54 @@ TEST_P(ExtHdrTable, BpfAgreesWithTheEvaluator) {
     EXPECT_GT(oc.second, 0) << name << " never missed at " << flavor::flavor_name(f);
   }
   EXPECT_GT(ran, 30);
+}
+
+// What the unrolled walks cost the verifier (bpf_prog_info.verified_insns) and the program, one
+// rule and five rules per chain at netfilter; printed for docs/codegen.md, bounded so a change
+// that makes verification superlinear fails here instead of in the verifier's 1M budget.
+TEST(ExtHdrCost, VerificationStaysLinearInTheRules) {
+  kernel::LinuxKernel k;
+  auto rt = chain::RuntimeTables::create(k);
+  ASSERT_TRUE(rt.has_value()) << rt.error().describe();
+  const ir::Field baseline = ir::Field{.base = ir::Base::kNetwork, .offset = 6, .len = 1};
+  struct Row { std::string name; ir::Field f; Bytes v; };
+  std::vector<Row> rows = {{"ip6 nexthdr (payload, baseline)", baseline, {6}}};
+  for (const ExtCase& ec : ext_cases())
+    if (ec.name == "hbh nexthdr" || ec.name == "tcp option maxseg size" || ec.name == "sctp chunk init-ack length" ||
+        ec.name == "exthdr frag exists")
+      rows.push_back({ec.name, ec.field, ec.value});
+  for (const Row& row : rows) {
+    uint32_t one = 0;
+    for (int rules : {1, 5}) {
+      ir::Table t{.family = ir::Family::kInet, .name = "t"};
+      ir::Chain c{.name = "c", .base = ir::BaseHook{.hook = ir::Hook::kInput}, .policy = ir::VerdictKind::kAccept};
+      for (int i = 0; i < rules; ++i) {
+        Bytes v = row.v;
+        v.back() = static_cast<uint8_t>(v.back() + i);
+        // A first match of its own keeps consecutive rules from sharing one load of the field:
+        // each rule walks.
+        c.rules.push_back(ir::Rule{.handle = static_cast<uint64_t>(i + 1),
+                                   .steps = {ir::Match{.key = {baseline}, .op = ir::Op::kNe, .value = {255}},
+                                             ir::Match{.key = {row.f}, .op = ir::Op::kEq, .value = v}},
+                                   .verdict = ir::Verdict{ir::VerdictKind::kDrop, {}}});
+      }
+      t.chains.push_back(std::move(c));
+      auto run = ChainRun::create(k, *rt, t, "c", Flavor::kNetfilter);
+      ASSERT_TRUE(run.has_value()) << row.name << ": " << run.error().describe();
+      bpf_prog_info info{};
+      uint32_t len = sizeof info;
+      ASSERT_EQ(bpf_obj_get_info_by_fd(run->loaded().prog.fd(), &info, &len), 0);
+      std::printf("%-32s %2d rule(s): %6u insns, %7u verified\n", row.name.c_str(), rules,
+                  run->compiled().program.pc(), info.verified_insns);
+      if (rules == 1) {
+        one = info.verified_insns;
+        EXPECT_LT(one, 100000u) << row.name;
+      } else {
+        // Later rules are verified once per way the earlier walks can end: ~1.4x the first one.
+        EXPECT_LT(info.verified_insns, 8 * one) << row.name << ": grows faster than the rules";
+      }
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Flavors, ExtHdrTable, ::testing::ValuesIn(kAllFlavors),
