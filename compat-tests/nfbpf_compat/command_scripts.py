@@ -192,6 +192,18 @@ _TABLE_FLAGS = [
 ]
 
 
+# Devices added to an existing netdev base chain (names need not exist on 6.18).
+_NETDEV_DEVICES = [
+    "add table netdev t",
+    "add chain netdev t c { type filter hook ingress devices = { d0 } priority 0; }",
+    "add chain netdev t c { type filter hook ingress devices = { d0, d1 } priority 0; }",
+    ["-e", "add chain netdev t c { type filter hook ingress devices = { d2 } priority 0; }"],
+    "add chain netdev t c { type filter hook ingress devices = { d3 } priority 5; }",   # EOPNOTSUPP
+    ["-a", "list ruleset"],
+    ["-j", "list chain netdev t c"],
+]
+
+
 def _deep_jumps() -> list:
     # The kernel limits jump depth to 16 (NFT_JUMP_STACK_SIZE): the 17th link must fail (ELOOP).
     lines = ["table ip deep {"]
@@ -215,4 +227,5 @@ SCRIPT_CASES = [
     {"id": "commands/jump-depth", "commands": _deep_jumps()},
     {"id": "commands/elements", "commands": _ELEMENTS},
     {"id": "commands/table-flags", "commands": _TABLE_FLAGS},
+    {"id": "commands/netdev-devices", "commands": _NETDEV_DEVICES},
 ]

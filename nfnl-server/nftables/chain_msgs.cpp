@@ -3,6 +3,8 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
+
 #include "nfnl-server/nftables/chain_types.h"
 #include "nfnl-server/nftables/handlers.h"
 #include "nfnl-server/nftables/policies.h"
@@ -12,6 +14,28 @@ namespace {
 
 constexpr uint32_t kChainFlags = NFT_CHAIN_BASE | NFT_CHAIN_HW_OFFLOAD | NFT_CHAIN_BINDING;
 constexpr uint32_t kMaxHooks = NF_INET_NUMHOOKS + 1;
+
+// nft_chain_parse_netdev(): NFTA_HOOK_DEVS (names, no duplicates) or a single NFTA_HOOK_DEV.
+Result<std::vector<std::string>> parse_devices(const AttrTable& ha) {
+  std::vector<std::string> out;
+  if (ha[NFTA_HOOK_DEVS]) {
+    size_t rest = 0;
+    for (const Attr& d : split_attrs(ha[NFTA_HOOK_DEVS]->payload,
+                                     ha[NFTA_HOOK_DEVS]->offset + NLA_HDRLEN, &rest)) {
+      if (d.type != NFTA_DEVICE_NAME) return fail(EINVAL, "");
+      if (d.payload.empty() || d.str().size() >= 16) return fail_at(ENAMETOOLONG, &d);
+      for (const auto& have : out)
+        if (have == d.str()) return fail_at(EEXIST, &d);
+      out.emplace_back(d.str());
+    }
+    if (out.empty()) return fail(EINVAL, "");
+  } else if (ha[NFTA_HOOK_DEV]) {
+    out.emplace_back(ha[NFTA_HOOK_DEV]->str());
+  } else {
+    return fail(EINVAL, "");
+  }
+  return out;
+}
 
 // nft_chain_parse_hook() for a new base chain.
 Result<store::BaseHook> parse_new_hook(const Request& r) {
@@ -33,22 +57,8 @@ Result<store::BaseHook> parse_new_hook(const Request& r) {
   if (type->nat && h.priority <= -200) return fail_at(EOPNOTSUPP, ha[NFTA_HOOK_PRIORITY]);
   h.type = std::string(type->name);
   if (netdev_hook(r.family, h.hooknum)) {
-    if (ha[NFTA_HOOK_DEVS]) {
-      size_t rest = 0;
-      for (const Attr& d : split_attrs(ha[NFTA_HOOK_DEVS]->payload,
-                                       ha[NFTA_HOOK_DEVS]->offset + NLA_HDRLEN, &rest)) {
-        if (d.type != NFTA_DEVICE_NAME) return fail(EINVAL, "");
-        if (d.payload.empty() || d.str().size() >= 16) return fail_at(ENAMETOOLONG, &d);
-        for (const auto& have : h.devices)
-          if (have == d.str()) return fail_at(EEXIST, &d);
-        h.devices.emplace_back(d.str());
-      }
-      if (h.devices.empty()) return fail(EINVAL, "");
-    } else if (ha[NFTA_HOOK_DEV]) {
-      h.devices.emplace_back(ha[NFTA_HOOK_DEV]->str());
-    } else {
-      return fail(EINVAL, "");
-    }
+    NFBPF_TRY_ASSIGN(devs, parse_devices(ha));
+    h.devices = std::move(devs);
   } else if (ha[NFTA_HOOK_DEV] || ha[NFTA_HOOK_DEVS]) {
     return fail(EOPNOTSUPP, "");
   }
@@ -96,6 +106,7 @@ Result<void> add_chain(BatchCtx& c, store::Table* t, uint32_t policy, uint32_t f
 Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
                           std::optional<uint32_t> policy, uint32_t flags, const Attr* attr) {
   const Request& r = c.req;
+  std::vector<std::string> added_devices;
   if (ch->flags ^ flags) return fail(EOPNOTSUPP, "");
   if (r[NFTA_CHAIN_HOOK]) {
     if (!ch->is_base()) return fail_at(EEXIST, attr);
@@ -108,6 +119,15 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
       return fail(EOPNOTSUPP, "");
     if (r[NFTA_CHAIN_TYPE] && r[NFTA_CHAIN_TYPE]->str() != ch->hook->type)
       return fail_at(EEXIST, attr);
+    if (netdev_hook(t->family, ch->hook->hooknum) && (ha[NFTA_HOOK_DEVS] || ha[NFTA_HOOK_DEV])) {
+      // nf_tables_updchain(): devices the chain has already are dropped from the request, the
+      // others join it (the kernel splices them in front of the chain's list, so the newest
+      // come first) and the NEWCHAIN notification lists only them.
+      NFBPF_TRY_ASSIGN(devs, parse_devices(ha));
+      for (auto& d : devs)
+        if (std::find(ch->hook->devices.begin(), ch->hook->devices.end(), d) == ch->hook->devices.end())
+          added_devices.push_back(std::move(d));
+    }
   }
   std::optional<std::string> rename;
   if (r[NFTA_CHAIN_HANDLE] && r[NFTA_CHAIN_NAME]) {
@@ -124,6 +144,11 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
   op.chain = ch;
   op.chain_policy = policy;
   op.chain_name = std::move(rename);
+  if (!added_devices.empty()) {
+    // Applied when staged (prepare() sees the devices), taken out again on abort.
+    ch->hook->devices.insert(ch->hook->devices.begin(), added_devices.begin(), added_devices.end());
+    op.chain_devices = std::move(added_devices);
+  }
   if (policy && ch->hook) ch->hook->policy_next = *policy;
   c.txn.add(op);
   return {};

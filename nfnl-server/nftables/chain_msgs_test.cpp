@@ -129,5 +129,54 @@ TEST(ChainRename, UnknownHandleIsEnoent) {
             ENOENT);
 }
 
+// Devices added to an existing netdev base chain (testdata/netdev_devices.cap): devices the
+// chain has are ignored, new ones go in front, and an aborted batch takes them out again.
+nftnl_chain* ingress(const char* dev) {
+  nftnl_chain* c = nftnl_chain_alloc();
+  nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, "n");
+  nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, "c");
+  nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
+  nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+  nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+  nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, dev);
+  return c;
+}
+
+std::vector<std::string> devices(nfnl::NetlinkProtocol& p) {
+  NoMulticast mc;
+  std::vector<std::string> out;
+  for (const auto& m : p.handle(testing::admin_peer(),
+                                testing::get_request(NFT_MSG_GETCHAIN, NFPROTO_NETDEV, NLM_F_DUMP, 7), mc)) {
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(m.data());
+    if (nlh->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN)) continue;
+    nftnl_chain* c = nftnl_chain_alloc();
+    EXPECT_EQ(nftnl_chain_nlmsg_parse(nlh, c), 0);
+    if (const char* const* devs = nftnl_chain_get_array(c, NFTNL_CHAIN_DEVICES))
+      for (; *devs; devs++) out.emplace_back(*devs);
+    nftnl_chain_free(c);
+  }
+  return out;
+}
+
+TEST(ChainDevices, NewDevicesJoinAnExistingNetdevChainInFront) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch()
+                                .table(NFPROTO_NETDEV, "n")
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, ingress("d0"), NLM_F_CREATE)
+                                .done()),
+            0);
+  EXPECT_EQ(devices(*p), (std::vector<std::string>{"d0"}));
+  ASSERT_EQ(first_error(*p, Batch().chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, ingress("d1"), NLM_F_CREATE).done()), 0);
+  ASSERT_EQ(first_error(*p, Batch().chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, ingress("d0"), NLM_F_CREATE).done()), 0);
+  EXPECT_EQ(devices(*p), (std::vector<std::string>{"d1", "d0"}));
+  // Added, then the batch fails: d2 is gone again.
+  EXPECT_EQ(first_error(*p, Batch()
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_NETDEV, ingress("d2"), NLM_F_CREATE)
+                                .rule_jump(NFPROTO_NETDEV, "n", "nosuch", "x")
+                                .done()),
+            ENOENT);
+  EXPECT_EQ(devices(*p), (std::vector<std::string>{"d1", "d0"}));
+}
+
 }  // namespace
 }  // namespace nfbpf::nftables

@@ -75,7 +75,8 @@ nfnl::Message fill_table(const FillHdr& h, const store::Table& t) {
   return w.finish();
 }
 
-nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::Chain& c) {
+nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::Chain& c,
+                         const std::vector<std::string>* devices) {
   MsgWriter w = start(h, t.family);
   w.put_str(NFTA_CHAIN_TABLE, t.name);
   w.put_str(NFTA_CHAIN_NAME, c.name);
@@ -86,10 +87,11 @@ nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::C
     w.put_be32(NFTA_HOOK_HOOKNUM, c.hook->hooknum);
     w.put_be32(NFTA_HOOK_PRIORITY, uint32_t(c.hook->priority));
     if (netdev_hook(t.family, c.hook->hooknum)) {
+      const std::vector<std::string>& list = devices ? *devices : c.hook->devices;
       size_t devs = w.nest_start(NFTA_HOOK_DEVS);
-      for (const auto& d : c.hook->devices) w.put_str(NFTA_DEVICE_NAME, d);
+      for (const auto& d : list) w.put_str(NFTA_DEVICE_NAME, d);
       w.nest_end(devs);
-      if (c.hook->devices.size() == 1) w.put_str(NFTA_HOOK_DEV, c.hook->devices[0]);
+      if (list.size() == 1) w.put_str(NFTA_HOOK_DEV, list[0]);
     }
     w.nest_end(hk);
     w.put_be32(NFTA_CHAIN_POLICY, c.hook->policy);

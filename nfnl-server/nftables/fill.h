@@ -22,7 +22,10 @@ uint16_t res_id_be(uint32_t genid);
 uint16_t nft_type(uint16_t msg);  // NFNL_SUBSYS_NFTABLES << 8 | msg
 
 nfnl::Message fill_table(const FillHdr& h, const store::Table& t);
-nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::Chain& c);
+// devices: the netdev devices to list instead of the chain's (a device update's notification
+// lists only the devices it added).
+nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::Chain& c,
+                         const std::vector<std::string>* devices = nullptr);
 // prev: handle of the rule before it (NFTA_RULE_POSITION), 0 for none.
 nfnl::Message fill_rule(const FillHdr& h, const store::Table& t, const store::Chain& c,
                         const store::Rule& r, uint64_t prev);

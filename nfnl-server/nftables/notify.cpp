@@ -23,9 +23,14 @@ nfnl::Message notification_for(const Op& op, uint32_t genid) {
     case OpKind::kDelTable:
       h.event = NFT_MSG_DELTABLE;
       return fill_table(h, *op.table);
-    case OpKind::kNewChain: case OpKind::kUpdChain:
+    case OpKind::kNewChain:
       h.event = NFT_MSG_NEWCHAIN;
       return fill_chain(h, *op.table, *op.chain);
+    case OpKind::kUpdChain:
+      h.event = NFT_MSG_NEWCHAIN;
+      // nf_tables_chain_notify() with the transaction's hook list: a netdev chain's update
+      // lists only the devices it added (an empty nest when it added none).
+      return fill_chain(h, *op.table, *op.chain, &op.chain_devices);
     case OpKind::kDelChain:
       h.event = NFT_MSG_DELCHAIN;
       return fill_chain(h, *op.table, *op.chain);

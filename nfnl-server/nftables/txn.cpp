@@ -229,6 +229,9 @@ void Txn::abort() {
       case OpKind::kNewChain: op.table->use--; erase_chain(*op.table, op.chain); break;
       case OpKind::kUpdChain:
         if (op.chain->hook) op.chain->hook->policy_next = op.chain->hook->policy;
+        if (op.chain->hook && !op.chain_devices.empty())
+          op.chain->hook->devices.erase(op.chain->hook->devices.begin(),
+                                        op.chain->hook->devices.begin() + long(op.chain_devices.size()));
         break;
       case OpKind::kDelChain: op.chain->vis.next = true; op.table->use++; break;
       case OpKind::kNewRule:
