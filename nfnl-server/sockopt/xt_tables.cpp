@@ -246,6 +246,15 @@ SockoptAnswer XtTables::replace(std::span<const uint8_t> in, unsigned optlen) {
   if (repl.valid_hooks != t->valid_hooks) return error(EINVAL);  // "You lied!"
   if (repl.num_counters != t->info.number) return error(EAGAIN);
 
+  if (hook_) {
+    XtTable next{t->name, t->valid_hooks, *info, std::vector<xt_counters>(info->number), t->initial_entries};
+    if (auto r = hook_(family_, next); !r) {
+      log::info("{}tables: SET_REPLACE of '{}' refused by the backend: {}",
+                family_ == AF_INET6 ? "ip6" : "ip", h.table, r.error().describe());
+      return error(r.error().err);
+    }
+  }
+
   SockoptAnswer a;
   a.data.resize(t->counters.size() * sizeof(xt_counters));
   std::memcpy(a.data.data(), t->counters.data(), a.data.size());

@@ -7,6 +7,7 @@
 // carries.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,6 +32,15 @@ struct XtTable {
   uint32_t initial_entries = 0;
 };
 
+// The seam to a backend that runs the tables (nfbpfd's offload): called by SET_REPLACE with the
+// table as it would be after the call (entries validated, counters zero), after every kernel
+// check has passed and before anything changes. An Error refuses the call with its errno (e.g.
+// EOPNOTSUPP for a rule BPF cannot run; the message goes to the daemon's log) and the old table
+// stays; success means the backend has taken `next` (compiled and swapped it in).
+// translate/ipt's IptTableBlob is {family, next.name, next.valid_hooks, next.info.hook_entry,
+// next.info.underflow, next.info.entries}.
+using ReplaceHook = std::function<Result<void>(int family, const struct XtTable& next)>;
+
 // One family's tables (net->xt.tables[af]).
 class XtTables {
  public:
@@ -51,6 +61,8 @@ class XtTables {
   const XtTable* find(std::string_view name) const;
   // Bumped on every successful SET_REPLACE (the translation's cue).
   uint64_t generation() const { return generation_; }
+  // See ReplaceHook. One per family; an empty function removes it.
+  void set_replace_hook(ReplaceHook hook) { hook_ = std::move(hook); }
 
  private:
   XtTable* lookup(std::string_view name);  // instantiates a builtin table on first use
@@ -64,6 +76,7 @@ class XtTables {
   std::vector<XtTable> builtin_;     // every table the kernel could load, not yet looked up
   std::vector<XtTable> tables_;      // instantiated, newest first
   uint64_t generation_ = 0;
+  ReplaceHook hook_;
 };
 
 // Both families, dispatched on the socket's family.

@@ -75,6 +75,39 @@ TEST(XtTables, LengthsAndNamesAreCheckedAsTheKernelDoes) {
   EXPECT_EQ(find_obs(t, "ip target nosuch rev 0")->ret, -ENOENT);
 }
 
+// The backend seam: the hook sees the table SET_REPLACE would install, and its refusal fails the
+// call with its errno and leaves the table as it was.
+TEST(XtTables, ReplaceHookSeesTheNewTableAndItsRefusalChangesNothing) {
+  StoreBackend ok;
+  int calls = 0;
+  uint32_t seen_entries = 0;
+  ok.store().family(AF_INET).set_replace_hook([&](int family, const XtTable& next) -> Result<void> {
+    ++calls;
+    EXPECT_EQ(family, AF_INET);
+    EXPECT_EQ(next.name, "filter");
+    EXPECT_EQ(next.counters.size(), next.info.number);
+    if (calls == 1) seen_entries = next.info.number;
+    return {};
+  });
+  Trace t;
+  testing::scenario_replace_and_counters(ok, t);
+  EXPECT_EQ(find_obs(t, "ip SET_REPLACE filter ruleset")->ret, 0);
+  EXPECT_GE(calls, 2);
+  EXPECT_EQ(seen_entries, 10u);
+
+  StoreBackend refusing;
+  refusing.store().family(AF_INET).set_replace_hook([](int, const XtTable&) -> Result<void> {
+    return fail(EOPNOTSUPP, "REJECT: sends ICMP errors");
+  });
+  Trace t2;
+  testing::scenario_replace_and_counters(refusing, t2);
+  EXPECT_EQ(find_obs(t2, "ip SET_REPLACE filter ruleset")->ret, -EOPNOTSUPP);
+  const XtTable* filter = refusing.store().family(AF_INET).find("filter");
+  ASSERT_NE(filter, nullptr);
+  EXPECT_EQ(filter->info.number, 4u);  // still the initial table
+  EXPECT_EQ(refusing.store().family(AF_INET).generation(), 0u);
+}
+
 TEST(XtTables, ReplaceWritesBackOldCountersAndAddCountersChecksTheCount) {
   StoreBackend b;
   Trace t;
