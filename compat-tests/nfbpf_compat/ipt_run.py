@@ -30,6 +30,7 @@ def _script(cases: list[IptCase], nfbpf_build: str | None, raw_dump) -> str:
         lines += ["S=$(mktemp -u /tmp/nfbpf-ipt-XXXXXX).sock",
                   f"{b}/bin/nfbpfd --socket $S --log-level error & D=$!",
                   "i=0; while [ ! -S $S ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
+                  "[ -S $S ] || echo '@@daemon-missing'",
                   f"export NFBPF_SOCKET=$S; R={b}/bin/nfbpf-run"]
     else:
         lines.append("R=")
@@ -51,6 +52,7 @@ def _script(cases: list[IptCase], nfbpf_build: str | None, raw_dump) -> str:
     if nfbpf_build:
         lines.append("echo \"@@kernel-state $(cat /proc/net/ip_tables_names /proc/net/ip6_tables_names | wc -l)"
                      " $(nft list ruleset 2>/dev/null | wc -l)\"")
+        lines.append("kill -0 $D 2>/dev/null || echo '@@daemon-died'")
         lines.append("kill $D; wait $D; rm -f $S $S.lock")
     lines.append("rm -f $XTABLES_LOCKFILE")
     return "\n".join(lines) + "\n"
@@ -70,6 +72,8 @@ def _run_script(text: str) -> dict:
         if line.startswith("@@case "):
             cur = int(line.split()[1])
             results[cur] = []
+        elif line in ("@@daemon-missing", "@@daemon-died"):
+            results.setdefault("daemon", []).append(line[2:])
         elif line.startswith("@@kernel-state"):
             results["kernel-state"] = line.split()[1:]
         elif cur is not None:
@@ -86,6 +90,8 @@ def run_engine(cases: list[IptCase], nfbpf_build: str | None, jobs: int,
 
     def one(batch: list[IptCase]) -> None:
         r = _run_script(_script(batch, nfbpf_build, raw_dump))
+        if r.get("daemon"):
+            notes.append(f"{batch[0].group}/{batch[0].file}: nfbpfd {', '.join(r['daemon'])}")
         if nfbpf_build and r.get("kernel-state") != ["0", "0"]:
             notes.append(f"{batch[0].group}/{batch[0].file}: the kernel's own tables were touched "
                          f"({r.get('kernel-state')})")
