@@ -111,19 +111,24 @@ Result<void> meta_supported(const flavor::FlavorOps& fl, const ir::Field& f) {
     case ir::MetaKey::kSkGid:
     case ir::MetaKey::kCgroup: ok = nf || tcx || cg; why = " (no sk_buff, so no socket)"; break;
     case ir::MetaKey::kSecPath: why = " (the skb's secpath extension is not readable from BPF)"; break;
+    case ir::MetaKey::kRtClassid:
+    case ir::MetaKey::kRtNexthop4:
+    case ir::MetaKey::kRtNexthop6:
+    case ir::MetaKey::kRtIpsec: ok = nf; why = " (the route is read at netfilter hooks only)"; break;
     case ir::MetaKey::kIifKind:
     case ir::MetaKey::kOifKind: why = " (not supported yet)"; break;
     default: break;
   }
   if (!ok) return failf(EOPNOTSUPP, "{} cannot be read at {} hooks{}", field_label(f), fl.name, why);
-  uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName ? 16
+  uint32_t width = k == ir::MetaKey::kIifName || k == ir::MetaKey::kOifName || k == ir::MetaKey::kRtNexthop6 ? 16
+                   : k == ir::MetaKey::kRtIpsec ? 1
                    : k == ir::MetaKey::kTime ? 8
                    : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto || k == ir::MetaKey::kPktType ||
                              k == ir::MetaKey::kDay ? 1
                    : k == ir::MetaKey::kProtocol || k == ir::MetaKey::kIifType || k == ir::MetaKey::kOifType ? 2
                    : 4;
   if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
-  if (width == 8 && f.len != 8) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
+  if ((width == 8 || k == ir::MetaKey::kRtNexthop4 || k == ir::MetaKey::kRtNexthop6) && f.len != width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
   return {};
 }
 
@@ -281,6 +286,11 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       p.call_helper(k == ir::MetaKey::kCpu ? BPF_FUNC_get_smp_processor_id : BPF_FUNC_get_prandom_u32);
       p.mov(Reg::R1, Reg::R0);
       break;
+    case ir::MetaKey::kRtClassid:
+    case ir::MetaKey::kRtNexthop4:
+    case ir::MetaKey::kRtNexthop6:
+    case ir::MetaKey::kRtIpsec:
+      return load_route_key(c, f, fail);
     case ir::MetaKey::kTime:
     case ir::MetaKey::kDay:
     case ir::MetaKey::kHour:

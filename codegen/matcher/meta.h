@@ -22,6 +22,10 @@ void emit_socket_key(EmitCtx& c, ir::MetaKey k, emit::Label& fail, bool follow_r
 // state->in/out; tc the skb's own device on its side (in at ingress, out at egress); else NULL.
 void emit_hook_dev(EmitCtx& c, bool out);
 
+// rt classid / ip nexthop / ip6 nexthop / ipsec, meta rtclassid (meta_route.cpp): the whole
+// load (nexthop6: 16 bytes on the stack), or jump to fail.
+Result<Loaded> load_route_key(EmitCtx& c, const ir::Field& f, emit::Label& fail);
+
 // meta time / day / hour (meta_clock.cpp): r1 = the value (realtime ns, weekday, second of the day).
 Result<void> emit_clock_key(EmitCtx& c, ir::MetaKey k);
 

@@ -112,6 +112,11 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, kf(KnownField::kMetaSkGid), b::host32(0)});
     c.push_back({"", F::kInet, meta(ir::MetaKey::kCgroup, 4), b::host32(0)});
     c.push_back({"", F::kInet, kf(KnownField::kMetaCpu), b::host32(0)});
+    // rt keys: test runs have no route (skb_dst NULL), so they agree on breaking; LiveMeta proves them.
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kRtClassid, 4), b::host32(0)});
+    c.push_back({"", F::kInet, meta(ir::MetaKey::kRtIpsec, 1), {0}});
+    c.push_back({"", F::kIp, {ir::Field{.base = ir::Base::kMeta, .len = 4, .key = static_cast<uint8_t>(ir::MetaKey::kRtNexthop4)}}, {10, 1, 2, 40}});
+    c.push_back({"", F::kIp6, {ir::Field{.base = ir::Base::kMeta, .len = 16, .key = static_cast<uint8_t>(ir::MetaKey::kRtNexthop6)}}, *b::ip6("2001:db8::2")});
     // Nondeterministic keys: compiled and loaded on every flavor here, their values checked by
     // MetaClock.* / MetaRandom.* (the matcher table skips running them, see kNotReproducible).
     c.push_back({"", F::kInet, meta(ir::MetaKey::kRandom, 4), b::host32(0x10)});
@@ -229,9 +234,10 @@ std::vector<std::pair<std::string, std::vector<ir::Field>>> all_field_kinds() {
     }
   for (uint8_t m = 0; m < static_cast<uint8_t>(ir::MetaKey::kCount); ++m) {
     auto key = static_cast<ir::MetaKey>(m);
-    uint32_t len = key == ir::MetaKey::kIifName || key == ir::MetaKey::kOifName ? 16
+    uint32_t len = key == ir::MetaKey::kIifName || key == ir::MetaKey::kOifName || key == ir::MetaKey::kRtNexthop6 ? 16
                    : key == ir::MetaKey::kTime ? 8
-                   : key == ir::MetaKey::kNfProto || key == ir::MetaKey::kL4Proto || key == ir::MetaKey::kDay ? 1
+                   : key == ir::MetaKey::kNfProto || key == ir::MetaKey::kL4Proto || key == ir::MetaKey::kDay ||
+                             key == ir::MetaKey::kRtIpsec ? 1
                    : key == ir::MetaKey::kProtocol || key == ir::MetaKey::kIifType || key == ir::MetaKey::kOifType ? 2 : 4;
     std::vector<ir::Field> k{ir::Field{.base = ir::Base::kMeta, .len = len, .key = m, .host_order = len <= 8}};
     out.emplace_back(field_kind(k), k);

@@ -40,6 +40,9 @@ constexpr uint32_t kUid = 1234, kGid = 4321, kGroup = 7;
 ir::Field meta(ir::MetaKey k, uint32_t len) {
   return ir::Field{.base = ir::Base::kMeta, .len = len, .key = static_cast<uint8_t>(k), .host_order = true};
 }
+ir::Field nexthop4() {
+  return ir::Field{.base = ir::Base::kMeta, .len = 4, .key = static_cast<uint8_t>(ir::MetaKey::kRtNexthop4)};
+}
 ir::Match cmp(ir::Field f, ir::Op op, ir::Bytes v) { return ir::Match{.key = {f}, .op = op, .value = std::move(v)}; }
 ir::Bytes le(uint64_t v, size_t n) {
   ir::Bytes r(n);
@@ -105,6 +108,10 @@ TEST(LiveMeta, SocketDeviceClockAndCpuKeysCountAsTheKernelDoes) {
       {"meta skuid 0", cmp(meta(ir::MetaKey::kSkUid, 4), ir::Op::kEq, le(0, 4)), -1},
       {"meta cpu != 4096", cmp(meta(ir::MetaKey::kCpu, 4), ir::Op::kNe, le(4096, 4)), 20},
       {"meta cpu 0", cmp(meta(ir::MetaKey::kCpu, 4), ir::Op::kEq, le(0, 4)), -1},
+      {"rt classid 0", cmp(meta(ir::MetaKey::kRtClassid, 4), ir::Op::kEq, le(0, 4)), 20},
+      {"meta rtclassid 0", cmp(meta(ir::MetaKey::kRtClassid, 4), ir::Op::kEq, le(0, 4)), 20},
+      {"rt ipsec missing", cmp(meta(ir::MetaKey::kRtIpsec, 1), ir::Op::kEq, {0}), 20},
+      {"meta nfproto ipv4 rt ip nexthop 10.99.0.2", cmp(nexthop4(), ir::Op::kEq, {10, 99, 0, 2}), 20},  // local route: daddr
   };
   std::vector<Case> out_cases = {
       {"meta skuid 1234", cmp(meta(ir::MetaKey::kSkUid, 4), ir::Op::kEq, le(kUid, 4)), 15},
@@ -121,6 +128,10 @@ TEST(LiveMeta, SocketDeviceClockAndCpuKeysCountAsTheKernelDoes) {
       {fmt::format("meta time < {}", hour_ago), cmp(meta(ir::MetaKey::kTime, 8), ir::Op::kLt, le(hour_ago * 1000000000ull, 8)), 0},
       {fmt::format("meta day \"{}\"", kDays[today]), cmp(meta(ir::MetaKey::kDay, 1), ir::Op::kEq, {today}), 15},
       {fmt::format("meta day \"{}\"", kDays[(today + 1) % 7]), cmp(meta(ir::MetaKey::kDay, 1), ir::Op::kEq, {static_cast<uint8_t>((today + 1) % 7)}), 0},
+      {"rt classid 0", cmp(meta(ir::MetaKey::kRtClassid, 4), ir::Op::kEq, le(0, 4)), 15},
+      {"rt ipsec exists", cmp(meta(ir::MetaKey::kRtIpsec, 1), ir::Op::kEq, {1}), 0},
+      {"meta nfproto ipv4 rt ip nexthop 10.99.0.1", cmp(nexthop4(), ir::Op::kEq, {10, 99, 0, 1}), 15},  // on-link: daddr
+      {"meta nfproto ipv4 rt ip nexthop 10.99.0.9", cmp(nexthop4(), ir::Op::kEq, {10, 99, 0, 9}), 0},
   };
   // nft converts host-order keys to network order for ordered compares; the IR keeps host
   // order for the direct cases above, which codegen compares numerically.

@@ -32,6 +32,7 @@ bool not_reproducible(const std::string& kind) {
 // them on real traffic.
 bool always_breaks_in_test_runs(const std::string& kind, Flavor f) {
   if (kind == "meta/skuid" || kind == "meta/skgid") return true;  // no struct socket
+  if (kind.starts_with("meta/rt ")) return true;                   // no route
   if (kind.starts_with("ct/") && kind != "ct/state") return true;  // no conntrack entry (live_ct_test.cpp)
   if (f == Flavor::kNetfilter) return kind == "meta/iifgroup" || kind == "meta/cgroup";  // no in, no sk
   if (f == Flavor::kTcxIngress) return kind == "meta/oifgroup" || kind == "meta/oiftype";

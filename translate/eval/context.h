@@ -45,6 +45,15 @@ struct Conntrack {
   std::array<uint8_t, 16> labels{};            // the labels extension's bits (0: none)
 };
 
+// The skb's route (skb_dst) as nft_rt / meta rtclassid read it. Absent: no route (at prerouting
+// before the routing decision, unless early demux attached one): those keys break.
+struct Route {
+  uint32_t tclassid = 0;                        // dst->tclassid (route realms)
+  std::optional<std::array<uint8_t, 4>> gw4;    // rtable: rt_gw_family AF_INET -> rt_gw4, else daddr
+  std::optional<std::array<uint8_t, 16>> gw6;   // rt6_info: RTF_GATEWAY -> rt6i_gateway, else daddr
+  bool xfrm = false;                            // dst->xfrm (rt ipsec exists)
+};
+
 struct PacketContext {
   // The protocol family of the hook: kIp or kIp6 for the netfilter hooks (ip/ip6 tables run on
   // their own family, inet tables on both), kNetdev for ingress/egress device hooks (netdev tables,
@@ -68,6 +77,7 @@ struct PacketContext {
   uint32_t cpu = 0;
   uint32_t random = 0;                      // meta random
   uint64_t now_ns = 0;                      // virtual clock: limit token buckets, meta time/day/hour (UTC)
+  std::optional<Route> route;               // rt classid/nexthop/ipsec, meta rtclassid
   std::optional<Conntrack> ct;
   bool ct_untracked = false;
 };

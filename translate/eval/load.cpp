@@ -176,6 +176,31 @@ bool load_meta(const Env& env, const ir::Field& f, uint8_t* w, std::string& why,
       return true;
     }
     case ir::MetaKey::kHour: store_host(w, (c.now_ns / 1000000000ull) % 86400, 4); return true;
+    case ir::MetaKey::kRtClassid:
+    case ir::MetaKey::kRtNexthop4:
+    case ir::MetaKey::kRtNexthop6:
+    case ir::MetaKey::kRtIpsec: {
+      if (!c.route) {
+        why = "no route";
+        return false;
+      }
+      if (key == ir::MetaKey::kRtClassid) store_host(w, c.route->tclassid, 4);
+      if (key == ir::MetaKey::kRtIpsec) w[0] = c.route->xfrm ? 1 : 0;
+      bool v6 = key == ir::MetaKey::kRtNexthop6;
+      if (key == ir::MetaKey::kRtNexthop4 || v6) {
+        if (env.nfproto != (v6 ? 10 : 2)) {  // nft_pf(pkt)
+          why = "rt nexthop of the other family";
+          return false;
+        }
+        if (v6 && c.route->gw6) std::memcpy(w, c.route->gw6->data(), 16);
+        else if (!v6 && c.route->gw4) std::memcpy(w, c.route->gw4->data(), 4);
+        else if (!env.skb.copy(env.skb.network_offset() + (v6 ? 24 : 16), w, v6 ? 16 : 4)) {
+          why = "no IP header";
+          return false;
+        }
+      }
+      return true;
+    }
     default:
       unsupported = true;
       why = fmt::format("meta {} not modelled", ir::to_string(key));

@@ -119,6 +119,7 @@ bool natively_host_order(const Field& f) {
       // nft's random is a big-endian integer type: no byteorder before ordered compares, so the
       // kernel compares the register's bytes (the host-order u32 as stored) in memcmp order.
       case MetaKey::kRandom:
+      case MetaKey::kRtNexthop4: case MetaKey::kRtNexthop6:  // addresses
         return false;
       default:
         return true;
@@ -160,10 +161,11 @@ std::string_view to_string(Op o) {
   return name_in(n, o);
 }
 std::string_view to_string(MetaKey k) {
-  static constexpr std::array<std::string_view, 26> n = {
+  static constexpr std::array<std::string_view, 30> n = {
       "len", "protocol", "mark", "iif", "oif", "iifname", "oifname", "iiftype", "oiftype", "skuid",
       "skgid", "nfproto", "l4proto", "pkttype", "cpu", "iifgroup", "oifgroup", "cgroup", "priority",
-      "random", "secpath", "iifkind", "oifkind", "time", "day", "hour"};
+      "random", "secpath", "iifkind", "oifkind", "time", "day", "hour", "rt classid", "rt ip nexthop",
+      "rt ip6 nexthop", "rt ipsec"};
   return name_in(n, k);
 }
 std::string_view to_string(CtKey k) {

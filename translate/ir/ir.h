@@ -48,7 +48,9 @@ enum class Proto : uint8_t { kRaw, kEth, kIp4, kIp6, kTcp, kUdp, kSctp, kIcmp, k
 enum class MetaKey : uint8_t {
   kLen, kProtocol, kMark, kIif, kOif, kIifName, kOifName, kIifType, kOifType, kSkUid, kSkGid,
   kNfProto, kL4Proto, kPktType, kCpu, kIifGroup, kOifGroup, kCgroup, kPriority, kRandom,
-  kSecPath, kIifKind, kOifKind, kTime, kDay, kHour, kCount
+  kSecPath, kIifKind, kOifKind, kTime, kDay, kHour,
+  // nft's rt expression (and meta rtclassid): the skb's route (skb_dst)
+  kRtClassid, kRtNexthop4, kRtNexthop6, kRtIpsec, kCount
 };
 
 // In nft's NFT_CT_* order.

@@ -35,6 +35,7 @@ Result<uint8_t> reg_of(const nftnl_expr* e, uint16_t attr);
 Result<void> lower_payload(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_meta(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_ct(const nftnl_expr*, RuleBuilder&, const LowerContext&);
+Result<void> lower_rt(const nftnl_expr*, RuleBuilder&, const LowerContext&);  // rt.cpp
 Result<void> lower_exthdr(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_cmp(const nftnl_expr*, RuleBuilder&, const LowerContext&);
 Result<void> lower_range(const nftnl_expr*, RuleBuilder&, const LowerContext&);

@@ -34,7 +34,7 @@ constexpr std::array kMeta = {
     MetaInfo{NFT_META_SKUID, ir::MetaKey::kSkUid, 4, true, "skuid"},
     MetaInfo{NFT_META_SKGID, ir::MetaKey::kSkGid, 4, true, "skgid"},
     MetaInfo{NFT_META_NFTRACE, std::nullopt, 1, true, "nftrace"},
-    MetaInfo{NFT_META_RTCLASSID, std::nullopt, 4, true, "rtclassid"},
+    MetaInfo{NFT_META_RTCLASSID, ir::MetaKey::kRtClassid, 4, true, "rtclassid"},  // = rt classid
     MetaInfo{NFT_META_SECMARK, std::nullopt, 4, true, "secmark"},
     MetaInfo{NFT_META_NFPROTO, ir::MetaKey::kNfProto, 1, true, "nfproto"},
     MetaInfo{NFT_META_L4PROTO, ir::MetaKey::kL4Proto, 1, true, "l4proto"},

@@ -36,7 +36,7 @@ constexpr std::array kKinds = {
     Kind{"dynset", nullptr, "adds or updates set elements from the packet path (not supported yet)"},
     Kind{"exthdr", lower_exthdr, {}},
     Kind{"fib", nullptr, "route lookups are not supported yet"},
-    Kind{"rt", nullptr, "routing metadata is not supported yet"},
+    Kind{"rt", lower_rt, {}},
     Kind{"socket", nullptr, "socket lookups are not supported yet"},
     Kind{"osf", nullptr, "passive OS fingerprinting is not supported"},
     Kind{"xfrm", nullptr, "IPsec state matching is not supported"},
