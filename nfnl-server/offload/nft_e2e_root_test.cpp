@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "codegen/kernel/testing/netns_pair.h"
@@ -742,6 +743,9 @@ constexpr const char* kPersistentRuleset = R"(table ip t {
     type ipv4_addr
     elements = { 10.99.0.1 }
   }
+  set many {
+    type ipv4_addr
+  }
   chain gone {
   }
   chain sub {
@@ -767,6 +771,10 @@ TEST_F(NftPersistence, ProgramsKeepFilteringAfterSigkillAndARestartAdoptsThem) {
   Outcome r = nft_file(kPersistentRuleset);
   ASSERT_EQ(r.status, 0) << r.output << daemon_log();
   ASSERT_EQ(nft({"delete", "chain", "ip", "t", "gone"}).status, 0);
+  // More elements than one saved NEWSETELEM record holds (the element list's length is 16 bits).
+  std::string many = "{ ";
+  for (int i = 0; i < 600; ++i) many += fmt::format("{}10.50.{}.{}", i ? ", " : "", i / 256, i % 256);
+  ASSERT_EQ(nft({"add", "element", "ip", "t", "many", many + " }"}).status, 0);
   ASSERT_EQ(nft({"insert", "rule", "ip", "t", "input", "meta", "l4proto", "icmp", "accept"}).status, 0);
   ASSERT_EQ(nft({"add", "rule", "ip", "t", "input", "udp", "dport", "9", "drop"}).status, 0);
   Outcome h = nft({"-a", "list", "chain", "ip", "t", "input"});

@@ -13,6 +13,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -28,6 +29,8 @@ namespace {
 
 constexpr char kMagic[8] = {'N', 'F', 'B', 'P', 'F', 'R', 'S', '1'};
 constexpr uint32_t kOwnerFlag = 0x2;  // NFT_TABLE_F_OWNER
+// Elements per NEWSETELEM record: the element list is one nested attribute, whose length is 16 bits.
+constexpr size_t kElemsPerMessage = 256;
 
 void append_record(std::vector<uint8_t>& out, const nfnl::Message& m) {
   const uint32_t len = static_cast<uint32_t>(m.size());
@@ -84,7 +87,7 @@ using ObjPtr = std::unique_ptr<nftnl_obj, Deleter<nftnl_obj, nftnl_obj_free>>;
 struct Item {
   uint16_t type = 0;  // NFT_MSG_NEWCHAIN / NEWSET / NEWOBJ / NEWRULE
   const std::vector<uint8_t>* msg = nullptr;
-  const std::vector<uint8_t>* elems = nullptr;  // sets: their NEWSETELEM message, if any
+  std::vector<const std::vector<uint8_t>*> elems;  // sets: their NEWSETELEM messages
   std::string chain;   // rules: their chain
   size_t position = 0; // rules: index in the chain
   bool anonymous = false;
@@ -157,7 +160,8 @@ Result<void> add_item(BatchWriter& b, uint8_t family, const Item& it, uint64_t a
       nlmsghdr* nlh = nftnl_set_nlmsg_build_hdr(b.reserve(room), NFT_MSG_NEWSET, family, NLM_F_CREATE | NLM_F_EXCL, b.seq());
       nftnl_set_nlmsg_build_payload(nlh, s.get());
       b.commit();
-      if (it.anonymous && it.elems) return add_elems(b, *it.elems);
+      if (it.anonymous)
+        for (const auto* e : it.elems) NFBPF_TRYV(add_elems(b, *e));
       return {};
     }
     case NFT_MSG_NEWOBJ: {
@@ -206,9 +210,12 @@ std::vector<uint8_t> save_ruleset(const store::Ruleset& rs) {
       std::vector<const store::SetElem*> elems;
       for (const auto& e : s->elems)
         if (e.vis.cur && !e.expired(now)) elems.push_back(&e);
-      if (elems.empty()) continue;
       h.event = NFT_MSG_NEWSETELEM;
-      append_record(out, nftables::fill_setelems(h, *t, *s, elems));
+      for (size_t i = 0; i < elems.size(); i += kElemsPerMessage) {
+        const std::vector<const store::SetElem*> chunk(elems.begin() + i,
+                                                       elems.begin() + std::min(elems.size(), i + kElemsPerMessage));
+        append_record(out, nftables::fill_setelems(h, *t, *s, chunk));
+      }
     }
     for (const auto& o : t->objects) {
       if (!o->vis.cur) continue;
@@ -275,7 +282,7 @@ Result<std::vector<uint8_t>> replay_batch(std::span<const uint8_t> saved) {
       // Belongs to the set saved just before it.
       auto set = st.items.find(last_set);
       if (set == st.items.end()) return fail(EINVAL, "saved elements without their set");
-      set->second.elems = &m;
+      set->second.elems.push_back(&m);
       continue;
     } else if (type == NFT_MSG_NEWOBJ) {
       ObjPtr o(nftnl_obj_alloc());
@@ -326,7 +333,8 @@ Result<std::vector<uint8_t>> replay_batch(std::span<const uint8_t> saved) {
       NFBPF_TRYV(add_item(b, st->family, it, after));
     }
     for (const auto& [h, it] : st->items)
-      if (it.type == NFT_MSG_NEWSET && !it.anonymous && it.elems) NFBPF_TRYV(add_elems(b, *it.elems));
+      if (it.type == NFT_MSG_NEWSET && !it.anonymous)
+        for (const auto* e : it.elems) NFBPF_TRYV(add_elems(b, *e));
   }
   return b.done();
 }
