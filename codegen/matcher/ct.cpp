@@ -28,6 +28,7 @@
 
 #include "codegen/abi/netfilter.h"
 #include "codegen/matcher/load.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::codegen::matcher {
 
@@ -330,11 +331,14 @@ Result<Loaded> load_ct(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
     default:
       return failf(EOPNOTSUPP, "{}: {}", field_label(f), refusal(k));
   }
-  if (f.len == 8 && width == 8) return Loaded{Loaded::Kind::kReg, 8};
-  if (f.len != 1 && f.len != 2 && f.len != 4)
+  if (f.len != 1 && f.len != 2 && f.len != 4 && !(f.len == 8 && width == 8))
     return failf(EOPNOTSUPP, "{}: {}-byte loads are not supported", field_label(f), f.len);
   if (f.len == 4 && width > 4) p.mov32(Reg::R1, Reg::R1);  // the low 4 bytes
   else if (f.len < width) p.alu(AluOp::kAnd, Reg::R1, static_cast<int32_t>((1u << (8 * f.len)) - 1));
+  // A host-order key nft converted to network order for an ordered compare (byteorder, folded
+  // into the field as host_order = false): hold the same bytes, i.e. swap them, as meta does.
+  if (!f.host_order && ir::natively_host_order(f) && (f.len == 2 || f.len == 4 || f.len == 8))
+    p.to_be(Reg::R1, 8 * static_cast<int>(f.len));
   return Loaded{Loaded::Kind::kReg, f.len};
 }
 

@@ -45,6 +45,14 @@ ir::Bytes le(uint64_t v, size_t n) {
   return r;
 }
 ir::Match cmp(ir::Field f, ir::Op op, ir::Bytes v) { return ir::Match{.key = {f}, .op = op, .value = std::move(v)}; }
+// As nft translates an ordered compare of a host-order key: byteorder to network order, then a
+// big-endian compare; the IR folds that into the field (host_order = false).
+ir::Match ordered_be(ir::Field f, ir::Op op, uint64_t v) {
+  f.host_order = false;
+  ir::Bytes be(f.len);
+  for (size_t i = 0; i < f.len; ++i) be[f.len - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
+  return ir::Match{.key = {f}, .op = op, .value = std::move(be)};
+}
 ir::Match flag(ir::Field f, uint32_t bits) {  // (f & bits) != 0, as nft's `ct status assured`
   return ir::Match{.key = {f}, .mask = le(bits, 4), .op = ir::Op::kNe, .value = le(0, 4)};
 }
@@ -177,6 +185,13 @@ TEST(LiveCt, CtKeysOnARealConnectionCountAsTheKernelDoes) {
       {"ct bytes > 200", cmp(ct(ir::CtKey::kBytes, 8), ir::Op::kGt, le(200, 8)), -1},
       {"ct reply bytes 0", cmp(ct(ir::CtKey::kBytes, 8, ir::CtDir::kReply), ir::Op::kEq, le(0, 8)), -1},
       {"ct avgpkt > 60", cmp(ct(ir::CtKey::kAvgPkt, 8), ir::Op::kGt, le(60, 8)), kSome},
+      // the same keys in nft's own translation of ordered compares (network order)
+      {"ct bytes > 100000", ordered_be(ct(ir::CtKey::kBytes, 8), ir::Op::kGt, 100000), 0},
+      {"ct packets > 3", ordered_be(ct(ir::CtKey::kPkts, 8), ir::Op::kGt, 3), kSome},
+      {"ct expiration > 5d", ordered_be(ct(ir::CtKey::kExpiration, 4), ir::Op::kGt, 5ull * 86400 * 1000), 0},
+      {"ct expiration > 1s", ordered_be(ct(ir::CtKey::kExpiration, 4), ir::Op::kGt, 1000), -1},
+      {"ct mark > 0x20", ordered_be(ct(ir::CtKey::kMark, 4), ir::Op::kGt, 0x20), kAll},
+      {"ct zone < 1", ordered_be(ct(ir::CtKey::kZone, 2), ir::Op::kLt, 1), kAll},
   };
   std::vector<Case> out_cases = {
       {"ct direction reply", cmp(ct(ir::CtKey::kDirection, 1), ir::Op::kEq, {1}), kAll},
