@@ -575,11 +575,13 @@ TEST_F(ChainTest, RefusedStatementsAndFieldsNameWhat) {
     EXPECT_EQ(cc.error().err, EOPNOTSUPP) << cc.error().describe();
     EXPECT_NE(cc.error().describe().find(word), std::string::npos) << cc.error().describe();
   };
-  refused(ir::Log{.prefix = "x"}, Flavor::kNetfilter, ir::Family::kIp, "log");
+  refused(ir::Log{.prefix = "x", .group = 2}, Flavor::kNetfilter, ir::Family::kIp, "log group");  // nflog
+  refused(ir::Log{.prefix = "x", .level = 8}, Flavor::kNetfilter, ir::Family::kIp, "audit");
+  refused(ir::Log{.prefix = "x"}, Flavor::kXdp, ir::Family::kNetdev, "log");  // no sk_buff
   refused(b::eq(KnownField::kMetaMark, b::host32(1)), Flavor::kXdp, ir::Family::kNetdev, "meta mark");
   refused(b::eq(KnownField::kMetaIifName, b::ifname("eth0")), Flavor::kXdp, ir::Family::kNetdev, "iifname");
-  refused(b::eq(KnownField::kCtStatus, b::host32(1)), Flavor::kNetfilter, ir::Family::kIp, "ct status");
-  refused(b::eq(KnownField::kMetaSkUid, b::host32(0)), Flavor::kNetfilter, ir::Family::kIp, "skuid");
+  refused(b::eq(KnownField::kCtStatus, b::host32(1)), Flavor::kXdp, ir::Family::kNetdev, "ct status");
+  refused(b::eq(KnownField::kMetaSkUid, b::host32(0)), Flavor::kXdp, ir::Family::kNetdev, "skuid");
   refused(ir::Match{.key = {ir::Field{.base = ir::Base::kLink, .offset = 0, .len = 6}}, .value = ir::Bytes(6, 0)},
           Flavor::kNetfilter, ir::Family::kIp, "link-layer");
   // nat chains are not filters.
