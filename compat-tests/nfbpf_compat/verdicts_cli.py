@@ -69,11 +69,11 @@ def main(argv: list[str]) -> int:
     bins = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
     # The probe generator must come from the same build as the daemon: probes are made by the
     # same lowering the daemon runs, so mixing builds would test one IR with another's probes.
-    gen = args.probe_gen or _find_probe_gen(args.nfbpf_build)
+    build = os.path.dirname(os.path.dirname(bins.nfbpfd)) if bins else None
+    gen = args.probe_gen or (_find_probe_gen(build) if build else None)
     if bins is None or gen is None:
         print("needs nfbpfd/nfbpf-run/shim and nfbpf_probe_gen built", file=sys.stderr)
         return 2
-    build = os.path.dirname(os.path.dirname(bins.nfbpfd))
     cases = cases_mod.select(cases_mod.tests_py_cases(cases_mod.SUITE_ROOT), args.filter, False)
     if not args.no_dumps:
         cases += cases_mod.select(cases_mod.dump_cases(cases_mod.SUITE_ROOT), args.filter, False)
