@@ -37,9 +37,11 @@ constexpr int32_t kRetContinue = 0, kRetAccept = 1, kRetDrop = 2;
 // Verdicts a step can produce without being the rule's verdict (verdict maps, register blocks).
 void step_verdicts(const ir::Table& t, const ir::Step& s, std::vector<ir::Verdict>& out) {
   auto from_set = [&](const std::string& name) {
-    if (const ir::Set* set = ir::find_set(t, name); set && set->verdict_map)
+    if (const ir::Set* set = ir::find_set(t, name); set && set->verdict_map) {
       for (const auto& e : set->elements)
         if (e.verdict) out.push_back(*e.verdict);
+      if (set->catchall && set->catchall->verdict) out.push_back(*set->catchall->verdict);
+    }
   };
   if (const auto* vm = std::get_if<ir::VerdictMap>(&s)) from_set(vm->set);
   if (const auto* b = std::get_if<ir::RegisterBlock>(&s)) {
@@ -214,10 +216,13 @@ class Compiler {
   // r0 = non-NULL VmapValue*: jumps per the element's verdict; falls through for continue.
   Result<void> emit_vmap_dispatch(const ir::Set& s, Label& next, Frame& fr) {
     std::vector<ir::Verdict> kinds;
-    for (const auto& e : s.elements)
+    auto add = [&](const ir::Element& e) {
       if (e.verdict && e.verdict->kind != ir::VerdictKind::kContinue &&
           std::find(kinds.begin(), kinds.end(), *e.verdict) == kinds.end())
         kinds.push_back(*e.verdict);
+    };
+    for (const auto& e : s.elements) add(e);
+    if (s.catchall) add(*s.catchall);  // set_lookup.cpp hands its value over on a miss
     Label hold(p_);
     std::deque<Label> blocks;
     p_.ldx(Size::kW, Reg::R1, Reg::R0, 0);

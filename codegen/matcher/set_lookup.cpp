@@ -4,6 +4,9 @@
 #include "codegen/matcher/stack_access.h"
 #include "translate/ir/build.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace nfbpf::codegen::matcher {
 
 using emit::AluOp;
@@ -60,6 +63,59 @@ void apply_mask(emit::Program& p, int16_t base_slot, const ir::Bytes& mask) {
     }
 }
 
+// The map value the set's catch-all element stands for (as chain/sets.cpp writes elements).
+Result<ir::Bytes> catchall_value(const ir::Table& t, const ir::Set& s) {
+  const ir::Element& e = *s.catchall;
+  if (s.verdict_map) {
+    if (!e.verdict) return failf(EINVAL, "set '{}': catch-all without a verdict", s.name);
+    VmapValue v{static_cast<uint32_t>(e.verdict->kind), 0};
+    if (e.verdict->kind == ir::VerdictKind::kJump || e.verdict->kind == ir::VerdictKind::kGoto) {
+      auto it = std::find_if(t.chains.begin(), t.chains.end(), [&](const ir::Chain& ch) { return ch.name == e.verdict->chain; });
+      if (it == t.chains.end()) return failf(ENOENT, "set '{}': catch-all jumps to unknown chain '{}'", s.name, e.verdict->chain);
+      v.chain = static_cast<uint32_t>(it - t.chains.begin());
+    }
+    ir::Bytes b(sizeof v);
+    std::memcpy(b.data(), &v, sizeof v);
+    return b;
+  }
+  if (s.data_len > 0) {
+    ir::Bytes b = e.data;
+    b.resize((s.data_len + 3) & ~3u, 0);
+    return b;
+  }
+  ir::Bytes b(4);
+  uint32_t one = kSetMemberValue;
+  std::memcpy(b.data(), &one, 4);
+  return b;
+}
+
+// After bpf_map_lookup_elem: on a miss (r0 == NULL) and when the set has a catch-all element,
+// r0 = a stack copy of its value, baked in as immediates (nft_set_catchall_lookup). The copy is
+// allocated below the caller's mark so that it outlives the lookup's own temporaries; callers
+// read r0 right after the lookup. A change of the catch-all changes the set's printed shape, so
+// the daemon recompiles the program instead of updating the map in place (offload_hook.cpp).
+Result<void> emit_catchall(EmitCtx& c, const ir::Set& s, int16_t value_slot) {
+  if (!s.catchall) return {};
+  auto v = catchall_value(c.table, s);
+  if (!v) return std::unexpected(std::move(v).error());
+  emit::Program& p = c.p;
+  emit::JumpPatch hit = p.jmp_fwd(Cond::kNe, Reg::R0, 0);
+  for (size_t off = 0; off < v->size(); off += 4) {
+    uint32_t w = 0;
+    std::memcpy(&w, v->data() + off, 4);
+    p.st(Size::kW, kTmp, at(static_cast<int16_t>(value_slot + off)), static_cast<int32_t>(w));
+  }
+  p.mov(Reg::R0, kTmp);
+  p.alu(AluOp::kAdd, Reg::R0, at(value_slot));
+  return {};
+}
+
+Result<int16_t> catchall_slot(EmitCtx& c, const ir::Set& s) {
+  if (!s.catchall) return int16_t{0};
+  uint32_t n = s.verdict_map ? sizeof(VmapValue) : s.data_len > 0 ? (s.data_len + 3) & ~3u : 4;
+  return c.stack.alloc(static_cast<uint16_t>((n + 7) & ~7u));
+}
+
 }  // namespace
 
 SetMapKind set_map_kind(const ir::Set& s) {
@@ -101,6 +157,8 @@ Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const st
   if (!s) return failf(ENOENT, "set '{}' not found", set_name);
   uint32_t klen = ir::build::key_len(key);
   if (klen != s->key_len) return failf(EINVAL, "set '{}' has key_len {}, the key is {} bytes", set_name, s->key_len, klen);
+  auto value_slot = catchall_slot(c, *s);
+  if (!value_slot) return std::unexpected(std::move(value_slot).error());
   int16_t slot = 0;
   bool lpm = set_map_kind(*s) == SetMapKind::kLpm;
   NFBPF_TRYV(emit_build_key(c, key, mask, lpm, slot, fail));
@@ -110,7 +168,7 @@ Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const st
   c.p.mov(Reg::R2, kTmp);
   c.p.alu(AluOp::kAdd, Reg::R2, at(slot));
   c.p.call_helper(BPF_FUNC_map_lookup_elem);
-  return {};
+  return emit_catchall(c, *s, *value_slot);
 }
 
 Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_name) {
@@ -119,6 +177,8 @@ Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_
   auto map = c.set_map(set_name);
   if (!map) return std::unexpected(std::move(map).error());
   emit::Program& p = c.p;
+  auto value_slot = catchall_slot(c, *s);
+  if (!value_slot) return std::unexpected(std::move(value_slot).error());
   int16_t at_slot = key_off;
   if (set_map_kind(*s) == SetMapKind::kLpm) {
     // The trie wants {prefixlen, key}: copy the register bytes behind a header.
@@ -134,7 +194,7 @@ Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_
   p.mov(Reg::R2, kTmp);
   p.alu(AluOp::kAdd, Reg::R2, matcher::at(at_slot));
   p.call_helper(BPF_FUNC_map_lookup_elem);
-  return {};
+  return emit_catchall(c, *s, *value_slot);
 }
 
 Result<void> emit_set_match(EmitCtx& c, const ir::Match& m, emit::Label& fail) {

@@ -383,6 +383,53 @@ TEST_F(ChainTest, MaskedLookupsConcatenatedVerdictMapsAndDataMaps) {
                {udp4("10.0.0.7", 1), kD}, {udp4("10.0.0.8", 1), kA}});
 }
 
+// Catch-all elements ('*'): on a miss the lookup answers with the catch-all's value, baked into
+// the program (nft_set_catchall_lookup); sets without one still miss. Every lookup path: in-set,
+// exact and interval verdict maps (a jump: the chain index), and a data map in a register block.
+TEST_F(ChainTest, CatchAllAnswersMissesOnly) {
+  using namespace ir::reg;
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::Set plain{.name = "plain", .key_parts = {2}, .key_len = 2};
+  plain.elements.push_back({.key = b::be16(7)});
+  t.sets.push_back(plain);  // no catch-all: port 8 misses
+  ir::Set any{.name = "any", .key_parts = {2}, .key_len = 2};
+  any.elements.push_back({.key = b::be16(1)});
+  any.catchall = ir::Element{};
+  t.sets.push_back(any);
+  ir::Set ports{.name = "ports", .key_parts = {2}, .key_len = 2, .verdict_map = true};
+  ports.elements.push_back({.key = b::be16(20), .verdict = b::accept()});
+  ports.catchall = ir::Element{.verdict = b::jump("sub")};
+  t.sets.push_back(ports);
+  ir::Set ranges{.name = "ranges", .flags = ir::kSetInterval, .key_parts = {4}, .key_len = 4, .verdict_map = true};
+  ranges.elements.push_back({.key = *b::ip4("10.9.0.0"), .key_end = *b::ip4("10.9.0.255"), .verdict = b::drop()});
+  ranges.catchall = ir::Element{.verdict = b::accept()};
+  t.sets.push_back(ranges);
+  ir::Set marks{.name = "marks", .key_parts = {2}, .key_len = 2, .data_len = 4};
+  marks.elements.push_back({.key = b::be16(30), .data = b::host32(0x30)});
+  marks.catchall = ir::Element{.data = b::host32(0x99)};
+  t.sets.push_back(marks);
+  ir::RegisterBlock data{.ops = {Load{8, ir::known_field(KnownField::kUdpDport)},
+                                 Lookup{8, "marks", false, uint8_t{9}},
+                                 Cmp{9, ir::Op::kEq, b::host32(0x99)}}};
+  ir::Field dp = ir::known_field(KnownField::kUdpDport);
+  t.chains.push_back(base("in", kD, {
+      rule(2, {saddr("10.9.0.1"), b::in_set({dp}, "plain")}, b::accept()),
+      rule(3, {saddr("10.9.0.2"), b::in_set({dp}, "any")}, b::accept()),
+      rule(4, {saddr("10.9.0.3"), b::in_set({dp}, "any", /*negate=*/true)}, b::accept()),
+      rule(5, {saddr("10.9.0.4"), ir::VerdictMap{.key = {dp}, .set = "ports"}}, b::accept()),
+      rule(6, {saddr("10.9.0.5"), data}, b::accept()),
+      rule(7, {ir::VerdictMap{.key = {ir::known_field(KnownField::kIp4Saddr)}, .set = "ranges"}}, b::drop())}));
+  t.chains.push_back(regular("sub", {rule(10, {dport(21)}, b::drop())}));
+  ChainRun run = make(t);
+  // Every accept below comes from an element or a catch-all; a miss falls to "ranges": drop.
+  expect(run, {{udp4("10.9.0.1", 7), kA}, {udp4("10.9.0.1", 8), kD},
+               {udp4("10.9.0.2", 1), kA}, {udp4("10.9.0.2", 5), kA}, {udp4("10.9.0.3", 5), kD},
+               {udp4("10.9.0.4", 20), kA}, {udp4("10.9.0.4", 21), kD},
+               {udp4("10.9.0.4", 22), kD} /* sub returns to rule 6: the vmap's verdict ends rule 5 */,
+               {udp4("10.9.0.5", 30), kD}, {udp4("10.9.0.5", 31), kA},
+               {udp4("10.0.0.1", 1), kA}, {udp4("10.9.0.9", 1), kD}});
+}
+
 TEST_F(ChainTest, CountersKeepTheirSlotAcrossRecompiles) {
   ir::Table t{.family = ir::Family::kIp, .name = "t"};
   t.chains.push_back(base("in", kA, {rule(2, {ir::Counter{}, saddr("10.0.0.1"), ir::Counter{}}, b::drop()),
@@ -582,8 +629,8 @@ TEST_F(ChainTest, RefusedStatementsAndFieldsNameWhat) {
   refused(b::eq(KnownField::kMetaIifName, b::ifname("eth0")), Flavor::kXdp, ir::Family::kNetdev, "iifname");
   refused(b::eq(KnownField::kCtStatus, b::host32(1)), Flavor::kXdp, ir::Family::kNetdev, "ct status");
   refused(b::eq(KnownField::kMetaSkUid, b::host32(0)), Flavor::kXdp, ir::Family::kNetdev, "skuid");
-  refused(ir::Match{.key = {ir::Field{.base = ir::Base::kLink, .offset = 0, .len = 6}}, .value = ir::Bytes(6, 0)},
-          Flavor::kNetfilter, ir::Family::kIp, "link-layer");
+  refused(ir::Match{.key = {ir::Field{.base = ir::Base::kLink, .offset = 12, .len = 2}}, .value = ir::Bytes(2, 0)},
+          Flavor::kNetfilter, ir::Family::kIp, "VLAN tag");
   // nat chains are not filters.
   {
     ir::Table nat{.family = ir::Family::kIp, .name = "t"};

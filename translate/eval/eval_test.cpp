@@ -1,5 +1,6 @@
 // Expectations here are written by hand from nf_tables semantics, never taken from the evaluator.
 #include "translate/eval/eval.h"
+#include "translate/eval/sets.h"
 
 #include <gtest/gtest.h>
 
@@ -495,6 +496,31 @@ TEST(Eval, SetsExactIntervalConcat) {
   EXPECT_EQ(run(t, input4(), pk("10.0.1.0", 1500)).rule, std::nullopt);
   EXPECT_EQ(run(t, input4(), pk("7.7.7.7", 1, 1)).rule, 5u);
   EXPECT_EQ(run(t, input4(), pk("1.1.1.1", 1, 1)).rule, 1u);
+}
+
+TEST(Eval, CatchAllAnswersOnlyMisses) {
+  // nft_set_catchall_lookup: the '*' element answers when no element does; without it, a miss.
+  ir::Set ex{.name = "ex", .key_parts = {4}, .key_len = 4, .elements = {{.key = ip4("1.1.1.1")}}};
+  ir::Set vm{.name = "vm", .flags = ir::kSetMap, .key_parts = {2}, .key_len = 2, .verdict_map = true,
+             .elements = {{.key = b::be16(22), .verdict = b::accept()}}};
+  EXPECT_EQ(set_lookup(ex, ip4("2.2.2.2")), nullptr);
+  EXPECT_EQ(set_lookup(vm, b::be16(80)), nullptr);
+  ex.catchall = ir::Element{};
+  vm.catchall = ir::Element{.verdict = b::drop()};
+  EXPECT_EQ(set_lookup(ex, ip4("2.2.2.2")), &*ex.catchall);
+  EXPECT_EQ(set_lookup(ex, ip4("1.1.1.1")), &ex.elements[0]);  // an element wins over '*'
+  EXPECT_EQ(set_lookup(vm, b::be16(22)), &vm.elements[0]);
+  EXPECT_EQ(set_lookup(vm, b::be16(80)), &*vm.catchall);
+  ir::Field dp = ir::known_field(KnownField::kTcpDport);
+  auto t = table(ir::Family::kIp,
+                 {base_chain("in", {rule(1, {l4(6), ir::VerdictMap{.key = {dp}, .set = "vm"}}, b::accept()),
+                                    rule(2, {}, b::accept())})},
+                 {vm});
+  auto pk = [](uint16_t port) { return Packet::ipv4("1.1.1.1", "2.2.2.2").tcp(1, port).l3(); };
+  EXPECT_EQ(run(t, input4(), pk(22)).verdict, kAccept);
+  auto r = run(t, input4(), pk(80));
+  EXPECT_EQ(r.verdict, kDrop);
+  EXPECT_EQ(r.rule, 1u);
 }
 
 TEST(Eval, VerdictMap) {

@@ -17,7 +17,7 @@ bool in_range(std::span<const uint8_t> key, const ir::Element& e, size_t off, si
 
 const ir::Element* set_lookup(const ir::Set& set, std::span<const uint8_t> key) {
   size_t klen = set.key_len;
-  if (key.size() < klen) return nullptr;
+  if (key.size() < klen) return nullptr;  // malformed key: not even the catch-all
   bool interval = set.flags & ir::kSetInterval;
   for (const ir::Element& e : set.elements) {
     if (!interval) {
@@ -40,7 +40,8 @@ const ir::Element* set_lookup(const ir::Set& set, std::span<const uint8_t> key) 
     }
     if (all) return &e;
   }
-  return nullptr;
+  // nft_set_do_lookup: on a miss, the catch-all element (nft_set_catchall_lookup) answers.
+  return set.catchall ? &*set.catchall : nullptr;
 }
 
 }  // namespace nfbpf::eval

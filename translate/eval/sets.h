@@ -7,7 +7,8 @@
 // Comparisons are bytewise (memcmp) as in the kernel, so a host-order key in an interval set
 // orders by its little-endian bytes: nft converts such keys to big endian (a byteorder
 // expression) before the lookup, and the IR must carry that conversion.
-// Element timeouts are ignored (every element is live); catch-all elements are not modelled.
+// Element timeouts are ignored (every element is live); on a miss, the set's catch-all element (if any)
+// answers, as nft_set_catchall_lookup.
 
 #include <cstdint>
 #include <span>
@@ -16,7 +17,7 @@
 
 namespace nfbpf::eval {
 
-// The element `key` (register layout, set.key_len bytes) falls in, or nullptr.
+// The element `key` (register layout, set.key_len bytes) falls in, else the catch-all, or nullptr.
 const ir::Element* set_lookup(const ir::Set& set, std::span<const uint8_t> key);
 
 }  // namespace nfbpf::eval

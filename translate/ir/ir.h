@@ -225,6 +225,9 @@ struct Set {
   bool verdict_map = false;
   uint32_t data_len = 0;           // data maps
   std::vector<Element> elements;
+  // The catch-all element ('*'), if the set has one: as nft_set_catchall_lookup, it matches
+  // (and for maps gives its verdict/data) whenever the key matches no element. key is empty.
+  std::optional<Element> catchall;
 };
 
 // ---- Chains, tables, ruleset ------------------------------------------------------------------

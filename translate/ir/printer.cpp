@@ -167,6 +167,12 @@ std::string to_string(const Set& s) {
     else if (!e.data.empty()) out += " : " + hex(e.data);
     if (e.timeout_ms) out += fmt::format(" timeout {}ms", *e.timeout_ms);
   }
+  if (s.catchall) {
+    // Printed even in the element-less shape offload compares: codegen bakes it into the program.
+    out += s.elements.empty() ? " *" : ", *";
+    if (s.catchall->verdict) out += " : " + to_string(*s.catchall->verdict);
+    else if (!s.catchall->data.empty()) out += " : " + hex(s.catchall->data);
+  }
   return out + " }";
 }
 

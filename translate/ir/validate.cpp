@@ -88,10 +88,14 @@ std::vector<std::string> jump_targets(const Table& t, const Chain& c) {
     for (const auto& step : r.steps) {
       const auto* v = std::get_if<VerdictMap>(&step);
       if (!v) continue;
-      if (const Set* s = find_set(t, v->set))
-        for (const auto& e : s->elements)
-          if (e.verdict && (e.verdict->kind == VerdictKind::kJump || e.verdict->kind == VerdictKind::kGoto))
-            out.push_back(e.verdict->chain);
+      const Set* s = find_set(t, v->set);
+      if (!s) continue;
+      auto add = [&](const Element& e) {
+        if (e.verdict && (e.verdict->kind == VerdictKind::kJump || e.verdict->kind == VerdictKind::kGoto))
+          out.push_back(e.verdict->chain);
+      };
+      for (const auto& e : s->elements) add(e);
+      if (s->catchall) add(*s->catchall);
     }
   }
   return out;
@@ -130,6 +134,10 @@ Result<void> check_set(const Set& s) {
     if (s.data_len && e.data.size() != s.data_len)
       return failf(EINVAL, "set {}: element data is {} bytes, map data are {}", s.name, e.data.size(), s.data_len);
   }
+  if (s.catchall && s.verdict_map && !s.catchall->verdict)
+    return failf(EINVAL, "set {}: verdict map catch-all without a verdict", s.name);
+  if (s.catchall && s.data_len && s.catchall->data.size() != s.data_len)
+    return failf(EINVAL, "set {}: catch-all data is {} bytes, map data are {}", s.name, s.catchall->data.size(), s.data_len);
   return {};
 }
 

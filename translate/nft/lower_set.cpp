@@ -85,8 +85,6 @@ Result<ir::Set> lower_set(const nftnl_set* s) {
   if (!it) return fail(ENOMEM, "cannot iterate set elements");
   while (nftnl_set_elem* e = nftnl_set_elems_iter_next(it.get())) {
     const uint32_t flags = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) ? nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) : 0;
-    if (flags & NFT_SET_ELEM_CATCHALL)
-      return failf(EOPNOTSUPP, "set {}: catch-all elements ('*') are not supported yet", out.name);
     RawElem r;
     r.interval_end = flags & NFT_SET_ELEM_INTERVAL_END;
     r.elem.key = elem_bytes(e, NFTNL_SET_ELEM_KEY);
@@ -102,6 +100,12 @@ Result<ir::Set> lower_set(const nftnl_set* s) {
       uint32_t len = 0;
       const void* ud = nftnl_set_elem_get(e, NFTNL_SET_ELEM_USERDATA, &len);
       if (ud) nftnl_udata_parse(ud, len, elem_comment_cb, &r.elem.comment);
+    }
+    if (flags & NFT_SET_ELEM_CATCHALL) {  // no key: it answers every lookup no element answers
+      r.elem.key.clear();
+      r.elem.key_end.clear();
+      out.catchall = std::move(r.elem);
+      continue;
     }
     raw.push_back(std::move(r));
   }

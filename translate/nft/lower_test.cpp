@@ -298,7 +298,7 @@ TEST(LowerSet, IntervalBoundariesBecomeInclusiveRanges) {
             "set s key_len 4 parts [4] flags 0x4 { 0a000000-0a0000ff, 0a000200-0a000209, c0a80000-ffffffff }");
 }
 
-TEST(LowerSet, VerdictMapsCarryVerdictsAndCatchAllIsRefused) {
+TEST(LowerSet, VerdictMapsCarryVerdictsAndTheCatchAllApart) {
   auto s = make_set("vm", NFT_SET_MAP, 2);
   nftnl_set_set_u32(s.get(), NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
   nftnl_set_elem* e = nftnl_set_elem_alloc();
@@ -310,11 +310,20 @@ TEST(LowerSet, VerdictMapsCarryVerdictsAndCatchAllIsRefused) {
   auto out = lower_set(s.get());
   ASSERT_TRUE(out) << out.error().describe();
   EXPECT_EQ(ir::to_string(*out), "set vm key_len 2 parts [2] flags 0x8 : verdict { 0016 : jump ssh }");
+  EXPECT_FALSE(out->catchall);
 
-  add_elem(s.get(), {}, NFT_SET_ELEM_CATCHALL);
-  auto bad = lower_set(s.get());
-  ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().err, EOPNOTSUPP);
+  // '* : drop': no key, kept out of the elements (it answers only when no element does).
+  nftnl_set_elem* star = nftnl_set_elem_alloc();
+  nftnl_set_elem_set_u32(star, NFTNL_SET_ELEM_FLAGS, NFT_SET_ELEM_CATCHALL);
+  nftnl_set_elem_set_u32(star, NFTNL_SET_ELEM_VERDICT, static_cast<uint32_t>(NF_DROP));
+  nftnl_set_elem_add(s.get(), star);
+  auto with = lower_set(s.get());
+  ASSERT_TRUE(with) << with.error().describe();
+  ASSERT_EQ(with->elements.size(), 1u);
+  ASSERT_TRUE(with->catchall);
+  ASSERT_TRUE(with->catchall->verdict);
+  EXPECT_EQ(with->catchall->verdict->kind, ir::VerdictKind::kDrop);
+  EXPECT_EQ(ir::to_string(*with), "set vm key_len 2 parts [2] flags 0x8 : verdict { 0016 : jump ssh, * : drop }");
 }
 
 }  // namespace
