@@ -369,6 +369,41 @@ TEST_F(NftEndToEnd, ElementsChangeInPlaceWithoutReloading) {
   EXPECT_EQ(status()["compiled"].get<int>(), compiled);
 }
 
+// A catch-all element ('*') answers every miss (nft_set_catchall_lookup). Its value is baked
+// into the program (codegen/matcher/set_lookup.cpp), so adding or deleting it at runtime
+// recompiles the hook (a new program id) and the verdicts follow.
+TEST_F(NftEndToEnd, CatchAllAddedAndDeletedAtRuntimeRecompiles) {
+  Outcome r = nft_file(R"(table ip t {
+  map verdicts {
+    type ipv4_addr : verdict
+    elements = { 10.99.0.1 : drop }
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr vmap @verdicts
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint32_t id = program_id("ip", "t", "input");
+  ASSERT_NE(id, 0u);
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);  // a miss: no catch-all yet
+
+  Outcome add = nft({"add", "element", "ip", "t", "verdicts", "{", "*", ":", "drop", "}"});
+  ASSERT_EQ(add.status, 0) << add.output << daemon_log();
+  EXPECT_EQ(delivered(tx3_), 0);  // the miss now takes '*'
+  EXPECT_EQ(delivered(tx1_), 0);
+  const uint32_t with_star = program_id("ip", "t", "input");
+  EXPECT_NE(with_star, id);
+
+  Outcome del = nft({"delete", "element", "ip", "t", "verdicts", "{", "*", "}"});
+  ASSERT_EQ(del.status, 0) << del.output << daemon_log();
+  EXPECT_EQ(delivered(tx3_), kPackets);
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_NE(program_id("ip", "t", "input"), with_star);
+}
+
 // An element with a timeout stops matching when it runs out (the daemon deletes its map entry),
 // without a reload; added again, it matches again.
 TEST_F(NftEndToEnd, ElementTimeoutsExpireInTheMap) {
