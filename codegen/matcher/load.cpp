@@ -4,6 +4,7 @@
 #include "codegen/matcher/meta.h"
 
 #include <fmt/format.h>
+#include <linux/bpf.h>
 
 #include "codegen/flavor/packet.h"
 #include "codegen/matcher/exthdr.h"
@@ -41,6 +42,44 @@ bool l2_flavor(flavor::Flavor f) {
   return f == flavor::Flavor::kXdp || f == flavor::Flavor::kTcxIngress || f == flavor::Flavor::kTcxEgress;
 }
 
+// nft_payload_eval copies loads that end past the MAC addresses (offsetof(ethhdr, h_proto) = 12)
+// through nft_payload_copy_vlan when the skb carries an accelerated VLAN tag; loads within the
+// first 12 bytes read skb_mac_header() directly, which is what the netfilter flavor emulates.
+constexpr uint32_t kLlDirectEnd = 12;
+
+// A link-layer load at a netfilter hook, as nft_payload_eval does it: break when the mac header
+// was never set (0xffff) or is empty (network_header == mac_header), else copy the bytes at
+// skb->head + mac_header + offset. Bytes past the linear head (skb->tail) break too: with at most
+// 12 bytes in front of the network header that needs a link header shorter than 12 bytes and a
+// linear head shorter than the rest, where the kernel would go on into the fragments.
+// Leaves r0 = the copied bytes (a stack slot).
+Result<void> emit_nf_link_read(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
+  using emit::KernelField;
+  emit::Program& p = c.p;
+  auto slot = c.stack.alloc(16);
+  if (!slot) return std::unexpected(std::move(slot).error());
+  emit_skb_ptr(c, Reg::R1);
+  p.ldx_field(Size::kH, Reg::R2, Reg::R1, KernelField::kSkbMacHeader);
+  p.jmp(Cond::kEq, Reg::R2, 0xffff, fail);  // !skb_mac_header_was_set
+  p.ldx_field(Size::kH, Reg::R3, Reg::R1, KernelField::kSkbNetworkHeader);
+  p.jmp(Cond::kEq, Reg::R2, Reg::R3, fail);  // skb_mac_header_len == 0
+  p.mov(Reg::R4, Reg::R2);
+  p.alu(AluOp::kAdd, Reg::R4, static_cast<int32_t>(f.offset + f.len));
+  p.ldx_field(Size::kW, Reg::R5, Reg::R1, KernelField::kSkbTail);
+  p.jmp(Cond::kGt, Reg::R4, Reg::R5, fail);
+  p.ldx_field(Size::kDW, Reg::R3, Reg::R1, KernelField::kSkbHead);
+  p.alu(AluOp::kAdd, Reg::R3, Reg::R2);
+  if (f.offset) p.alu(AluOp::kAdd, Reg::R3, static_cast<int32_t>(f.offset));
+  p.mov(Reg::R1, kTmp);
+  p.alu(AluOp::kAdd, Reg::R1, at(*slot));
+  p.mov(Reg::R2, static_cast<int32_t>(f.len));
+  p.call_helper(BPF_FUNC_probe_read_kernel);
+  p.jmp(Cond::kNe, Reg::R0, 0, fail);
+  p.mov(Reg::R0, kTmp);
+  p.alu(AluOp::kAdd, Reg::R0, at(*slot));
+  return {};
+}
+
 }  // namespace
 
 std::string field_label(const ir::Field& f) {
@@ -62,7 +101,12 @@ std::string field_label(const ir::Field& f) {
 Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bool have_nfct) {
   switch (f.base) {
     case ir::Base::kLink:
-      if (!l2_flavor(fl.flavor))
+      if (fl.flavor == flavor::Flavor::kNetfilter && f.offset + f.len > kLlDirectEnd)
+        return failf(EOPNOTSUPP,
+                     "{}: link-layer bytes past the MAC addresses need the VLAN tag reinserted "
+                     "(nft_payload_copy_vlan), not done at {} hooks",
+                     field_label(f), fl.name);
+      if (!l2_flavor(fl.flavor) && fl.flavor != flavor::Flavor::kNetfilter)
         return failf(EOPNOTSUPP, "{}: the link-layer header is not readable at {} hooks", field_label(f), fl.name);
       [[fallthrough]];
     case ir::Base::kNetwork:
@@ -89,6 +133,12 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
 
   emit::Program& p = c.p;
   bool as_reg = !want_mem && is_pow2_len(f.len);
+  if (f.base == ir::Base::kLink && c.f.flavor == flavor::Flavor::kNetfilter) {
+    NFBPF_TRYV(emit_nf_link_read(c, f, fail));
+    if (as_reg) p.ldx(size_of(f.len), Reg::R1, Reg::R0, 0);
+    else p.mov(Reg::R1, Reg::R0);
+    return Loaded{as_reg ? Loaded::Kind::kReg : Loaded::Kind::kMem, f.len};
+  }
   uint32_t end = f.offset + f.len;
   std::optional<Reg> fast;
   if (f.base == ir::Base::kNetwork && end <= c.layout.l3_fast) fast = prologue::kL3Ptr;

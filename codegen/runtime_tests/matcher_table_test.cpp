@@ -58,7 +58,9 @@ TEST_P(MatcherTable, BpfAgreesWithTheEvaluatorOnEveryBoundary) {
       mc.table.chains[0].base->hook = hook_for(f);
       auto supported = matcher::match_supported(flavor::flavor_ops(f), mc.table, mc.match, rt->nfct_offset.has_value());
       auto run = ChainRun::create(k, *rt, mc.table, "c", f);
-      if (!supported) {
+      // netdev tables (the link-layer cases) run at device hooks only: the compiler refuses
+      // them at netfilter whatever the match.
+      if (!supported || (f == Flavor::kNetfilter && mc.table.family == ir::Family::kNetdev)) {
         ASSERT_FALSE(run.has_value()) << mc.name << ": compiled although match_supported refuses it";
         EXPECT_EQ(run.error().err, EOPNOTSUPP) << mc.name << ": " << run.error().describe();
         ++refused;
