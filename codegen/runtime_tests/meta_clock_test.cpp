@@ -75,8 +75,10 @@ TEST_F(MetaNondeterministic, RandomIsComparedAsRawRegisterBytesAndSpreads) {
   for (Flavor f : kAllFlavors) {
     // nft: meta random gt 1000000 -> cmp gt reg 1 0x40420f00 with no byteorder (random is a
     // big-endian type in nft): the kernel memcmps the host-order u32's bytes with 00 0f 42 40,
-    // which holds unless the low byte is 0 and the next ones small: 200 of 200 in practice.
-    EXPECT_EQ(matches(f, ir::Match{.key = {meta(ir::MetaKey::kRandom, 4, false)}, .op = ir::Op::kGt, .value = be(1000000, 4)}, 200), 200)
+    // which fails only when the low byte is 0 and the next one below 0x0f (or equal and so on):
+    // p ~ (1/256)(15/256) ~ 2.3e-4 a run, so a miss now and then is right (CI once saw 199 of
+    // 200); 4 or more misses in 200 would have p ~ 1e-7, while a swapped compare misses about half.
+    EXPECT_GE(matches(f, ir::Match{.key = {meta(ir::MetaKey::kRandom, 4, false)}, .op = ir::Op::kGt, .value = be(1000000, 4)}, 200), 197)
         << flavor::flavor_name(f);
     EXPECT_EQ(matches(f, ir::Match{.key = {meta(ir::MetaKey::kRandom, 4, false)}, .op = ir::Op::kEq, .value = be(1, 4)}, 200), 0)
         << flavor::flavor_name(f);
