@@ -21,6 +21,7 @@
 #include "codegen/kernel/testing/netns_pair.h"
 #include "codegen/runtime/dispatcher.h"
 #include "codegen/runtime_tests/harness.h"
+#include "codegen/runtime_tests/live_compare.h"
 #include "translate/ir/build.h"
 #include "translate/ir/fields.h"
 
@@ -39,12 +40,6 @@ ir::Field ct(ir::CtKey k, uint32_t len, ir::CtDir dir = ir::CtDir::kAny) {
   f.host_order = ir::natively_host_order(f);
   return f;
 }
-ir::Bytes le(uint64_t v, size_t n) {
-  ir::Bytes r(n);
-  for (size_t i = 0; i < n; ++i) r[i] = static_cast<uint8_t>(v >> (8 * i));
-  return r;
-}
-ir::Match cmp(ir::Field f, ir::Op op, ir::Bytes v) { return ir::Match{.key = {f}, .op = op, .value = std::move(v)}; }
 // As nft translates an ordered compare of a host-order key: byteorder to network order, then a
 // big-endian compare; the IR folds that into the field (host_order = false).
 ir::Match ordered_be(ir::Field f, ir::Op op, uint64_t v) {
@@ -87,16 +82,6 @@ ir::Table table_for(ir::Hook hook, const std::vector<Case>& cases) {
   return t;
 }
 
-std::vector<int64_t> kernel_counts(const std::string& listing, const std::string& chain) {
-  std::vector<int64_t> out;
-  auto at = listing.find("chain " + chain + " {");
-  if (at == std::string::npos) return out;
-  auto end = listing.find("\n\t}", at);
-  std::string body = listing.substr(at, end - at);
-  std::regex re("counter packets ([0-9]+)");
-  for (std::sregex_iterator it(body.begin(), body.end(), re), e; it != e; ++it) out.push_back(std::stoll((*it)[1]));
-  return out;
-}
 
 // One TCP connection client (sender ns) -> server (receiver ns): handshake, 3 requests of 100
 // bytes, one 300-byte answer, close from both sides. Returns false on any socket error.

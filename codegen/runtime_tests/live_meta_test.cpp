@@ -24,6 +24,7 @@
 #include "codegen/matcher/meta.h"
 #include "codegen/runtime/dispatcher.h"
 #include "codegen/runtime_tests/harness.h"
+#include "codegen/runtime_tests/live_compare.h"
 #include "translate/ir/build.h"
 #include "translate/ir/fields.h"
 
@@ -42,12 +43,6 @@ ir::Field meta(ir::MetaKey k, uint32_t len) {
 }
 ir::Field nexthop4() {
   return ir::Field{.base = ir::Base::kMeta, .len = 4, .key = static_cast<uint8_t>(ir::MetaKey::kRtNexthop4)};
-}
-ir::Match cmp(ir::Field f, ir::Op op, ir::Bytes v) { return ir::Match{.key = {f}, .op = op, .value = std::move(v)}; }
-ir::Bytes le(uint64_t v, size_t n) {
-  ir::Bytes r(n);
-  for (size_t i = 0; i < n; ++i) r[i] = static_cast<uint8_t>(v >> (8 * i));
-  return r;
 }
 
 // One counted rule per case (verdict continue), guarded by udp dport like its nft twin.
@@ -71,17 +66,6 @@ ir::Table table_for(ir::Hook hook, uint16_t port, const std::vector<Case>& cases
   return t;
 }
 
-// "counter packets N" of each rule of `chain`, in order, from the kernel's listing.
-std::vector<int64_t> kernel_counts(const std::string& listing, const std::string& chain) {
-  std::vector<int64_t> out;
-  auto at = listing.find("chain " + chain + " {");
-  if (at == std::string::npos) return out;
-  auto end = listing.find("\n\t}", at);
-  std::string body = listing.substr(at, end - at);
-  std::regex re("counter packets ([0-9]+)");
-  for (std::sregex_iterator it(body.begin(), body.end(), re), e; it != e; ++it) out.push_back(std::stoll((*it)[1]));
-  return out;
-}
 
 TEST(LiveMeta, SocketDeviceClockAndCpuKeysCountAsTheKernelDoes) {
   kernel::LinuxKernel k;

@@ -9,6 +9,7 @@
 #include "codegen/emit/disasm.h"
 #include "codegen/matcher/meta.h"
 #include "codegen/runtime_tests/harness.h"
+#include "codegen/runtime_tests/live_compare.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
 
@@ -20,11 +21,6 @@ namespace b = ir::build;
 
 ir::Field meta(ir::MetaKey k, uint32_t len, bool host) {
   return ir::Field{.base = ir::Base::kMeta, .len = len, .key = static_cast<uint8_t>(k), .host_order = host};
-}
-ir::Bytes le(uint64_t v, size_t n) {
-  ir::Bytes r(n);
-  for (size_t i = 0; i < n; ++i) r[i] = static_cast<uint8_t>(v >> (8 * i));
-  return r;
 }
 ir::Bytes be(uint64_t v, size_t n) {
   ir::Bytes r = le(v, n);
