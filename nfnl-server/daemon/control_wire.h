@@ -80,6 +80,13 @@ inline constexpr char kAppEndNamePrefix[] = "nfbpf-nl.";
 inline constexpr char kSyncMarkerMagic[8] = {'N', 'F', 'B', 'P', 'F', 'S', 'Y', 'N'};
 inline constexpr size_t kSyncMarkerSize = 16 + sizeof(kSyncMarkerMagic);
 
+// The overrun marker: nfbpfd queues it (an NLMSG_NOOP with this magic) behind the records of a
+// listener that lost notifications because its buffer was full, unless NETLINK_NO_ENOBUFS is set.
+// The reader's recv() turns it into ENOBUFS, as the kernel reports a netlink overrun. The kernel
+// reports it on the next recv() at once; the marker comes after what was already queued.
+inline constexpr char kOverrunMarkerMagic[8] = {'N', 'F', 'B', 'P', 'F', 'N', 'O', 'B'};
+inline constexpr size_t kOverrunMarkerSize = 16 + sizeof(kOverrunMarkerMagic);
+
 inline constexpr const char* kDefaultSocketPath = "/run/nfbpf/nfbpf.sock";
 inline constexpr const char* kSocketPathEnv = "NFBPF_SOCKET";
 

@@ -1,5 +1,6 @@
 #include "nfnl-server/daemon/netlink_socket.h"
 
+#include <linux/netlink.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -7,6 +8,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "nfnl-server/daemon/control_wire.h"
 
 namespace nfbpf::nfnl::daemon {
 
@@ -84,6 +86,19 @@ void NetlinkSocket::deliver_notification(std::vector<Record> records) {
     if (overruns_++ % 1000 == 0) {
       log::warn("port {}: listener not reading; dropping notifications", portid_);
     }
+    if (!flags.no_enobufs && !overrun_marker_queued_) {
+      // One marker per overrun episode, as the kernel's sk_err holds one ENOBUFS until read.
+      Record marker(wire::kOverrunMarkerSize, 0);
+      nlmsghdr nlh{};
+      nlh.nlmsg_len = static_cast<uint32_t>(wire::kOverrunMarkerSize);
+      nlh.nlmsg_type = NLMSG_NOOP;
+      std::memcpy(marker.data(), &nlh, sizeof(nlh));
+      std::memcpy(marker.data() + sizeof(nlh), wire::kOverrunMarkerMagic,
+                  sizeof(wire::kOverrunMarkerMagic));
+      outbox_bytes_ += marker.size();
+      outbox_.push_back(std::move(marker));
+      overrun_marker_queued_ = true;
+    }
     return;
   }
   deliver(std::move(records));
@@ -94,6 +109,11 @@ void NetlinkSocket::flush() {
     const Record& r = outbox_.front();
     ssize_t n = ::send(end_.native_handle(), r.data(), r.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) {
+      if (r.size() == wire::kOverrunMarkerSize &&
+          std::memcmp(r.data() + sizeof(nlmsghdr), wire::kOverrunMarkerMagic,
+                      sizeof(wire::kOverrunMarkerMagic)) == 0) {
+        overrun_marker_queued_ = false;  // the reader will see this episode's ENOBUFS
+      }
       outbox_bytes_ -= r.size();
       outbox_.pop_front();
       continue;

@@ -106,6 +106,7 @@ class NetlinkSocket : public std::enable_shared_from_this<NetlinkSocket> {
   std::deque<Record> outbox_;
   size_t outbox_bytes_ = 0;
   uint64_t overruns_ = 0;
+  bool overrun_marker_queued_ = false;  // an ENOBUFS marker waits in outbox_
   bool write_wait_armed_ = false;
   bool closed_ = false;
 };

@@ -301,6 +301,28 @@ ssize_t EmulatedSocket::send(int fd, const msghdr* msg, int /*flags*/) {
   return static_cast<ssize_t>(len);
 }
 
+namespace {
+
+// The first bytes of a received record, gathered across the reader's iovecs.
+bool is_overrun_marker(const msghdr& msg, ssize_t n) {
+  if (n != static_cast<ssize_t>(wire::kOverrunMarkerSize) || (msg.msg_flags & MSG_TRUNC)) return false;
+  uint8_t head[wire::kOverrunMarkerSize];
+  size_t have = 0;
+  for (size_t i = 0; i < msg.msg_iovlen && have < sizeof(head); ++i) {
+    const size_t take = std::min(msg.msg_iov[i].iov_len, sizeof(head) - have);
+    std::memcpy(head + have, msg.msg_iov[i].iov_base, take);
+    have += take;
+  }
+  if (have < sizeof(head)) return false;
+  nlmsghdr nlh;
+  std::memcpy(&nlh, head, sizeof(nlh));
+  return nlh.nlmsg_type == NLMSG_NOOP && nlh.nlmsg_len == wire::kOverrunMarkerSize &&
+         std::memcmp(head + sizeof(nlh), wire::kOverrunMarkerMagic,
+                     sizeof(wire::kOverrunMarkerMagic)) == 0;
+}
+
+}  // namespace
+
 ssize_t EmulatedSocket::recv(int fd, msghdr* msg, int flags) {
   msghdr native = *msg;
   native.msg_name = nullptr;  // the daemon's unix address means nothing to a netlink client
@@ -309,6 +331,19 @@ ssize_t EmulatedSocket::recv(int fd, msghdr* msg, int flags) {
   if (n < 0) return -errno;
   msg->msg_flags = native.msg_flags;
   msg->msg_controllen = native.msg_controllen;
+  if (is_overrun_marker(native, n)) {
+    // A listener that lost notifications: ENOBUFS once, as the kernel's sk_err. A peek must not
+    // leave the marker behind to be reported twice.
+    if (flags & MSG_PEEK) {
+      char scratch[wire::kOverrunMarkerSize];
+      iovec iov{scratch, sizeof(scratch)};
+      msghdr drop{};
+      drop.msg_iov = &iov;
+      drop.msg_iovlen = 1;
+      (void)sys::recvmsg(fd, &drop, MSG_DONTWAIT);
+    }
+    return -ENOBUFS;
+  }
   if (n == 0 && total_length(msg) > 0) {
     // nfbpfd never sends empty records: this is its end closing. libmnl would take 0 for a
     // clean end of data, so report what a broken kernel connection would.

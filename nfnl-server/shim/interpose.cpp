@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -241,6 +242,71 @@ ssize_t writev(int fd, const iovec* iov, int count) {
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = static_cast<size_t>(count < 0 ? 0 : count);
   return c_result(with_socket(s, [&](EmulatedSocket& e) { return e.send(fd, &msg, 0); }));
+}
+
+// sendmmsg(2) on an emulated socket: one netlink datagram per entry, as the kernel's
+// __sys_sendmmsg loops over ___sys_sendmsg. An error on the first entry is the call's error;
+// a later one ends the call with the count sent so far (the kernel keeps that error for the
+// socket, which netlink never reports, so it is dropped here too).
+int sendmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags) {
+  auto s = emulated(fd);
+  if (!s) return NEXT(sendmmsg)(fd, vec, vlen, flags);
+  if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;  // the kernel's cap
+  unsigned int sent = 0;
+  for (; sent < vlen; ++sent) {
+    const ssize_t n = with_socket(s, [&](EmulatedSocket& e) { return e.send(fd, &vec[sent].msg_hdr, flags); });
+    if (n < 0) {
+      if (sent == 0) return c_result(static_cast<int>(n));
+      break;
+    }
+    vec[sent].msg_len = static_cast<unsigned int>(n);
+  }
+  return static_cast<int>(sent);
+}
+
+// recvmmsg(2): MSG_WAITFORONE makes every datagram after the first non-blocking; the timeout is
+// checked after each datagram, as the kernel does (it never interrupts a blocking receive).
+int recvmmsg(int fd, mmsghdr* vec, unsigned int vlen, int flags, timespec* timeout) {
+  if (!emulated(fd)) return NEXT(recvmmsg)(fd, vec, vlen, flags, timeout);
+  if (vlen > UIO_MAXIOV) vlen = UIO_MAXIOV;
+  timespec deadline{};
+  if (timeout) {
+    ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout->tv_sec;
+    deadline.tv_nsec += timeout->tv_nsec;
+    if (deadline.tv_nsec >= 1000000000L) {
+      deadline.tv_sec += 1;
+      deadline.tv_nsec -= 1000000000L;
+    }
+  }
+  unsigned int got = 0;
+  int entry_flags = flags & ~MSG_WAITFORONE;
+  while (got < vlen) {
+    const ssize_t n = EmulatedSocket::recv(fd, &vec[got].msg_hdr, entry_flags);
+    if (n < 0) {
+      if (got == 0) return c_result(static_cast<int>(n));
+      break;  // EAGAIN after MSG_WAITFORONE, or an error the next call reports again
+    }
+    vec[got++].msg_len = static_cast<unsigned int>(n);
+    if (flags & MSG_WAITFORONE) entry_flags |= MSG_DONTWAIT;
+    if (timeout) {
+      timespec now{};
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec > deadline.tv_sec ||
+          (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+        break;
+      }
+    }
+  }
+  if (timeout) {  // the kernel writes back the time left
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = (deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+    if (left < 0) left = 0;
+    timeout->tv_sec = left / 1000000000LL;
+    timeout->tv_nsec = left % 1000000000LL;
+  }
+  return static_cast<int>(got);
 }
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {

@@ -131,6 +131,14 @@ TEST(Shim, RawSendmsgBatchLikeNftIsAnsweredBeforeSelect) {
   EXPECT_EQ(server.protocol().calls(), 4u);
 }
 
+TEST(Shim, SendmmsgAndRecvmmsgCarryEveryDatagram) {
+  ServerThread server;
+  std::string out;
+  ASSERT_EQ(run_client(server.socket_path(), {"mmsg"}, &out), 0) << out;
+  EXPECT_EQ(server.protocol().calls(), 3u);
+  EXPECT_NE(out.find("messages=3 acks=3"), std::string::npos) << out;
+}
+
 TEST(Shim, ConcurrentClientsNeverSeeEachOthersReplies) {
   ServerThread server;
   std::vector<std::unique_ptr<Child>> clients;

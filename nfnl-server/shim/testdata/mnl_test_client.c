@@ -321,6 +321,53 @@ int main(int argc, char **argv) {
     if (echo_once(nl, 30)) return 62;
     return raw_batch(nl, kSlowEcho, NLM_F_ACK, 1, 40) == 1 ? 0 : 63;
   }
+  if (!strcmp(mode, "mmsg")) {
+    /* Three echo requests with NLM_F_ACK in one sendmmsg(), then recvmmsg(MSG_WAITFORONE): every
+     * reply and ack must come back, none twice, and msg_len must say each datagram's size. */
+    struct mnl_socket *nl = open_bound();
+    static char req[3][256];
+    struct iovec iov[3];
+    struct mmsghdr out[3];
+    const struct sockaddr_nl snl = {.nl_family = AF_NETLINK};
+    memset(out, 0, sizeof(out));
+    for (int i = 0; i < 3; i++) {
+      iov[i].iov_base = req[i];
+      iov[i].iov_len = build(req[i], kSlowEcho, NLM_F_ACK, 70 + (uint32_t)i, NULL, 0);
+      out[i].msg_hdr.msg_name = (void *)&snl;
+      out[i].msg_hdr.msg_namelen = sizeof(snl);
+      out[i].msg_hdr.msg_iov = &iov[i];
+      out[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = sendmmsg(mnl_socket_get_fd(nl), out, 3, 0);
+    if (sent != 3) { fprintf(stderr, "sendmmsg: %d (%s)\n", sent, strerror(errno)); return 70; }
+    for (int i = 0; i < 3; i++)
+      if (out[i].msg_len != iov[i].iov_len) { fprintf(stderr, "msg_len %u\n", out[i].msg_len); return 71; }
+    static char in_buf[8][8192];
+    struct iovec in_iov[8];
+    struct mmsghdr in[8];
+    int messages = 0, acks = 0;
+    for (int round = 0; round < 10 && acks < 3; round++) {
+      memset(in, 0, sizeof(in));
+      for (int i = 0; i < 8; i++) {
+        in_iov[i].iov_base = in_buf[i];
+        in_iov[i].iov_len = sizeof(in_buf[i]);
+        in[i].msg_hdr.msg_iov = &in_iov[i];
+        in[i].msg_hdr.msg_iovlen = 1;
+      }
+      struct timespec timeout = {5, 0};
+      int got = recvmmsg(mnl_socket_get_fd(nl), in, 8, MSG_WAITFORONE, &timeout);
+      if (got < 0 && errno == EAGAIN) { usleep(20000); continue; }  /* the socket is non-blocking */
+      if (got <= 0) { fprintf(stderr, "recvmmsg: %d (%s)\n", got, strerror(errno)); return 72; }
+      for (int d = 0; d < got; d++) {
+        int n = (int)in[d].msg_len;
+        for (const struct nlmsghdr *h = (void *)in_buf[d]; mnl_nlmsg_ok(h, n); h = mnl_nlmsg_next(h, &n)) {
+          if (h->nlmsg_type == NLMSG_ERROR) acks++; else messages++;
+        }
+      }
+    }
+    printf("messages=%d acks=%d\n", messages, acks);
+    return messages == 3 && acks == 3 ? 0 : 73;
+  }
   if (!strcmp(mode, "dead")) {
     struct mnl_socket *nl = open_bound();
     printf("ready\n");
