@@ -33,15 +33,22 @@ void Batch::commit_msg() {
   off_ += NLMSG_ALIGN(nlh->nlmsg_len);
 }
 
+// One message of the batch: header, the object's attributes (libnftnl's build_payload), and the
+// object freed. `room` bounds the message; the buffer grows to hold it.
+template <typename Object, typename BuildPayload, typename Release>
+Batch& Batch::put(uint16_t type, uint8_t family, uint16_t flags, size_t room, Object* o,
+                  BuildPayload build_payload, Release release) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(room), type, family, flags, seq_++);
+  build_payload(nlh, o);
+  release(o);
+  commit_msg();
+  return *this;
+}
+
 Batch& Batch::table(uint8_t family, const std::string& name, uint16_t flags) {
   nftnl_table* t = nftnl_table_alloc();
   nftnl_table_set_str(t, NFTNL_TABLE_NAME, name.c_str());
-  nlmsghdr* nlh = nftnl_table_nlmsg_build_hdr(reserve(4096), NFT_MSG_NEWTABLE, family,
-                                              NLM_F_CREATE | flags, seq_++);
-  nftnl_table_nlmsg_build_payload(nlh, t);
-  nftnl_table_free(t);
-  commit_msg();
-  return *this;
+  return table_msg(NFT_MSG_NEWTABLE, family, t, NLM_F_CREATE | flags);
 }
 
 Batch& Batch::base_chain(uint8_t family, const std::string& table, const std::string& name,
@@ -52,32 +59,18 @@ Batch& Batch::base_chain(uint8_t family, const std::string& table, const std::st
   nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, hooknum);
   nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, prio);
   nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, type.c_str());
-  nlmsghdr* nlh = nftnl_chain_nlmsg_build_hdr(reserve(4096), NFT_MSG_NEWCHAIN, family,
-                                              NLM_F_CREATE, seq_++);
-  nftnl_chain_nlmsg_build_payload(nlh, c);
-  nftnl_chain_free(c);
-  commit_msg();
-  return *this;
+  return chain_msg(NFT_MSG_NEWCHAIN, family, c, NLM_F_CREATE);
 }
 
 Batch& Batch::chain(uint8_t family, const std::string& table, const std::string& name) {
   nftnl_chain* c = nftnl_chain_alloc();
   nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table.c_str());
   nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name.c_str());
-  nlmsghdr* nlh = nftnl_chain_nlmsg_build_hdr(reserve(4096), NFT_MSG_NEWCHAIN, family,
-                                              NLM_F_CREATE, seq_++);
-  nftnl_chain_nlmsg_build_payload(nlh, c);
-  nftnl_chain_free(c);
-  commit_msg();
-  return *this;
+  return chain_msg(NFT_MSG_NEWCHAIN, family, c, NLM_F_CREATE);
 }
 
 void Batch::add_rule(nftnl_rule* r, uint8_t family, uint16_t extra_flags) {
-  nlmsghdr* nlh = nftnl_rule_nlmsg_build_hdr(reserve(8192), NFT_MSG_NEWRULE, family,
-                                             NLM_F_CREATE | NLM_F_APPEND | extra_flags, seq_++);
-  nftnl_rule_nlmsg_build_payload(nlh, r);
-  nftnl_rule_free(r);
-  commit_msg();
+  rule(NFT_MSG_NEWRULE, family, r, NLM_F_CREATE | NLM_F_APPEND | extra_flags);
 }
 
 Batch& Batch::rule_saddr_drop(uint8_t family, const std::string& table, const std::string& chain,
@@ -119,51 +112,27 @@ Batch& Batch::rule_jump(uint8_t family, const std::string& table, const std::str
 }
 
 Batch& Batch::set(uint16_t type, uint8_t family, nftnl_set* s, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(8192), type, family, flags, seq_++);
-  nftnl_set_nlmsg_build_payload(nlh, s);
-  nftnl_set_free(s);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 8192, s, nftnl_set_nlmsg_build_payload, nftnl_set_free);
 }
 
 Batch& Batch::elems(uint16_t type, uint8_t family, nftnl_set* s, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(16384), type, family, flags, seq_++);
-  nftnl_set_elems_nlmsg_build_payload(nlh, s);
-  nftnl_set_free(s);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 16384, s, nftnl_set_elems_nlmsg_build_payload, nftnl_set_free);
 }
 
 Batch& Batch::rule(uint16_t type, uint8_t family, nftnl_rule* r, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(8192), type, family, flags, seq_++);
-  nftnl_rule_nlmsg_build_payload(nlh, r);
-  nftnl_rule_free(r);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 8192, r, nftnl_rule_nlmsg_build_payload, nftnl_rule_free);
 }
 
 Batch& Batch::obj(uint16_t type, uint8_t family, nftnl_obj* o, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
-  nftnl_obj_nlmsg_build_payload(nlh, o);
-  nftnl_obj_free(o);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 4096, o, nftnl_obj_nlmsg_build_payload, nftnl_obj_free);
 }
 
 Batch& Batch::chain_msg(uint16_t type, uint8_t family, nftnl_chain* c, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
-  nftnl_chain_nlmsg_build_payload(nlh, c);
-  nftnl_chain_free(c);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 4096, c, nftnl_chain_nlmsg_build_payload, nftnl_chain_free);
 }
 
 Batch& Batch::table_msg(uint16_t type, uint8_t family, nftnl_table* t, uint16_t flags) {
-  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
-  nftnl_table_nlmsg_build_payload(nlh, t);
-  nftnl_table_free(t);
-  commit_msg();
-  return *this;
+  return put(type, family, flags, 4096, t, nftnl_table_nlmsg_build_payload, nftnl_table_free);
 }
 
 Bytes Batch::done() {

@@ -44,6 +44,9 @@ class Batch {
   Bytes done();  // appends BATCH_END
 
  private:
+  template <typename Object, typename BuildPayload, typename Release>
+  Batch& put(uint16_t type, uint8_t family, uint16_t flags, size_t room, Object* o,
+             BuildPayload build_payload, Release release);
   void add_rule(struct nftnl_rule* r, uint8_t family, uint16_t extra_flags);
   char* reserve(size_t n);
   void commit_msg();
