@@ -65,12 +65,25 @@ Result<store::BaseHook> parse_new_hook(const Request& r) {
   return h;
 }
 
+// nft_stats_alloc(): both counters are required; parsed without extack, as the kernel does.
+Result<store::BaseHook::Stats> parse_chain_counters(const Attr& attr) {
+  auto tb = parse_nested(attr, policy::chain_counters());
+  if (!tb) return fail(tb.error().err, "");
+  if (!(*tb)[NFTA_COUNTER_BYTES] || !(*tb)[NFTA_COUNTER_PACKETS]) return fail(EINVAL, "");
+  return store::BaseHook::Stats{(*tb)[NFTA_COUNTER_PACKETS]->be64(),
+                                (*tb)[NFTA_COUNTER_BYTES]->be64()};
+}
+
 Result<void> add_chain(BatchCtx& c, store::Table* t, uint32_t policy, uint32_t flags) {
   const Request& r = c.req;
   auto ch = std::make_unique<store::Chain>();
   if (r[NFTA_CHAIN_HOOK]) {
     if (flags & NFT_CHAIN_BINDING) return fail(EOPNOTSUPP, "");
     NFBPF_TRY_ASSIGN(hook, parse_new_hook(r));
+    if (r[NFTA_CHAIN_COUNTERS]) {  // a regular chain's counters are ignored, as the kernel does
+      NFBPF_TRY_ASSIGN(stats, parse_chain_counters(*r[NFTA_CHAIN_COUNTERS]));
+      hook.stats = stats;
+    }
     if (flags & NFT_CHAIN_HW_OFFLOAD) return fail(EOPNOTSUPP, "");
     ch->hook = std::move(hook);
     ch->hook->policy_next = policy;
@@ -139,6 +152,12 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
     if (pending_chain_name(c.txn, t, name)) return fail_at(EEXIST, r[NFTA_CHAIN_NAME]);
     rename.emplace(name);
   }
+  std::optional<store::BaseHook::Stats> stats;
+  if (r[NFTA_CHAIN_COUNTERS]) {
+    if (!ch->is_base()) return fail(EOPNOTSUPP, "");
+    NFBPF_TRY_ASSIGN(parsed, parse_chain_counters(*r[NFTA_CHAIN_COUNTERS]));
+    stats = parsed;
+  }
   Op op{OpKind::kUpdChain, c.origin};
   op.table = t;
   op.chain = ch;
@@ -150,6 +169,7 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
     op.chain_devices = std::move(added_devices);
   }
   if (policy && ch->hook) ch->hook->policy_next = *policy;
+  op.chain_stats = stats;
   c.txn.add(op);
   return {};
 }

@@ -12,6 +12,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -176,6 +178,85 @@ TEST(ChainDevices, NewDevicesJoinAnExistingNetdevChainInFront) {
                                 .done()),
             ENOENT);
   EXPECT_EQ(devices(*p), (std::vector<std::string>{"d1", "d0"}));
+}
+
+// Base chain counters (NFTA_CHAIN_COUNTERS; iptables-nft sends them, testdata/chain_counters.cap
+// has the real sessions). The error paths, which no client reaches, follow nf_tables_addchain,
+// nf_tables_updchain and nft_stats_alloc.
+nftnl_chain* with_counters(const char* name, bool base, std::optional<uint64_t> packets,
+                           std::optional<uint64_t> bytes) {
+  nftnl_chain* c = nftnl_chain_alloc();
+  nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, "t");
+  nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
+  if (base) {
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_INET_LOCAL_OUT);
+    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+  }
+  if (packets) nftnl_chain_set_u64(c, NFTNL_CHAIN_PACKETS, *packets);
+  if (bytes) nftnl_chain_set_u64(c, NFTNL_CHAIN_BYTES, *bytes);
+  return c;
+}
+
+// name -> (packets, bytes) of every chain that lists counters.
+std::map<std::string, std::pair<uint64_t, uint64_t>> chain_counters(nfnl::NetlinkProtocol& p) {
+  NoMulticast mc;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> out;
+  for (const auto& m : p.handle(testing::admin_peer(),
+                                testing::get_request(NFT_MSG_GETCHAIN, NFPROTO_IPV4, NLM_F_DUMP, 7), mc)) {
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(m.data());
+    if (nlh->nlmsg_type != ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWCHAIN)) continue;
+    nftnl_chain* c = nftnl_chain_alloc();
+    EXPECT_EQ(nftnl_chain_nlmsg_parse(nlh, c), 0);
+    if (nftnl_chain_is_set(c, NFTNL_CHAIN_PACKETS))
+      out[nftnl_chain_get_str(c, NFTNL_CHAIN_NAME)] = {nftnl_chain_get_u64(c, NFTNL_CHAIN_PACKETS),
+                                                       nftnl_chain_get_u64(c, NFTNL_CHAIN_BYTES)};
+    nftnl_chain_free(c);
+  }
+  return out;
+}
+
+TEST(ChainCounters, BaseChainsKeepAndListThemRegularChainsIgnoreThem) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch()
+                                .table(NFPROTO_IPV4, "t")
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("b", true, 12, 345), NLM_F_CREATE)
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("r", false, 1, 2), NLM_F_CREATE)
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("plain", true, {}, {}), NLM_F_CREATE)
+                                .done()),
+            0);
+  using C = std::map<std::string, std::pair<uint64_t, uint64_t>>;
+  EXPECT_EQ(chain_counters(*p), (C{{"b", {12, 345}}}));
+  // An update replaces them at commit; a failed batch leaves the old ones.
+  EXPECT_EQ(first_error(*p, Batch()
+                                .chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("b", true, 0, 0))
+                                .rule_jump(NFPROTO_IPV4, "t", "nosuch", "x")
+                                .done()),
+            ENOENT);
+  EXPECT_EQ(chain_counters(*p), (C{{"b", {12, 345}}}));
+  ASSERT_EQ(first_error(*p, Batch().chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("plain", true, 7, 8)).done()), 0);
+  EXPECT_EQ(chain_counters(*p), (C{{"b", {12, 345}}, {"plain", {7, 8}}}));
+}
+
+TEST(ChainCounters, UpdateOfARegularChainIsEopnotsuppAndBothValuesAreNeeded) {
+  auto p = make_nftables_protocol();
+  ASSERT_EQ(first_error(*p, Batch().table(NFPROTO_IPV4, "t").chain(NFPROTO_IPV4, "t", "r").done()), 0);
+  EXPECT_EQ(first_error(*p, Batch().chain_msg(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, with_counters("r", false, 1, 2)).done()),
+            EOPNOTSUPP);
+  // libnftnl sends both or neither; a raw client may send one.
+  for (uint16_t only : {NFTA_COUNTER_PACKETS, NFTA_COUNTER_BYTES}) {
+    auto fill = [only](nlmsghdr* nlh) {
+      nftnl_chain* c = with_counters("b", true, {}, {});
+      nftnl_chain_nlmsg_build_payload(nlh, c);
+      nftnl_chain_free(c);
+      nlattr* nest = mnl_attr_nest_start(nlh, NFTA_CHAIN_COUNTERS);
+      mnl_attr_put_u64(nlh, only, htobe64(1));
+      mnl_attr_nest_end(nlh, nest);
+    };
+    EXPECT_EQ(first_error(*p, Batch().raw(NFT_MSG_NEWCHAIN, NFPROTO_IPV4, NLM_F_CREATE, fill).done()), EINVAL)
+        << "only attribute " << only;
+  }
+  EXPECT_TRUE(chain_counters(*p).empty());
 }
 
 }  // namespace

@@ -96,6 +96,12 @@ nfnl::Message fill_chain(const FillHdr& h, const store::Table& t, const store::C
     w.nest_end(hk);
     w.put_be32(NFTA_CHAIN_POLICY, c.hook->policy);
     w.put_str(NFTA_CHAIN_TYPE, c.hook->type);
+    if (c.hook->stats) {  // nft_dump_stats()
+      size_t st = w.nest_start(NFTA_CHAIN_COUNTERS);
+      w.put_be64(NFTA_COUNTER_PACKETS, c.hook->stats->packets);
+      w.put_be64(NFTA_COUNTER_BYTES, c.hook->stats->bytes);
+      w.nest_end(st);
+    }
   }
   if (c.flags) w.put_be32(NFTA_CHAIN_FLAGS, c.flags);
   w.put_be32(NFTA_CHAIN_USE, c.use);

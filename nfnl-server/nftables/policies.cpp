@@ -38,6 +38,11 @@ const auto kChain = make<NFTA_CHAIN_MAX + 1>({
     {NFTA_CHAIN_ID, {T::kU32}},
     {NFTA_CHAIN_USERDATA, {T::kBinary, kUserdata}},
 });
+// nft_counter_policy: the base chain counters of NFTA_CHAIN_COUNTERS (nft_stats_alloc).
+const auto kChainCounters = make<NFTA_COUNTER_MAX + 1>({
+    {NFTA_COUNTER_PACKETS, {T::kU64}},
+    {NFTA_COUNTER_BYTES, {T::kU64}},
+});
 const auto kHook = make<NFTA_HOOK_MAX + 1>({
     {NFTA_HOOK_HOOKNUM, {T::kU32}},
     {NFTA_HOOK_PRIORITY, {T::kU32}},
@@ -134,6 +139,7 @@ const std::array<NlaPolicy, 1> kEmpty{};
 Policy table() { return kTable; }
 Policy chain() { return kChain; }
 Policy hook() { return kHook; }
+Policy chain_counters() { return kChainCounters; }
 Policy rule() { return kRule; }
 Policy expr() { return kExpr; }
 Policy set() { return kSet; }

@@ -8,6 +8,7 @@ namespace nfbpf::nftables::policy {
 Policy table();
 Policy chain();
 Policy hook();
+Policy chain_counters();
 Policy rule();
 Policy expr();
 Policy set();

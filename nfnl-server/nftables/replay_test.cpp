@@ -22,12 +22,18 @@ struct Event {
   int pid;
   char dir;
   std::vector<uint8_t> bytes;
-  std::string cmd;  // the nft command line this event belongs to
+  std::string cmd;   // the nft command line this event belongs to
+  std::string comm;  // the client's process name ("#! comm" lines; nft when none)
+  bool ext_ack = true;  // NETLINK_EXT_ACK on its socket
 };
 
-// "#! comm NAME" / "#! pid N" lines describe the client when it is not nft (nl_probe).
+// "#! comm NAME" / "#! pid N" lines describe the client when it is not nft (nl_probe); a
+// "#! comm" line applies to the events after it (capture.sh records one per process).
 struct Client {
   std::string comm = "nft";
+  // Captures without "#! comm" lines are nft sessions (extended acks on); in captures with them
+  // each process starts without and "#! ext_ack 1" turns them on.
+  bool ext_ack = true;
   int pid = 0;  // 0: the port id is the pid (one netfilter socket per nft process)
 };
 
@@ -38,6 +44,11 @@ std::vector<Event> load(const std::filesystem::path& p, Client& client) {
   while (std::getline(in, line)) {
     if (line.rfind("#! comm ", 0) == 0) {
       client.comm = line.substr(8);
+      client.ext_ack = false;
+      continue;
+    }
+    if (line.rfind("#! ext_ack 1", 0) == 0) {
+      client.ext_ack = true;
       continue;
     }
     if (line.rfind("#! pid ", 0) == 0) {
@@ -55,6 +66,8 @@ std::vector<Event> load(const std::filesystem::path& p, Client& client) {
     for (size_t i = 0; i + 1 < hex.size(); i += 2)
       e.bytes.push_back(uint8_t(std::stoi(hex.substr(i, 2), nullptr, 16)));
     e.cmd = cmd;
+    e.comm = client.comm;
+    e.ext_ack = client.ext_ack;
     out.push_back(std::move(e));
   }
   return out;
@@ -172,9 +185,9 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
     nfnl::Peer peer;
     peer.portid = uint32_t(s.pid);
     peer.pid = client.pid ? client.pid : s.pid;
-    peer.comm = client.comm;
+    peer.comm = s.comm;
     peer.cap_net_admin = true;
-    peer.ext_ack = true;
+    peer.ext_ack = s.ext_ack;
     auto mine = proto->handle(peer, s.bytes, mc);
     std::vector<std::vector<uint8_t>> kernel;
     size_t j = i + 1;
@@ -184,7 +197,7 @@ TEST_P(Replay, RepliesAreByteIdenticalToTheKernel) {
     for (auto& m : mine) ours.push_back(std::move(m));
     if (!same_replies(ours, kernel) && mismatches < max_print()) {
       mismatches++;
-      std::string msg = "command: nft " + s.cmd + "\nrequest: " + hex(s.bytes) + "\n";
+      std::string msg = "command: " + s.cmd + "\nrequest: " + hex(s.bytes) + "\n";
       for (size_t k = 0; k < std::max(ours.size(), kernel.size()); k++) {
         std::string a = k < kernel.size() ? hex(kernel[k]) : "(none)";
         std::string b = k < ours.size() ? hex(ours[k]) : "(none)";

@@ -135,6 +135,14 @@ Batch& Batch::table_msg(uint16_t type, uint8_t family, nftnl_table* t, uint16_t 
   return put(type, family, flags, 4096, t, nftnl_table_nlmsg_build_payload, nftnl_table_free);
 }
 
+Batch& Batch::raw(uint16_t type, uint8_t family, uint16_t flags,
+                  const std::function<void(nlmsghdr*)>& fill) {
+  nlmsghdr* nlh = nftnl_nlmsg_build_hdr(reserve(4096), type, family, flags, seq_++);
+  fill(nlh);
+  commit_msg();
+  return *this;
+}
+
 Bytes Batch::done() {
   nftnl_batch_end(reserve(4096), seq_++);
   commit_msg();

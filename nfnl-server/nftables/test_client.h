@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,8 @@ class Batch {
   Batch& obj(uint16_t type, uint8_t family, struct nftnl_obj* o, uint16_t flags = NLM_F_CREATE);
   Batch& chain_msg(uint16_t type, uint8_t family, struct nftnl_chain* c, uint16_t flags = 0);
   Batch& table_msg(uint16_t type, uint8_t family, struct nftnl_table* t, uint16_t flags = 0);
+  // A message whose attributes `fill` puts (libmnl), for what libnftnl cannot express.
+  Batch& raw(uint16_t type, uint8_t family, uint16_t flags, const std::function<void(nlmsghdr*)>& fill);
   Bytes done();  // appends BATCH_END
 
  private:

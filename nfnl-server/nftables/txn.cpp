@@ -179,6 +179,8 @@ void Txn::commit(const NotifyFn& notify) {
       case OpKind::kUpdChain:
         op.chain->vis.cur = true;
         if (op.chain_policy && op.chain->hook) op.chain->hook->policy = *op.chain_policy;
+        // nft_chain_stats_replace(): new counters replace the old ones at commit.
+        if (op.chain_stats && op.chain->hook) op.chain->hook->stats = op.chain_stats;
         // nft_chain_commit_update(): the new name takes effect at commit, before the
         // NEWCHAIN notification that announces it.
         if (op.chain_name) rename_chain(*op.table, *op.chain, *op.chain_name);

@@ -51,6 +51,7 @@ struct Op {
   std::optional<uint32_t> chain_policy;  // kNewChain/kUpdChain: policy to apply at commit
   std::optional<std::string> chain_name;  // kUpdChain: rename to apply at commit
   std::vector<std::string> chain_devices;  // kUpdChain: netdev devices it added (at the front)
+  std::optional<store::BaseHook::Stats> chain_stats;  // kUpdChain: counters to apply at commit
   // kUpdElem: the element's timeout and deadline before the update (applied when staged, so
   // prepare() sees them; abort puts these back).
   std::optional<uint64_t> old_timeout_ms, old_expires_at_ms;

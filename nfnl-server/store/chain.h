@@ -21,6 +21,14 @@ struct BaseHook {
   uint32_t policy = 1;          // NF_ACCEPT
   uint32_t policy_next = 1;     // the policy as the open transaction leaves it (commit hooks)
   std::vector<std::string> devices;
+  // Base chain counters (nft_base_chain.stats): present once NEWCHAIN carried
+  // NFTA_CHAIN_COUNTERS, as the kernel allocates them only then, and listed from then on. The
+  // kernel counts the packets that reach the chain's policy (iptables-nft shows them as the
+  // policy counters). An update replaces them at commit.
+  struct Stats {
+    uint64_t packets = 0, bytes = 0;
+  };
+  std::optional<Stats> stats;
 };
 
 struct Chain {

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   socklen_t al = sizeof(a);
   getsockname(sock, reinterpret_cast<sockaddr*>(&a), &al);
   portid = a.nl_pid;
-  std::fprintf(out, "#! comm nfbpf_nl_probe\n#! pid %d\n", getpid());
+  std::fprintf(out, "#! comm nfbpf_nl_probe\n#! ext_ack 1\n#! pid %d\n", getpid());
 
   uint32_t s = 100;
   exchange("getgen", Msg(nft(NFT_MSG_GETGEN), kReq, s++, 0).done());
