@@ -1,9 +1,10 @@
 // ns/packet of generated programs, measured with BPF_PROG_TEST_RUN (the kernel's own per-run
 // average over `repeat` runs), and the time to compile and load them.
 //
-// Chains: N rules `ip saddr 10.a.b.c drop` that the packet (saddr 192.0.2.1) does not match, the
-// same N addresses as one hash set (`ip saddr @blocked drop`), and the floor: a bare 2-instruction
-// program (r0 = accept; exit). Run as root; needs no namespace (test_run attaches nothing).
+// Chains: N rules `ip saddr 10.a.b.c drop` that the packet (saddr 192.0.2.1) does not match
+// (linear: as written, merge_runs off; merged: after translate/passes/merge_runs, as nfbpfd runs
+// them), the same N addresses as one hash set (`ip saddr @blocked drop`), and the floor: a bare
+// 2-instruction program (r0 = accept; exit). Compiled with the daemon's options (no policy counter). Run as root; needs no namespace (test_run attaches nothing).
 //
 // Counters reported per benchmark:
 //   ns_per_pkt   the kernel's duration for one run of the program (what docs/performance.md uses)
@@ -23,6 +24,7 @@
 #include "codegen/kernel/linux_kernel.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
+#include "translate/passes/merge_runs.h"
 
 namespace nfbpf::bench {
 namespace {
@@ -42,6 +44,12 @@ ir::Table linear_table(int64_t n) {
                                .steps = {b::eq(ir::KnownField::kIp4Saddr, addr(uint32_t(i)))},
                                .verdict = b::drop()});
   t.chains.push_back(std::move(c));
+  return t;
+}
+
+ir::Table merged_table(int64_t n) {
+  ir::Table t = linear_table(n);
+  if (auto r = translate::passes::merge_runs(t); !r) std::fprintf(stderr, "merge_runs: %s\n", r.error().describe().c_str());
   return t;
 }
 
@@ -84,6 +92,13 @@ Env& env() {
   return *e;
 }
 
+// What nfbpfd compiles with (offload_hook.cpp): no policy counter.
+chain::CompileOptions options(Env& e, std::string name) {
+  chain::CompileOptions o = e.rt->options(std::move(name));
+  o.count_policy = false;
+  return o;
+}
+
 void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns) {
   kernel::TestRunSpec spec{.data_in = probe_packet(), .repeat = kRepeat};
   double ns = 0;
@@ -106,7 +121,7 @@ void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns) {
 
 void bench_table(benchmark::State& state, const ir::Table& t) {
   Env& e = env();
-  auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, e.rt->options("bench"));
+  auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, options(e, "bench"));
   if (!cc) return state.SkipWithError(cc.error().describe().c_str());
   auto loaded = chain::load_chain(e.k, *cc, *e.rt);
   if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
@@ -138,7 +153,7 @@ void run_l2(benchmark::State& state, flavor::Flavor f, bool with_rule) {
     ir::Table t = linear_table(1);
     t.family = ir::Family::kNetdev;
     t.chains[0].base->hook = ir::Hook::kIngress;
-    auto cc = chain::compile_chain(t, t.chains[0], f, e.rt->options("bench_l2"));
+    auto cc = chain::compile_chain(t, t.chains[0], f, options(e, "bench_l2"));
     if (!cc) return state.SkipWithError(cc.error().describe().c_str());
     auto loaded = chain::load_chain(e.k, *cc, *e.rt);
     if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
@@ -170,6 +185,7 @@ void BM_TcxFloor(benchmark::State& s) { run_l2(s, flavor::Flavor::kTcxIngress, f
 void BM_TcxOneRule(benchmark::State& s) { run_l2(s, flavor::Flavor::kTcxIngress, true); }
 
 void BM_LinearSaddr(benchmark::State& state) { bench_table(state, linear_table(state.range(0))); }
+void BM_MergedSaddr(benchmark::State& state) { bench_table(state, merged_table(state.range(0))); }
 void BM_SetSaddr(benchmark::State& state) { bench_table(state, set_table(state.range(0))); }
 
 // Compile + verify + load, per chain size (a fresh program each iteration).
@@ -177,7 +193,7 @@ void load_time(benchmark::State& state, const ir::Table& t) {
   Env& e = env();
   size_t insns = 0;
   for (auto _ : state) {
-    auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, e.rt->options("bench"));
+    auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, options(e, "bench"));
     if (!cc) return state.SkipWithError(cc.error().describe().c_str());
     auto loaded = chain::load_chain(e.k, *cc, *e.rt);
     if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
@@ -186,6 +202,7 @@ void load_time(benchmark::State& state, const ir::Table& t) {
   state.counters["insns"] = double(insns);
 }
 void BM_LoadLinear(benchmark::State& state) { load_time(state, linear_table(state.range(0))); }
+void BM_LoadMerged(benchmark::State& state) { load_time(state, merged_table(state.range(0))); }
 void BM_LoadSet(benchmark::State& state) { load_time(state, set_table(state.range(0))); }
 
 BENCHMARK(BM_Floor)->UseManualTime()->Iterations(5);
@@ -193,9 +210,11 @@ BENCHMARK(BM_XdpFloor)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_XdpOneRule)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_TcxFloor)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_TcxOneRule)->UseManualTime()->Iterations(5);
-BENCHMARK(BM_LinearSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_LinearSaddr)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_MergedSaddr)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_SetSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadMerged)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_LoadSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace

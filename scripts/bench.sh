@@ -10,7 +10,7 @@ cmake --preset release >/dev/null
 live=1
 if [ "${1:-}" = --no-live ]; then live=0; shift; fi
 cmake --build --preset release -j "$(nproc)" --target nfbpf_prog_bench nfbpf_commit_bench nfbpf_live_sender \
-  nfbpfd nfbpf-run nfbpf_shim
+  nfbpfd nfbpf_shim
 build/bench/nfbpf_prog_bench --benchmark_format=json --benchmark_out=build/prog_bench.json \
   --benchmark_out_format=json "$@" >/dev/null
 build/bench/nfbpf_commit_bench --benchmark_format=json --benchmark_out=build/commit_bench.json \

@@ -11,8 +11,9 @@ import os
 import shutil
 import subprocess
 
-ENGINES = ("nft", "iptables-legacy", "nfbpf")
-LABEL = {"nft": "kernel nft", "iptables-legacy": "iptables-legacy", "nfbpf": "nfbpf"}
+ENGINES = ("nft", "iptables-legacy", "nfbpf", "nfbpf-linear")
+LABEL = {"nft": "kernel nft", "iptables-legacy": "iptables-legacy", "nfbpf": "nfbpf",
+         "nfbpf-linear": "nfbpf, merge_runs off"}
 
 
 def _index(results: list[dict]) -> dict[tuple[str, str, int], dict]:
@@ -90,17 +91,21 @@ def render(path: str, png: str | None, png_rel: str | None) -> list[str]:
         "the engines must agree on it (the verdict check).",
         "",
         "Linear: N rules `ip saddr A drop` the traffic does not match; set: the same N addresses in one set.",
+        "nfbpf runs its translate passes, so from 48 rules on such a run is one hash lookup",
+        "(translate/passes/merge_runs.h); *nfbpf, merge off* is the same daemon with the pass off",
+        "(`NFBPF_MERGE_MIN_RUN=0`): N compares, the cost of rules that cannot merge.",
         "",
-        "| N | kernel nft filter ns | iptables-legacy filter ns | nfbpf filter ns | nfbpf ÷ nft (filter) | "
-        "nfbpf total ns | nfbpf total ÷ its N=0 | set: nft filter ns | set: nfbpf filter ns | delivered nft/legacy/nfbpf |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| N | kernel nft filter ns | iptables-legacy filter ns | nfbpf filter ns | nfbpf merge off filter ns | "
+        "nfbpf ÷ nft (filter) | nfbpf total ns | nfbpf total ÷ its N=0 | set: nft filter ns | set: nfbpf filter ns | "
+        "delivered nft/legacy/nfbpf/merge off |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     base = ix.get(("linear", "nfbpf", 0))
     for n in sizes:
-        k, l, b = (ix.get(("linear", e, n)) for e in ENGINES)
+        k, l, b, bl = (ix.get(("linear", e, n)) for e in ENGINES)
         sk, sb = ix.get(("set", "nft", n)), ix.get(("set", "nfbpf", n))
-        deliv = "/".join(f"{r['delivered']:.2f}" if r and "delivered" in r else "—" for r in (k, l, b))
-        out.append(f"| {n:,} | {_cell(k)} | {_cell(l)} | {_cell(b)} | {_ratio(b, k, 'extra_ns')} | "
+        deliv = "/".join(f"{r['delivered']:.2f}" if r and "delivered" in r else "—" for r in (k, l, b, bl))
+        out.append(f"| {n:,} | {_cell(k)} | {_cell(l)} | {_cell(b)} | {_cell(bl)} | {_ratio(b, k, 'extra_ns')} | "
                    f"{_cell(b, 'target_ns')} | {_ratio(b, base, 'target_ns')} | {_cell(sk)} | {_cell(sb)} | {deliv} |")
     out.append("")
     # ns per rule from the largest linear N each engine ran.
@@ -125,14 +130,15 @@ def render(path: str, png: str | None, png_rel: str | None) -> list[str]:
         out.append("")
     out += ["### Commit time and daemon memory", "",
             "Wall-clock time of loading the whole ruleset (the tool's run, end to end) and nfbpfd's RSS after it:", "",
-            "| N | `nft -f` kernel (s) | `iptables-legacy-restore` (s) | `nft -f` via nfbpfd (s) | nfbpfd RSS (MiB) |",
-            "|---:|---:|---:|---:|---:|"]
+            "| N | `nft -f` kernel (s) | `iptables-legacy-restore` (s) | `nft -f` via nfbpfd (s) | same, merge off (s) | "
+            "nfbpfd RSS (MiB) |",
+            "|---:|---:|---:|---:|---:|---:|"]
     for n in sizes:
-        k, l, b = (ix.get(("linear", e, n)) for e in ENGINES)
+        k, l, b, bl = (ix.get(("linear", e, n)) for e in ENGINES)
         def s(r):
             return f"{r['load_s']:.2f}" if r and "load_s" in r else ("fails" if r and "error" in r else "—")
         rss = f"{b['rss_kib'] / 1024:.1f}" if b and b.get("rss_kib") else "—"
-        out.append(f"| {n:,} | {s(k)} | {s(l)} | {s(b)} | {rss} |")
+        out.append(f"| {n:,} | {s(k)} | {s(l)} | {s(b)} | {s(bl)} | {rss} |")
     out.append("")
     errors = [r for r in res if "error" in r]
     if errors:

@@ -5,7 +5,8 @@
 - set N: the same N addresses as one set and one rule (nft only: iptables-legacy would need ipset);
 - mixed: a realistic input chain (conntrack, interfaces, blocked networks, ports, jumps) that the
   benchmark's UDP traffic walks most of before a `services` chain accepts it.
-Engines: "nft" (the kernel), "nfbpf" (the same nft text through nfbpf-run), "iptables-legacy".
+Engines: "nft" (the kernel), "nfbpf" (the same nft text through nfbpf-run), "nfbpf-linear" (the same
+with nfbpfd's merge_runs pass off), "iptables-legacy".
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def ipt_linear(n: int) -> str:
 
 def render(engine: str, shape: str, n: int) -> str | None:
     """The ruleset text for `engine`, or None where the engine has no such ruleset."""
-    if engine in ("nft", "nfbpf"):
+    if engine in ("nft", "nfbpf", "nfbpf-linear"):
         return {"linear": nft_linear, "set": nft_set, "mixed": lambda _: NFT_MIXED}[shape](n)
     if engine == "iptables-legacy":
         return {"linear": ipt_linear, "mixed": lambda _: IPT_MIXED}.get(shape, lambda _: None)(n)

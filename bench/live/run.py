@@ -84,14 +84,15 @@ class Nfbpfd:
     """nfbpfd --offload=strict in T, started through a shell that records the daemon's own PID
     (`ip netns exec` forks), stopped by that PID."""
 
-    def __init__(self, topo: Topology, build: str):
+    def __init__(self, topo: Topology, build: str, extra_env: dict | None = None):
         self.dir = tempfile.mkdtemp(prefix="nfbpf-bench-")
         self.sock = os.path.join(self.dir, "nfbpf.sock")
         self.pidfile = os.path.join(self.dir, "pid")
         self.build = build
         self.proc = topo.popen("T", "sh", "-c", 'echo $$ >"$0"; exec "$@"', self.pidfile,
                                os.path.join(build, "bin", "nfbpfd"), "--socket", self.sock,
-                               "--offload=strict", "--log-level", "warn")
+                               "--offload=strict", "--log-level", "warn",
+                               env=dict(os.environ, **(extra_env or {})))
         deadline = time.monotonic() + 10
         while not os.path.exists(self.sock):
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -131,7 +132,7 @@ def load(topo: Topology, engine: str, text: str, daemon: Nfbpfd | None, build: s
         topo.run("T", "nft", "-f", "-", input=text)
     elif engine == "iptables-legacy":
         topo.run("T", "iptables-legacy-restore", input=text)
-    else:
+    else:  # nfbpf, nfbpf-linear
         assert daemon is not None
         sh("ip", "netns", "exec", topo.ns["T"], "env", f"NFBPF_SOCKET={daemon.sock}",
            os.path.join(build, "bin", "nfbpf-run"), "nft", "-f", "-", input=text)
@@ -165,13 +166,24 @@ def measure(topo: Topology, build: str, count: int, rounds: int) -> dict:
             "delivered": round(delivered, 3), "rounds": runs}
 
 
+# Engines that are nfbpfd with a setting changed. nfbpf-linear: translate/passes/merge_runs off, so
+# N rules stay N compares (the cost of rules that cannot merge).
+DAEMON_ENV = {"nfbpf": {}, "nfbpf-linear": {"NFBPF_MERGE_MIN_RUN": "0"}}
+
+
+def count_for(count: int, n: int) -> int:
+    """Packets per burst: fewer for the large linear chains (the kernel spends ~0.25 ms a packet on
+    100 000 rules), never under 1 000."""
+    return max(1000, count // (50 if n >= 100000 else 10 if n >= 10000 else 1))
+
+
 def one(build: str, engine: str, shape: str, n: int, count: int, rounds: int) -> dict:
     text = rulesets.render(engine, shape, n)
     result: dict = {"engine": engine, "shape": shape, "n": n}
     if text is None:
         return result | {"skipped": "no such ruleset for this engine"}
     with Topology(f"{engine[:3]}{n}") as topo:
-        daemon = Nfbpfd(topo, build) if engine == "nfbpf" else None
+        daemon = Nfbpfd(topo, build, DAEMON_ENV.get(engine)) if engine.startswith("nfbpf") else None
         try:
             try:
                 result["load_s"] = load(topo, engine, text, daemon, build)
@@ -179,7 +191,7 @@ def one(build: str, engine: str, shape: str, n: int, count: int, rounds: int) ->
                 return result | {"error": f"load failed: {(e.stderr or '').strip()[:300]}"}
             if daemon:
                 result["rss_kib"] = daemon.rss_kib()
-            result |= measure(topo, build, count, rounds)
+            result |= measure(topo, build, count_for(count, n), rounds)
         finally:
             if daemon:
                 daemon.stop()
@@ -190,7 +202,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--sizes", default="0,1,10,100,1000,10000,100000")
-    ap.add_argument("--engines", default="nft,iptables-legacy,nfbpf")
+    ap.add_argument("--engines", default="nft,iptables-legacy,nfbpf,nfbpf-linear")
     ap.add_argument("--shapes", default="linear,set,mixed")
     ap.add_argument("--count", type=int, default=20000, help="packets per burst")
     ap.add_argument("--rounds", type=int, default=7, help="paired bursts per configuration")

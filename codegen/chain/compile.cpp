@@ -91,6 +91,13 @@ class Compiler {
     for (const auto& [ti, name] : order_) all.push_back(ir::find_chain(*tables_[ti], name));
     layout_ = prologue::layout_for(prologue::needs_of(all));
     layout_.ipv6_ext_headers = opt_.ipv6_ext_headers;
+    if (policy_only()) {
+      // A netfilter program runs for its own family only, so nothing needs parsing: the hook's
+      // chains are all empty and their policies decide (one drop ends the hook).
+      bool drop = std::any_of(bases_.begin(), bases_.end(), [](const HookChain& b) { return b.chain->policy == ir::VerdictKind::kDrop; });
+      p_.ret(drop ? f_.drop : f_.accept);
+      return p_.check();
+    }
 
     Label accept_exit(p_), drop_exit(p_);
     accept_ = &accept_exit;
@@ -320,10 +327,15 @@ class Compiler {
     return SlotUse{std::move(key), s->index, s->fresh, 0};
   }
 
+  bool policy_only() const {
+    if (f_.flavor != flavor::Flavor::kNetfilter || (opt_.slots && opt_.count_policy)) return false;
+    return std::all_of(bases_.begin(), bases_.end(), [](const HookChain& b) { return b.chain->rules.empty(); });
+  }
+
   // nft_do_chain updates the base chain's stats where the policy applies: count it in a slot
   // keyed by the chain, so the count outlives this program.
   Result<void> count_policy(Frame& main) {
-    if (!opt_.slots) return {};
+    if (!opt_.slots || !opt_.count_policy) return {};
     auto s = slot(&StateSlots::counters, "a policy counter", policy_counter_key(t_->family, t_->name, main.chain->name));
     if (!s) return std::unexpected(std::move(s).error());
     matcher::EmitCtx c = ctx(main);
@@ -338,6 +350,14 @@ class Compiler {
     const ir::Step& step = rule.steps[i];
     matcher::EmitCtx c = ctx(fr);
     SlotKey key{t_->family, t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
+    if (const auto* m = std::get_if<ir::Match>(&step); m && rule.merged && i == rule.merged->lookup_step)
+      return emit_merged_lookup(rule, *m, next, fr);
+    if (std::holds_alternative<ir::Counter>(step) && rule.merged && merged_slot_temp_ && i + 1 == rule.steps.size()) {
+      emit_counter_from(c, *merged_slot_temp_);
+      fr.stack.release_to(merged_mark_);
+      merged_slot_temp_.reset();
+      return true;
+    }
     if (const auto* m = std::get_if<ir::Match>(&step)) {
       matcher::MatchPlan plan;
       if (i == 0 && run_.active && m->key.size() == 1 && m->key[0] == run_.field) {
@@ -404,6 +424,47 @@ class Compiler {
       return true;
     }
     return fail(EINVAL, "unknown step");
+  }
+
+  // A rule merged from a counting run (translate/passes/merge_runs.h): the lookup's value is the
+  // index of the rule the key belongs to; the map is filled with that rule's counter slot instead,
+  // kept in a stack temporary until the rule's last step (the Counter) bumps it.
+  Result<bool> emit_merged_lookup(const ir::Rule& rule, const ir::Match& m, Label& next, Frame& fr) {
+    if (m.op != ir::Op::kInSet) return fail(EINVAL, "merged rule: its lookup step is not an in-set match");
+    const ir::Set* set = ir::find_set(*t_, m.set);
+    if (!set || set->data_len != 4) return failf(EINVAL, "merged rule: set '{}' is not a 4-byte data map", m.set);
+    const uint32_t counter_step = static_cast<uint32_t>(rule.steps.size() - 1);
+    std::vector<uint32_t> slots;
+    for (uint64_t h : rule.merged->handles) {
+      auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->family, t_->name, fr.chain->name, h, counter_step, {}});
+      if (!s) return std::unexpected(std::move(s).error());
+      slots.push_back(s->slot);
+      out_.counters.push_back(std::move(*s));
+    }
+    matcher::EmitCtx c = ctx(fr);
+    merged_mark_ = fr.stack.mark();
+    auto tmp = fr.stack.alloc(8);
+    if (!tmp) return std::unexpected(std::move(tmp).error());
+    merged_slot_temp_ = *tmp;
+    int16_t mark = fr.stack.mark();
+    NFBPF_TRYV(matcher::emit_lookup(c, m.key, m.mask, m.set, next));
+    fr.stack.release_to(mark);
+    p_.jmp(Cond::kEq, Reg::R0, 0, next);
+    p_.ldx(Size::kW, Reg::R1, Reg::R0, 0);
+    p_.stx(Size::kW, matcher::kTmp, matcher::at(*tmp), Reg::R1);
+    // The map was built from the IR set (values = indices): give it the slots.
+    auto name = set_map(m.set);
+    if (!name) return std::unexpected(std::move(name).error());
+    for (auto& sm : out_.sets) {
+      if (sm.map_name != *name) continue;
+      for (auto& e : sm.entries) {
+        uint32_t idx = 0;
+        std::memcpy(&idx, e.value.data(), 4);
+        if (idx >= slots.size()) return failf(EINVAL, "merged rule: set '{}' names rule {} of {}", m.set, idx, slots.size());
+        std::memcpy(e.value.data(), &slots[idx], 4);
+      }
+    }
+    return true;
   }
 
   // A run of rules that compare the same register-sized field first: the first loads it into r1,
@@ -515,6 +576,8 @@ class Compiler {
   int max_depth_ = 0;
   RegRun run_;
   bool step0_in_r1_ = false;
+  std::optional<int16_t> merged_slot_temp_;  // emit_merged_lookup's slot, until the rule's Counter
+  int16_t merged_mark_ = 0;
   int16_t deepest_ = prologue::kMainFreeTop;
 };
 

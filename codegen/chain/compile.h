@@ -31,7 +31,11 @@
 // Policy counters: every packet that reaches a base chain's policy (end of the chain, `return`,
 // a `goto` whose chain returns) is counted, as nft_do_chain updates the base chain's stats there,
 // in the counter slot keyed policy_counter_key(table, chain), so the count survives recompiles
-// and program swaps like the rule counters. Counted whenever CompileOptions::slots is set.
+// and program swaps like the rule counters. Counted whenever CompileOptions::slots is set and
+// CompileOptions::count_policy is on.
+//
+// Empty base chains at a netfilter hook (nothing but the policy) compile to `r0 = policy; exit`
+// when the policy is not counted: no packet byte is read (the N = 0 cost; docs/performance.md).
 
 #include <optional>
 #include <string>
@@ -69,6 +73,10 @@ struct CompileOptions {
   // IPv6 extension headers the prologue walks; 0: prologue::kMaxIpv6ExtHeaders (for measuring
   // verification cost against the count, see docs/codegen.md).
   int ipv6_ext_headers = 0;
+  // Count the packets that reach a base chain's policy (policy_counters). The kernel counts them
+  // only for base chains created with NFTA_CHAIN_COUNTERS, and nfbpfd lists none from BPF: it
+  // turns this off, saving a per-CPU map update on every packet that ends at the policy.
+  bool count_policy = true;
 };
 
 struct SlotUse {

@@ -144,6 +144,22 @@ void emit_counter(matcher::EmitCtx& c, uint32_t slot) {
   p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, bytes), Reg::R1);
 }
 
+void emit_counter_from(matcher::EmitCtx& c, int16_t slot_temp) {
+  emit::Program& p = c.p;
+  p.ldx(Size::kW, Reg::R1, matcher::kTmp, matcher::at(slot_temp));
+  p.stx(Size::kW, prologue::kPkt, prologue::rel(emit::kKeyOff), Reg::R1);
+  p.ld_map_fd(Reg::R1, p.map(runtime::kCountersMapName));
+  p.mov(Reg::R2, prologue::kPkt);
+  p.alu(AluOp::kAdd, Reg::R2, prologue::rel(emit::kKeyOff));
+  p.call_helper(BPF_FUNC_map_lookup_elem);
+  auto skip = p.jmp_fwd(Cond::kEq, Reg::R0, 0);  // only if the slot is past the table
+  p.mov(Reg::R1, 1);
+  p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, packets), Reg::R1);
+  if (c.f.flavor == flavor::Flavor::kTcxEgress) matcher::emit_skb_len(c, Reg::R1);  // as emit_counter
+  else flavor::emit_load_l3_len(p, Reg::R1, prologue::pkt_ref());
+  p.atomic_add(Size::kDW, Reg::R0, offsetof(abi::Counter, bytes), Reg::R1);
+}
+
 Result<void> emit_set_mark(matcher::EmitCtx& c, const ir::SetMark& m) {
   bool skb_ctx = c.f.flavor != flavor::Flavor::kNetfilter && c.f.flavor != flavor::Flavor::kXdp;
   if (!skb_ctx) return failf(EOPNOTSUPP, "meta mark set: {} programs cannot write skb->mark", c.f.name);

@@ -29,5 +29,8 @@ Result<void> emit_limit(matcher::EmitCtx& c, const ir::Limit& l, uint32_t slot, 
 Result<void> emit_set_mark(matcher::EmitCtx& c, const ir::SetMark& m);
 // counter[slot] += {1, skb->len} (runtime::emit_count, with the frame length at tc egress).
 void emit_counter(matcher::EmitCtx& c, uint32_t slot);
+// The same with the slot taken from the 4-byte stack temporary at matcher::at(slot_temp) (a rule
+// merged from a counting run: the slot of the rule whose key matched, translate/passes/merge_runs.h).
+void emit_counter_from(matcher::EmitCtx& c, int16_t slot_temp);
 
 }  // namespace nfbpf::codegen::chain

@@ -198,6 +198,15 @@ struct Rule {
   std::vector<Step> steps;      // in order; see the file comment
   Verdict verdict;              // when every step held (kContinue: fall through to the next rule)
   std::string comment;
+  // Set by translate/passes/merge_runs when this rule stands for a run of rules that each count:
+  // step `lookup_step` is an in-set Match on a data map whose 4-byte data (host order) is the
+  // index in `handles` of the rule the key belongs to, and the rule's last step, a Counter,
+  // counts for that rule (codegen keys its slot by that rule's handle, so listings stay exact).
+  struct MergedRun {
+    uint32_t lookup_step = 0;
+    std::vector<uint64_t> handles;
+  };
+  std::optional<MergedRun> merged;
 };
 
 // ---- Sets and maps ----------------------------------------------------------------------------
