@@ -11,6 +11,7 @@
 #include "nfnl-server/daemon/control_wire.h"
 #include "nfnl-server/daemon/server.h"
 #include "nfnl-server/netlink/endpoint.h"
+#include "nfnl-server/offload/legacy_table_offload.h"
 #include "nfnl-server/offload/make_commit_hook.h"
 #include "nfnl-server/offload/offload_hook.h"
 
@@ -80,7 +81,12 @@ int main(int argc, char** argv) {
     nfbpf::log::error("cannot restore the saved state: {}", restored.error().describe());
     return EXIT_FAILURE;
   }
+  // strict: iptables-legacy's filter tables run as BPF too (declared before the server, which
+  // calls it, and after the backend, whose hook it uses).
+  std::unique_ptr<nfbpf::offload::LegacyTableOffload> legacy;
+  if (backend.hook) legacy = std::make_unique<nfbpf::offload::LegacyTableOffload>(*backend.hook);
   daemon::Server server(io, options, *backend.protocol);
+  if (legacy) server.iptables().set_backend(legacy.get());
   if (auto started = server.start(); !started) {
     nfbpf::log::error("cannot start: {}", started.error().describe());
     return EXIT_FAILURE;

@@ -47,6 +47,8 @@ class Server {
   void stop();
 
   SocketRegistry& registry() { return registry_; }
+  // iptables-legacy's tables (e.g. to install the offload backend before start()).
+  sockopt::IptSockopts& iptables() { return ipt_; }
   size_t session_count() const;
 
  private:

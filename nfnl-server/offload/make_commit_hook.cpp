@@ -79,6 +79,7 @@ OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& pers
                                             resolve_device_in_current_netns, persist);
   OffloadHook* raw = hook.get();  // owned by the protocol from here on
   OffloadBackend b{nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
+  b.hook = raw;
   nfnl::NetlinkProtocol* proto = b.protocol.get();
   b.restore = [raw, proto]() -> Result<void> {
     auto batch = raw->adopt();

@@ -35,11 +35,15 @@ std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode);
 // daemon pinned and replays its saved ruleset through the protocol (call it once, before serving);
 // stop(flush) at a clean exit either leaves the pinned programs filtering (flush = false) or
 // unpins everything and deletes the saved state (`--flush-on-exit`).
+class OffloadHook;
 struct OffloadBackend {
   std::unique_ptr<nfnl::NetlinkProtocol> protocol;
   std::function<std::string()> status_json;
   std::function<Result<void>()> restore = [] { return Result<void>{}; };
   std::function<void(bool flush)> stop = [](bool) {};
+  // strict: the hook the protocol owns (valid while `protocol` lives), e.g. for the x_tables
+  // backend (legacy_table_offload.h); none: nullptr.
+  OffloadHook* hook = nullptr;
 };
 struct PersistOptions;
 OffloadBackend make_offload_backend(OffloadMode mode);

@@ -247,6 +247,10 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   }
   auto rs = ruleset_to_ir(next);
   if (!rs) return std::unexpected(std::move(rs).error());
+  // Extra tables (iptables-legacy's) after the store's: plan indices >= first_extra are theirs.
+  const size_t first_extra = rs->tables.size();
+  next_extra_ = pending_extra_ ? *pending_extra_ : extra_;
+  for (const ExtraTable& x : *next_extra_) rs->tables.push_back(x.table);
   // Conntrack on (kernel anchor table) before any new program can run; abort() undoes it.
   NFBPF_TRYV(ct_anchor_.stage(conntrack_needs(*rs)));
   auto plan = plan_attachments(*rs, devices_);
@@ -285,6 +289,10 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   };
   std::vector<size_t> fresh;
   for (size_t i = 0; i < plan->size(); ++i) {
+    if ((*plan)[i].table >= first_extra) {  // registered when their table was instantiated
+      next_registered_[ident(i)] = (*next_extra_)[(*plan)[i].table - first_extra].registered;
+      continue;
+    }
     auto known = registered_.find(ident(i));
     if (known != registered_.end()) next_registered_[known->first] = known->second;
     else fresh.push_back(i);
@@ -394,6 +402,9 @@ void OffloadHook::commit() {
   next_registered_.clear();
   live_chains_ = std::move(next_chains_);
   next_chains_.clear();
+  if (next_extra_) extra_ = std::move(*next_extra_);
+  next_extra_.reset();
+  if (next_rs_) committed_rs_ = next_rs_;
   initial_counters_.clear();
   apply_set_updates();
   release_unused_slots();
@@ -411,11 +422,23 @@ void OffloadHook::abort() {
   next_quotas_.clear();
   next_registered_.clear();
   next_chains_.clear();
+  next_extra_.reset();
   preparing_.clear();
   initial_counters_.clear();
   next_set_updates_.clear();
   release_unused_slots();
   ct_anchor_.abort();
+}
+
+Result<void> OffloadHook::replace_extra_tables(std::vector<ExtraTable> tables, const std::function<void()>& before_swap) {
+  static const store::Ruleset kNoNftRuleset;
+  pending_extra_ = std::move(tables);
+  auto r = prepare(committed_rs_ ? *committed_rs_ : kNoNftRuleset);
+  pending_extra_.reset();
+  if (!r) return r;
+  if (before_swap) before_swap();
+  commit();
+  return {};
 }
 
 void OffloadHook::apply_set_updates() {

@@ -14,6 +14,7 @@
 // indexed by stable slots, so they survive reloads. Links attach in the calling thread's network
 // namespace (the daemon's).
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -109,6 +110,21 @@ class OffloadHook final : public nftables::CommitHook {
   size_t expired_entries() const { return expiry_.removed(); }
   const Stats& stats() const { return stats_; }
 
+  // Tables that run beside the nft ruleset but do not come from it: iptables-legacy's filter
+  // tables (legacy_table_offload.h). Each is planned, attached and ordered like an nft table of
+  // its family; `registered` is when its hooks were registered (a register_hooks_now() tick),
+  // which orders its base chains against nft chains at the same hook and priority.
+  struct ExtraTable {
+    ir::Table table;
+    uint64_t registered = 0;
+  };
+  // Runs the committed nft ruleset with `tables` as the complete set of extra tables: prepare,
+  // then `before_swap()`, then commit. On error nothing changes (old programs stay) and the
+  // error names what could not run (EOPNOTSUPP as for a refused batch).
+  Result<void> replace_extra_tables(std::vector<ExtraTable> tables, const std::function<void()>& before_swap = {});
+  // A registration tick (the clock nft base chains get theirs from at commit).
+  uint64_t register_hooks_now() { return ++registration_clock_; }
+
   // The kernel table that keeps conntrack running while committed rules read ct
   // (conntrack_anchor.h); e.g. keep_on_exit() for a daemon that leaves pinned programs running.
   ConntrackAnchor& conntrack_anchor() { return ct_anchor_; }
@@ -169,6 +185,12 @@ class OffloadHook final : public nftables::CommitHook {
   uint64_t registration_clock_ = 0;
   std::vector<PlannedChain> live_chains_;
   std::optional<Refusal> last_refused_;
+  // The nf_tables store's ruleset as last committed (the protocol owns it and outlives this hook):
+  // replace_extra_tables() runs it again beside the new extra tables.
+  const store::Ruleset* committed_rs_ = nullptr;
+  std::vector<ExtraTable> extra_;                       // running
+  std::optional<std::vector<ExtraTable>> pending_extra_;  // replace_extra_tables()'s, during prepare()
+  std::optional<std::vector<ExtraTable>> next_extra_;     // prepared, taken by commit()
 
   // Between prepare() and commit()/abort().
   bool prepared_ = false;

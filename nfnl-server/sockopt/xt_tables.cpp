@@ -50,7 +50,7 @@ XtTable make_builtin(const BuiltinTable& b) {
 // data, alignment padding cleared). Bytes the kernel leaves untouched (the rest of a name) are
 // zero here; libiptc never reads them.
 template <typename F>
-std::vector<uint8_t> to_user(const XtTable& t) {
+std::vector<uint8_t> to_user(const XtTable& t, const std::vector<xt_counters>& counters) {
   using E = typename F::Entry;
   std::vector<uint8_t> out = t.info.entries;
   auto normalize_ext = [&](uint8_t* hdr, size_t hdr_size, const Extension* ext) {
@@ -67,7 +67,7 @@ std::vector<uint8_t> to_user(const XtTable& t) {
   };
   for (size_t i = 0; i < t.info.offsets.size(); ++i) {
     uint8_t* e = out.data() + t.info.offsets[i];
-    store(e + offsetof(E, counters), t.counters[i]);
+    store(e + offsetof(E, counters), counters[i]);
     const uint16_t target_offset = load<uint16_t>(e + offsetof(E, target_offset));
     for (uint32_t off = sizeof(E); off < target_offset; off += load<uint16_t>(e + off)) {
       uint8_t* m = e + off;
@@ -115,6 +115,7 @@ XtTable* XtTables::lookup(std::string_view name) {
   if (it == builtin_.end()) return nullptr;
   tables_.insert(tables_.begin(), std::move(*it));  // list_add: newest first
   builtin_.erase(it);
+  if (backend_) backend_->instantiated(family_, tables_.front());
   return &tables_.front();
 }
 
@@ -189,7 +190,8 @@ SockoptAnswer XtTables::get_entries(std::span<const uint8_t> in, int optlen) {
   if (get.size != t->info.size) return error(EAGAIN);  // the table changed since GET_INFO
   SockoptAnswer a;
   a.write_offset = kHeader;
-  a.data = family_ == AF_INET6 ? to_user<Ipv6>(*t) : to_user<Ipv4>(*t);
+  const std::vector<xt_counters> counters = listed_counters(*t);
+  a.data = family_ == AF_INET6 ? to_user<Ipv6>(*t, counters) : to_user<Ipv4>(*t, counters);
   return a;
 }
 
@@ -255,13 +257,41 @@ SockoptAnswer XtTables::replace(std::span<const uint8_t> in, unsigned optlen) {
     }
   }
 
+  // xt_replace_table + get_counters: the old table's counters as they were when the new one
+  // took over (what SET_ADD_COUNTERS added, plus what the backend counted until the swap).
+  std::vector<xt_counters> old = t->counters;
+  if (backend_) {
+    XtTable next{t->name, t->valid_hooks, *info, std::vector<xt_counters>(info->number), t->initial_entries};
+    auto counted = backend_->replace(family_, *t, next);
+    if (!counted) {
+      log::info("{}tables: SET_REPLACE of '{}' refused by the backend: {}", family_ == AF_INET6 ? "ip6" : "ip",
+                h.table, counted.error().describe());
+      return error(counted.error().err);
+    }
+    for (size_t i = 0; i < old.size() && i < counted->size(); ++i) {
+      old[i].pcnt += (*counted)[i].pcnt;
+      old[i].bcnt += (*counted)[i].bcnt;
+    }
+  }
+
   SockoptAnswer a;
-  a.data.resize(t->counters.size() * sizeof(xt_counters));
-  std::memcpy(a.data.data(), t->counters.data(), a.data.size());
+  a.data.resize(old.size() * sizeof(xt_counters));
+  std::memcpy(a.data.data(), old.data(), a.data.size());
   t->info = std::move(*info);
   t->counters.assign(t->info.number, xt_counters{});
   ++generation_;
   return a;
+}
+
+std::vector<xt_counters> XtTables::listed_counters(const XtTable& t) const {
+  std::vector<xt_counters> out = t.counters;
+  if (!backend_) return out;
+  const std::vector<xt_counters> counted = backend_->counted(family_, t);
+  for (size_t i = 0; i < out.size() && i < counted.size(); ++i) {
+    out[i].pcnt += counted[i].pcnt;
+    out[i].bcnt += counted[i].bcnt;
+  }
+  return out;
 }
 
 SockoptAnswer XtTables::add_counters(std::span<const uint8_t> in, unsigned optlen) {

@@ -41,6 +41,28 @@ struct XtTable {
 // next.info.underflow, next.info.entries}.
 using ReplaceHook = std::function<Result<void>(int family, const struct XtTable& next)>;
 
+// A backend that runs the tables and counts for them (nfbpfd's offload of the filter table,
+// offload/legacy_table_offload.h). The table's listed counters are then XtTable::counters (what
+// SET_ADD_COUNTERS added) plus what the backend counted, as the kernel's per-cpu counters are.
+class XtBackend {
+ public:
+  virtual ~XtBackend() = default;
+  // SET_REPLACE, as ReplaceHook (`current` is the table being replaced). On success: what the
+  // backend counted for each entry of `current` (blob order) up to the moment `next` took over,
+  // or an empty vector when it counted nothing for it.
+  virtual Result<std::vector<xt_counters>> replace(int family, const XtTable& current, const XtTable& next) = 0;
+  // What the backend has counted for each entry of `t` (blob order) since it took it; empty:
+  // nothing (the table does not run in the backend).
+  virtual std::vector<xt_counters> counted(int family, const XtTable& t) = 0;
+  // A table was instantiated in the namespace (xt_find_table_lock's table_init): the kernel
+  // registers its hooks at this moment (which orders it against nft chains at equal priority)
+  // and its built-in policies start counting. Cannot refuse: failures are the backend's to log.
+  virtual void instantiated(int family, const XtTable& table) {
+    (void)family;
+    (void)table;
+  }
+};
+
 // One family's tables (net->xt.tables[af]).
 class XtTables {
  public:
@@ -63,6 +85,8 @@ class XtTables {
   uint64_t generation() const { return generation_; }
   // See ReplaceHook. One per family; an empty function removes it.
   void set_replace_hook(ReplaceHook hook) { hook_ = std::move(hook); }
+  // See XtBackend; nullptr removes it. Not owned: it must outlive this object's use.
+  void set_backend(XtBackend* backend) { backend_ = backend; }
 
  private:
   XtTable* lookup(std::string_view name);  // instantiates a builtin table on first use
@@ -77,6 +101,9 @@ class XtTables {
   std::vector<XtTable> tables_;      // instantiated, newest first
   uint64_t generation_ = 0;
   ReplaceHook hook_;
+  XtBackend* backend_ = nullptr;
+  // XtTable::counters plus what the backend counted for `t`.
+  std::vector<xt_counters> listed_counters(const XtTable& t) const;
 };
 
 // Both families, dispatched on the socket's family.
@@ -84,6 +111,10 @@ class IptSockopts {
  public:
   IptSockopts() : v4_(AF_INET), v6_(AF_INET6) {}
   XtTables& family(int af) { return af == AF_INET6 ? v6_ : v4_; }
+  void set_backend(XtBackend* backend) {
+    v4_.set_backend(backend);
+    v6_.set_backend(backend);
+  }
 
  private:
   XtTables v4_, v6_;

@@ -1,0 +1,129 @@
+#include "nfnl-server/offload/legacy_table_offload.h"
+
+#include <linux/netfilter.h>
+#include <sys/socket.h>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "translate/ipt/lower.h"
+#include "translate/passes/pipeline.h"
+
+namespace nfbpf::offload {
+
+namespace ipt = translate::ipt;
+using nfnl::sockopt::XtTable;
+
+namespace {
+
+constexpr std::string_view kOffloadedTable = "filter";
+
+const char* prefix(int family) { return family == AF_INET6 ? "ip6" : "ip"; }
+
+ipt::IptTableBlob blob_of(int family, const XtTable& t) {
+  ipt::IptTableBlob b{.family = family, .table = t.name, .valid_hooks = t.valid_hooks, .entries = t.info.entries};
+  for (size_t h = 0; h < b.hook_entry.size() && h < t.info.hook_entry.size(); ++h) {
+    b.hook_entry[h] = t.info.hook_entry[h];
+    b.underflow[h] = t.info.underflow[h];
+  }
+  return b;
+}
+
+// A table whose hook chains hold nothing but their ACCEPT policy: it changes no packet.
+bool accepts_everything(const ir::Table& t) {
+  for (const ir::Chain& c : t.chains) {
+    if (!c.base) return false;
+    if (c.policy != ir::VerdictKind::kAccept) return false;
+    for (const ir::Rule& r : c.rules) {
+      if (r.verdict.kind != ir::VerdictKind::kAccept) return false;
+      for (const ir::Step& s : r.steps)
+        if (!std::holds_alternative<ir::Counter>(s)) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<LegacyTableOffload::Running> LegacyTableOffload::lower(int family, const XtTable& t, uint64_t gen) const {
+  auto lowered = ipt::lower_ipt_table(blob_of(family, t));
+  if (!lowered) return std::unexpected(std::move(lowered).error());
+  Running r;
+  r.ir = std::move(*lowered);
+  // A fresh name per replace: fresh counter slots (see the header) and no clash with an nft table.
+  r.ir.name = fmt::format("iptables-legacy/{}/{}", t.name, gen);
+  if (auto p = translate::passes::run_pipeline(r.ir); !p) return std::unexpected(std::move(p).error());
+  r.entry_rule.resize(t.info.number);
+  for (const ir::Chain& c : r.ir.chains)
+    for (const ir::Rule& rule : c.rules)
+      if (rule.handle < ipt::kSyntheticHandle && rule.handle < r.entry_rule.size())
+        r.entry_rule[rule.handle] = std::pair{c.name, rule.handle};
+  return r;
+}
+
+std::vector<xt_counters> LegacyTableOffload::read(const Running& r, size_t entries) const {
+  std::vector<xt_counters> out(entries);
+  const uint8_t nfproto = r.ir.family == ir::Family::kIp6 ? NFPROTO_IPV6 : NFPROTO_IPV4;
+  for (size_t i = 0; i < entries && i < r.entry_rule.size(); ++i) {
+    if (!r.entry_rule[i]) continue;
+    // The entry's counter is its rule's first Counter step (lower.h: ADD_COUNTER after the matches).
+    auto v = hook_.rule_counter(nfproto, r.ir.name, r.entry_rule[i]->first, r.entry_rule[i]->second, 0);
+    if (v) out[i] = xt_counters{.pcnt = v->packets, .bcnt = v->bytes};
+  }
+  return out;
+}
+
+Result<std::vector<xt_counters>> LegacyTableOffload::replace(int family, const XtTable& current, const XtTable& next) {
+  const TableId id{family, next.name};
+  if (next.name != kOffloadedTable) {
+    auto lowered = ipt::lower_ipt_table(blob_of(family, next));
+    if (lowered && accepts_everything(*lowered)) return std::vector<xt_counters>{};
+    return failf(EOPNOTSUPP,
+                 "{}tables table {}: only the filter table runs as BPF (nfbpfd --offload=strict); the {} table is "
+                 "stored and listed with --offload=none",
+                 prefix(family), next.name, next.name);
+  }
+  auto fresh = lower(family, next, ++generation_);
+  if (!fresh) return std::unexpected(std::move(fresh).error().with_context(fmt::format("{}tables {}", prefix(family), next.name)));
+  auto reg = registered_.find(id);
+  fresh->registered = reg != registered_.end() ? reg->second : hook_.register_hooks_now();
+
+  std::vector<OffloadHook::ExtraTable> tables;
+  for (const auto& [other, r] : running_)
+    if (other != id) tables.push_back(OffloadHook::ExtraTable{r.ir, r.registered});
+  tables.push_back(OffloadHook::ExtraTable{fresh->ir, fresh->registered});
+
+  std::vector<xt_counters> retired;
+  auto old = running_.find(id);
+  auto done = hook_.replace_extra_tables(std::move(tables), [&] {
+    // The old programs still run: what they counted up to now is the old table's count.
+    if (old != running_.end()) retired = read(old->second, current.info.number);
+  });
+  if (!done) return std::unexpected(std::move(done).error());
+  running_[id] = std::move(*fresh);
+  return retired;
+}
+
+std::vector<xt_counters> LegacyTableOffload::counted(int family, const XtTable& t) {
+  auto it = running_.find(TableId{family, t.name});
+  if (it == running_.end() || it->second.entry_rule.size() != t.info.number) return {};
+  return read(it->second, t.info.number);
+}
+
+void LegacyTableOffload::instantiated(int family, const XtTable& table) {
+  const TableId id{family, table.name};
+  registered_[id] = hook_.register_hooks_now();
+  if (table.name != kOffloadedTable) return;
+  // The built-in table (policies ACCEPT) runs from now on and counts its policies.
+  if (auto r = replace(family, table, table); !r)
+    log::warn("{}tables: the built-in {} table does not run as BPF: {}", prefix(family), table.name,
+              r.error().describe());
+}
+
+std::optional<std::string> LegacyTableOffload::running_name(int family, const std::string& table) const {
+  auto it = running_.find(TableId{family, table});
+  if (it == running_.end()) return std::nullopt;
+  return it->second.ir.name;
+}
+
+}  // namespace nfbpf::offload
