@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1023))
       ->capture_default_str();
   std::string offload = "none";
-  app.add_option("--offload", offload, "none: store rulesets only; strict: run them as BPF, refuse what cannot run")
-      ->check(CLI::IsMember({"none", "strict"}))
+  app.add_option("--offload", offload,
+                 "none: store rulesets only; strict: run them as BPF, refuse what cannot run; hybrid: run what "
+                 "BPF can as BPF, the other chains in the kernel's nf_tables")
+      ->check(CLI::IsMember({"none", "strict", "hybrid"}))
       ->capture_default_str();
   nfbpf::offload::PersistOptions persist;
   bool flush_on_exit = false;

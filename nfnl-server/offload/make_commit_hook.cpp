@@ -3,6 +3,7 @@
 #include "codegen/kernel/linux_kernel.h"
 #include "nfnl-server/nftables/kernel_caps.h"
 #include "nfnl-server/nftables/protocol.h"
+#include "nfnl-server/offload/hybrid_hook.h"
 #include "nfnl-server/offload/offload_hook.h"
 
 #include <linux/netlink.h>
@@ -17,11 +18,14 @@ namespace nfbpf::offload {
 std::optional<OffloadMode> parse_offload_mode(std::string_view s) {
   if (s == "none") return OffloadMode::kNone;
   if (s == "strict") return OffloadMode::kStrict;
+  if (s == "hybrid") return OffloadMode::kHybrid;
   return std::nullopt;
 }
 
 std::unique_ptr<nftables::CommitHook> make_commit_hook(OffloadMode mode) {
   if (mode == OffloadMode::kNone) return std::make_unique<nftables::AcceptAllHook>();
+  if (mode == OffloadMode::kHybrid)
+    return std::make_unique<HybridHook>(std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>()));
   return std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
 }
 
@@ -74,6 +78,16 @@ OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& pers
   if (mode == OffloadMode::kNone) {
     return {nftables::make_nftables_protocol(std::make_unique<nftables::AcceptAllHook>()),
             [] { return to_json(OffloadStatus{.mode = "none"}).dump(); }};
+  }
+  if (mode == OffloadMode::kHybrid) {
+    // Persistence (--bpffs) is strict-only for now: the kernel tables die with the daemon.
+    auto bpf = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
+    OffloadHook* raw_bpf = bpf.get();
+    auto hybrid = std::make_unique<HybridHook>(std::move(bpf));
+    HybridHook* raw = hybrid.get();  // owned by the protocol from here on
+    OffloadBackend b{nftables::make_nftables_protocol(std::move(hybrid)), [raw] { return to_json(raw->status()).dump(); }};
+    b.hook = raw_bpf;
+    return b;
   }
   auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>(),
                                             resolve_device_in_current_netns, persist);

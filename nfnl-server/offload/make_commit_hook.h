@@ -3,6 +3,8 @@
 //   none    rulesets are only stored and listed (AcceptAllHook): nothing runs.
 //   strict  committed rulesets run as BPF (OffloadHook); a batch that cannot run entirely is
 //           refused with the kernel-style errno (EOPNOTSUPP naming the chain/rule/expression).
+//   hybrid  (the default) what BPF can run runs as BPF, the other chains run in the kernel's own
+//           nf_tables in the daemon's namespace (HybridHook, docs/offload.md "Hybrid mode").
 //
 //   auto proto = nfbpf::offload::make_offload_protocol(*nfbpf::offload::parse_offload_mode("strict"));
 // which is make_nftables_protocol(make_commit_hook(mode)).
@@ -18,7 +20,7 @@
 
 namespace nfbpf::offload {
 
-enum class OffloadMode { kNone, kStrict };
+enum class OffloadMode { kNone, kStrict, kHybrid };
 
 std::optional<OffloadMode> parse_offload_mode(std::string_view s);
 

@@ -239,13 +239,13 @@ std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::c
 Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   // Tables of other families (arp, bridge) are stored but could not run: refuse their base chains.
   for (const auto& t : next.tables) {
-    if (!t->vis.active_next() || family_offloaded(t->family)) continue;
+    if (lowering_ || !t->vis.active_next() || family_offloaded(t->family)) continue;
     for (const auto& c : t->chains)
       if (c->vis.active_next() && c->is_base())
         return failf(EOPNOTSUPP, "chain {} of table {}: family {} is not offloaded", c->name, t->name,
                      t->family == NFPROTO_ARP ? "arp" : t->family == NFPROTO_BRIDGE ? "bridge" : std::to_string(t->family));
   }
-  auto rs = ruleset_to_ir(next);
+  auto rs = lowering_ ? lowering_(next) : ruleset_to_ir(next);
   if (!rs) return std::unexpected(std::move(rs).error());
   // Extra tables (iptables-legacy's) after the store's: plan indices >= first_extra are theirs.
   const size_t first_extra = rs->tables.size();
@@ -577,7 +577,7 @@ bool OffloadHook::reset_object_counter(uint8_t nfproto, std::string_view table, 
 }
 
 OffloadStatus OffloadHook::status() const {
-  OffloadStatus s{.mode = "strict", .last_refused = last_refused_, .compiled = stats_.compiled, .reused = stats_.reused};
+  OffloadStatus s{.mode = mode_, .last_refused = last_refused_, .compiled = stats_.compiled, .reused = stats_.reused};
   for (const PlannedChain& pc : live_chains_) {
     ChainStatus c = pc.info;
     const codegen::kernel::Prog& prog = pc.prog->loaded.prog;

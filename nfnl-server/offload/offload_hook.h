@@ -63,6 +63,14 @@ class OffloadHook final : public nftables::CommitHook {
   void leave_running_on_exit();
   ~OffloadHook() override;
 
+  // Hybrid mode (hybrid_hook.h): prepare() lowers only what `lowering` returns (the BPF-placed
+  // chains) instead of the whole ruleset, and status() reports `mode`.
+  using Lowering = std::function<Result<ir::Ruleset>(const store::Ruleset&)>;
+  void set_lowering(Lowering lowering, std::string mode) {
+    lowering_ = std::move(lowering);
+    mode_ = std::move(mode);
+  }
+
   Result<void> prepare(const store::Ruleset& next) override;
   void commit() override;
   void abort() override;
@@ -161,6 +169,9 @@ class OffloadHook final : public nftables::CommitHook {
   void release_unused_slots();
   // commit(): the queued element changes into the set maps, then the expiry schedule.
   void apply_set_updates();
+
+  Lowering lowering_;             // empty: the whole ruleset (strict)
+  std::string mode_ = "strict";  // status()'s mode
 
   // Declared first: every map, program and link below refers to it.
   std::unique_ptr<codegen::kernel::Kernel> kernel_;

@@ -64,6 +64,15 @@ nlohmann::json to_json(const OffloadStatus& s) {
     chains.push_back(std::move(j));
   }
   nlohmann::json out = {{"mode", s.mode}, {"chains", std::move(chains)}, {"compiled", s.compiled}, {"reused", s.reused}};
+  if (!s.placement.empty()) {
+    nlohmann::json placed = nlohmann::json::array();
+    for (const PlacedChainStatus& p : s.placement) {
+      nlohmann::json j = {{"family", p.family}, {"table", p.table}, {"chain", p.chain}, {"base", p.base}, {"where", p.where}};
+      if (!p.reason.empty()) j["reason"] = p.reason;
+      placed.push_back(std::move(j));
+    }
+    out["placement"] = std::move(placed);
+  }
   out["last_refused"] = s.last_refused ? nlohmann::json{{"chain", s.last_refused->chain}, {"error", s.last_refused->error}}
                                        : nlohmann::json();
   return out;
@@ -91,6 +100,15 @@ std::string render_status_text(const nlohmann::json& s) {
     out += "\n";
     for (const auto& a : c["attached"]) out += "  attached: " + attached_text(a) + "\n";
     if (c.contains("refused")) out += "  last batch refused: " + c["refused"].get<std::string>() + "\n";
+  }
+  if (s.contains("placement")) {
+    out += "placement:\n";
+    for (const auto& p : s["placement"]) {
+      out += fmt::format("  {} {} {}{}: {}", p.value("family", ""), p.value("table", ""), p.value("chain", ""),
+                         p.value("base", false) ? "" : " (regular)", p.value("where", ""));
+      if (p.contains("reason")) out += " (kept in the kernel by: " + p["reason"].get<std::string>() + ")";
+      out += "\n";
+    }
   }
   if (s.contains("last_refused") && !s["last_refused"].is_null()) {
     const auto& r = s["last_refused"];

@@ -34,9 +34,18 @@ struct Refusal {
   std::string error;  // the full message (the client only got the first 400 characters)
 };
 
+// Hybrid mode: where one chain runs (placement.h).
+struct PlacedChainStatus {
+  std::string family, table, chain;
+  bool base = false;
+  std::string where;   // "bpf", "kernel", "bpf+kernel" (a regular chain copied to both), "none"
+  std::string reason;  // kernel base chains: the first thing that kept them in the kernel
+};
+
 struct OffloadStatus {
-  std::string mode;  // "none" or "strict"
+  std::string mode;  // "none", "strict" or "hybrid"
   std::vector<ChainStatus> chains;
+  std::vector<PlacedChainStatus> placement;  // hybrid: every chain of the committed ruleset
   std::optional<Refusal> last_refused;
   size_t compiled = 0, reused = 0;  // programs compiled / reused since the daemon started
 };
@@ -44,7 +53,8 @@ struct OffloadStatus {
 // {"mode": ..., "chains": [{"family","table","chain","type","hook","priority","devices",
 //   "program": {"id","name","insns","verified_insns","compile_ms","load_ms"}, "attached": [{"kind":"netfilter","pf":"ipv4",
 //   "hook":"input","priority":0} | {"kind":"tcx","direction":"ingress","ifindex":3,"device":"va"}],
-//   "refused"?}], "last_refused": {"chain","error"} | null, "compiled", "reused"}
+//   "refused"?}], "placement": [{"family","table","chain","base","where","reason"?}] (hybrid),
+//   "last_refused": {"chain","error"} | null, "compiled", "reused"}
 nlohmann::json to_json(const OffloadStatus& s);
 nlohmann::json to_json(const AttachKey& k);
 

@@ -86,6 +86,14 @@ Result<ir::Rule> rule_to_ir(const store::Table& t, const store::Chain& c, const 
   return translate::nft::lower_rule(nr.get(), ctx);
 }
 
+}  // namespace
+
+Result<ir::Rule> lower_one_rule(const store::Table& t, const store::Chain& c, const store::Rule& r) {
+  return rule_to_ir(t, c, r, translate::nft::family_from_nfproto(t.family));
+}
+
+namespace {
+
 Result<ir::Chain> chain_to_ir(const store::Table& t, const store::Chain& c, ir::Family fam) {
   ir::Chain out{.name = c.name, .handle = c.handle};
   if (c.hook) {
@@ -108,6 +116,10 @@ Result<ir::Chain> chain_to_ir(const store::Table& t, const store::Chain& c, ir::
 }  // namespace
 
 Result<ir::Table> table_to_ir(const store::Table& t) {
+  return table_to_ir(t, [](const store::Chain&) { return true; });
+}
+
+Result<ir::Table> table_to_ir(const store::Table& t, const std::function<bool(const store::Chain&)>& keep) {
   const ir::Family fam = translate::nft::family_from_nfproto(t.family);
   ir::Table out{.family = fam, .name = t.name, .handle = t.handle, .flags = t.flags};
   const std::string where = fmt::format("table {} {}", ir::to_string(fam), t.name);
@@ -118,7 +130,7 @@ Result<ir::Table> table_to_ir(const store::Table& t) {
     out.sets.push_back(std::move(*set));
   }
   for (const auto& c : t.chains) {
-    if (!c->vis.active_next()) continue;
+    if (!c->vis.active_next() || !keep(*c)) continue;
     auto chain = chain_to_ir(t, *c, fam);
     if (!chain) return std::unexpected(std::move(chain).error().with_context(where));
     out.chains.push_back(std::move(*chain));

@@ -1,0 +1,187 @@
+#include "nfnl-server/offload/hybrid_hook.h"
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/reset_targets.h"
+#include "nfnl-server/offload/store_to_ir.h"
+#include "translate/ir/fields.h"
+#include "translate/nft/lower.h"
+
+namespace nfbpf::offload {
+
+namespace {
+
+bool bpf_family(uint8_t nfproto) {
+  return nfproto == NFPROTO_IPV4 || nfproto == NFPROTO_IPV6 || nfproto == NFPROTO_INET || nfproto == NFPROTO_NETDEV;
+}
+
+std::string family_name(uint8_t nfproto) {
+  switch (nfproto) {
+    case NFPROTO_ARP: return "arp";
+    case NFPROTO_BRIDGE: return "bridge";
+    default: return std::string(ir::to_string(translate::nft::family_from_nfproto(nfproto)));
+  }
+}
+
+// Enough retries for every base chain of a large ruleset to be refused one at a time is not the
+// aim: a refusal per attempt is rare (codegen limits, verifier); past this the batch is refused.
+constexpr int kMaxAttempts = 16;
+
+}  // namespace
+
+TableFacts table_facts(const store::Table& t) {
+  TableFacts f{.family = family_name(t.family), .name = t.name, .bpf_family = bpf_family(t.family)};
+  for (const auto& c : t.chains) {
+    if (!c->vis.active_next()) continue;
+    ChainFacts cf{.name = c->name, .base = c->is_base(), .type = c->hook ? c->hook->type : "filter"};
+    std::set<std::string> targets;
+    for (const auto& r : c->rules) {
+      if (!r.vis.active_next()) continue;
+      for (const store::Chain* j : r.jump_targets) targets.insert(j->name);
+      for (const store::Set* s : r.set_refs)
+        for (const auto& e : s->elems)
+          if (e.vis.active_next())
+            for (const store::Chain* j : e.jump_targets) targets.insert(j->name);
+      if (cf.refusal || !f.bpf_family) continue;
+      if (auto lowered = lower_one_rule(t, *c, r); !lowered)
+        cf.refusal = fmt::format("rule {}: {}", r.handle, lowered.error().describe());
+    }
+    cf.targets.assign(targets.begin(), targets.end());
+    f.chains.push_back(std::move(cf));
+  }
+  return f;
+}
+
+HybridHook::HybridHook(std::unique_ptr<OffloadHook> bpf) : bpf_(std::move(bpf)) {
+  bpf_->set_lowering([this](const store::Ruleset& next) { return lower_bpf_part(next); }, "hybrid");
+}
+
+Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
+  next_placement_.clear();
+  ir::Ruleset out;
+  for (const auto& t : next.tables) {
+    if (!t->vis.active_next()) continue;
+    const TableKey key{t->family, t->name};
+    TableFacts facts = table_facts(*t);
+    if (auto r = table_refusals_.find(key); r != table_refusals_.end()) facts.refusal = r->second;
+    static const std::map<std::string, std::string> kNone;
+    auto forced = forced_.find(key);
+    TablePlacement p = place_table(facts, forced == forced_.end() ? kNone : forced->second);
+    family_names_[key] = facts.family;
+    if (p.any_bpf()) {
+      auto table = table_to_ir(*t, [&](const store::Chain& c) {
+        const ChainPlacement* cp = p.find(c.name);
+        return cp && cp->bpf;
+      });
+      if (!table) {
+        // The table's sets or the translator's table passes: the whole table to the kernel.
+        table_refusals_[key] = table.error().describe();
+        return failf(EAGAIN, "table {} {} moves to the kernel: {}", facts.family, t->name, table.error().describe());
+      }
+      out.tables.push_back(std::move(*table));
+    }
+    next_placement_[key] = std::move(p);
+  }
+  return out;
+}
+
+Result<void> HybridHook::prepare(const store::Ruleset& next) {
+  forced_.clear();
+  table_refusals_.clear();
+  for (int attempt = 0;; ++attempt) {
+    const size_t refused_tables = table_refusals_.size();
+    auto r = bpf_->prepare(next);
+    if (r) break;
+    if (attempt + 1 >= kMaxAttempts) return r;
+    if (table_refusals_.size() > refused_tables) continue;  // a table moved to the kernel: again
+    // A BPF base chain the error names (codegen, verifier, attach): to the kernel, and again.
+    const std::string& msg = r.error().msg;
+    bool moved = false;
+    for (const auto& [key, p] : next_placement_) {
+      for (const ChainPlacement& c : p.chains) {
+        if (!c.base || !c.bpf) continue;
+        const std::string where = fmt::format("{} {} {}", family_names_[key], key.second, c.chain);
+        if (msg.find(where) == std::string::npos) continue;
+        forced_[key][c.chain] = fmt::format("BPF refused its program: {}", msg);
+        moved = true;
+      }
+    }
+    if (!moved) return r;
+    log::info("hybrid: {} (moving that chain to the kernel)", msg);
+  }
+  if (auto k = kernel_.apply(next, next_placement_); !k) {
+    bpf_->abort();
+    log::warn("hybrid: the kernel refused the batch: {}", k.error().describe());
+    return std::unexpected(std::move(k).error());
+  }
+  return {};
+}
+
+void HybridHook::commit() {
+  bpf_->commit();
+  kernel_.commit();
+  placement_ = std::move(next_placement_);
+  next_placement_.clear();
+}
+
+void HybridHook::abort() {
+  bpf_->abort();
+  kernel_.rollback();
+  next_placement_.clear();
+}
+
+void HybridHook::before_dump(store::Ruleset& cur) {
+  bpf_->before_dump(cur);
+  bool any = false;
+  for (const auto& [key, p] : placement_) any = any || p.any_kernel();
+  if (!any) return;
+  kernel_.refresh();
+  auto sum = [](std::optional<codegen::abi::Counter> a, std::optional<codegen::abi::Counter> b) {
+    if (!a) return b;
+    if (b) a->packets += b->packets, a->bytes += b->bytes;
+    return a;
+  };
+  refresh_rule_counters(
+      cur,
+      [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+        auto k = kernel_.rule_counter(nfproto, t, c, h, nth);
+        return k ? sum(bpf_->rule_counter(nfproto, t, c, h, nth), k) : std::nullopt;
+      },
+      [&](uint8_t nfproto, std::string_view t, std::string_view name) {
+        auto k = kernel_.object_counter(nfproto, t, name);
+        return k ? sum(bpf_->object_counter(nfproto, t, name), k) : std::nullopt;
+      });
+}
+
+void HybridHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {
+  bpf_->after_reset(cur, replies);
+  const ResetTargets targets = reset_targets(replies);
+  for (const ResetRule& rr : targets.rules)
+    if (kernel_.holds(rr.nfproto, rr.table)) kernel_.reset_rule(rr.nfproto, rr.table, rr.chain, rr.handle);
+  for (const ResetObject& ro : targets.objects)
+    if (ro.type == NFT_OBJECT_COUNTER && kernel_.holds(ro.nfproto, ro.table)) kernel_.reset_object(ro.nfproto, ro.table, ro.name);
+}
+
+OffloadStatus HybridHook::status() const {
+  OffloadStatus s = bpf_->status();
+  s.mode = "hybrid";
+  for (const auto& [key, p] : placement_) {
+    auto fam = family_names_.find(key);
+    for (const ChainPlacement& c : p.chains) {
+      const std::string where = c.bpf && c.kernel ? "bpf+kernel" : c.bpf ? "bpf" : c.kernel ? "kernel" : "none";
+      s.placement.push_back(PlacedChainStatus{.family = fam == family_names_.end() ? "" : fam->second,
+                                              .table = key.second, .chain = c.chain, .base = c.base,
+                                              .where = where, .reason = c.reason});
+    }
+  }
+  return s;
+}
+
+}  // namespace nfbpf::offload

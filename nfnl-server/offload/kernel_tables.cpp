@@ -1,0 +1,384 @@
+#include "nfnl-server/offload/kernel_tables.h"
+
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/object.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/log.h"
+#include "nfnl-server/nftables/fill.h"
+#include "nfnl-server/offload/counter_listing.h"
+
+namespace nfbpf::offload {
+
+namespace {
+
+using codegen::abi::Counter;
+
+template <typename T, void (*Free)(const T*)>
+struct Deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using TablePtr = std::unique_ptr<nftnl_table, Deleter<nftnl_table, nftnl_table_free>>;
+using ChainPtr = std::unique_ptr<nftnl_chain, Deleter<nftnl_chain, nftnl_chain_free>>;
+using RulePtr = std::unique_ptr<nftnl_rule, Deleter<nftnl_rule, nftnl_rule_free>>;
+using SetPtr = std::unique_ptr<nftnl_set, Deleter<nftnl_set, nftnl_set_free>>;
+using ObjPtr = std::unique_ptr<nftnl_obj, Deleter<nftnl_obj, nftnl_obj_free>>;
+
+const nlmsghdr* hdr(const nfnl::Message& m) { return reinterpret_cast<const nlmsghdr*>(m.data()); }
+
+constexpr uint16_t kCreate = NLM_F_CREATE;
+
+// Counter values for the nth counter expression of a rule of the table being built.
+using RuleCounters = std::function<std::optional<Counter>(const store::Chain&, const store::Rule&, size_t nth)>;
+using ObjectCounters = std::function<std::optional<Counter>(const store::Object&)>;
+
+// Sets the nth counter expression's values (nftnl rule, parsed from the store's listing).
+void override_counters(nftnl_rule* r, const std::function<std::optional<Counter>(size_t)>& value) {
+  nftnl_expr_iter* it = nftnl_expr_iter_create(r);
+  size_t nth = 0;
+  for (nftnl_expr* e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {
+    if (std::string_view(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) != "counter") continue;
+    if (auto v = value(nth++)) {
+      nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_PACKETS, v->packets);
+      nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_BYTES, v->bytes);
+    }
+  }
+  nftnl_expr_iter_destroy(it);
+}
+
+std::string fam_name(uint8_t nfproto) {
+  switch (nfproto) {
+    case 1: return "inet";
+    case 2: return "ip";
+    case 3: return "arp";
+    case 5: return "netdev";
+    case 7: return "bridge";
+    case 10: return "ip6";
+    default: return std::to_string(nfproto);
+  }
+}
+
+// The messages that create the kernel part of one table.
+Result<KernelTables::Held> build_table(const store::Table& t, const TablePlacement& p, const RuleCounters& rule_ctr,
+                                       const ObjectCounters& obj_ctr) {
+  KernelTables::Held out;
+  const uint8_t fam = t.family;
+  const std::string where = fmt::format("{} {}", fam_name(fam), t.name);
+  nftables::FillHdr h{};
+
+  {  // table
+    h.event = NFT_MSG_NEWTABLE;
+    nfnl::Message m = nftables::fill_table(h, t);
+    TablePtr nt(nftnl_table_alloc());
+    if (nftnl_table_nlmsg_parse(hdr(m), nt.get()) < 0) return failf(EINVAL, "table {}: cannot re-encode it", where);
+    nftnl_table_unset(nt.get(), NFTNL_TABLE_HANDLE);
+    nftnl_table_unset(nt.get(), NFTNL_TABLE_USE);
+    nftnl_table_unset(nt.get(), NFTNL_TABLE_OWNER);
+    nftnl_table_set_u32(nt.get(), NFTNL_TABLE_FLAGS, (t.flags & NFT_TABLE_F_DORMANT) | NFT_TABLE_F_OWNER);
+    out.msgs.push_back(kernel_msg(NFT_MSG_NEWTABLE, fam, kCreate, m.size(),
+                                  [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, nt.get()); },
+                                  "add table " + where));
+  }
+
+  std::vector<const store::Chain*> chains;
+  for (const auto& c : t.chains)
+    if (c->vis.active_next())
+      if (const ChainPlacement* cp = p.find(c->name); cp && cp->kernel) chains.push_back(c.get());
+
+  // What their rules use, in the table's order (a set's elements may name objects).
+  std::set<const store::Set*> sets;
+  std::set<const store::Object*> objects;
+  for (const store::Chain* c : chains)
+    for (const auto& r : c->rules) {
+      if (!r.vis.active_next()) continue;
+      for (const store::Set* s : r.set_refs) sets.insert(s);
+      for (const store::Object* o : r.obj_refs) objects.insert(o);
+    }
+  for (const store::Set* s : sets)
+    for (const auto& e : s->elems)
+      if (e.vis.active_next() && e.obj) objects.insert(e.obj);
+
+  for (const store::Chain* c : chains) {
+    h.event = NFT_MSG_NEWCHAIN;
+    nfnl::Message m = nftables::fill_chain(h, t, *c);
+    ChainPtr nc(nftnl_chain_alloc());
+    if (nftnl_chain_nlmsg_parse(hdr(m), nc.get()) < 0) return failf(EINVAL, "chain {} {}: cannot re-encode it", where, c->name);
+    for (uint16_t a : {NFTNL_CHAIN_HANDLE, NFTNL_CHAIN_USE, NFTNL_CHAIN_FLAGS, NFTNL_CHAIN_BYTES, NFTNL_CHAIN_PACKETS})
+      nftnl_chain_unset(nc.get(), a);
+    if (c->hook) nftnl_chain_set_u32(nc.get(), NFTNL_CHAIN_POLICY, c->hook->policy_next);
+    out.msgs.push_back(kernel_msg(NFT_MSG_NEWCHAIN, fam, kCreate, m.size(),
+                                  [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, nc.get()); },
+                                  fmt::format("add chain {} {}", where, c->name)));
+  }
+
+  for (const auto& o : t.objects) {
+    if (!objects.contains(o.get()) || !o->vis.active_next()) continue;
+    h.event = NFT_MSG_NEWOBJ;
+    nfnl::Message m = nftables::fill_obj(h, t, *o);
+    ObjPtr no(nftnl_obj_alloc());
+    if (nftnl_obj_nlmsg_parse(hdr(m), no.get()) < 0) return failf(EINVAL, "object {} {}: cannot re-encode it", where, o->name);
+    // Its HANDLE stays (libnftnl 1.2.4 exports no nftnl_obj_unset): nf_tables_newobj ignores it.
+    if (o->type == NFT_OBJECT_COUNTER)
+      if (auto v = obj_ctr(*o)) {
+        nftnl_obj_set_u64(no.get(), NFTNL_OBJ_CTR_PKTS, v->packets);
+        nftnl_obj_set_u64(no.get(), NFTNL_OBJ_CTR_BYTES, v->bytes);
+      }
+    out.msgs.push_back(kernel_msg(NFT_MSG_NEWOBJ, fam, kCreate, m.size(),
+                                  [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, no.get()); },
+                                  fmt::format("add object {} {}", where, o->name)));
+  }
+
+  for (const auto& s : t.sets) {
+    if (!sets.contains(s.get()) || !s->vis.active_next()) continue;
+    h.event = NFT_MSG_NEWSET;
+    nfnl::Message m = nftables::fill_set(h, t, *s);
+    SetPtr ns(nftnl_set_alloc());
+    if (nftnl_set_nlmsg_parse(hdr(m), ns.get()) < 0) return failf(EINVAL, "set {} {}: cannot re-encode it", where, s->name);
+    nftnl_set_unset(ns.get(), NFTNL_SET_HANDLE);
+    out.msgs.push_back(kernel_msg(NFT_MSG_NEWSET, fam, kCreate, m.size(),
+                                  [&](nlmsghdr* n) { nftnl_set_nlmsg_build_payload(n, ns.get()); },
+                                  fmt::format("add set {} {}", where, s->name)));
+    std::vector<const store::SetElem*> elems;
+    const uint64_t now = store::now_ms();
+    for (const auto& e : s->elems)
+      if (e.vis.active_next() && !e.expired(now)) elems.push_back(&e);
+    if (elems.empty()) continue;
+    h.event = NFT_MSG_NEWSETELEM;
+    nfnl::Message em = nftables::fill_setelems(h, t, *s, elems);
+    SetPtr es(nftnl_set_alloc());
+    if (nftnl_set_elems_nlmsg_parse(hdr(em), es.get()) < 0)
+      return failf(EINVAL, "set {} {}: cannot re-encode its elements", where, s->name);
+    // Elements start their timeout again (the remaining time is not carried over yet).
+    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(es.get());
+    for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it))
+      nftnl_set_elem_unset(e, NFTNL_SET_ELEM_EXPIRATION);
+    nftnl_set_elems_iter_destroy(it);
+    out.msgs.push_back(kernel_msg(NFT_MSG_NEWSETELEM, fam, kCreate, em.size() * 2,
+                                  [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, es.get()); },
+                                  fmt::format("add elements to set {} {}", where, s->name)));
+  }
+
+  for (const store::Chain* c : chains) {
+    auto& handles = out.rules[c->name];
+    for (const auto& r : c->rules) {
+      if (!r.vis.active_next()) continue;
+      h.event = NFT_MSG_NEWRULE;
+      nfnl::Message m = nftables::fill_rule(h, t, *c, r, 0);
+      RulePtr nr(nftnl_rule_alloc());
+      if (nftnl_rule_nlmsg_parse(hdr(m), nr.get()) < 0)
+        return failf(EINVAL, "rule {} in chain {} {}: cannot re-encode it", r.handle, where, c->name);
+      nftnl_rule_unset(nr.get(), NFTNL_RULE_HANDLE);
+      nftnl_rule_unset(nr.get(), NFTNL_RULE_POSITION);
+      override_counters(nr.get(), [&](size_t nth) { return rule_ctr(*c, r, nth); });
+      out.msgs.push_back(kernel_msg(NFT_MSG_NEWRULE, fam, kCreate | NLM_F_APPEND, m.size() * 2,
+                                    [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, nr.get()); },
+                                    fmt::format("add rule {} {} (handle {})", where, c->name, r.handle)));
+      handles.push_back(r.handle);
+    }
+  }
+  return out;
+}
+
+KernelMsg destroy_table(const TableKey& key) {
+  TablePtr nt(nftnl_table_alloc());
+  nftnl_table_set_str(nt.get(), NFTNL_TABLE_NAME, key.second.c_str());
+  return kernel_msg(NFT_MSG_DESTROYTABLE, key.first, 0, 256,
+                    [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, nt.get()); },
+                    fmt::format("destroy table {} {}", fam_name(key.first), key.second));
+}
+
+std::string fingerprint(const std::vector<KernelMsg>& msgs) {
+  std::string f;
+  for (const KernelMsg& m : msgs) f.append(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
+  return f;
+}
+
+}  // namespace
+
+Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& held) {
+  Live live;
+  std::map<std::string, size_t> position;  // per chain: rules seen so far in the dump
+  RulePtr filter(nftnl_rule_alloc());
+  nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, key.second.c_str());
+  KernelMsg req = kernel_msg(NFT_MSG_GETRULE, key.first, 0, 256,
+                             [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, filter.get()); }, "rules");
+  NFBPF_TRYV(client_.dump(req, [&](const nlmsghdr* m) {
+    RulePtr r(nftnl_rule_alloc());
+    if (nftnl_rule_nlmsg_parse(m, r.get()) < 0) return;
+    const std::string chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
+    const size_t pos = position[chain]++;
+    auto it = held.rules.find(chain);
+    if (it == held.rules.end() || pos >= it->second.size()) return;
+    const uint64_t ours = it->second[pos];
+    live.kernel_handle[ours] = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
+    auto& values = live.counters[ours];
+    nftnl_expr_iter* ei = nftnl_expr_iter_create(r.get());
+    for (nftnl_expr* e = nftnl_expr_iter_next(ei); e; e = nftnl_expr_iter_next(ei))
+      if (std::string_view(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) == "counter")
+        values.push_back(Counter{.packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS),
+                                 .bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES)});
+    nftnl_expr_iter_destroy(ei);
+  }));
+  ObjPtr ofilter(nftnl_obj_alloc());
+  nftnl_obj_set_str(ofilter.get(), NFTNL_OBJ_TABLE, key.second.c_str());
+  nftnl_obj_set_u32(ofilter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+  KernelMsg oreq = kernel_msg(NFT_MSG_GETOBJ, key.first, 0, 256,
+                              [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, ofilter.get()); }, "objects");
+  NFBPF_TRYV(client_.dump(oreq, [&](const nlmsghdr* m) {
+    ObjPtr o(nftnl_obj_alloc());
+    if (nftnl_obj_nlmsg_parse(m, o.get()) < 0 || nftnl_obj_get_u32(o.get(), NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
+    live.objects[nftnl_obj_get_str(o.get(), NFTNL_OBJ_NAME)] =
+        Counter{.packets = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_PKTS), .bytes = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_BYTES)};
+  }));
+  return live;
+}
+
+Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<TableKey, TablePlacement>& placement) {
+  rollback();  // nothing may stay over from an apply that was neither committed nor rolled back
+  std::map<TableKey, Held> want;
+  std::vector<KernelMsg> batch;
+  const auto zero = [](auto&&...) -> std::optional<Counter> { return Counter{}; };
+  for (const auto& t : next.tables) {
+    if (!t->vis.active_next()) continue;
+    const TableKey key{t->family, t->name};
+    auto p = placement.find(key);
+    if (p == placement.end() || !p->second.any_kernel()) continue;
+    // Unchanged (counters aside)? Then the kernel keeps it as it is.
+    auto shape = build_table(*t, p->second, zero, zero);
+    if (!shape) return std::unexpected(std::move(shape).error());
+    const std::string fp = fingerprint(shape->msgs);
+    auto held = committed_.find(key);
+    if (held != committed_.end() && held->second.fingerprint == fp) {
+      want[key] = held->second;
+      continue;
+    }
+    // Changed: carry the counters over from what runs now (new rules start from their own values).
+    Live live;
+    if (held != committed_.end()) {
+      auto l = read(key, held->second);
+      if (!l) return std::unexpected(std::move(l).error().with_context("reading the kernel's counters"));
+      live = std::move(*l);
+    }
+    auto rule_ctr = [&](const store::Chain&, const store::Rule& r, size_t nth) -> std::optional<Counter> {
+      auto it = live.counters.find(r.handle);
+      if (it == live.counters.end() || nth >= it->second.size()) return std::nullopt;
+      return it->second[nth];
+    };
+    auto obj_ctr = [&](const store::Object& o) -> std::optional<Counter> {
+      auto it = live.objects.find(o.name);
+      return it == live.objects.end() ? std::nullopt : std::optional<Counter>(it->second);
+    };
+    auto built = build_table(*t, p->second, rule_ctr, obj_ctr);
+    if (!built) return std::unexpected(std::move(built).error());
+    built->fingerprint = fp;
+    batch.push_back(destroy_table(key));
+    for (KernelMsg& m : built->msgs) batch.push_back(m);
+    want[key] = std::move(*built);
+  }
+  for (const auto& [key, held] : committed_)
+    if (!want.contains(key)) batch.push_back(destroy_table(key));
+  if (batch.empty()) return {};
+  NFBPF_TRYV(client_.batch(batch));
+  ++batches_;
+  applied_ = std::move(want);
+  pending_ = true;
+  return {};
+}
+
+void KernelTables::commit() {
+  if (!pending_) return;
+  committed_ = std::move(applied_);
+  applied_.clear();
+  pending_ = false;
+}
+
+void KernelTables::rollback() {
+  if (!pending_) return;
+  pending_ = false;
+  std::vector<KernelMsg> batch;
+  for (const auto& [key, held] : applied_)
+    if (auto c = committed_.find(key); c == committed_.end() || c->second.fingerprint != held.fingerprint)
+      batch.push_back(destroy_table(key));
+  for (const auto& [key, held] : committed_) {
+    auto a = applied_.find(key);
+    if (a != applied_.end() && a->second.fingerprint == held.fingerprint) continue;
+    if (a == applied_.end()) batch.push_back(destroy_table(key));
+    for (const KernelMsg& m : held.msgs) batch.push_back(m);
+  }
+  applied_.clear();
+  if (auto r = client_.batch(batch); !r)
+    log::error("hybrid: restoring the kernel tables after an aborted commit failed: {}", r.error().describe());
+}
+
+void KernelTables::refresh() {
+  live_.clear();
+  for (const auto& [key, held] : committed_) {
+    auto l = read(key, held);
+    if (!l) {
+      log::warn("hybrid: reading kernel table {} {}: {}", fam_name(key.first), key.second, l.error().describe());
+      continue;
+    }
+    live_[key] = std::move(*l);
+  }
+}
+
+std::optional<Counter> KernelTables::rule_counter(uint8_t nfproto, std::string_view table, std::string_view,
+                                                  uint64_t handle, size_t nth) const {
+  auto t = live_.find(TableKey{nfproto, std::string(table)});
+  if (t == live_.end()) return std::nullopt;
+  auto r = t->second.counters.find(handle);
+  if (r == t->second.counters.end() || nth >= r->second.size()) return std::nullopt;
+  return r->second[nth];
+}
+
+std::optional<Counter> KernelTables::object_counter(uint8_t nfproto, std::string_view table, std::string_view name) const {
+  auto t = live_.find(TableKey{nfproto, std::string(table)});
+  if (t == live_.end()) return std::nullopt;
+  auto o = t->second.objects.find(std::string(name));
+  return o == t->second.objects.end() ? std::nullopt : std::optional<Counter>(o->second);
+}
+
+bool KernelTables::reset_rule(uint8_t nfproto, const std::string& table, const std::string& chain, uint64_t handle) {
+  const TableKey key{nfproto, table};
+  auto held = committed_.find(key);
+  if (held == committed_.end()) return false;
+  auto l = read(key, held->second);
+  if (!l) return false;
+  auto kh = l->kernel_handle.find(handle);
+  if (kh == l->kernel_handle.end()) return false;
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, table.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+  nftnl_rule_set_u64(r.get(), NFTNL_RULE_HANDLE, kh->second);
+  KernelMsg req = kernel_msg(NFT_MSG_GETRULE_RESET, nfproto, 0, 512,
+                             [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, r.get()); }, "reset rule");
+  if (auto s = client_.request(req); !s) {
+    log::warn("hybrid: resetting kernel rule {} of {} {}: {}", kh->second, table, chain, s.error().describe());
+    return false;
+  }
+  return true;
+}
+
+bool KernelTables::reset_object(uint8_t nfproto, const std::string& table, const std::string& name) {
+  if (!committed_.contains({nfproto, table})) return false;
+  ObjPtr o(nftnl_obj_alloc());
+  nftnl_obj_set_str(o.get(), NFTNL_OBJ_TABLE, table.c_str());
+  nftnl_obj_set_str(o.get(), NFTNL_OBJ_NAME, name.c_str());
+  nftnl_obj_set_u32(o.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+  KernelMsg req = kernel_msg(NFT_MSG_GETOBJ_RESET, nfproto, 0, 512,
+                             [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, o.get()); }, "reset counter object");
+  // ENOENT: the object is not in the kernel table (only BPF rules use it).
+  return static_cast<bool>(client_.request(req));
+}
+
+}  // namespace nfbpf::offload

@@ -1,0 +1,84 @@
+#pragma once
+// Hybrid mode's kernel side: the chains placed in the kernel (placement.h) run in the kernel's
+// own nf_tables, in the daemon's network namespace, programmed through KernelNftClient.
+//
+// For each user table with kernel-placed chains the kernel holds a table of the same family and
+// name (so the kernel's own checks and behaviour apply as they would without nfbpf) with:
+//   the kernel-placed base chains (same hook, priority, policy), the regular chains they reach,
+//   their rules as the client sent them (the store keeps the attributes; re-encoded by libnftnl),
+//   and the sets, elements and named objects those rules use.
+// The table carries NFT_TABLE_F_OWNER: only the daemon's socket may change it, and it goes away
+// with the daemon (as non-pinned BPF programs do).
+//
+// First cut, simple and atomic: a table whose kernel part changed is replaced whole in one kernel
+// batch (DESTROYTABLE + re-add: packets see the old or the new table, never a mix), with the
+// counters each rule and counter object had carried over (sent as the counter's initial values;
+// a rule keeps its position inside its chain on both sides, which is how nfbpfd rules map to
+// kernel rules). Tables whose kernel part did not change are not touched.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "codegen/abi/counter.h"
+#include "common/result.h"
+#include "nfnl-server/offload/kernel_nft_client.h"
+#include "nfnl-server/offload/placement.h"
+#include "nfnl-server/store/ruleset.h"
+
+namespace nfbpf::offload {
+
+using TableKey = std::pair<uint8_t, std::string>;  // nfproto, table name
+
+class KernelTables {
+ public:
+  // Makes the kernel hold exactly the kernel-placed chains of `next` (tables absent from
+  // `placement`, or with no kernel chain, are removed from the kernel). Commits in the kernel;
+  // rollback() undoes it. The kernel's error (errno + what it refused) is returned as is.
+  Result<void> apply(const store::Ruleset& next, const std::map<TableKey, TablePlacement>& placement);
+  void commit();
+  // After a successful apply() that must not stand: the committed contents again.
+  void rollback();
+
+  // Reads the live counters of every kernel rule and counter object (before a listing).
+  void refresh();
+  // The values refresh() read for the nth counter of an nfbpfd rule / a counter object.
+  std::optional<codegen::abi::Counter> rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain,
+                                                    uint64_t handle, size_t nth) const;
+  std::optional<codegen::abi::Counter> object_counter(uint8_t nfproto, std::string_view table,
+                                                      std::string_view name) const;
+  // `nft reset rules/counters` on a kernel-held rule or counter object (false: not held here).
+  bool reset_rule(uint8_t nfproto, const std::string& table, const std::string& chain, uint64_t handle);
+  bool reset_object(uint8_t nfproto, const std::string& table, const std::string& name);
+
+  bool holds(uint8_t nfproto, const std::string& table) const { return committed_.contains({nfproto, table}); }
+  size_t batches_sent() const { return batches_; }
+
+  struct Held {
+    std::string fingerprint;                              // the messages without counter values
+    std::vector<KernelMsg> msgs;                          // what re-creates it (rollback)
+    std::map<std::string, std::vector<uint64_t>> rules;   // chain -> nfbpfd rule handles, in order
+  };
+
+ private:
+  // What the kernel table holds now: per nfbpfd rule its counters and kernel handle.
+  struct Live {
+    std::map<uint64_t, std::vector<codegen::abi::Counter>> counters;  // by nfbpfd handle
+    std::map<uint64_t, uint64_t> kernel_handle;                       // nfbpfd handle -> kernel's
+    std::map<std::string, codegen::abi::Counter> objects;             // counter objects by name
+  };
+  Result<Live> read(const TableKey& key, const Held& held);
+
+  KernelNftClient client_;
+  std::map<TableKey, Held> committed_;
+  std::map<TableKey, Held> applied_;  // after apply(), until commit()/rollback()
+  bool pending_ = false;
+  std::map<TableKey, Live> live_;     // refresh()'s
+  size_t batches_ = 0;
+};
+
+}  // namespace nfbpf::offload
