@@ -44,8 +44,9 @@ def _script(cases: list[IptCase], nfbpf_build: str | None, raw_dump) -> str:
                 lines.append(f"$R python3 {DUMP_TOOL} {10 if c.family == 'ip6' else 2}")
             lines.append(f"$R {c.tool} -t {t} -F {shlex.quote(c.chain)} >/dev/null 2>&1")
         else:
-            lines.append(f"$R {c.tool}-restore < {shlex.quote(c.dump_path)} >/dev/null 2>&1; echo rc=$?")
-            lines.append(f"$R {c.tool}-save | grep -v '^#'")
+            # -c both ways: the dumps carry chain and rule counters, which must come back.
+            lines.append(f"$R {c.tool}-restore -c < {shlex.quote(c.dump_path)} >/dev/null 2>&1; echo rc=$?")
+            lines.append(f"$R {c.tool}-save -c | grep -v '^#'")
             # Back to an empty state for the next dump.
             for tbl in ("filter", "nat", "mangle", "raw", "security"):
                 lines.append(f"$R {c.tool} -t {tbl} -F >/dev/null 2>&1; $R {c.tool} -t {tbl} -X >/dev/null 2>&1")
