@@ -18,6 +18,7 @@
 #include "nfnl-server/offload/reset_targets.h"
 #include "nfnl-server/offload/store_to_ir.h"
 #include "translate/ir/fields.h"
+#include "nfnl-server/offload/test_fault.h"
 #include "translate/ir/printer.h"
 #include "translate/nft/lower.h"
 
@@ -251,6 +252,7 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   const size_t first_extra = rs->tables.size();
   next_extra_ = pending_extra_ ? *pending_extra_ : extra_;
   for (const ExtraTable& x : *next_extra_) rs->tables.push_back(x.table);
+  apply_test_fault(*rs);  // test-only, inert unless NFBPF_TEST_FAULT is set (test_fault.h)
   // Conntrack on (kernel anchor table) before any new program can run; abort() undoes it.
   NFBPF_TRYV(ct_anchor_.stage(conntrack_needs(*rs)));
   auto plan = plan_attachments(*rs, devices_);

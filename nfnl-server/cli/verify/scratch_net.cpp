@@ -1,0 +1,118 @@
+#include "nfnl-server/cli/verify/scratch_net.h"
+
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+#include "nfnl-server/cli/verify/process.h"
+
+namespace nfbpf::verify {
+
+namespace {
+
+std::string mac_text(const uint8_t m[6]) {
+  return fmt::format("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+Result<void> must(const std::vector<std::string>& argv, int ns) {
+  auto r = run(argv, RunOptions{.netns_fd = ns, .timeout = std::chrono::milliseconds(10000)});
+  if (!r) return std::unexpected(std::move(r).error());
+  if (r->status != 0) return failf(EIO, "{}: {}", fmt::join(argv, " "), r->err);
+  return {};
+}
+
+}  // namespace
+
+Result<Fd> ScratchNet::new_ns() {
+  if (unshare(CLONE_NEWNET) != 0) return fail_errno("unshare(CLONE_NEWNET)");
+  Fd fd(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  const int saved = errno;
+  if (setns(home_.get(), CLONE_NEWNET) != 0) return fail_errno("setns back to the original namespace");
+  if (!fd.valid()) {
+    errno = saved;
+    return fail_errno("open /proc/self/ns/net");
+  }
+  return fd;
+}
+
+Result<Fd> ScratchNet::extra_ns() { return new_ns(); }
+
+Result<ScratchNet> ScratchNet::create() {
+  ScratchNet net;
+  net.home_ = Fd(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  if (!net.home_.valid()) return fail_errno("open /proc/self/ns/net");
+  for (Fd* f : {&net.s_, &net.k_, &net.n_}) {
+    auto fd = net.new_ns();
+    if (!fd) return std::unexpected(std::move(fd).error());
+    *f = std::move(*fd);
+  }
+  NFBPF_TRYV(net.configure());
+  return net;
+}
+
+Result<void> ScratchNet::configure() {
+  const std::string sender_path = fmt::format("/proc/{}/fd/{}", getpid(), s_.get());
+  for (Side side : {Side::kKernel, Side::kNfbpf}) {
+    const int ns = this->ns(side);
+    const std::string peer = side == Side::kKernel ? "k0" : "n0";
+    NFBPF_TRYV(must({"ip", "link", "add", kRecvDev, "index", std::to_string(kRecvIfindex), "address", mac_text(kRecvMac),
+                     "type", "veth", "peer", "name", peer, "address", mac_text(kSenderMac), "netns", sender_path},
+                    ns));
+    NFBPF_TRYV(must({"ip", "link", "set", "lo", "up"}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", kRecvDev, "up"}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", peer, "up"}, s_.get()));
+    // The sender's kernel sends nothing of its own (no IPv6 autoconfiguration on its veths).
+    NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", peer)}, s_.get()));
+    // Any source address is fine on p1 (no reverse-path filter; sources that look local too).
+    for (const char* dev : {"all", "default", kRecvDev}) {
+      NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv4.conf.{}.rp_filter=0", dev)}, ns));
+      NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv4.conf.{}.accept_local=1", dev)}, ns));
+    }
+    NFBPF_TRYV(must({"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"}, ns));
+    NFBPF_TRYV(must({"ip", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
+  }
+  return in_ns(s_.get(), [&]() -> Result<void> {
+    for (Side side : {Side::kKernel, Side::kNfbpf}) {
+      Fd s(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+      if (!s.valid()) return fail_errno("AF_PACKET socket");
+      int one = 1;
+      setsockopt(s.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);  // frames leave as built
+      sockaddr_ll sll{};
+      sll.sll_family = AF_PACKET;
+      sll.sll_ifindex = static_cast<int>(if_nametoindex(side == Side::kKernel ? "k0" : "n0"));
+      if (sll.sll_ifindex == 0 || bind(s.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll) != 0)
+        return fail_errno("bind the sender socket");
+      (side == Side::kKernel ? tx_k_ : tx_n_) = std::move(s);
+    }
+    return {};
+  });
+}
+
+Result<void> ScratchNet::in_ns(int fd, const std::function<Result<void>()>& fn) {
+  if (setns(fd, CLONE_NEWNET) != 0) return fail_errno("setns");
+  auto r = fn();
+  if (setns(home_.get(), CLONE_NEWNET) != 0) return fail_errno("setns back to the original namespace");
+  return r;
+}
+
+Result<void> ScratchNet::send(Side s, const std::vector<uint8_t>& frame) {
+  const int fd = s == Side::kKernel ? tx_k_.get() : tx_n_.get();
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (::send(fd, frame.data(), frame.size(), 0) >= 0) return {};
+    if (errno != ENOBUFS && errno != EAGAIN && errno != EINTR) break;
+    usleep(1000);  // the backlog is full: let the receiver's softirq catch up
+  }
+  return fail_errno("send a frame");
+}
+
+}  // namespace nfbpf::verify

@@ -1,0 +1,50 @@
+#pragma once
+// The scratch network namespaces of one `nfbpf verify` run, held only by file descriptors of
+// this process (never named in /run/netns): they disappear when verify exits, however it exits.
+//
+//   sender S:  k0 ═ p1 in K (the kernel's netfilter runs the ruleset)
+//              n0 ═ p1 in N (a private nfbpfd runs it as BPF)
+//
+// K and N are configured alike: p1 with the same index and MAC; frames arriving on p1 are routed
+// to the local host whatever their destination (policy rule `iif p1` → a table with `local 0/0`),
+// so each one traverses prerouting and input; replies the stack would send find no route and are
+// never sent (they would otherwise come back through the hooks and blur the counters).
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/fd.h"
+#include "common/result.h"
+
+namespace nfbpf::verify {
+
+enum class Side { kKernel, kNfbpf };
+
+inline constexpr const char* kRecvDev = "p1";
+inline constexpr uint32_t kRecvIfindex = 7;
+inline constexpr uint8_t kRecvMac[6] = {0x02, 0, 0, 0, 0, 0x02};
+inline constexpr uint8_t kSenderMac[6] = {0x02, 0, 0, 0, 0, 0x01};
+
+class ScratchNet {
+ public:
+  static Result<ScratchNet> create();
+
+  int sender_ns() const { return s_.get(); }
+  int ns(Side s) const { return s == Side::kKernel ? k_.get() : n_.get(); }
+  // A fresh extra namespace (probe generation for iptables rulesets runs there).
+  Result<Fd> extra_ns();
+  // Runs `fn` with this thread in namespace `fd` (sockets it opens stay there), then returns home.
+  Result<void> in_ns(int fd, const std::function<Result<void>()>& fn);
+
+  // Sends one Ethernet frame towards a side's p1 (AF_PACKET, qdisc bypassed).
+  Result<void> send(Side s, const std::vector<uint8_t>& frame);
+
+ private:
+  Fd home_, s_, k_, n_, tx_k_, tx_n_;
+  Result<Fd> new_ns();
+  Result<void> configure();
+};
+
+}  // namespace nfbpf::verify

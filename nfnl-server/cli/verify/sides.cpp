@@ -1,0 +1,121 @@
+#include "nfnl-server/cli/verify/sides.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "nfnl-server/cli/status_client.h"
+
+namespace nfbpf::verify {
+
+ToolPaths locate_tools(ToolPaths given) {
+  std::error_code ec;
+  const auto dir = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  if (given.nfbpfd.empty()) given.nfbpfd = (dir / "nfbpfd").string();
+  if (given.nfbpf_run.empty()) given.nfbpf_run = (dir / "nfbpf-run").string();
+  return given;
+}
+
+Result<void> Sides::start_daemon() {
+  if (access(tools_.nfbpfd.c_str(), X_OK) != 0) return fail_errno("nfbpfd " + tools_.nfbpfd);
+  if (access(tools_.nfbpf_run.c_str(), X_OK) != 0) return fail_errno("nfbpf-run " + tools_.nfbpf_run);
+  const std::string bpffs = work_dir_ + "/bpffs";
+  mkdir(bpffs.c_str(), 0700);
+  unlink(socket_path().c_str());
+  NFBPF_TRYV(daemon_.start({tools_.nfbpfd, "--socket", socket_path(), "--offload=strict"}, net_.ns(Side::kNfbpf), bpffs,
+                           log_path(), daemon_env_));
+  for (int i = 0; i < 1000; ++i) {  // up to 10 s
+    if (access(socket_path().c_str(), F_OK) == 0) return {};
+    if (!daemon_.alive()) return failf(EIO, "nfbpfd exited at start (log: {})", log_path());
+    if (interrupted()) return failf(EINTR, "interrupted");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return failf(ETIMEDOUT, "nfbpfd did not open its socket within 10 s (log: {})", log_path());
+}
+
+Result<void> Sides::restart_daemon() {
+  daemon_.stop();
+  return start_daemon();
+}
+
+Result<RunResult> Sides::cmd(Side s, const std::vector<std::string>& argv, const std::string& stdin_text) {
+  RunOptions opt{.netns_fd = net_.ns(s), .stdin_text = stdin_text, .env = {{"LC_ALL", "C"}}};
+  std::vector<std::string> full;
+  if (s == Side::kNfbpf) {
+    opt.env["NFBPF_SOCKET"] = socket_path();
+    full.push_back(tools_.nfbpf_run);
+  }
+  full.insert(full.end(), argv.begin(), argv.end());
+  return run(full, opt);
+}
+
+Result<std::string> Sides::checked(Side s, const std::vector<std::string>& argv, const std::string& stdin_text) {
+  auto r = cmd(s, argv, stdin_text);
+  if (!r) return std::unexpected(std::move(r).error());
+  if (r->status != 0)
+    return failf(EIO, "{} side: {}: {}", s == Side::kKernel ? "kernel" : "nfbpf", fmt::join(argv, " "), r->err);
+  return std::move(r->out);
+}
+
+Result<void> Sides::check_no_bypass() {
+  const int ns = net_.ns(Side::kNfbpf);
+  auto nft = run({"nft", "-j", "list", "tables"}, RunOptions{.netns_fd = ns});
+  if (!nft) return std::unexpected(std::move(nft).error());
+  auto j = nlohmann::json::parse(nft->out, nullptr, false);
+  if (!j.is_discarded() && j.contains("nftables"))
+    for (const auto& item : j["nftables"])
+      if (item.contains("table") && item["table"].value("name", "") != "nfbpf_conntrack")
+        return failf(EIO, "the nfbpf side's commands reached the kernel (table {} {} is in its kernel): is {} "
+                     "pointing at a built libnfbpf-shim.so?", item["table"].value("family", ""),
+                     item["table"].value("name", ""), tools_.nfbpf_run);
+  for (const char* save : {"iptables-legacy-save", "ip6tables-legacy-save"}) {
+    auto x = run({save}, RunOptions{.netns_fd = ns});
+    if (x && x->out.find("\n-A ") != std::string::npos)
+      return failf(EIO, "the nfbpf side's commands reached the kernel (x_tables rules in its kernel): is {} "
+                   "pointing at a built libnfbpf-shim.so?", tools_.nfbpf_run);
+  }
+  return {};
+}
+
+Result<nlohmann::json> Sides::status() {
+  auto text = cli::fetch_status_json(socket_path());
+  if (!text) return std::unexpected(std::move(text).error());
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded()) return failf(EINVAL, "nfbpfd's status is not JSON");
+  return j;
+}
+
+size_t Sides::log_size() const {
+  struct stat st {};
+  return stat(log_path().c_str(), &st) == 0 ? static_cast<size_t>(st.st_size) : 0;
+}
+
+std::string Sides::refusal_reason(size_t offset, const std::string& client_stderr) const {
+  std::ifstream f(log_path());
+  f.seekg(static_cast<std::streamoff>(offset));
+  std::string line, fallback;
+  while (std::getline(f, line)) {
+    const std::string key = "offload refused the batch:";
+    if (auto p = line.find(key); p != std::string::npos) {
+      std::string r = line.substr(p + key.size());
+      return r.substr(r.find_first_not_of(' ') == std::string::npos ? 0 : r.find_first_not_of(' '));
+    }
+    if (fallback.empty() && (line.find("EOPNOTSUPP") != std::string::npos || line.find("refus") != std::string::npos))
+      fallback = line;
+  }
+  if (auto p = fallback.find("]: "); p != std::string::npos && fallback.starts_with("nfbpf[")) fallback = fallback.substr(p + 3);
+  if (!fallback.empty()) return fallback;
+  std::istringstream err(client_stderr);
+  while (std::getline(err, line))
+    if (line.starts_with("Error")) return line;
+  return client_stderr.substr(0, 300);
+}
+
+}  // namespace nfbpf::verify
