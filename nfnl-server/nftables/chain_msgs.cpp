@@ -233,7 +233,14 @@ Result<void> del_chain(BatchCtx& c) {
     return fail_at(ENOENT, attr);
   }
   if (ch->flags & NFT_CHAIN_BINDING) return fail(EOPNOTSUPP, "");
-  if (r[NFTA_CHAIN_HOOK]) return fail(EOPNOTSUPP, "");
+  if (r[NFTA_CHAIN_HOOK]) {
+    // nf_tables_delchain(): a hook only means something for netdev base chains (remove those
+    // devices: nft_delchain_hook, not done here); on any other chain it is ignored and the
+    // chain deleted. iptables-nft -X sends the hook of the chains it deletes.
+    if (r.type == NFT_MSG_DESTROYCHAIN || (ch->flags & NFT_CHAIN_HW_OFFLOAD))
+      return fail(EOPNOTSUPP, "");
+    if (ch->is_base() && netdev_hook(t->family, ch->hook->hooknum)) return fail(EOPNOTSUPP, "");
+  }
   if (r.flag(NLM_F_NONREC) && ch->use > 0) return fail(EBUSY, "");
   uint32_t use = ch->use;
   for (auto it = ch->rules.begin(); it != ch->rules.end(); ++it) {
