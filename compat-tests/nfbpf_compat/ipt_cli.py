@@ -91,6 +91,10 @@ def write_report(text: str, path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--verdicts" in argv:  # packets instead of listings: see ipt_verdicts.py
+        from . import ipt_verdicts
+        return ipt_verdicts.main([a for a in argv if a != "--verdicts"])
     ap = argparse.ArgumentParser(prog="compat-tests/run.sh --iptables", description=__doc__)
     ap.add_argument("--ci", action="store_true", help=f"only {', '.join(ipt_cases.CI_FILES)}")
     ap.add_argument("--filter", action="append", metavar="TEXT", help="case ids containing TEXT (repeatable)")

@@ -110,6 +110,7 @@ class TableLowerer {
     // Segments in blob order: each runs to the next chain start or ERROR entry.
     for (auto it = starts_.begin(); it != starts_.end(); ++it) NFBPF_TRYV(lower_segment(it->first));
     for (const auto& [first, hook] : hook_of_) wrap_hook_body(starts_.at(first), blob_.underflow[hook]);
+    for (auto& [size, c] : truncated_chains_) table_.chains.push_back(std::move(c));
     return std::move(table_);
   }
 
@@ -176,10 +177,10 @@ class TableLowerer {
     uint32_t i = first;
     bool terminal = false;
     for (; i < entries_.size() && entries_[i].target != XT_ERROR_TARGET && (i == first || !is_start(i)); ++i) {
-      std::optional<ir::Rule> hotdrop;
+      std::vector<ir::Rule> hotdrop;
       NFBPF_IPT_TRY(rule, lower_entry(entries_[i], chain, static_cast<uint32_t>(chain.rules.size()), hotdrop));
       terminal = is_unconditional_end(rule);
-      if (hotdrop) chain.rules.push_back(std::move(*hotdrop));
+      for (auto& h : hotdrop) chain.rules.push_back(std::move(h));
       chain.rules.push_back(std::move(rule));
     }
     // Falling off the segment: into the next chain (the kernel just goes on), or into an ERROR
@@ -269,7 +270,57 @@ class TableLowerer {
     return r;
   }
 
-  Result<ir::Rule> lower_entry(const Entry& e, const ir::Chain& chain, uint32_t position, std::optional<ir::Rule>& hotdrop) {
+  // The header size a match reads with skb_header_pointer at par->thoff, dropping the packet
+  // ("hotdrop") when it is not all there: tcp_mt (struct tcphdr), udp_mt, icmp_match,
+  // icmp6_match (8 bytes), multiport_mt (the two ports). 0: the match does not hotdrop that way.
+  uint32_t truncation_hotdrop_size(std::string_view match) const {
+    if (match == "tcp") return 20;
+    if (match == "udp") return 8;
+    if (match == "icmp" && table_.family == ir::Family::kIp) return 8;
+    if (match == "icmp6" && table_.family == ir::Family::kIp6) return 8;
+    if (match == "multiport") return 4;
+    return 0;
+  }
+
+  // The kernel reads the header of non-fragments only (par->fragoff == 0, else the match just
+  // fails). As IR: the earlier tests (+ "not a fragment" for IPv4), then a jump to a chain that
+  // returns when transport byte size-1 can be loaded and drops otherwise. A transport load fails
+  // on IPv6 non-first fragments too: that chain returns for packets with a fragment header (a
+  // truncated IPv6 FIRST fragment is therefore not dropped: the one case left).
+  std::optional<ir::Rule> truncation_hotdrop_rule(const std::vector<ir::Step>& before, uint32_t size) {
+    for (const auto& st : before)
+      if (!std::holds_alternative<ir::Match>(st)) return std::nullopt;
+    auto [it, fresh] = truncated_chains_.try_emplace(size);
+    if (fresh) {
+      ir::Chain& c = it->second;
+      c.name = unused_name(fmt::format("truncated@{}", size));
+      const ir::Field last{.base = ir::Base::kTransport, .offset = size - 1, .len = 1};
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                 .steps = {ir::Match{.key = {last}, .op = ir::Op::kLt, .value = ir::Bytes{0x80}}},
+                                 .verdict = {ir::VerdictKind::kReturn}});
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                 .steps = {ir::Match{.key = {last}, .op = ir::Op::kGe, .value = ir::Bytes{0x80}}},
+                                 .verdict = {ir::VerdictKind::kReturn}});
+      if (table_.family == ir::Family::kIp6) {
+        ir::Field frag{.base = ir::Base::kExtHdr, .offset = 0, .len = 1, .key = static_cast<uint8_t>(ir::ExtHdrOp::kIpv6)};
+        frag.ext_type = 44;  // NEXTHDR_FRAGMENT
+        frag.ext_present = true;
+        c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                   .steps = {ir::Match{.key = {frag}, .op = ir::Op::kEq, .value = ir::Bytes{1}}},
+                                   .verdict = {ir::VerdictKind::kReturn}});
+      }
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++, .verdict = {ir::VerdictKind::kDrop},
+                                 .comment = fmt::format("transport header shorter than {} bytes (the kernel's hotdrop)", size)});
+    }
+    ir::Rule r{.handle = kSyntheticHandle + synthetic_++, .steps = before,
+               .verdict = {ir::VerdictKind::kJump, it->second.name}};
+    if (table_.family == ir::Family::kIp)
+      r.steps.push_back(ir::Match{.key = {ir::known_field(ir::KnownField::kIp4FragOff)}, .mask = ir::Bytes{0x1f, 0xff},
+                                  .op = ir::Op::kEq, .value = ir::Bytes{0x00, 0x00}});
+    return r;
+  }
+
+  Result<ir::Rule> lower_entry(const Entry& e, const ir::Chain& chain, uint32_t position, std::vector<ir::Rule>& hotdrop) {
     ir::Rule rule{.handle = e.index};
     EntryContext ctx{.family = table_.family, .table = blob_.table, .chain = chain.name, .entry_index = e.index,
                      .rule_in_chain = position, .hooks = e.comefrom & ((1u << NF_INET_NUMHOOKS) - 1)};
@@ -302,7 +353,10 @@ class TableLowerer {
       const Extension* ext = find_match(name);
       if (!ext) return failf(EOPNOTSUPP, "match {}: not supported ({})", name, ctx.where());
       if (!ext->lower) return failf(EOPNOTSUPP, "match {}: {} ({})", name, ext->refusal, ctx.where());
-      if (name == "tcp" && table_.family == ir::Family::kIp && !hotdrop) hotdrop = tcp_hotdrop_rule(rule.steps);
+      if (name == "tcp" && table_.family == ir::Family::kIp)
+        if (auto h = tcp_hotdrop_rule(rule.steps)) hotdrop.push_back(std::move(*h));
+      if (const uint32_t size = truncation_hotdrop_size(name))
+        if (auto h = truncation_hotdrop_rule(rule.steps, size)) hotdrop.push_back(std::move(*h));
       NFBPF_TRYV(ext->lower(x, out, ctx));
       off += m.u.match_size;
     }
@@ -350,6 +404,7 @@ class TableLowerer {
   std::map<uint32_t, ir::VerdictKind> policy_;        // first entry index → policy
   ir::Table table_;
   uint64_t synthetic_ = 0;
+  std::map<uint32_t, ir::Chain> truncated_chains_;  // header size → its truncation_hotdrop_rule chain
 };
 
 }  // namespace
