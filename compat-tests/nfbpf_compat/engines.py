@@ -120,7 +120,10 @@ class NfbpfEngine(Engine):
         log = open(self.log_path, "a", encoding="utf-8")
         log.write(f"--- starting nfbpfd (restart {self.restarts})\n")
         log.flush()
-        self.proc = subprocess.Popen([self.nfbpfd, "--socket", self.socket, *self.extra_args],
+        # The listing differential checks that the kernel's ruleset stays empty: store-only unless the
+        # caller chose a mode (nfbpfd's default, hybrid, programs the kernel's nf_tables).
+        mode = [] if any(a.startswith("--offload") for a in self.extra_args) else ["--offload=none"]
+        self.proc = subprocess.Popen([self.nfbpfd, "--socket", self.socket, *mode, *self.extra_args],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      preexec_fn=_die_with_parent)
         log.close()

@@ -28,7 +28,7 @@ def _script(cases: list[IptCase], nfbpf_build: str | None, raw_dump) -> str:
     if nfbpf_build:
         b = shlex.quote(nfbpf_build)
         lines += ["S=$(mktemp -u /tmp/nfbpf-ipt-XXXXXX).sock",
-                  f"{b}/bin/nfbpfd --socket $S --log-level error & D=$!",
+                  f"{b}/bin/nfbpfd --socket $S --offload=none --log-level error & D=$!",
                   "i=0; while [ ! -S $S ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done",
                   "[ -S $S ] || echo '@@daemon-missing'",
                   f"export NFBPF_SOCKET=$S; R={b}/bin/nfbpf-run"]

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
                  "send buffer per client socket (SO_SNDBUFFORCE), MiB")
       ->check(CLI::Range(1, 1023))
       ->capture_default_str();
-  std::string offload = "none";
+  std::string offload = "hybrid";
   app.add_option("--offload", offload,
                  "none: store rulesets only; strict: run them as BPF, refuse what cannot run; hybrid: run what "
                  "BPF can as BPF, the other chains in the kernel's nf_tables")

@@ -26,7 +26,7 @@ std::string run(const std::string& body, bool nfbpf) {
   script << "exec 2>&1\nP=" << NFBPF_IPT_PROBE << "\n";
   if (nfbpf) {
     script << "S=" << path << ".sock\n"
-           << NFBPFD_PATH << " --socket $S --log-level error & D=$!\n"
+           << NFBPFD_PATH << " --socket $S --offload=none --log-level error & D=$!\n"
            << "i=0; while [ ! -S $S ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\n"
            << "export NFBPF_SOCKET=$S\nR=" << NFBPF_RUN_PATH << "\n";
   } else {

@@ -7,7 +7,7 @@ run_kernel() { unshare -n bash -c 'while IFS= read -r l; do [[ -z "$l" || "$l" =
 run_nfbpf() {
   unshare -n bash -c '
     sock=/tmp/s2-e2e.$$.sock
-    ${NFBPF_BUILD:-/work/main/build-s2}/bin/nfbpfd --socket $sock --log-level error & dpid=$!
+    ${NFBPF_BUILD:-/work/main/build-s2}/bin/nfbpfd --socket $sock --offload=none --log-level error & dpid=$!
     for i in $(seq 50); do [ -S $sock ] && break; sleep 0.05; done
     while IFS= read -r l; do [[ -z "$l" || "$l" == \#* ]] && continue; eval "set -- $l"; echo "### nft $l"; NFBPF_SOCKET=$sock ${NFBPF_BUILD:-/work/main/build-s2}/bin/nfbpf-run nft "$@" 2>&1; echo "rc=$?"; done < '"$cmds"'
     kill $dpid; wait $dpid 2>/dev/null; rm -f $sock'

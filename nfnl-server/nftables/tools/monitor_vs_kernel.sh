@@ -6,7 +6,7 @@ cmds=$1
 run() { # $1 = prefix for nft (empty for kernel)
   unshare -n bash -c '
     pre="$1"; cmds="$2"
-    if [ -n "$pre" ]; then sock=/tmp/s2-mon.$$.sock; ${NFBPF_BUILD:-/work/main/build-s2}/bin/nfbpfd --socket $sock --log-level error & dpid=$!; for i in $(seq 50); do [ -S $sock ] && break; sleep 0.05; done; export NFBPF_SOCKET=$sock; fi
+    if [ -n "$pre" ]; then sock=/tmp/s2-mon.$$.sock; ${NFBPF_BUILD:-/work/main/build-s2}/bin/nfbpfd --socket $sock --offload=none --log-level error & dpid=$!; for i in $(seq 50); do [ -S $sock ] && break; sleep 0.05; done; export NFBPF_SOCKET=$sock; fi
     $pre nft monitor > /tmp/mon.out.$$ 2>&1 & mpid=$!
     sleep 0.5
     while IFS= read -r l; do [[ -z "$l" || "$l" == \#* ]] && continue; eval "set -- $l"; $pre nft "$@" >/dev/null 2>&1; done < "$cmds"

@@ -35,7 +35,7 @@ def script(tool, cases, nfbpf, build):
     lines = ["exec 2>&1"]
     if nfbpf:
         lines += [f"S=$(mktemp -u /tmp/nfbpf-t-XXXXXX).sock",
-                  f"{build}/bin/nfbpfd --socket $S --log-level error & D=$!",
+                  f"{build}/bin/nfbpfd --socket $S --offload=none --log-level error & D=$!",
                   "i=0; while [ ! -S $S ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done",
                   f"export NFBPF_SOCKET=$S; R={build}/bin/nfbpf-run"]
     else:
