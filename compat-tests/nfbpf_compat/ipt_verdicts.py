@@ -72,6 +72,9 @@ class IptTestbed(vd.Testbed):
             for argv in (["sysctl", "-qw", "net.ipv4.ip_forward=1"], ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
                          ["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
                          ["ip", "link", "set", "d0", "addrgenmode", "none"], ["ip", "link", "set", "d1", "addrgenmode", "none"],
+                         # A forwarding host joins ff02::2 on every interface: d0's MLD reports
+                         # would arrive on d1 (prerouting) at random times; d1 drops IPv6 instead.
+                         ["sysctl", "-qw", "net.ipv6.conf.d1.disable_ipv6=1"],
                          ["ip", "link", "set", "d0", "up"], ["ip", "link", "set", "d1", "up"],
                          ["ip", "addr", "add", "10.99.0.2/24", "dev", "d0"],
                          ["ip", "neigh", "add", "10.99.0.1", "lladdr", "02:00:00:00:00:99", "dev", "d0", "nud", "permanent"],
