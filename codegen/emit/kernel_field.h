@@ -71,6 +71,15 @@ enum class KernelField : uint8_t {
   kRt6Flags,          // u32 rt6_info.rt6i_flags
   kRt6Gateway,        // struct in6_addr rt6_info.rt6i_gateway
   kRt6DstAddr,        // struct in6_addr rt6_info.rt6i_dst.addr
+  // @ll loads past the MAC addresses (codegen/matcher/load.cpp): the accelerated VLAN tag
+  kSkbVlanAll,        // u32 sk_buff.vlan_all (skb_vlan_tag_present: non-zero)
+  kSkbVlanProto,      // __be16 sk_buff.vlan_proto
+  kSkbVlanTci,        // u16 sk_buff.vlan_tci (host order)
+  kSkbProtocol,       // __be16 sk_buff.protocol
+  // ct helper (codegen/matcher/ct.cpp): nf_conn_help (first member: the helper pointer) -> name
+  kNfCtExtHelper,     // u8 nf_ct_ext.offset[NF_CT_EXT_HELPER] (0)
+  kNfCtHelperName,    // char nf_conntrack_helper.name[16]
+  kNfConnMaster,      // struct nf_conn *nf_conn.master (an expected connection's master)
   kCount,
 };
 
@@ -135,6 +144,13 @@ inline constexpr std::array<KernelFieldName, static_cast<size_t>(KernelField::kC
     {"rt6_info", "rt6i_flags"},
     {"rt6_info", "rt6i_gateway"},
     {"rt6_info", "rt6i_dst.addr"},
+    {"sk_buff", "vlan_all"},
+    {"sk_buff", "vlan_proto"},
+    {"sk_buff", "vlan_tci"},
+    {"sk_buff", "protocol"},
+    {"nf_ct_ext", "offset[0]"},
+    {"nf_conntrack_helper", "name"},
+    {"nf_conn", "master"},
 }};
 static_assert(kKernelFields.size() == static_cast<size_t>(KernelField::kCount));
 
@@ -151,6 +167,7 @@ enum class KernelType : uint8_t {
   kDstEntry,  // struct dst_entry
   kRtable,    // struct rtable
   kRt6Info,   // struct rt6_info
+  kNfConntrackHelper,  // struct nf_conntrack_helper (nf_conn_help.helper)
   kCount,
 };
 
@@ -160,6 +177,7 @@ inline constexpr std::array<std::string_view, static_cast<size_t>(KernelType::kC
     "dst_entry",
     "rtable",
     "rt6_info",
+    "nf_conntrack_helper",
 }};
 
 inline constexpr std::string_view kernel_type_name(KernelType t) { return kKernelTypes[static_cast<size_t>(t)]; }

@@ -21,7 +21,11 @@
 //   label      the labels extension's 16 bytes (0 without it)
 // Extensions sit at ct->ext + ext->offset[id] (NF_CT_EXT_ACCT 3, NF_CT_EXT_LABELS 7 on kernels
 // with NAT built in), a variable offset: bpf_probe_read_kernel copies them to the stack.
-// Refused: helper, id, event mask, and ct anywhere but netfilter hooks.
+//   helper     of ct->master (nft_ct_get_eval reads the MASTER's helper: only expected
+//              connections, e.g. an ftp data connection, have one): the helper extension's
+//              (NF_CT_EXT_HELPER 0) nf_conn_help.helper->name, 16 bytes; breaks without a master,
+//              without the extension or without a helper
+// Refused: id, event mask, and ct anywhere but netfilter hooks.
 #include "codegen/matcher/ct.h"
 
 #include <linux/bpf.h>
@@ -64,6 +68,7 @@ uint32_t key_width(CtKey k) {
     case CtKey::kZone: case CtKey::kProtoSrc: case CtKey::kProtoDst:
       return 2;
     case CtKey::kSrc: case CtKey::kDst: case CtKey::kSrcIp6: case CtKey::kDstIp6: case CtKey::kLabels:
+    case CtKey::kHelper:  // NF_CT_HELPER_NAME_LEN
       return 16;
     case CtKey::kPkts: case CtKey::kBytes: case CtKey::kAvgPkt:
       return 8;
@@ -74,7 +79,6 @@ uint32_t key_width(CtKey k) {
 
 std::string_view refusal(CtKey k) {
   switch (k) {
-    case CtKey::kHelper: return "the helper name is not readable yet";
     case CtKey::kId: return "nf_ct_get_id hashes with a boot-time secret BPF cannot read";
     default: return "not supported";
   }
@@ -160,12 +164,19 @@ Result<void> emit_expiration(EmitCtx& c, emit::Label& fail) {
 // to a fresh stack slot, zeros when the entry has no such extension (nft reads 0 then, for
 // accounting and labels alike). The extension sits at a variable offset, which BTF loads cannot
 // take: bpf_probe_read_kernel copies it. Returns the slot; jumps to fail without an entry.
-Result<int16_t> load_extension(EmitCtx& c, KernelField offset_of_id, int32_t len, emit::Label& fail) {
+// With of_master, the extension of ct->master (jumps to fail when there is none).
+Result<int16_t> load_extension(EmitCtx& c, KernelField offset_of_id, int32_t len, emit::Label& fail, bool of_master = false) {
   emit::Program& p = c.p;
   auto slot = c.stack.alloc(static_cast<uint16_t>(len));
   if (!slot) return std::unexpected(std::move(slot).error());
   for (int16_t o = 0; o < len; o += 8) p.st(Size::kDW, kTmp, at(static_cast<int16_t>(*slot + o)), 0);
   load_conn(c, fail);
+  if (of_master) {
+    p.ldx_field(Size::kDW, Reg::R1, Reg::R0, KernelField::kNfConnMaster);
+    p.jmp(Cond::kEq, Reg::R1, 0, fail);
+    p.mov_btf_type(Reg::R2, emit::KernelType::kNfConn);
+    p.call_kfunc(emit::Kfunc::kRdonlyCast);
+  }
   emit::Label absent(p);
   p.ldx_field(Size::kDW, Reg::R3, Reg::R0, KernelField::kNfConnExt);
   p.jmp(Cond::kEq, Reg::R3, 0, absent);
@@ -320,6 +331,23 @@ Result<Loaded> load_ct(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       p.alu(AluOp::kDiv, Reg::R1, Reg::R2);  // div64_u64
       p.bind(done);
       break;
+    }
+    case CtKey::kHelper: {
+      auto ptr = load_extension(c, KernelField::kNfCtExtHelper, 8, fail, /*of_master=*/true);  // nf_conn_help.helper
+      if (!ptr) return std::unexpected(std::move(ptr).error());
+      auto slot = c.stack.alloc(16);
+      if (!slot) return std::unexpected(std::move(slot).error());
+      p.ldx(Size::kDW, Reg::R1, kTmp, at(*ptr));
+      p.jmp(Cond::kEq, Reg::R1, 0, fail);  // no extension, or no helper assigned: NFT_BREAK
+      p.mov_btf_type(Reg::R2, emit::KernelType::kNfConntrackHelper);
+      p.call_kfunc(emit::Kfunc::kRdonlyCast);
+      for (int16_t half = 0; half < 16; half += 8) {  // strscpy_pad of a NUL-padded char[16]
+        p.ldx_field(Size::kDW, Reg::R2, Reg::R0, KernelField::kNfCtHelperName, half);
+        p.stx(Size::kDW, kTmp, at(static_cast<int16_t>(*slot + half)), Reg::R2);
+      }
+      p.mov(Reg::R1, kTmp);
+      p.alu(AluOp::kAdd, Reg::R1, at(*slot));
+      return Loaded{Loaded::Kind::kMem, f.len};
     }
     case CtKey::kLabels: {
       auto slot = load_extension(c, KernelField::kNfCtExtLabels, 16, fail);

@@ -3,6 +3,8 @@
 #include "codegen/matcher/ct.h"
 #include "codegen/matcher/meta.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <linux/bpf.h>
 
@@ -43,40 +45,112 @@ bool l2_flavor(flavor::Flavor f) {
 }
 
 // nft_payload_eval copies loads that end past the MAC addresses (offsetof(ethhdr, h_proto) = 12)
-// through nft_payload_copy_vlan when the skb carries an accelerated VLAN tag; loads within the
-// first 12 bytes read skb_mac_header() directly, which is what the netfilter flavor emulates.
+// through nft_payload_copy_vlan when the skb carries an accelerated VLAN tag (skb->vlan_all != 0);
+// loads within the first 12 bytes, and every load of an untagged skb, read skb_mac_header().
 constexpr uint32_t kLlDirectEnd = 12;
+constexpr uint32_t kEthHlen = 14;
+constexpr uint32_t kVlanEthHlen = 18;  // MACs, TPID, TCI, encapsulated ethertype
+constexpr uint32_t kVlanHlen = 4;
+
+uint16_t round8(uint32_t n) { return static_cast<uint16_t>((n + 7) & ~7u); }
+
+// r3 = skb->head + mac_header + `from` after checking that `from + n` bytes lie in the linear head
+// (else `fail`), then copies them to the stack at kTmp + `dst` (r1 = skb, r2 = mac_header on entry;
+// clobbers r0..r5). Bytes past skb->tail break: with at most 12 bytes in front of the network
+// header that needs a link header shorter than the load and a linear head shorter than the rest,
+// where the kernel's skb_copy_bits would go on into the fragments.
+void emit_copy_from_mac(emit::Program& p, uint32_t from, uint32_t n, int16_t dst, emit::Label& fail) {
+  using emit::KernelField;
+  p.mov(Reg::R4, Reg::R2);
+  p.alu(AluOp::kAdd, Reg::R4, static_cast<int32_t>(from + n));
+  p.ldx_field(Size::kW, Reg::R5, Reg::R1, KernelField::kSkbTail);
+  p.jmp(Cond::kGt, Reg::R4, Reg::R5, fail);
+  p.ldx_field(Size::kDW, Reg::R3, Reg::R1, KernelField::kSkbHead);
+  p.alu(AluOp::kAdd, Reg::R3, Reg::R2);
+  if (from) p.alu(AluOp::kAdd, Reg::R3, static_cast<int32_t>(from));
+  p.mov(Reg::R1, kTmp);
+  p.alu(AluOp::kAdd, Reg::R1, dst);
+  p.mov(Reg::R2, static_cast<int32_t>(n));
+  p.call_helper(BPF_FUNC_probe_read_kernel);
+  p.jmp(Cond::kNe, Reg::R0, 0, fail);
+}
+
+// nft_payload_copy_vlan for a tagged skb: the frame as it was before the tag was taken out, i.e.
+// the MAC addresses, then skb->vlan_proto, htons(vlan_tci) and skb->protocol (18 bytes), then the
+// bytes after the untagged ethertype (mac + 14 on). A load starting at or past byte 18 reads
+// mac + offset - 4 directly. Leaves r0 = the load's bytes (in `buf`, or in `out` when it does not
+// start at the frame's first byte).
+void emit_nf_link_read_tagged(EmitCtx& c, const ir::Field& f, int16_t buf, int16_t out, emit::Label& fail) {
+  using emit::KernelField;
+  emit::Program& p = c.p;
+  if (f.offset >= kVlanEthHlen) {
+    emit_copy_from_mac(p, f.offset - kVlanHlen, f.len, at(buf), fail);
+    p.mov(Reg::R0, kTmp);
+    p.alu(AluOp::kAdd, Reg::R0, at(buf));
+    return;
+  }
+  // buf[4..18) = frame[0..14) (skb_copy_bits of ETH_HLEN must succeed), buf[18..) = frame[14..):
+  // one copy, then the MACs moved down to buf[0..12) and the 6 tag bytes written over buf[12..18).
+  const uint32_t rest = f.offset + f.len > kVlanEthHlen ? f.offset + f.len - kVlanEthHlen : 0;
+  emit_copy_from_mac(p, 0, kEthHlen + rest, static_cast<int16_t>(at(buf) + kVlanHlen), fail);
+  for (int16_t w = 0; w < 12; w += 4) {  // 4-byte moves: the stack wants aligned accesses
+    p.ldx(Size::kW, Reg::R1, kTmp, static_cast<int16_t>(at(buf) + w + 4));
+    p.stx(Size::kW, kTmp, static_cast<int16_t>(at(buf) + w), Reg::R1);
+  }
+  emit_skb_ptr(c, Reg::R1);
+  p.ldx_field(Size::kH, Reg::R2, Reg::R1, KernelField::kSkbVlanProto);  // already network order
+  p.stx(Size::kH, kTmp, static_cast<int16_t>(at(buf) + 12), Reg::R2);
+  p.ldx_field(Size::kH, Reg::R2, Reg::R1, KernelField::kSkbVlanTci);
+  p.to_be(Reg::R2, 16);
+  p.stx(Size::kH, kTmp, static_cast<int16_t>(at(buf) + 14), Reg::R2);
+  p.ldx_field(Size::kH, Reg::R2, Reg::R1, KernelField::kSkbProtocol);
+  p.stx(Size::kH, kTmp, static_cast<int16_t>(at(buf) + 16), Reg::R2);
+  // The load starts at buf + offset; callers read it in one access, so move it to `out` (aligned).
+  for (uint32_t i = 0; i < f.len && f.offset != 0; ++i) {
+    p.ldx(Size::kB, Reg::R1, kTmp, static_cast<int16_t>(at(buf) + f.offset + i));
+    p.stx(Size::kB, kTmp, static_cast<int16_t>(at(out) + i), Reg::R1);
+  }
+  p.mov(Reg::R0, kTmp);
+  p.alu(AluOp::kAdd, Reg::R0, f.offset != 0 ? at(out) : at(buf));
+}
 
 // A link-layer load at a netfilter hook, as nft_payload_eval does it: break when the mac header
 // was never set (0xffff) or is empty (network_header == mac_header), else copy the bytes at
-// skb->head + mac_header + offset. Bytes past the linear head (skb->tail) break too: with at most
-// 12 bytes in front of the network header that needs a link header shorter than 12 bytes and a
-// linear head shorter than the rest, where the kernel would go on into the fragments.
+// skb->head + mac_header + offset (through nft_payload_copy_vlan's view of the frame when the
+// load ends past the MAC addresses and the skb has an accelerated VLAN tag).
 // Leaves r0 = the copied bytes (a stack slot).
 Result<void> emit_nf_link_read(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
   using emit::KernelField;
   emit::Program& p = c.p;
-  auto slot = c.stack.alloc(16);
+  const bool vlan_adjust = f.offset + f.len > kLlDirectEnd;
+  uint32_t size = f.len;
+  if (vlan_adjust && f.offset < kVlanEthHlen) size = std::max(size, std::max(kVlanEthHlen, f.offset + f.len));
+  auto slot = c.stack.alloc(round8(size));
   if (!slot) return std::unexpected(std::move(slot).error());
+  int16_t out = *slot;
+  if (vlan_adjust && f.offset != 0 && f.offset < kVlanEthHlen) {
+    auto o = c.stack.alloc(round8(f.len));
+    if (!o) return std::unexpected(std::move(o).error());
+    out = *o;
+  }
   emit_skb_ptr(c, Reg::R1);
   p.ldx_field(Size::kH, Reg::R2, Reg::R1, KernelField::kSkbMacHeader);
   p.jmp(Cond::kEq, Reg::R2, 0xffff, fail);  // !skb_mac_header_was_set
   p.ldx_field(Size::kH, Reg::R3, Reg::R1, KernelField::kSkbNetworkHeader);
   p.jmp(Cond::kEq, Reg::R2, Reg::R3, fail);  // skb_mac_header_len == 0
-  p.mov(Reg::R4, Reg::R2);
-  p.alu(AluOp::kAdd, Reg::R4, static_cast<int32_t>(f.offset + f.len));
-  p.ldx_field(Size::kW, Reg::R5, Reg::R1, KernelField::kSkbTail);
-  p.jmp(Cond::kGt, Reg::R4, Reg::R5, fail);
-  p.ldx_field(Size::kDW, Reg::R3, Reg::R1, KernelField::kSkbHead);
-  p.alu(AluOp::kAdd, Reg::R3, Reg::R2);
-  if (f.offset) p.alu(AluOp::kAdd, Reg::R3, static_cast<int32_t>(f.offset));
-  p.mov(Reg::R1, kTmp);
-  p.alu(AluOp::kAdd, Reg::R1, at(*slot));
-  p.mov(Reg::R2, static_cast<int32_t>(f.len));
-  p.call_helper(BPF_FUNC_probe_read_kernel);
-  p.jmp(Cond::kNe, Reg::R0, 0, fail);
+  emit::Label done(p);
+  if (vlan_adjust) {
+    emit::Label untagged(p);
+    p.ldx_field(Size::kW, Reg::R3, Reg::R1, KernelField::kSkbVlanAll);
+    p.jmp(Cond::kEq, Reg::R3, 0, untagged);
+    emit_nf_link_read_tagged(c, f, *slot, out, fail);
+    p.jmp(done);
+    p.bind(untagged);
+  }
+  emit_copy_from_mac(p, f.offset, f.len, at(*slot), fail);
   p.mov(Reg::R0, kTmp);
   p.alu(AluOp::kAdd, Reg::R0, at(*slot));
+  p.bind(done);
   return {};
 }
 
@@ -101,11 +175,6 @@ std::string field_label(const ir::Field& f) {
 Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bool have_nfct) {
   switch (f.base) {
     case ir::Base::kLink:
-      if (fl.flavor == flavor::Flavor::kNetfilter && f.offset + f.len > kLlDirectEnd)
-        return failf(EOPNOTSUPP,
-                     "{}: link-layer bytes past the MAC addresses need the VLAN tag reinserted "
-                     "(nft_payload_copy_vlan), not done at {} hooks",
-                     field_label(f), fl.name);
       if (!l2_flavor(fl.flavor) && fl.flavor != flavor::Flavor::kNetfilter)
         return failf(EOPNOTSUPP, "{}: the link-layer header is not readable at {} hooks", field_label(f), fl.name);
       [[fallthrough]];

@@ -63,15 +63,14 @@ void apply_mask(emit::Program& p, int16_t base_slot, const ir::Bytes& mask) {
     }
 }
 
-// The map value the set's catch-all element stands for (as chain/sets.cpp writes elements).
-Result<ir::Bytes> catchall_value(const ir::Table& t, const ir::Set& s) {
-  const ir::Element& e = *s.catchall;
+// The map value an element stands for (as chain/sets.cpp writes elements).
+Result<ir::Bytes> element_value(const ir::Table& t, const ir::Set& s, const ir::Element& e) {
   if (s.verdict_map) {
-    if (!e.verdict) return failf(EINVAL, "set '{}': catch-all without a verdict", s.name);
+    if (!e.verdict) return failf(EINVAL, "set '{}': element without a verdict", s.name);
     VmapValue v{static_cast<uint32_t>(e.verdict->kind), 0};
     if (e.verdict->kind == ir::VerdictKind::kJump || e.verdict->kind == ir::VerdictKind::kGoto) {
       auto it = std::find_if(t.chains.begin(), t.chains.end(), [&](const ir::Chain& ch) { return ch.name == e.verdict->chain; });
-      if (it == t.chains.end()) return failf(ENOENT, "set '{}': catch-all jumps to unknown chain '{}'", s.name, e.verdict->chain);
+      if (it == t.chains.end()) return failf(ENOENT, "set '{}': element jumps to unknown chain '{}'", s.name, e.verdict->chain);
       v.chain = static_cast<uint32_t>(it - t.chains.begin());
     }
     ir::Bytes b(sizeof v);
@@ -89,6 +88,17 @@ Result<ir::Bytes> catchall_value(const ir::Table& t, const ir::Set& s) {
   return b;
 }
 
+// Writes `v` into the temporary at `value_slot` as immediates and leaves r0 pointing at it.
+void emit_value_copy(emit::Program& p, const ir::Bytes& v, int16_t value_slot) {
+  for (size_t off = 0; off < v.size(); off += 4) {
+    uint32_t w = 0;
+    std::memcpy(&w, v.data() + off, std::min<size_t>(4, v.size() - off));
+    p.st(Size::kW, kTmp, at(static_cast<int16_t>(value_slot + off)), static_cast<int32_t>(w));
+  }
+  p.mov(Reg::R0, kTmp);
+  p.alu(AluOp::kAdd, Reg::R0, at(value_slot));
+}
+
 // After bpf_map_lookup_elem: on a miss (r0 == NULL) and when the set has a catch-all element,
 // r0 = a stack copy of its value, baked in as immediates (nft_set_catchall_lookup). The copy is
 // allocated below the caller's mark so that it outlives the lookup's own temporaries; callers
@@ -96,31 +106,144 @@ Result<ir::Bytes> catchall_value(const ir::Table& t, const ir::Set& s) {
 // the daemon recompiles the program instead of updating the map in place (offload_hook.cpp).
 Result<void> emit_catchall(EmitCtx& c, const ir::Set& s, int16_t value_slot) {
   if (!s.catchall) return {};
-  auto v = catchall_value(c.table, s);
+  auto v = element_value(c.table, s, *s.catchall);
   if (!v) return std::unexpected(std::move(v).error());
   emit::Program& p = c.p;
   emit::JumpPatch hit = p.jmp_fwd(Cond::kNe, Reg::R0, 0);
-  for (size_t off = 0; off < v->size(); off += 4) {
-    uint32_t w = 0;
-    std::memcpy(&w, v->data() + off, 4);
-    p.st(Size::kW, kTmp, at(static_cast<int16_t>(value_slot + off)), static_cast<int32_t>(w));
-  }
-  p.mov(Reg::R0, kTmp);
-  p.alu(AluOp::kAdd, Reg::R0, at(value_slot));
+  emit_value_copy(p, *v, value_slot);
+  hit.bind_here();
   return {};
 }
 
+// The temporary a looked-up value is copied to: for a catch-all, or for every element of a scanned
+// set (allocated before the key, so that it outlives the lookup's own temporaries).
 Result<int16_t> catchall_slot(EmitCtx& c, const ir::Set& s) {
-  if (!s.catchall) return int16_t{0};
+  if (!s.catchall && set_map_kind(s) != SetMapKind::kScan) return int16_t{0};
   uint32_t n = s.verdict_map ? sizeof(VmapValue) : s.data_len > 0 ? (s.data_len + 3) & ~3u : 4;
   return c.stack.alloc(static_cast<uint16_t>((n + 7) & ~7u));
 }
 
 }  // namespace
 
-SetMapKind set_map_kind(const ir::Set& s) {
-  return (s.flags & ir::kSetInterval) ? SetMapKind::kLpm : SetMapKind::kHash;
+bool concat_element_fits_lpm(const ir::Set& s, const ir::Element& e) {
+  const ir::Bytes& hi = e.key_end.empty() ? e.key : e.key_end;
+  if (e.key.size() != s.key_len || hi.size() != s.key_len) return true;  // malformed: chain/sets.cpp says so
+  uint32_t off = 0;
+  size_t part = 0;
+  for (; part < s.key_parts.size(); ++part) {  // exact parts
+    uint32_t slot = (s.key_parts[part] + 3) & ~3u;
+    if (std::memcmp(e.key.data() + off, hi.data() + off, slot) != 0) break;
+    off += slot;
+  }
+  if (part == s.key_parts.size()) return true;
+  off += (s.key_parts[part] + 3) & ~3u;  // the one ranged part
+  for (size_t q = part + 1; q < s.key_parts.size(); ++q) {  // then only full ranges
+    for (uint32_t i = 0; i < s.key_parts[q]; ++i)
+      if (e.key[off + i] != 0 || hi[off + i] != 0xff) return false;
+    off += (s.key_parts[q] + 3) & ~3u;
+  }
+  return true;
 }
+
+SetMapKind set_map_kind(const ir::Set& s) {
+  if (!(s.flags & ir::kSetInterval)) return SetMapKind::kHash;
+  if (s.key_parts.size() > 1)
+    for (const ir::Element& e : s.elements)
+      if (!concat_element_fits_lpm(s, e)) return SetMapKind::kScan;
+  return SetMapKind::kLpm;
+}
+
+namespace {
+
+// Unsigned compare of the part's big-endian bytes at the temporary `key_slot + off` with `lo` and
+// `hi` (memcmp order, as nft_pipapo compares), jumping to `miss` unless lo <= key <= hi. Works in
+// 4/2/1-byte chunks, most significant first, each loaded and byte-swapped to a number.
+void emit_part_in_range(emit::Program& p, int16_t key_slot, uint32_t off, const ir::Bytes& lo, const ir::Bytes& hi,
+                        emit::Label& miss) {
+  const uint32_t n = static_cast<uint32_t>(lo.size());
+  struct Chunk { uint32_t at, len, lo, hi; };
+  std::vector<Chunk> chunks;
+  for (uint32_t o = 0; o < n;) {
+    uint32_t len = n - o >= 4 ? 4 : n - o >= 2 ? 2 : 1;
+    Chunk ch{o, len, 0, 0};
+    for (uint32_t i = 0; i < len; ++i) {
+      ch.lo = (ch.lo << 8) | lo[o + i];
+      ch.hi = (ch.hi << 8) | hi[o + i];
+    }
+    chunks.push_back(ch);
+    o += len;
+  }
+  auto load = [&](const Chunk& ch) {
+    p.ldx(size_of(ch.len), Reg::R1, kTmp, at(static_cast<int16_t>(key_slot + off + ch.at)));
+    if (ch.len > 1) p.to_be(Reg::R1, static_cast<int>(ch.len * 8));
+  };
+  const bool lo_zero = std::all_of(lo.begin(), lo.end(), [](uint8_t b) { return b == 0; });
+  const bool hi_ones = std::all_of(hi.begin(), hi.end(), [](uint8_t b) { return b == 0xff; });
+  if (lo == hi) {
+    for (const Chunk& ch : chunks) {
+      load(ch);
+      p.jmp32(Cond::kNe, Reg::R1, static_cast<int32_t>(ch.lo), miss);
+    }
+    return;
+  }
+  // key >= lo: the first chunk that differs decides; all equal holds.
+  if (!lo_zero) {
+    emit::Label ok(p);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      load(chunks[i]);
+      p.jmp32(Cond::kLt, Reg::R1, static_cast<int32_t>(chunks[i].lo), miss);
+      if (i + 1 < chunks.size()) p.jmp32(Cond::kGt, Reg::R1, static_cast<int32_t>(chunks[i].lo), ok);
+    }
+    p.bind(ok);
+  }
+  if (!hi_ones) {
+    emit::Label ok(p);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      load(chunks[i]);
+      p.jmp32(Cond::kGt, Reg::R1, static_cast<int32_t>(chunks[i].hi), miss);
+      if (i + 1 < chunks.size()) p.jmp32(Cond::kLt, Reg::R1, static_cast<int32_t>(chunks[i].hi), ok);
+    }
+    p.bind(ok);
+  }
+}
+
+// A scanned set (SetMapKind::kScan): the elements are baked into the program, tried in order;
+// the first whose every part holds the key's part gives r0 = a stack copy of its value (they
+// cannot overlap, so the order does not matter), else r0 = 0. A change of an element changes the
+// program: the daemon recompiles instead of updating a map (offload_hook.cpp compile_key).
+constexpr size_t kMaxScanElements = 256;
+
+Result<void> emit_scan(EmitCtx& c, const ir::Set& s, int16_t key_slot, int16_t value_slot) {
+  if (s.elements.size() > kMaxScanElements)
+    return failf(EOPNOTSUPP, "set '{}': more than {} elements with several ranged parts (the program tests each)", s.name,
+                 kMaxScanElements);
+  if (s.flags & ir::kSetTimeout)
+    return failf(EOPNOTSUPP, "set '{}': element timeouts in a set with several ranged parts are not supported", s.name);
+  emit::Program& p = c.p;
+  emit::Label done(p);
+  for (const ir::Element& e : s.elements) {
+    const ir::Bytes& hi = e.key_end.empty() ? e.key : e.key_end;
+    if (e.key.size() != s.key_len || hi.size() != s.key_len)
+      return failf(EINVAL, "set '{}': element key of {} bytes, key_len {}", s.name, e.key.size(), s.key_len);
+    auto v = element_value(c.table, s, e);
+    if (!v) return std::unexpected(std::move(v).error());
+    emit::Label next(p);
+    uint32_t off = 0;
+    for (uint32_t plen : s.key_parts) {
+      ir::Bytes lo_part(e.key.begin() + off, e.key.begin() + off + plen), hi_part(hi.begin() + off, hi.begin() + off + plen);
+      emit_part_in_range(p, key_slot, off, lo_part, hi_part, next);
+      off += (plen + 3) & ~3u;
+    }
+    emit_value_copy(p, *v, value_slot);
+    p.jmp(done);
+    p.bind(next);
+  }
+  p.mov(Reg::R0, 0);
+  p.bind(done);
+  return {};
+}
+
+}  // namespace
 
 Result<void> emit_build_key(EmitCtx& c, const std::vector<ir::Field>& key, const std::optional<ir::Bytes>& mask,
                             bool lpm, int16_t& key_slot, emit::Label& fail) {
@@ -162,6 +285,10 @@ Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const st
   int16_t slot = 0;
   bool lpm = set_map_kind(*s) == SetMapKind::kLpm;
   NFBPF_TRYV(emit_build_key(c, key, mask, lpm, slot, fail));
+  if (set_map_kind(*s) == SetMapKind::kScan) {
+    NFBPF_TRYV(emit_scan(c, *s, slot, *value_slot));
+    return emit_catchall(c, *s, *value_slot);
+  }
   auto map = c.set_map(set_name);
   if (!map) return std::unexpected(std::move(map).error());
   c.p.ld_map_fd(Reg::R1, c.p.map(*map));
@@ -174,11 +301,15 @@ Result<void> emit_lookup(EmitCtx& c, const std::vector<ir::Field>& key, const st
 Result<void> emit_lookup_at(EmitCtx& c, int16_t key_off, const std::string& set_name) {
   const ir::Set* s = ir::find_set(c.table, set_name);
   if (!s) return failf(ENOENT, "set '{}' not found", set_name);
-  auto map = c.set_map(set_name);
-  if (!map) return std::unexpected(std::move(map).error());
   emit::Program& p = c.p;
   auto value_slot = catchall_slot(c, *s);
   if (!value_slot) return std::unexpected(std::move(value_slot).error());
+  if (set_map_kind(*s) == SetMapKind::kScan) {
+    NFBPF_TRYV(emit_scan(c, *s, key_off, *value_slot));
+    return emit_catchall(c, *s, *value_slot);
+  }
+  auto map = c.set_map(set_name);
+  if (!map) return std::unexpected(std::move(map).error());
   int16_t at_slot = key_off;
   if (set_map_kind(*s) == SetMapKind::kLpm) {
     // The trie wants {prefixlen, key}: copy the register bytes behind a header.

@@ -9,7 +9,10 @@
 //                                                  layout}; each [lo, hi] split into prefixes
 //   intervals over a concatenation                 LPM too when every element is: exact parts,
 //                                                  then at most one ranged part, then only
-//                                                  full-range parts; otherwise EOPNOTSUPP
+//                                                  full-range parts
+//   intervals over a concatenation, any element    no map: the elements are baked into the code
+//   with more than one ranged part                 and tried in turn (kScan; at most 256, no
+//                                                  timeouts), since a trie cannot hold them
 // Lookups in an LPM trie ask with prefixlen = all bits; since the set's intervals do not
 // overlap, any prefix that matches belongs to the one interval holding the key.
 
@@ -17,9 +20,12 @@
 
 namespace nfbpf::codegen::matcher {
 
-enum class SetMapKind : uint8_t { kHash, kLpm, kCount };
+enum class SetMapKind : uint8_t { kHash, kLpm, kScan, kCount };
 
 SetMapKind set_map_kind(const ir::Set& s);
+// Whether an element of an interval set over a concatenation fits an LPM trie (exact parts, then
+// at most one ranged part, then only full-range parts).
+bool concat_element_fits_lpm(const ir::Set& s, const ir::Element& e);
 // The value every element of a plain set (not a map) stores.
 inline constexpr uint32_t kSetMemberValue = 1;
 

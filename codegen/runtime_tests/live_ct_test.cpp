@@ -3,7 +3,9 @@
 // prerouting (`ct mark set 0x2a`) and counts each case at input and output priority 0; our BPF
 // programs count the same cases at priority 10 of the same hooks, so both see the very same
 // packets of one TCP connection (handshake, data both ways, close). Every BPF counter must equal
-// the kernel's; the expected counts pin down that the cases are not trivially zero or all:
+// the kernel's; the expected counts pin down that the cases are not trivially zero or all.
+// The kernel table also assigns the ftp helper (`ct helper set`); `ct helper` reads the helper of
+// the connection's master, which it does not have (a reading of its own helper counts every packet):
 //   input:  the client's packets (original direction), output: the server's (reply direction).
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -47,6 +49,11 @@ ir::Match ordered_be(ir::Field f, ir::Op op, uint64_t v) {
   ir::Bytes be(f.len);
   for (size_t i = 0; i < f.len; ++i) be[f.len - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
   return ir::Match{.key = {f}, .op = op, .value = std::move(be)};
+}
+ir::Bytes helper_name(const char* n) {  // NF_CT_HELPER_NAME_LEN bytes, NUL-padded
+  ir::Bytes b(16, 0);
+  for (size_t i = 0; n[i] && i < 15; ++i) b[i] = static_cast<uint8_t>(n[i]);
+  return b;
 }
 ir::Match flag(ir::Field f, uint32_t bits) {  // (f & bits) != 0, as nft's `ct status assured`
   return ir::Match{.key = {f}, .mask = le(bits, 4), .op = ir::Op::kNe, .value = le(0, 4)};
@@ -177,6 +184,10 @@ TEST(LiveCt, CtKeysOnARealConnectionCountAsTheKernelDoes) {
       {"ct expiration > 1s", ordered_be(ct(ir::CtKey::kExpiration, 4), ir::Op::kGt, 1000), -1},
       {"ct mark > 0x20", ordered_be(ct(ir::CtKey::kMark, 4), ir::Op::kGt, 0x20), kAll},
       {"ct zone < 1", ordered_be(ct(ir::CtKey::kZone, 2), ir::Op::kLt, 1), kAll},
+      // the kernel table assigns the ftp helper at prerouting, yet `ct helper` reads the helper of
+      // ct->master: this connection has none, so the key breaks (equal and not-equal alike)
+      {"ct helper \"ftp\"", cmp(ct(ir::CtKey::kHelper, 16), ir::Op::kEq, helper_name("ftp")), 0},
+      {"ct helper != \"ftp\"", cmp(ct(ir::CtKey::kHelper, 16), ir::Op::kNe, helper_name("ftp")), 0},
   };
   std::vector<Case> out_cases = {
       {"ct direction reply", cmp(ct(ir::CtKey::kDirection, 1), ir::Op::kEq, {1}), kAll},
@@ -190,13 +201,17 @@ TEST(LiveCt, CtKeysOnARealConnectionCountAsTheKernelDoes) {
       {"ct reply packets > 1", cmp(ct(ir::CtKey::kPkts, 8, ir::CtDir::kReply), ir::Op::kGt, le(1, 8)), kSome},
       {"ct original avgpkt > 40", cmp(ct(ir::CtKey::kAvgPkt, 8, ir::CtDir::kOriginal), ir::Op::kGt, le(40, 8)), -1},
       {"ct bytes 0", cmp(ct(ir::CtKey::kBytes, 8), ir::Op::kEq, le(0, 8)), 0},
+      {"ct helper \"ftp\"", cmp(ct(ir::CtKey::kHelper, 16), ir::Op::kEq, helper_name("ftp")), 0},
+      {"ct helper != \"ftp\"", cmp(ct(ir::CtKey::kHelper, 16), ir::Op::kNe, helper_name("ftp")), 0},
   };
 
   // The kernel's twin table, at priority 0; it marks the connection at prerouting.
   std::string ruleset = fmt::format(
-      "table inet k {{\n chain pre {{ type filter hook prerouting priority -150; tcp dport {} ct mark set {:#x}\n }}\n"
+      "table inet k {{\n ct helper ftph {{ type \"ftp\" protocol tcp; }}\n"
+      " chain pre {{ type filter hook prerouting priority -150; tcp dport {} ct mark set {:#x}\n"
+      "  tcp dport {} ct helper set \"ftph\"\n }}\n"
       " chain in {{ type filter hook input priority 0;\n  tcp dport {} counter\n",
-      kPort, kMark, kPort);
+      kPort, kMark, kPort, kPort);
   for (const auto& c : in_cases) ruleset += fmt::format("  tcp dport {} {} counter\n", kPort, c.nft);
   ruleset += fmt::format(" }}\n chain out {{ type filter hook output priority 0;\n  tcp sport {} counter\n", kPort);
   for (const auto& c : out_cases) ruleset += fmt::format("  tcp sport {} {} counter\n", kPort, c.nft);

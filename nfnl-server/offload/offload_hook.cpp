@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "codegen/chain/compile.h"
+#include "codegen/matcher/set_lookup.h"
 #include "common/log.h"
 #include "nfnl-server/offload/counter_listing.h"
 #include "nfnl-server/offload/hook_program.h"
@@ -68,7 +69,8 @@ std::string prog_name(std::string_view chain_name) {
 std::string compile_key(const ir::Table& t, const ir::Chain& base) {
   std::string key = fmt::format("{} {}\n", ir::to_string(t.family), t.name);
   for (const auto& s : t.sets) {
-    if (s.flags & ir::kSetAnonymous) {
+    // A set with several ranged parts per element has its elements in the code (set_lookup.h).
+    if ((s.flags & ir::kSetAnonymous) || codegen::matcher::set_map_kind(s) == codegen::matcher::SetMapKind::kScan) {
       key += ir::to_string(s) + "\n";
       continue;
     }
