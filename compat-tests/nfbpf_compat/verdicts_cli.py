@@ -55,6 +55,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--write-report", action="store_true", help="rewrite the verdict section of docs/compat.md")
     ap.add_argument("--expect-no-mismatch", action="store_true", help="exit 1 on any mismatch or harness error")
     ap.add_argument("--report-only", action="store_true", help="render OUT/verdicts.json again (no run)")
+    ap.add_argument("--offload", default="strict", choices=["strict", "hybrid"],
+                    help="nfbpfd's --offload mode (hybrid: each experiment records where its probe chain ran)")
     args = ap.parse_args(argv)
     if args.report_only:
         with open(os.path.join(args.out, "verdicts.json"), encoding="utf-8") as f:
@@ -80,7 +82,7 @@ def main(argv: list[str]) -> int:
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "verdicts-nfbpfd.log")
     open(log, "w").close()
-    tb = vd.Testbed(build, gen, log)
+    tb = vd.Testbed(build, gen, log, args.offload)
     experiments: dict[str, dict] = {}
     per_case: dict[str, str] = {}
     t0 = time.monotonic()

@@ -101,7 +101,7 @@ constexpr const char* kRuleset = R"(table inet fw {
 table ip rj {
 	chain input {
 		type filter hook input priority 10; policy accept;
-		tcp dport 7777 counter packets 0 bytes 0 jump refuse
+		tcp dport { 7777, 7779 } counter packets 0 bytes 0 jump refuse
 	}
 
 	chain refuse {
@@ -270,7 +270,7 @@ TEST_F(HybridEndToEnd, FilterRunsAsBpfRejectAndNatRunInTheKernelOneListing) {
   EXPECT_NE(l.find("udp dport 5556 counter packets 10 bytes 1280\n"), std::string::npos) << l;
   // Kernel counters: the nat chain sees a flow's first packet only; one SYN rejected.
   EXPECT_NE(l.find("udp dport 6000 counter packets 1 bytes 128 dnat to :5556"), std::string::npos) << l;
-  EXPECT_NE(l.find("tcp dport 7777 counter packets 1 bytes 60 jump refuse"), std::string::npos) << l;
+  EXPECT_NE(l.find("tcp dport { 7777, 7779 } counter packets 1 bytes 60 jump refuse"), std::string::npos) << l;
   EXPECT_NE(l.find("counter packets 1 bytes 60 reject with tcp reset"), std::string::npos) << l;
 }
 
@@ -283,7 +283,7 @@ TEST_F(HybridEndToEnd, KernelCountersSurviveAReplacementOfTheirTable) {
   EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
   Outcome listed = nft({"list", "table", "ip", "rj"});
   EXPECT_NE(listed.output.find("tcp dport 7778 counter packets 0 bytes 0 reject"), std::string::npos) << listed.output;
-  EXPECT_NE(listed.output.find("tcp dport 7777 counter packets 2 bytes 120 jump refuse"), std::string::npos)
+  EXPECT_NE(listed.output.find("tcp dport { 7777, 7779 } counter packets 2 bytes 120 jump refuse"), std::string::npos)
       << listed.output;
   // nft reset rules ... is not in nft 1.0.6; `reset counters` zeroes named counters only. Rules
   // reset through `nft reset rules` arrive as GETRULE_RESET (covered by HybridHook::after_reset).
@@ -326,6 +326,53 @@ table ip blocker {
   EXPECT_EQ(delivered(tx1_, kPort), kPackets);  // the refused drop rule does not run
   EXPECT_EQ(delivered(tx3_, kPort), 0);         // the committed BPF chain still does
   EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
+}
+
+
+// A BPF chain and a kernel chain at the same hook and priority share the kernel's one per-hook
+// list, where the hook registered last runs first (nf_hook_entries_grow). On this kernel a BPF
+// netfilter link cannot join a priority some hook already holds (EBUSY), while an nf_tables chain
+// may join a BPF link's priority. So:
+//  - kernel chain first, BPF-able chain later: its link is refused, hybrid places that chain in the
+//    kernel too, and the kernel orders the two itself (the later one first), as without nfbpf;
+//  - BPF chain first, kernel chain later: the kernel chain registers after the link and runs
+//    first, again as without nfbpf (a kernel-table replacement registers it again, still after).
+constexpr const char* kKernelTie = "table ip k {\n chain input {\n type filter hook input priority 0; policy accept;\n"
+                                   "  udp dport 5556 counter reject\n }\n}\n";
+constexpr const char* kBpfTie = "table ip b {\n chain input {\n type filter hook input priority 0; policy accept;\n"
+                                "  udp dport 5556 counter drop\n }\n}\n";
+
+int tie_count(const std::string& listing) {
+  std::smatch m;
+  static const std::regex kCounter("udp dport 5556 counter packets (\\d+)");
+  return std::regex_search(listing, m, kCounter) ? std::stoi(m[1]) : -1;
+}
+
+TEST_F(HybridEndToEnd, AtATieAfterAKernelChainTheBpfAbleChainJoinsTheKernel) {
+  ASSERT_EQ(nft_file(kKernelTie).status, 0) << daemon_log();
+  ASSERT_EQ(nft_file(kBpfTie).status, 0) << daemon_log();
+  const nlohmann::json st = status();
+  EXPECT_EQ(placed(st, "ip", "k", "input"), "kernel");
+  EXPECT_EQ(placed(st, "ip", "b", "input"), "kernel") << st.dump(1);
+  EXPECT_NE(st.dump().find("Device or resource busy"), std::string::npos) << st.dump(1);
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), kPackets);  // registered last: first
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), 0);
+}
+
+TEST_F(HybridEndToEnd, AtATieAfterABpfChainTheKernelChainRunsFirst) {
+  ASSERT_EQ(nft_file(kBpfTie).status, 0) << daemon_log();
+  ASSERT_EQ(nft_file(kKernelTie).status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "b", "input"), "bpf");
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), kPackets);  // registered last: first
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), 0);
+  // The kernel table replaced (a rule added): its chain registers again, still after the link.
+  ASSERT_EQ(nft({"add", "rule", "ip", "k", "input", "udp", "dport", "9", "counter"}).status, 0) << daemon_log();
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), 2 * kPackets);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), 0);
 }
 
 }  // namespace

@@ -145,6 +145,8 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     SetPtr ns(nftnl_set_alloc());
     if (nftnl_set_nlmsg_parse(hdr(m), ns.get()) < 0) return failf(EINVAL, "set {} {}: cannot re-encode it", where, s->name);
     nftnl_set_unset(ns.get(), NFTNL_SET_HANDLE);
+    // nf_tables_newset requires NFTA_SET_ID (the batch-local id rules may refer to); never listed.
+    nftnl_set_set_u32(ns.get(), NFTNL_SET_ID, static_cast<uint32_t>(out.msgs.size()));
     out.msgs.push_back(kernel_msg(NFT_MSG_NEWSET, fam, kCreate, m.size(),
                                   [&](nlmsghdr* n) { nftnl_set_nlmsg_build_payload(n, ns.get()); },
                                   fmt::format("add set {} {}", where, s->name)));
