@@ -329,6 +329,27 @@ table ip blocker {
 }
 
 
+TEST_F(HybridEndToEnd, ResetCountersZeroesAKernelHeldCounterObject) {
+  ASSERT_EQ(nft_file("table ip k2 {\n counter c1 {\n }\n chain input {\n type filter hook input priority 5; policy accept;\n"
+                     "  tcp dport 7777 counter name \"c1\" reject with tcp reset\n }\n}\n").status, 0)
+      << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k2", "input"), "kernel");
+  auto packets = [&] {
+    Outcome l = nft({"list", "counter", "ip", "k2", "c1"});
+    std::smatch m;
+    static const std::regex kPacketsRe("packets (\\d+)");
+    return std::regex_search(l.output, m, kPacketsRe) ? std::stoi(m[1]) : -1;
+  };
+  ASSERT_EQ(connect_reject_port(), ECONNREFUSED);
+  EXPECT_EQ(packets(), 1);
+  Outcome reset = nft({"reset", "counters"});
+  ASSERT_EQ(reset.status, 0) << reset.output;
+  EXPECT_NE(reset.output.find("packets 1 bytes 60"), std::string::npos) << reset.output;  // the values before
+  EXPECT_EQ(packets(), 0);
+  ASSERT_EQ(connect_reject_port(), ECONNREFUSED);
+  EXPECT_EQ(packets(), 1);  // counted again from zero in the kernel
+}
+
 // A BPF chain and a kernel chain at the same hook and priority share the kernel's one per-hook
 // list, where the hook registered last runs first (nf_hook_entries_grow). On this kernel a BPF
 // netfilter link cannot join a priority some hook already holds (EBUSY), while an nf_tables chain
