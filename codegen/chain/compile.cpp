@@ -382,6 +382,22 @@ class Compiler {
       return true;
     }
     if (const auto* o = std::get_if<ir::ObjectRef>(&step)) {
+      const SlotKey named{t_->family, t_->name, {}, 0, 0, o->kind + ":" + o->name};
+      if (o->kind == "quota" && o->quota) {  // nft_quota_obj_eval: the object's own consumed bytes
+        auto s = slot(&StateSlots::quotas, "a quota", named);
+        if (!s) return std::unexpected(std::move(s).error());
+        s->initial = o->quota->consumed;
+        NFBPF_TRYV(emit_quota(c, *o->quota, s->slot, next));
+        out_.quotas.push_back(std::move(*s));
+        return true;
+      }
+      if (o->kind == "limit" && o->limit) {  // nft_limit_obj_eval: the object's own bucket
+        auto s = slot(&StateSlots::limits, "a limit", named);
+        if (!s) return std::unexpected(std::move(s).error());
+        NFBPF_TRYV(emit_limit(c, *o->limit, s->slot, next));
+        out_.limits.push_back(std::move(*s));
+        return true;
+      }
       if (o->kind != "counter")
         return failf(EOPNOTSUPP, "named {} objects are not supported by the code generator ('{}')", o->kind, o->name);
       auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->family, t_->name, {}, 0, 0, "counter:" + o->name});

@@ -648,6 +648,36 @@ TEST_F(ChainTest, QuotaAndLimitAgreeWithTheEvaluator) {
   EXPECT_EQ(drops["10.0.0.4"], 2);  // 200 bytes of bucket (rate + burst), 68 per packet
 }
 
+// Named quota and limit objects (`quota name "q"`): the state belongs to the name, so two rules
+// that refer to it consume one quota and one bucket (per-rule state would let each rule pass on
+// its own); a quota object loaded with bytes already consumed starts from them.
+TEST_F(ChainTest, NamedQuotaAndLimitShareTheirStateAcrossRules) {
+  ir::Table t{.family = ir::Family::kIp, .name = "t"};
+  ir::ObjectRef q{.kind = "quota", .name = "q", .quota = ir::Quota{.bytes = 250, .consumed = 50}};
+  ir::ObjectRef l{.kind = "limit", .name = "l", .limit = ir::Limit{.rate = 1, .unit_seconds = 3600, .burst = 3}};
+  t.chains.push_back(base("in", kD, {
+      rule(2, {saddr("10.0.0.1"), q}, b::accept()),
+      rule(3, {saddr("10.0.0.2"), q}, b::accept()),
+      rule(4, {saddr("10.0.0.3"), l}, b::accept()),
+      rule(5, {saddr("10.0.0.4"), l}, b::accept())}));
+  ChainRun run = make(t);
+  std::map<std::string, int> accepted;
+  for (int i = 0; i < 3; ++i) {
+    for (const char* src : {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"}) {
+      auto got = run.run_both(udp4(src, 1, 40));  // 68 bytes
+      ASSERT_TRUE(got.has_value()) << got.error().describe();
+      EXPECT_EQ(verdict_name(got->first), verdict_name(got->second)) << src << " packet " << i;
+      accepted[src] += got->first == kA;
+    }
+  }
+  // quota: 50 + 68 + 68 + 68 = 254 > 250 at the third packet (the second of 10.0.0.1).
+  EXPECT_EQ(accepted["10.0.0.1"] + accepted["10.0.0.2"], 2);
+  EXPECT_EQ(accepted["10.0.0.1"], 1);
+  // limit: burst 3 (then one an hour) for both rules together.
+  EXPECT_EQ(accepted["10.0.0.3"] + accepted["10.0.0.4"], 3);
+  EXPECT_EQ(accepted["10.0.0.3"], 2);
+}
+
 TEST_F(ChainTest, MarkSetAtTcAndRefusedAtNetfilter) {
   ir::Table t{.family = ir::Family::kNetdev, .name = "t"};
   t.chains.push_back(base("in", kA, {rule(2, {ir::SetMark{.clear = 0xffffffff, .value = 7}}, ir::Verdict{}),

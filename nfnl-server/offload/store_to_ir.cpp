@@ -75,6 +75,42 @@ Result<ir::Set> set_to_ir(const store::Table& t, const store::Set& s) {
   return translate::nft::lower_set(ns.get());
 }
 
+// A big-endian number attribute of an object's data (0 when absent).
+uint64_t object_attr(const store::Object& o, uint16_t type) {
+  for (const auto& a : o.data) {
+    if (a.type != type) continue;
+    uint64_t x = 0;
+    for (uint8_t b : a.payload) x = (x << 8) | b;
+    return x;
+  }
+  return 0;
+}
+
+// Named quota and limit references carry their object's definition (ir::ObjectRef), as
+// nft_quota_obj_init / nft_limit_obj_init read it; the rest of the rule stays as lowered.
+void fill_object_definitions(const store::Table& t, ir::Rule& rule) {
+  for (ir::Step& step : rule.steps) {
+    auto* o = std::get_if<ir::ObjectRef>(&step);
+    if (!o || (o->kind != "quota" && o->kind != "limit")) continue;
+    const uint32_t type = o->kind == "quota" ? NFT_OBJECT_QUOTA : NFT_OBJECT_LIMIT;
+    for (const auto& obj : t.objects) {
+      if (!obj->vis.active_next() || obj->type != type || obj->name != o->name) continue;
+      if (type == NFT_OBJECT_QUOTA) {
+        o->quota = ir::Quota{.bytes = object_attr(*obj, NFTA_QUOTA_BYTES),
+                             .consumed = object_attr(*obj, NFTA_QUOTA_CONSUMED),
+                             .over = (object_attr(*obj, NFTA_QUOTA_FLAGS) & NFT_QUOTA_F_INV) != 0};
+      } else {
+        o->limit = ir::Limit{.rate = object_attr(*obj, NFTA_LIMIT_RATE),
+                             .unit_seconds = object_attr(*obj, NFTA_LIMIT_UNIT),
+                             .burst = static_cast<uint32_t>(object_attr(*obj, NFTA_LIMIT_BURST)),
+                             .bytes = object_attr(*obj, NFTA_LIMIT_TYPE) == NFT_LIMIT_PKT_BYTES,
+                             .over = (object_attr(*obj, NFTA_LIMIT_FLAGS) & NFT_LIMIT_F_INV) != 0};
+      }
+      break;
+    }
+  }
+}
+
 Result<ir::Rule> rule_to_ir(const store::Table& t, const store::Chain& c, const store::Rule& r,
                             ir::Family fam) {
   nftables::FillHdr h{.event = NFT_MSG_NEWRULE};
@@ -83,7 +119,9 @@ Result<ir::Rule> rule_to_ir(const store::Table& t, const store::Chain& c, const 
   if (!nr || nftnl_rule_nlmsg_parse(header(m), nr.get()) < 0)
     return failf(EINVAL, "rule {}: cannot parse its own listing", r.handle);
   translate::nft::LowerContext ctx{.family = fam, .table = t.name, .chain = c.name, .rule_handle = r.handle};
-  return translate::nft::lower_rule(nr.get(), ctx);
+  auto rule = translate::nft::lower_rule(nr.get(), ctx);
+  if (rule) fill_object_definitions(t, *rule);
+  return rule;
 }
 
 }  // namespace

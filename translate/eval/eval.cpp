@@ -277,12 +277,14 @@ class ChainRunner {
       return StepOutcome::hold();
     }
     if (o.kind == "quota") {
+      if (o.quota && !state_.quotas_.contains(key)) state_.quotas_[key] = *o.quota;
       auto def = state_.quotas_.find(key);
       if (def == state_.quotas_.end()) return failf(ENOENT, "quota '{}' not declared to the evaluator", o.name);
       auto it = state_.named_quota_used_.try_emplace(key, def->second.consumed).first;
       return quota(def->second, it->second);
     }
     if (o.kind == "limit") {
+      if (o.limit && !state_.limit_defs_.contains(key)) state_.limit_defs_[key] = *o.limit;
       auto def = state_.limit_defs_.find(key);
       if (def == state_.limit_defs_.end()) return failf(ENOENT, "limit '{}' not declared to the evaluator", o.name);
       bool fresh = !state_.named_buckets_.contains(key);

@@ -154,10 +154,6 @@ struct RegisterBlock {
 struct Counter {  // anonymous per-rule counter; codegen gives it a slot that outlives programs
   friend bool operator==(const Counter&, const Counter&) = default;
 };
-struct ObjectRef {  // a named stateful object of the table (counter, quota, limit)
-  std::string kind, name;
-  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
-};
 struct Limit {  // holds while under the rate (or over it, when `over`); a token bucket
   uint64_t rate = 0;          // packets or bytes per `unit_seconds`
   uint64_t unit_seconds = 1;
@@ -171,6 +167,16 @@ struct Quota {  // holds until `bytes` have passed (or after, when `over`)
   uint64_t consumed = 0;
   bool over = false;
   friend bool operator==(const Quota&, const Quota&) = default;
+};
+// A named stateful object of the table (counter, quota, limit). Quotas and limits carry the
+// object's definition: nft lowering sees only the name, the daemon fills it from the table's
+// objects (nfnl-server/offload/store_to_ir.cpp). Their state belongs to the name, shared by every
+// rule that refers to it.
+struct ObjectRef {
+  std::string kind, name;
+  std::optional<Quota> quota;  // kind "quota": bytes, over, consumed when loaded
+  std::optional<Limit> limit;  // kind "limit"
+  friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
 };
 struct Log {
   std::string prefix;
