@@ -135,7 +135,9 @@ json run_verify(const VerifyOptions& opt) {
                        {"pcap_truncated", rr.pcap_truncated}, {"differing_chunks", rr.differing_chunks},
                        {"arrived_kernel", pair_json(rr.kernel, kArrivalKey)[0]},
                        {"accepted_kernel", pair_json(rr.kernel, kAcceptedKey)[0]},
-                       {"accepted_nfbpf", pair_json(rr.nfbpf, kAcceptedKey)[0]}};
+                       {"accepted_nfbpf", pair_json(rr.nfbpf, kAcceptedKey)[0]},
+                       {"forwarded_kernel", pair_json(rr.kernel, kForwardedKey)[0]},
+                       {"forwarded_nfbpf", pair_json(rr.nfbpf, kForwardedKey)[0]}, {"paths", rr.paths}};
   report["mismatches"] = rr.mismatches;
   json ck = json::object(), cn = json::object();
   for (const auto& [k, v] : rr.kernel) ck[k] = {v.first, v.second};

@@ -223,9 +223,11 @@ Result<Prepared> prepare_ipt(ScratchNet& net, Sides& sides, const VerifyOptions&
   }
   NFBPF_TRYV(sides.check_no_bypass());
   for (const auto& row : p.rules)
-    if (row.offloaded && !row.hook.empty() && row.hook != "prerouting" && row.hook != "input") {
-      p.notes.push_back("chains at hooks other than prerouting and input see no packet (verify injects arriving "
-                        "packets for the local host): their rules are loaded and compared but not exercised");
+    if (row.offloaded && (row.hook == "forward" || row.hook == "postrouting")) p.forward_path = true;
+  for (const auto& row : p.rules)
+    if (row.offloaded && row.hook == "output") {
+      p.notes.push_back("output chains see no packet (verify injects arriving packets, for the host and routed "
+                        "through it): their rules are loaded and compared but not exercised");
       break;
     }
   p.counters = keyed_by_rule([&sides, base, fam](Side s) -> Result<Counters> {

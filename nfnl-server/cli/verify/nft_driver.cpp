@@ -182,9 +182,11 @@ Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions&
   if (auto r = sides.checked(K, {"nft", "-j", "-f", "-"}, nft_batch(all)); !r)
     return failf(EIO, "the kernel refuses the instrumented ruleset: {}", r.error().msg);
   for (const auto& row : p.rules)
-    if (row.offloaded && !row.hook.empty() && row.hook != "prerouting" && row.hook != "input") {
-      p.notes.push_back("chains at hooks other than prerouting and input see no packet (verify injects arriving "
-                        "packets for the local host): their rules are loaded and compared but not exercised");
+    if (row.offloaded && (row.hook == "forward" || row.hook == "postrouting")) p.forward_path = true;
+  for (const auto& row : p.rules)
+    if (row.offloaded && row.hook == "output") {
+      p.notes.push_back("output chains see no packet (verify injects arriving packets, for the host and routed "
+                        "through it): their rules are loaded and compared but not exercised");
       break;
     }
   p.counters = keyed_by_rule(

@@ -126,10 +126,12 @@ Result<NftModel> nft_model(const std::string& json_listing, const std::string& t
   m.skeleton.push_back({{"add", {{"table", {{"family", "inet"}, {"name", kVerifyTable}}}}}});
   m.skeleton.push_back(chain("head", "prerouting", -30000));
   m.skeleton.push_back(chain("tail", "input", 30000));
+  m.skeleton.push_back(chain("tailf", "forward", 30000));
   m.skeleton.push_back(rule("head", json::array({match("ip", "saddr", kSentinelSrc), match("ip", "daddr", kSentinelDst),
                                                  match("udp", "dport", 9), {{"counter", nullptr}}, {{"drop", nullptr}}})));
   m.skeleton.push_back(rule("head", json::array({{{"counter", nullptr}}})));
   m.skeleton.push_back(rule("tail", json::array({{{"counter", nullptr}}})));
+  m.skeleton.push_back(rule("tailf", json::array({{{"counter", nullptr}}})));
   return m;
 }
 

@@ -6,6 +6,7 @@
 //
 //   chain head  prerouting -30000: the sentinel (counter drop) and an arrival counter
 //   chain tail  input       30000: packets accepted through prerouting and input
+//   chain tailf forward     30000: packets accepted through prerouting and forward
 
 #include <cstdint>
 #include <map>
@@ -47,6 +48,7 @@ inline constexpr const char* kSentinelDst = "192.0.2.223";
 inline const std::string kSentinelKey = "inet nfbpf_verify head#0";
 inline const std::string kArrivalKey = "inet nfbpf_verify head#1";
 inline const std::string kAcceptedKey = "inet nfbpf_verify tail#0";
+inline const std::string kForwardedKey = "inet nfbpf_verify tailf#0";
 
 // packets, bytes of the first counter of every rule, by NftRule::key (sentinel table included).
 using Counters = std::map<std::string, std::pair<uint64_t, uint64_t>>;

@@ -33,7 +33,8 @@ struct Prepared {
   std::vector<Packet> probes;
   std::vector<std::string> notes;  // probes not generated for ..., hooks not exercised, ...
   std::function<Result<Counters>(Side)> counters;
-  bool sentinel = true;            // the inet nfbpf_verify table is loaded (else settle by stability)
+  bool sentinel = true;
+  bool forward_path = false;       // rules at forward/postrouting: send everything routed through too            // the inet nfbpf_verify table is loaded (else settle by stability)
 };
 
 Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions& opt);

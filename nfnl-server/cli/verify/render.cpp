@@ -62,6 +62,11 @@ std::string render_text(const json& r) {
   if (r["format"] == "nft")
     o += fmt::format("  accepted: kernel {} / nfbpf {} (of {} that reached the hooks)\n", p["accepted_kernel"].dump(),
                      p["accepted_nfbpf"].dump(), p["arrived_kernel"].dump());
+  if (p.contains("paths") && p["paths"].size() > 1)
+    o += "  every packet sent twice: to the host (prerouting, input) and routed through (prerouting, forward, postrouting)\n";
+  if (r["format"] == "nft" && p.contains("paths") && p["paths"].size() > 1)
+    o += fmt::format("  forwarded: kernel {} / nfbpf {}\n", p.value("forwarded_kernel", json(0)).dump(),
+                     p.value("forwarded_nfbpf", json(0)).dump());
   o += fmt::format("  rules that matched some packet: {} of {}\n", s["exercised"].get<size_t>(), s["offloaded"].get<size_t>());
   for (const auto& row : r["rules"])
     if (row["offloaded"].get<bool>() && !row["equal"].get<bool>())

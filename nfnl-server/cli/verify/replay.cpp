@@ -133,7 +133,8 @@ class Runner {
     json v = {{"matched", matched}};
     if (prep_.sentinel) {
       const bool arrived = d.contains(kArrivalKey) && d.at(kArrivalKey).first > 0;
-      const bool accepted = d.contains(kAcceptedKey) && d.at(kAcceptedKey).first > 0;
+      const bool accepted = (d.contains(kAcceptedKey) && d.at(kAcceptedKey).first > 0) ||
+                            (d.contains(kForwardedKey) && d.at(kForwardedKey).first > 0);
       v["verdict"] = !arrived ? "not seen" : accepted ? "accept" : "drop";
       v["decided_by"] = !decided.empty() ? decided : accepted ? "no rule (chain policies)" : "a chain policy";
     } else {
@@ -166,10 +167,10 @@ void progress(const VerifyOptions& opt, const char* what, uint64_t n, long pos, 
 
 }  // namespace
 
-Result<ReplayResult> replay(ScratchNet& net, Prepared& prep, const VerifyOptions& opt) {
-  ReplayResult res;
-  Runner run(net, prep, opt);
-  NFBPF_TRYV(run.start());
+namespace {
+
+// Every packet once, on the current path; `suffix` marks the packets' sources with the path.
+Result<void> one_pass(Runner& run, Prepared& prep, const VerifyOptions& opt, const std::string& suffix, ReplayResult& res) {
   std::vector<Packet> chunk;
   auto flush = [&]() -> Result<void> {
     if (chunk.empty()) return {};
@@ -180,38 +181,60 @@ Result<ReplayResult> replay(ScratchNet& net, Prepared& prep, const VerifyOptions
   uint64_t n = 0;
   for (auto& p : prep.probes) {
     chunk.push_back(p);
+    chunk.back().source += suffix;
     ++res.probes;
     if (chunk.size() >= opt.chunk) NFBPF_TRYV(flush());
     progress(opt, "boundary probes", ++n, 0, 0);
   }
   for (auto& p : generic_packets()) {
     chunk.push_back(std::move(p));
+    chunk.back().source += suffix;
     ++res.generic;
   }
   NFBPF_TRYV(flush());
-  if (!opt.pcap_path.empty()) {
-    auto src = PcapSource::open(opt.pcap_path);
-    if (!src) return std::unexpected(std::move(src).error());
-    for (;;) {
-      if (interrupted()) return failf(EINTR, "interrupted");
-      if (res.pcap >= opt.max_packets) {
-        res.pcap_truncated = true;
-        break;
-      }
-      auto f = src->next();
-      if (!f) return std::unexpected(std::move(f).error());
-      if (!*f) break;
-      ++res.pcap;
-      make_realistic(**f);  // checksums a sender's offload left blank are filled in
-      chunk.push_back({std::move(**f), fmt::format("pcap record #{}", src->read()), std::nullopt});
-      if (chunk.size() >= opt.chunk) {
-        NFBPF_TRYV(flush());
-        progress(opt, "capture", res.pcap, src->position(), src->file_size());
-      }
+  if (opt.pcap_path.empty()) return {};
+  auto src = PcapSource::open(opt.pcap_path);
+  if (!src) return std::unexpected(std::move(src).error());
+  uint64_t replayed = 0;
+  for (;;) {
+    if (interrupted()) return failf(EINTR, "interrupted");
+    if (replayed >= opt.max_packets) {
+      res.pcap_truncated = true;
+      break;
     }
-    NFBPF_TRYV(flush());
-    res.pcap_read = src->read();
-    res.pcap_skipped = src->skipped();
+    auto f = src->next();
+    if (!f) return std::unexpected(std::move(f).error());
+    if (!*f) break;
+    ++replayed;
+    make_realistic(**f);  // checksums a sender's offload left blank are filled in
+    chunk.push_back({std::move(**f), fmt::format("pcap record #{}{}", src->read(), suffix), std::nullopt});
+    if (chunk.size() >= opt.chunk) {
+      NFBPF_TRYV(flush());
+      progress(opt, "capture", replayed, src->position(), src->file_size());
+    }
+  }
+  NFBPF_TRYV(flush());
+  res.pcap += replayed;
+  res.pcap_read += src->read();
+  res.pcap_skipped += src->skipped();
+  return {};
+}
+
+}  // namespace
+
+Result<ReplayResult> replay(ScratchNet& net, Prepared& prep, const VerifyOptions& opt) {
+  ReplayResult res;
+  Runner run(net, prep, opt);
+  NFBPF_TRYV(run.start());
+  NFBPF_TRYV(one_pass(run, prep, opt, "", res));
+  res.paths.push_back("local");
+  if (prep.forward_path) {
+    // Forward and postrouting chains: everything again, routed through the box.
+    NFBPF_TRYV(net.set_path(ScratchNet::Path::kForward));
+    auto r = one_pass(run, prep, opt, " (forwarded)", res);
+    (void)net.set_path(ScratchNet::Path::kLocal);
+    NFBPF_TRYV(r);
+    res.paths.push_back("forward");
   }
   if (opt.progress) fmt::print(stderr, "\r{:60}\r", "");
   return res;

@@ -1,7 +1,8 @@
 #pragma once
 // The packet phase: every packet (probes, generic packets, then the capture, streamed) goes to
 // both sides in chunks; after each chunk (and its sentinel) every rule's counter is read on both
-// sides. A chunk whose counters differ is sent again one packet at a time to name the packets
+// sides (once as traffic for the local host, once more routed through when the ruleset has
+// forward or postrouting chains). A chunk whose counters differ is sent again one packet at a time to name the packets
 // that differ, with the rules that matched each on either side and the verdict each side gave.
 
 #include <cstdint>
@@ -19,6 +20,7 @@ struct ReplayResult {
   uint64_t probes = 0, generic = 0, pcap = 0, pcap_read = 0, pcap_skipped = 0;
   uint64_t differing_chunks = 0;
   bool pcap_truncated = false;     // --max-packets reached
+  std::vector<std::string> paths;  // "local" (prerouting, input), then "forward" (prerouting, forward, postrouting)
   std::vector<nlohmann::json> mismatches;  // named packets (at most opt.max_named)
 };
 

@@ -80,6 +80,17 @@ Result<void> ScratchNet::configure() {
     NFBPF_TRYV(must({"ip", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
     NFBPF_TRYV(must({"ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"}, ns));
     NFBPF_TRYV(must({"ip", "-6", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
+    // The forward path's way out: a veth whose peer sits in S and ignores what arrives (no ARP on
+    // it, so nothing waits for a neighbour; forwarded packets leave after postrouting).
+    const std::string out_peer = side == Side::kKernel ? "kf" : "nf";
+    NFBPF_TRYV(must({"ip", "link", "add", "fwd0", "type", "veth", "peer", "name", out_peer, "netns", sender_path}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", "fwd0", "arp", "off", "up"}, ns));
+    NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", out_peer)}, s_.get()));
+    NFBPF_TRYV(must({"ip", "link", "set", out_peer, "up"}, s_.get()));
+    NFBPF_TRYV(must({"ip", "route", "add", "default", "dev", "fwd0", "table", "200"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "route", "add", "default", "dev", "fwd0", "table", "200"}, ns));
+    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv4.ip_forward=1"}, ns));
+    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"}, ns));
   }
   return in_ns(s_.get(), [&]() -> Result<void> {
     for (Side side : {Side::kKernel, Side::kNfbpf}) {
@@ -96,6 +107,17 @@ Result<void> ScratchNet::configure() {
     }
     return {};
   });
+}
+
+Result<void> ScratchNet::set_path(Path p) {
+  for (Side side : {Side::kKernel, Side::kNfbpf})
+    for (const char* fam : {"-4", "-6"}) {
+      if (p == Path::kForward)
+        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", kRecvDev, "lookup", "200", "pref", "5"}, ns(side)));
+      else
+        (void)run({"ip", fam, "rule", "del", "pref", "5"}, RunOptions{.netns_fd = ns(side)});
+    }
+  return {};
 }
 
 Result<void> ScratchNet::in_ns(int fd, const std::function<Result<void>()>& fn) {

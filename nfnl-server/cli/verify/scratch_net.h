@@ -9,6 +9,8 @@
 // to the local host whatever their destination (policy rule `iif p1` → a table with `local 0/0`),
 // so each one traverses prerouting and input; replies the stack would send find no route and are
 // never sent (they would otherwise come back through the hooks and blur the counters).
+// In the forward path (set_path) a higher-priority policy rule routes them out of a veth (fwd0)
+// instead: prerouting, forward and postrouting.
 
 #include <cstdint>
 #include <functional>
@@ -37,6 +39,10 @@ class ScratchNet {
   Result<Fd> extra_ns();
   // Runs `fn` with this thread in namespace `fd` (sockets it opens stay there), then returns home.
   Result<void> in_ns(int fd, const std::function<Result<void>()>& fn);
+
+  enum class Path { kLocal, kForward };
+  // Where frames arriving on p1 go, on both sides.
+  Result<void> set_path(Path p);
 
   // Sends one Ethernet frame towards a side's p1 (AF_PACKET, qdisc bypassed).
   Result<void> send(Side s, const std::vector<uint8_t>& frame);

@@ -132,6 +132,28 @@ TEST(VerifyRoot, RouterRefusalsAreNamedAndTheRestCompared) {
   EXPECT_GT(o.report["packets"]["probes"].get<int>(), 50);
 }
 
+// Forward chains: every packet is also routed through both sides; forward rules are exercised and a
+// flipped verdict there is caught too.
+TEST(VerifyRoot, ForwardChainsAreExercised) {
+  const std::string text =
+      "table ip f {\n chain through {\n  type filter hook forward priority filter; policy drop;\n"
+      "  tcp dport 80 accept comment \"WEB\"\n  udp dport 53 counter\n }\n}\n";
+  const std::string path = write_temp(text);
+  auto o = verify({path});
+  ASSERT_EQ(o.status, 0) << o.report.dump(1);
+  EXPECT_EQ(o.report["packets"]["paths"], json::array({"local", "forward"}));
+  EXPECT_GT(o.report["packets"]["forwarded_kernel"].get<int>(), 0);
+  EXPECT_EQ(o.report["packets"]["forwarded_kernel"], o.report["packets"]["forwarded_nfbpf"]);
+  for (const auto& r : o.report["rules"]) EXPECT_GT(r["kernel"][0].get<int>(), 0) << r["key"];
+  auto bad = verify({path, "--test-fault", "flip-verdict:WEB", "--max-named", "1"});
+  unlink(path.c_str());
+  ASSERT_EQ(bad.status, 1) << bad.report.dump(1);
+  ASSERT_EQ(bad.report["mismatches"].size(), 1u);
+  EXPECT_THAT(bad.report["mismatches"][0]["source"].get<std::string>(), HasSubstr("(forwarded)"));
+  EXPECT_EQ(bad.report["mismatches"][0]["kernel"]["verdict"], "accept");
+  EXPECT_EQ(bad.report["mismatches"][0]["nfbpf"]["verdict"], "drop");
+}
+
 // An iptables-save file (detected as such) through iptables-legacy-restore on both sides.
 TEST(VerifyRoot, IptablesFilterTableAgrees) {
   const std::string path = write_temp(
