@@ -57,7 +57,6 @@ void note_rule(const ir::Rule& r, bool& any, bool& acct) {
 struct TableFree { void operator()(nftnl_table* t) const { nftnl_table_free(t); } };
 struct ChainFree { void operator()(nftnl_chain* c) const { nftnl_chain_free(c); } };
 struct RuleFree { void operator()(nftnl_rule* r) const { nftnl_rule_free(r); } };
-struct BatchFree { void operator()(mnl_nlmsg_batch* b) const { mnl_nlmsg_batch_stop(b); } };
 
 // `ct <key> == value` on register 1 (a rule nft lists as e.g. `ct state established`).
 void add_ct_cmp(nftnl_rule* r, uint32_t key, const void* value, uint32_t len) {
@@ -72,31 +71,29 @@ void add_ct_cmp(nftnl_rule* r, uint32_t key, const void* value, uint32_t len) {
   nftnl_rule_add_expr(r, cmp);
 }
 
-// Builds the batch that makes the kernel's anchor tables match `want` given what `have` put there.
+// The messages that make the kernel's anchor tables match `want` (sent as one kernel batch by
+// KernelNftClient, shared with hybrid mode's kernel tables).
 class AnchorBatch {
  public:
-  explicit AnchorBatch(uint32_t& seq) : seq_(seq), buf_(kSize) {
-    batch_.reset(mnl_nlmsg_batch_start(buf_.data(), buf_.size()));
-    nftnl_batch_begin(static_cast<char*>(mnl_nlmsg_batch_current(batch_.get())), seq_++);
-    mnl_nlmsg_batch_next(batch_.get());
-  }
-
   // Creates (or adopts an orphaned) anchor table and rewrites its rules.
   void ensure(uint8_t family, bool accounting) {
     std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kConntrackAnchorTable);
     nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
-    nftnl_table_nlmsg_build_payload(header(NFT_MSG_NEWTABLE, family, NLM_F_CREATE), t.get());
+    msgs_.push_back(kernel_msg(NFT_MSG_NEWTABLE, family, NLM_F_CREATE, 256,
+                               [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, t.get()); }, "add table"));
 
     // Flush: an adopted table keeps the rules its previous owner wrote.
     std::unique_ptr<nftnl_rule, RuleFree> flush(nftnl_rule_alloc());
     nftnl_rule_set_str(flush.get(), NFTNL_RULE_TABLE, kConntrackAnchorTable);
-    nftnl_rule_nlmsg_build_payload(header(NFT_MSG_DELRULE, family, 0), flush.get());
+    msgs_.push_back(kernel_msg(NFT_MSG_DELRULE, family, 0, 256,
+                               [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, flush.get()); }, "flush table"));
 
     std::unique_ptr<nftnl_chain, ChainFree> c(nftnl_chain_alloc());
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_TABLE, kConntrackAnchorTable);
     nftnl_chain_set_str(c.get(), NFTNL_CHAIN_NAME, kConntrackAnchorChain);
-    nftnl_chain_nlmsg_build_payload(header(NFT_MSG_NEWCHAIN, family, NLM_F_CREATE), c.get());
+    msgs_.push_back(kernel_msg(NFT_MSG_NEWCHAIN, family, NLM_F_CREATE, 256,
+                               [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, c.get()); }, "add chain"));
 
     const uint32_t established = 1u << (IP_CT_ESTABLISHED + 1);  // NF_CT_STATE_BIT
     rule(family, NFT_CT_STATE, &established, sizeof(established));
@@ -109,48 +106,23 @@ class AnchorBatch {
   void remove(uint8_t family) {
     std::unique_ptr<nftnl_table, TableFree> t(nftnl_table_alloc());
     nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, kConntrackAnchorTable);
-    nftnl_table_nlmsg_build_payload(header(NFT_MSG_DELTABLE, family, 0), t.get());
+    msgs_.push_back(kernel_msg(NFT_MSG_DELTABLE, family, 0, 256,
+                               [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, t.get()); }, "delete table"));
   }
 
-  size_t messages() const { return messages_; }
-
-  // The finished batch.
-  std::pair<const void*, size_t> done() {
-    next();
-    nftnl_batch_end(static_cast<char*>(mnl_nlmsg_batch_current(batch_.get())), seq_++);
-    mnl_nlmsg_batch_next(batch_.get());
-    return {mnl_nlmsg_batch_head(batch_.get()), mnl_nlmsg_batch_size(batch_.get())};
-  }
+  const std::vector<KernelMsg>& msgs() const { return msgs_; }
 
  private:
-  static constexpr size_t kSize = 16384;  // a few messages per family; far below this
-
-  // Starts a message (the previous one, now filled, joins the batch first).
-  nlmsghdr* header(uint16_t type, uint8_t family, uint16_t flags) {
-    next();
-    auto* nlh = nftnl_nlmsg_build_hdr(static_cast<char*>(mnl_nlmsg_batch_current(batch_.get())), type, family,
-                                      flags | NLM_F_ACK, seq_++);
-    ++messages_;
-    pending_ = nlh;
-    return nlh;
-  }
   void rule(uint8_t family, uint32_t key, const void* value, uint32_t len) {
     std::unique_ptr<nftnl_rule, RuleFree> r(nftnl_rule_alloc());
     nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, kConntrackAnchorTable);
     nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, kConntrackAnchorChain);
     add_ct_cmp(r.get(), key, value, len);
-    nftnl_rule_nlmsg_build_payload(header(NFT_MSG_NEWRULE, family, NLM_F_CREATE | NLM_F_APPEND), r.get());
-  }
-  void next() {
-    if (pending_) mnl_nlmsg_batch_next(batch_.get());
-    pending_ = nullptr;
+    msgs_.push_back(kernel_msg(NFT_MSG_NEWRULE, family, NLM_F_CREATE | NLM_F_APPEND, 512,
+                               [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, r.get()); }, "add rule"));
   }
 
-  uint32_t& seq_;
-  std::vector<char> buf_;
-  std::unique_ptr<mnl_nlmsg_batch, BatchFree> batch_;
-  nlmsghdr* pending_ = nullptr;
-  size_t messages_ = 0;
+  std::vector<KernelMsg> msgs_;
 };
 
 }  // namespace
@@ -209,23 +181,7 @@ Result<void> ConntrackAnchor::set(const ConntrackNeeds& needs) {
 
 Result<void> ConntrackAnchor::apply(const ConntrackNeeds& want) {
   if (want == applied_) return {};
-  if (!sock_) {
-    Fd s(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER));
-    if (!s) return fail_errno("conntrack anchor: netlink socket");
-    sockaddr_nl local{};
-    local.nl_family = AF_NETLINK;
-    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&local), sizeof(local)) < 0)
-      return fail_errno("conntrack anchor: bind");
-    socklen_t len = sizeof(local);
-    if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&local), &len) < 0)
-      return fail_errno("conntrack anchor: getsockname");
-    timeval tv{.tv_sec = 2, .tv_usec = 0};  // the kernel answers at once; never hang the daemon
-    ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    portid_ = local.nl_pid;
-    sock_ = std::move(s);
-  }
-
-  AnchorBatch b(seq_);
+  AnchorBatch b;
   for (ir::Family f : {ir::Family::kIp, ir::Family::kIp6, ir::Family::kInet}) {
     const bool wanted = want.families.contains(f), has = applied_.families.contains(f);
     if (wanted && (!has || want.accounting != applied_.accounting)) {
@@ -234,40 +190,14 @@ Result<void> ConntrackAnchor::apply(const ConntrackNeeds& want) {
       b.remove(nfproto(f));
     }
   }
-  const size_t expected = b.messages();
-  auto [data, size] = b.done();
-  if (expected == 0) {
+  if (b.msgs().empty()) {
     applied_ = want;
     return {};
   }
-  sockaddr_nl kernel{};
-  kernel.nl_family = AF_NETLINK;
-  if (::sendto(sock_.get(), data, size, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0)
-    return fail_errno("conntrack anchor: sending the batch");
-
-  // One NLMSG_ERROR (0 = ack) per message; after an error, take what is already queued and stop.
-  int first_error = 0;
-  size_t answered = 0;
-  std::array<char, 16384> buf;
-  while (answered < expected) {
-    ssize_t n = ::recv(sock_.get(), buf.data(), buf.size(), first_error ? MSG_DONTWAIT : 0);
-    if (n < 0) {
-      if (first_error) break;
-      return fail_errno("conntrack anchor: waiting for the kernel's answer");
-    }
-    for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, static_cast<int>(n));
-         nlh = mnl_nlmsg_next(nlh, reinterpret_cast<int*>(&n))) {
-      if (nlh->nlmsg_type != NLMSG_ERROR) continue;
-      ++answered;
-      const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
-      if (err->error != 0 && !first_error) first_error = -err->error;
-    }
-  }
-  if (first_error)
-    return failf(first_error,
-                 "conntrack anchor: the kernel refused table {} (needed so that conntrack runs for the "
-                 "offloaded ct expressions): {}",
-                 kConntrackAnchorTable, std::strerror(first_error));
+  if (auto r = client_.batch(b.msgs()); !r)
+    return failf(r.error().err,
+                 "conntrack anchor: table {} (needed so that conntrack runs for the offloaded ct expressions): {}",
+                 kConntrackAnchorTable, r.error().describe());
   applied_ = want;
   log::info("conntrack anchor: conntrack tables now {} (accounting {})", want.families.size(),
             want.accounting ? "on" : "off");

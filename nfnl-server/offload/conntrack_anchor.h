@@ -25,12 +25,14 @@
 // Transactions mirror nf_tables: stage() (from OffloadHook::prepare) adds what the proposed
 // ruleset needs and keeps what runs now, so conntrack is on before any new program sees packets;
 // commit() drops what only the old ruleset needed; abort() returns to the committed needs.
-// The netlink socket is opened in the calling thread's network namespace at the first change.
+// The netlink socket (KernelNftClient, shared code with hybrid mode's kernel tables) is opened in
+// the calling thread's network namespace at the first change.
 
 #include <set>
 #include <string>
 
 #include "common/fd.h"
+#include "nfnl-server/offload/kernel_nft_client.h"
 #include "common/result.h"
 #include "translate/ir/ir.h"
 
@@ -81,9 +83,7 @@ class ConntrackAnchor {
  private:
   Result<void> apply(const ConntrackNeeds& want);
 
-  Fd sock_;
-  uint32_t portid_ = 0;
-  uint32_t seq_ = 0;
+  KernelNftClient client_;  // the daemon's netlink socket to the kernel's nf_tables (opened at first use)
   ConntrackNeeds committed_;  // what the committed ruleset needs
   ConntrackNeeds staged_;     // what stage() asked for (committed_ ∪ next)
   ConntrackNeeds next_;       // the proposed ruleset's needs (becomes committed_ at commit)
