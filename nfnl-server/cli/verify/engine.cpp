@@ -81,7 +81,7 @@ json run_verify(const VerifyOptions& opt) {
 
   auto work = WorkDir::create();
   if (!work) return error_report(opt, work.error().describe());
-  auto net = ScratchNet::create();
+  auto net = ScratchNet::create(opt.in_dev, opt.out_dev);
   if (!net) return error_report(opt, "scratch namespaces: " + net.error().describe());
   Sides sides(*net, locate_tools(opt.tools), work->path(), opt.daemon_env);
   if (auto s = sides.start_daemon(); !s) return error_report(opt, s.error().describe());

@@ -27,6 +27,8 @@ struct VerifyOptions {
   size_t chunk = 256;                // packets sent between two counter reads
   size_t max_named = 10;             // differing packets named one by one at most
   size_t max_set_elements = 16;      // boundary probes per set
+  std::string in_dev = "p1";        // name of the receiving device on both sides
+  std::string out_dev = "fwd0";     // name of the forward path's outgoing device
   bool probes = true;                // boundary probes from eval::rule_probes
   bool progress = false;             // a progress line on stderr (a terminal)
   ToolPaths tools;

@@ -37,7 +37,7 @@ std::vector<Packet> probes_in_ns(ScratchNet& net, int ns, const std::vector<std:
       }
       for (const auto& r : t->refused)
         notes.push_back(fmt::format("no boundary probes for {} {} {} handle {}: {}", fam, name, r.chain, r.handle, r.reason));
-      ProbeRequest req{.chain = "*", .in_dev = kRecvDev, .in_ifindex = kRecvIfindex, .max_set_elements = max_set_elements};
+      ProbeRequest req{.chain = "*", .in_dev = net.in_dev(), .in_ifindex = kRecvIfindex, .max_set_elements = max_set_elements};
       std::copy(kRecvMac, kRecvMac + 6, req.dst_mac.begin());
       auto p = table_probes(t->table, req);
       if (!p) {

@@ -45,8 +45,16 @@ Result<Fd> ScratchNet::new_ns() {
 
 Result<Fd> ScratchNet::extra_ns() { return new_ns(); }
 
-Result<ScratchNet> ScratchNet::create() {
+Result<ScratchNet> ScratchNet::create(const std::string& in_dev, const std::string& out_dev) {
+  auto bad = [](const std::string& n) {
+    return n.empty() || n.size() >= IFNAMSIZ || n == "lo" || n.find_first_of("/ \t:") != std::string::npos;
+  };
+  if (bad(in_dev) || bad(out_dev) || in_dev == out_dev)
+    return failf(EINVAL, "device names '{}' and '{}': two different names of at most {} characters", in_dev, out_dev,
+                 IFNAMSIZ - 1);
   ScratchNet net;
+  net.in_dev_ = in_dev;
+  net.out_dev_ = out_dev;
   net.home_ = Fd(open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
   if (!net.home_.valid()) return fail_errno("open /proc/self/ns/net");
   for (Fd* f : {&net.s_, &net.k_, &net.n_}) {
@@ -63,32 +71,32 @@ Result<void> ScratchNet::configure() {
   for (Side side : {Side::kKernel, Side::kNfbpf}) {
     const int ns = this->ns(side);
     const std::string peer = side == Side::kKernel ? "k0" : "n0";
-    NFBPF_TRYV(must({"ip", "link", "add", kRecvDev, "index", std::to_string(kRecvIfindex), "address", mac_text(kRecvMac),
+    NFBPF_TRYV(must({"ip", "link", "add", in_dev_, "index", std::to_string(kRecvIfindex), "address", mac_text(kRecvMac),
                      "type", "veth", "peer", "name", peer, "address", mac_text(kSenderMac), "netns", sender_path},
                     ns));
     NFBPF_TRYV(must({"ip", "link", "set", "lo", "up"}, ns));
-    NFBPF_TRYV(must({"ip", "link", "set", kRecvDev, "up"}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", in_dev_, "up"}, ns));
     NFBPF_TRYV(must({"ip", "link", "set", peer, "up"}, s_.get()));
     // The sender's kernel sends nothing of its own (no IPv6 autoconfiguration on its veths).
     NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", peer)}, s_.get()));
     // Any source address is fine on p1 (no reverse-path filter; sources that look local too).
-    for (const char* dev : {"all", "default", kRecvDev}) {
+    for (const std::string& dev : {std::string("all"), std::string("default"), in_dev_}) {
       NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv4.conf.{}.rp_filter=0", dev)}, ns));
       NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv4.conf.{}.accept_local=1", dev)}, ns));
     }
     NFBPF_TRYV(must({"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"}, ns));
-    NFBPF_TRYV(must({"ip", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
+    NFBPF_TRYV(must({"ip", "rule", "add", "iif", in_dev_, "lookup", "100", "pref", "10"}, ns));
     NFBPF_TRYV(must({"ip", "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100"}, ns));
-    NFBPF_TRYV(must({"ip", "-6", "rule", "add", "iif", kRecvDev, "lookup", "100", "pref", "10"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "rule", "add", "iif", in_dev_, "lookup", "100", "pref", "10"}, ns));
     // The forward path's way out: a veth whose peer sits in S and ignores what arrives (no ARP on
     // it, so nothing waits for a neighbour; forwarded packets leave after postrouting).
     const std::string out_peer = side == Side::kKernel ? "kf" : "nf";
-    NFBPF_TRYV(must({"ip", "link", "add", "fwd0", "type", "veth", "peer", "name", out_peer, "netns", sender_path}, ns));
-    NFBPF_TRYV(must({"ip", "link", "set", "fwd0", "arp", "off", "up"}, ns));
+    NFBPF_TRYV(must({"ip", "link", "add", out_dev_, "type", "veth", "peer", "name", out_peer, "netns", sender_path}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", out_dev_, "arp", "off", "up"}, ns));
     NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", out_peer)}, s_.get()));
     NFBPF_TRYV(must({"ip", "link", "set", out_peer, "up"}, s_.get()));
-    NFBPF_TRYV(must({"ip", "route", "add", "default", "dev", "fwd0", "table", "200"}, ns));
-    NFBPF_TRYV(must({"ip", "-6", "route", "add", "default", "dev", "fwd0", "table", "200"}, ns));
+    NFBPF_TRYV(must({"ip", "route", "add", "default", "dev", out_dev_, "table", "200"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "route", "add", "default", "dev", out_dev_, "table", "200"}, ns));
     NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv4.ip_forward=1"}, ns));
     NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"}, ns));
   }
@@ -113,7 +121,7 @@ Result<void> ScratchNet::set_path(Path p) {
   for (Side side : {Side::kKernel, Side::kNfbpf})
     for (const char* fam : {"-4", "-6"}) {
       if (p == Path::kForward)
-        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", kRecvDev, "lookup", "200", "pref", "5"}, ns(side)));
+        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", in_dev_, "lookup", "200", "pref", "5"}, ns(side)));
       else
         (void)run({"ip", fam, "rule", "del", "pref", "5"}, RunOptions{.netns_fd = ns(side)});
     }

@@ -24,14 +24,16 @@ namespace nfbpf::verify {
 
 enum class Side { kKernel, kNfbpf };
 
-inline constexpr const char* kRecvDev = "p1";
 inline constexpr uint32_t kRecvIfindex = 7;
 inline constexpr uint8_t kRecvMac[6] = {0x02, 0, 0, 0, 0, 0x02};
 inline constexpr uint8_t kSenderMac[6] = {0x02, 0, 0, 0, 0, 0x01};
 
 class ScratchNet {
  public:
-  static Result<ScratchNet> create();
+  // in_dev: the name of the receiving device on both sides ("p1"; a ruleset's own interface name,
+  // such as "eth0", makes its iifname rules match); out_dev: the forward path's way out ("fwd0").
+  static Result<ScratchNet> create(const std::string& in_dev = "p1", const std::string& out_dev = "fwd0");
+  const std::string& in_dev() const { return in_dev_; }
 
   int sender_ns() const { return s_.get(); }
   int ns(Side s) const { return s == Side::kKernel ? k_.get() : n_.get(); }
@@ -49,6 +51,7 @@ class ScratchNet {
 
  private:
   Fd home_, s_, k_, n_, tx_k_, tx_n_;
+  std::string in_dev_, out_dev_;
   Result<Fd> new_ns();
   Result<void> configure();
 };

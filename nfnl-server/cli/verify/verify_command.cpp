@@ -32,6 +32,12 @@ std::function<int()> add_verify_command(CLI::App& app, CLI::App** sub) {
   v->add_option("--max-named", st->opt.max_named, "name at most this many differing packets")->capture_default_str();
   v->add_option("--set-elements", st->opt.max_set_elements, "boundary probes for at most this many elements per set")
       ->capture_default_str();
+  v->add_option("--in-dev", st->opt.in_dev,
+                "name of the device packets arrive on, on both sides (use the ruleset's own, e.g. eth0, to exercise "
+                "its iifname rules)")
+      ->capture_default_str();
+  v->add_option("--out-dev", st->opt.out_dev, "name of the device forwarded packets leave by (oifname rules)")
+      ->capture_default_str();
   v->add_flag("--json", st->json, "print the report as JSON");
   v->add_option("--report", st->report_path, "write an HTML report (one row per rule) to this file");
   v->add_option("--nfbpfd", st->opt.tools.nfbpfd, "nfbpfd to run (default: beside nfbpf)");
