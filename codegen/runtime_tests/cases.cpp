@@ -149,6 +149,7 @@ const std::vector<BaseCase>& base_cases() {
     c.push_back({"", F::kInet, ct(ir::CtKey::kDstIp6, 16, ir::CtDir::kOriginal), *b::ip6("2001:db8::1")});
     c.push_back({"", F::kInet, ct(ir::CtKey::kPkts, 8, ir::CtDir::kOriginal), {3, 0, 0, 0, 0, 0, 0, 0}});
     c.push_back({"", F::kInet, ct(ir::CtKey::kBytes, 8), {0, 1, 0, 0, 0, 0, 0, 0}});
+    c.push_back({"", F::kInet, ct(ir::CtKey::kHelper, 16), {'f', 't', 'p', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}});
     c.push_back({"", F::kInet, ct(ir::CtKey::kAvgPkt, 8, ir::CtDir::kReply), {60, 0, 0, 0, 0, 0, 0, 0}});
     c.push_back({"", F::kInet, ct(ir::CtKey::kLabels, 16), ir::Bytes(16, 0)});
     // ip saddr . tcp dport (each part padded to 4 bytes)
