@@ -50,7 +50,7 @@ def main():
     print("kernel's own average duration per run, last of 5 measurements. The floor is a bare")
     print("2-instruction program (`r0 = accept; exit`) loaded the same way. Linear: N rules")
     print("`ip saddr 10.0.x.y drop` compiled as written (N compares: the cost of rules that cannot merge).")
-    print("Merged: the same rules after `translate/passes/merge_runs` (what nfbpfd runs: from 48 rules on,")
+    print("Merged: the same rules after `translate/passes/merge_runs` (what nfbpfd runs: from 64 rules on,")
     print("a run of one field's values is one hash lookup; shorter runs stay compares). Set: one rule")
     print("`ip saddr @blocked drop`, the same N addresses in a hash map. Programs are compiled as nfbpfd")
     print("compiles them (no policy counter); an empty chain is `r0 = policy; exit`, i.e. the floor.")
@@ -59,7 +59,7 @@ def main():
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for n in sizes:
         lin = r.get(("BM_LinearSaddr", n), {})
-        mg = r.get(("BM_MergedSaddr", n), {}) or (lin if n is not None and n < 48 else {})
+        mg = r.get(("BM_MergedSaddr", n), {}) or (lin if n is not None and n < 64 else {})
         st = r.get(("BM_SetSaddr", n), {})
         def cell(e, key="ns_per_pkt"):
             if not e:

@@ -91,7 +91,7 @@ def render(path: str, png: str | None, png_rel: str | None) -> list[str]:
         "the engines must agree on it (the verdict check).",
         "",
         "Linear: N rules `ip saddr A drop` the traffic does not match; set: the same N addresses in one set.",
-        "nfbpf runs its translate passes, so from 48 rules on such a run is one hash lookup",
+        "nfbpf runs its translate passes, so from 64 rules on such a run is one hash lookup",
         "(translate/passes/merge_runs.h); *nfbpf, merge off* is the same daemon with the pass off",
         "(`NFBPF_MERGE_MIN_RUN=0`): N compares, the cost of rules that cannot merge.",
         "",

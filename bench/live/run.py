@@ -125,17 +125,20 @@ class Nfbpfd:
         subprocess.run(["rm", "-rf", self.dir])
 
 
+LOAD_TIMEOUT_S = 120  # a load that takes longer is reported as failed (and the run goes on)
+
+
 def load(topo: Topology, engine: str, text: str, daemon: Nfbpfd | None, build: str) -> float:
     """Loads `text` into T with `engine`'s own tool; returns the wall-clock seconds it took."""
     start = time.monotonic()
     if engine == "nft":
-        topo.run("T", "nft", "-f", "-", input=text)
+        topo.run("T", "nft", "-f", "-", input=text, timeout=LOAD_TIMEOUT_S)
     elif engine == "iptables-legacy":
-        topo.run("T", "iptables-legacy-restore", input=text)
+        topo.run("T", "iptables-legacy-restore", input=text, timeout=LOAD_TIMEOUT_S)
     else:  # nfbpf, nfbpf-linear
         assert daemon is not None
         sh("ip", "netns", "exec", topo.ns["T"], "env", f"NFBPF_SOCKET={daemon.sock}",
-           os.path.join(build, "bin", "nfbpf-run"), "nft", "-f", "-", input=text)
+           os.path.join(build, "bin", "nfbpf-run"), "nft", "-f", "-", input=text, timeout=LOAD_TIMEOUT_S)
     return time.monotonic() - start
 
 
@@ -189,6 +192,8 @@ def one(build: str, engine: str, shape: str, n: int, count: int, rounds: int) ->
                 result["load_s"] = load(topo, engine, text, daemon, build)
             except subprocess.CalledProcessError as e:
                 return result | {"error": f"load failed: {(e.stderr or '').strip()[:300]}"}
+            except subprocess.TimeoutExpired:
+                return result | {"error": f"load took over {LOAD_TIMEOUT_S} s"}
             if daemon:
                 result["rss_kib"] = daemon.rss_kib()
             result |= measure(topo, build, count_for(count, n), rounds)
@@ -202,6 +207,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build")
     ap.add_argument("--sizes", default="0,1,10,100,1000,10000,100000")
+    ap.add_argument("--set-sizes", default="", help="sizes for the set shape (default: --sizes)")
     ap.add_argument("--engines", default="nft,iptables-legacy,nfbpf,nfbpf-linear")
     ap.add_argument("--shapes", default="linear,set,mixed")
     ap.add_argument("--count", type=int, default=20000, help="packets per burst")
@@ -214,7 +220,8 @@ def main() -> int:
     build = os.path.abspath(args.build)
     results = []
     for shape in args.shapes.split(","):
-        sizes = [0] if shape == "mixed" else [int(s) for s in args.sizes.split(",")]
+        sizes = [0] if shape == "mixed" else [int(s) for s in (args.set_sizes if shape == "set" and args.set_sizes
+                                                                 else args.sizes).split(",")]
         for n in sizes:
             for engine in args.engines.split(","):
                 r = one(build, engine, shape, n, args.count, args.rounds)

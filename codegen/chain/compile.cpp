@@ -102,7 +102,25 @@ class Compiler {
     Label accept_exit(p_), drop_exit(p_);
     accept_ = &accept_exit;
     drop_ = &drop_exit;
-    NFBPF_TRYV(prologue::emit_prologue(p_, f_, prologue_family(), layout_, accept_exit, drop_exit));
+    far_ = total_rules() >= kFarRules;
+    if (!far_) {
+      NFBPF_TRYV(prologue::emit_prologue(p_, f_, prologue_family(), layout_, accept_exit, drop_exit));
+    } else {
+      // The exits are bound after every rule, beyond a conditional jump's 16-bit reach in big
+      // chains: the prologue's early exits return right behind it instead.
+      Label near_accept(p_), near_drop(p_), rules(p_);
+      NFBPF_TRYV(prologue::emit_prologue(p_, f_, prologue_family(), layout_, near_accept, near_drop));
+      p_.jmp(rules);
+      if (near_accept.referenced()) {
+        p_.bind(near_accept);
+        p_.ret(f_.accept);
+      }
+      if (near_drop.referenced()) {
+        p_.bind(near_drop);
+        p_.ret(f_.drop);
+      }
+      p_.bind(rules);
+    }
     // The base chains in order: drop ends the hook, accept (verdict or policy) goes on to the next.
     std::deque<Frame> mains;
     std::deque<Label> policies;
@@ -122,7 +140,7 @@ class Compiler {
         bool drop = bases_[i].chain->policy == ir::VerdictKind::kDrop;
         if (drop) p_.ret(f_.drop);
         else if (last) p_.ret(f_.accept);
-        else p_.jmp(next_chain);
+        else jump_to(next_chain);
       }
       if (!last) {
         if (!next_chain.referenced()) break;  // nothing gets past this chain: the rest is dead code
@@ -184,15 +202,15 @@ class Compiler {
       case ir::VerdictKind::kContinue:
         return true;
       case ir::VerdictKind::kAccept:
-        if (fr.main) p_.jmp(*accept_);
+        if (fr.main) jump_to(*accept_);
         else p_.ret(kRetAccept);
         return false;
       case ir::VerdictKind::kDrop:
-        if (fr.main) p_.jmp(*drop_);
+        if (fr.main) jump_to(*drop_);
         else p_.ret(kRetDrop);
         return false;
       case ir::VerdictKind::kReturn:
-        if (fr.main) p_.jmp(*fr.policy);
+        if (fr.main) jump_to(*fr.policy);
         else p_.ret(kRetContinue);
         return false;
       case ir::VerdictKind::kJump:
@@ -210,9 +228,9 @@ class Compiler {
           p_.exit();
           return false;
         }
-        p_.jmp(Cond::kEq, Reg::R0, kRetContinue, jump ? next : *fr.policy);
-        p_.jmp(Cond::kEq, Reg::R0, kRetAccept, *accept_);
-        p_.jmp(*drop_);
+        jump_if(Cond::kEq, Reg::R0, kRetContinue, jump ? next : *fr.policy);
+        jump_if(Cond::kEq, Reg::R0, kRetAccept, *accept_);
+        jump_to(*drop_);
         return false;
       }
       default:
@@ -325,6 +343,23 @@ class Compiler {
     auto s = (opt_.slots->*which).get(key);
     if (!s) return std::unexpected(std::move(s).error());
     return SlotUse{std::move(key), s->index, s->fresh, 0};
+  }
+
+  // Chains with at least this many rules may put the exits out of a 16-bit jump's reach: their
+  // verdicts jump with 32-bit offsets (gotol; the JIT emits the same jmp rel32 either way).
+  static constexpr size_t kFarRules = 4000;
+  void jump_to(Label& l) {
+    if (far_) p_.jmp_long(l);
+    else p_.jmp(l);
+  }
+  void jump_if(Cond c, Reg r, int32_t imm, Label& l) {
+    if (far_) p_.jmp_far(c, r, imm, l);
+    else p_.jmp(c, r, imm, l);
+  }
+  size_t total_rules() const {
+    size_t n = 0;
+    for (const auto& b : bases_) n += b.chain->rules.size();
+    return n;
   }
 
   bool policy_only() const {
@@ -490,7 +525,13 @@ class Compiler {
     bool active = false;
     ir::Field field;
     Label* unavailable = nullptr;  // bound at the first rule after the run
+    size_t start = 0;              // instruction index of the run's first rule
   };
+  // Conditional jumps reach 32767 instructions: a run whose unavailable label would lie further
+  // from its first rule's load ends here, and the next rule starts a new run (one load more per
+  // ~10 000 rules; without it 100 000 unmerged rules failed to compile).
+  static constexpr size_t kMaxRunInsns = 28000;
+  static constexpr size_t kColdFlushInsns = 12000;
 
   // Jumped to now, or by slow-path code queued for the end of the frame.
   static bool used(const Frame& fr, const Label& l) { return l.referenced() || fr.cold.targets(l); }
@@ -513,14 +554,26 @@ class Compiler {
   // true when control reaches the end of the chain.
   Result<bool> emit_rules(Frame& fr) {
     run_ = RegRun{};
+    size_t cold_mark = p_.insns().size();
     for (const ir::Rule& rule : fr.chain->rules) {
+      if (p_.insns().size() - cold_mark > kColdFlushInsns) {
+        // Slow paths (cold code) are reached by conditional jumps, 16-bit offsets: in long chains
+        // they are emitted every kColdFlushInsns instructions, jumped over, not only at the end.
+        Label over(p_);
+        p_.jmp(over);
+        fr.cold.emit_all();
+        p_.bind(over);
+        cold_mark = p_.insns().size();
+      }
       if (run_.active && !starts_with_field(rule, run_.field)) {
         if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
         run_ = RegRun{};
       }
       if (!run_.active && !rule.steps.empty()) {
-        if (const auto* m = std::get_if<ir::Match>(&rule.steps[0]); m && m->key.size() == 1 && keeps_r1(rule))
+        if (const auto* m = std::get_if<ir::Match>(&rule.steps[0]); m && m->key.size() == 1 && keeps_r1(rule)) {
           run_.unavailable = &fr.cold.label(p_);
+          run_.start = p_.insns().size();
+        }
       }
       step0_in_r1_ = false;
       Label& next = fr.cold.label(p_);  // outlives the rule: slow paths jump to it
@@ -541,7 +594,7 @@ class Compiler {
         falls = true;
       }
       // Continue (or start) a run when this rule leaves its field in r1 for the next one.
-      if (step0_in_r1_ && keeps_r1(rule) && run_.unavailable) {
+      if (step0_in_r1_ && keeps_r1(rule) && run_.unavailable && p_.insns().size() - run_.start < kMaxRunInsns) {
         if (!run_.active) run_.field = std::get<ir::Match>(rule.steps[0]).key[0];
         run_.active = true;
       } else if (run_.unavailable) {
@@ -594,6 +647,7 @@ class Compiler {
   bool step0_in_r1_ = false;
   std::optional<int16_t> merged_slot_temp_;  // emit_merged_lookup's slot, until the rule's Counter
   int16_t merged_mark_ = 0;
+  bool far_ = false;  // see kFarRules
   int16_t deepest_ = prologue::kMainFreeTop;
 };
 

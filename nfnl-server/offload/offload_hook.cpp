@@ -180,7 +180,9 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   };
   const auto t0 = Clock::now();
-  auto cc = chain::compile_hook(chains, f, (*rt)->options(prog_name(c.name)));
+  chain::CompileOptions opts = (*rt)->options(prog_name(c.name));
+  opts.count_policy = false;  // nothing lists base-chain stats from BPF: spare every packet the update
+  auto cc = chain::compile_hook(chains, f, opts);
   if (!cc) return std::unexpected(std::move(cc).error());
   const double compile_ms = ms_since(t0);
   const auto t1 = Clock::now();
