@@ -26,11 +26,11 @@
 // - the "hotdrop" of a truncated header (tcp 20 bytes, udp/icmp/icmp6 8, multiport 4, read by
 //   skb_header_pointer for non-fragments): a rule before the entry's with the same earlier tests
 //   (+ IPv4: not a fragment) jumps to a shared chain "truncated@<size>" that returns when
-//   transport byte size-1 loads and drops (no counter, as the kernel's) when byte 0 loads; a
-//   non-first fragment has no transport header, so it falls through (the kernel's match fails).
+//   transport byte size-1 loads (IPv6: or when the packet has a fragment header) and drops
+//   otherwise (no counter, as the kernel's).
 //
 // Known differences (documented, not refused): a jump to an ERROR entry drops without counting
-// it; a non-fragment with no transport byte at all is not hotdropped; IPv6 packets with an AH header:
+// it; a truncated IPv6 FIRST fragment is not hotdropped; IPv6 packets with an AH header:
 // ip6_packet_match finds the protocol past AH (ipv6_find_hdr without IP6_FH_F_AUTH) while the
 // IR's transport header and `meta l4proto` follow nft (AH ends the walk), so -p/L4 matches miss
 // them (found by the verdict differential, docs/iptables.md).

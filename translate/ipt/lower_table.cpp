@@ -284,10 +284,9 @@ class TableLowerer {
 
   // The kernel reads the header of non-fragments only (par->fragoff == 0, else the match just
   // fails). As IR: the earlier tests (+ "not a fragment" for IPv4), then a jump to a chain that
-  // returns when transport byte size-1 loads, and drops when byte 0 loads: a transport load
-  // fails on IPv4 and IPv6 non-first fragments (no transport header), so those fall off the chain
-  // (return) as the kernel's match fails without dropping. A non-fragment with no transport byte
-  // at all is therefore not dropped (the one case left). No extension-header walk: cheap to verify.
+  // returns when transport byte size-1 can be loaded and drops otherwise. A transport load fails
+  // on IPv6 non-first fragments too: that chain returns for packets with a fragment header (a
+  // truncated IPv6 FIRST fragment is therefore not dropped: the one case left).
   std::optional<ir::Rule> truncation_hotdrop_rule(const std::vector<ir::Step>& before, uint32_t size) {
     for (const auto& st : before)
       if (!std::holds_alternative<ir::Match>(st)) return std::nullopt;
@@ -295,16 +294,23 @@ class TableLowerer {
     if (fresh) {
       ir::Chain& c = it->second;
       c.name = unused_name(fmt::format("truncated@{}", size));
-      // Two complementary compares: true whenever the byte loads, false (break) when it does not.
-      auto loads = [&](uint32_t offset, ir::VerdictKind v, const std::string& comment) {
-        const ir::Field f{.base = ir::Base::kTransport, .offset = offset, .len = 1};
-        for (ir::Op op : {ir::Op::kLt, ir::Op::kGe})
-          c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
-                                     .steps = {ir::Match{.key = {f}, .op = op, .value = ir::Bytes{0x80}}},
-                                     .verdict = {v}, .comment = comment});
-      };
-      loads(size - 1, ir::VerdictKind::kReturn, "");
-      loads(0, ir::VerdictKind::kDrop, fmt::format("transport header shorter than {} bytes (the kernel's hotdrop)", size));
+      const ir::Field last{.base = ir::Base::kTransport, .offset = size - 1, .len = 1};
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                 .steps = {ir::Match{.key = {last}, .op = ir::Op::kLt, .value = ir::Bytes{0x80}}},
+                                 .verdict = {ir::VerdictKind::kReturn}});
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                 .steps = {ir::Match{.key = {last}, .op = ir::Op::kGe, .value = ir::Bytes{0x80}}},
+                                 .verdict = {ir::VerdictKind::kReturn}});
+      if (table_.family == ir::Family::kIp6) {
+        ir::Field frag{.base = ir::Base::kExtHdr, .offset = 0, .len = 1, .key = static_cast<uint8_t>(ir::ExtHdrOp::kIpv6)};
+        frag.ext_type = 44;  // NEXTHDR_FRAGMENT
+        frag.ext_present = true;
+        c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                   .steps = {ir::Match{.key = {frag}, .op = ir::Op::kEq, .value = ir::Bytes{1}}},
+                                   .verdict = {ir::VerdictKind::kReturn}});
+      }
+      c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++, .verdict = {ir::VerdictKind::kDrop},
+                                 .comment = fmt::format("transport header shorter than {} bytes (the kernel's hotdrop)", size)});
     }
     ir::Rule r{.handle = kSyntheticHandle + synthetic_++, .steps = before,
                .verdict = {ir::VerdictKind::kJump, it->second.name}};

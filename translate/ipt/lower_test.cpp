@@ -59,34 +59,32 @@ TEST(IptLower, ChainsJumpsAndTheIpPartMatchGolden) {
   EXPECT_EQ(got, R"(table ip filter handle 0
   chain INPUT handle 0 hook input priority 0 type filter policy drop
     rule 4294967296: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; ip frag-off & 1fff == 0001 -> drop # tcp: fragment at offset 8 (the kernel's hotdrop)
-    rule 4294967301: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@20
+    rule 4294967300: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@20
     rule 0: ip saddr & ff000000 == 0a000000; ip daddr == c0a80101; meta iifname & ffffff00000000000000000000000000 == 65746800000000000000000000000000; ip protocol == 06; @th,17,3 & 000000 == 000000; tcp dport == 0050; counter -> jump web
     rule 1: ip saddr != 01020304; ip frag-off & 1fff != 0000; counter -> drop
     rule 2: counter -> drop
   chain FORWARD handle 0 hook forward priority 0 type filter policy accept
     rule 3: counter -> accept
   chain OUTPUT handle 0 hook output priority 0 type filter policy accept
-    rule 4294967309: -> jump OUTPUT@body
+    rule 4294967307: -> jump OUTPUT@body
     rule 5: counter -> accept
   chain web handle 0
-    rule 4294967307: ip protocol == 06; ip frag-off & 1fff == 0001 -> drop # tcp: fragment at offset 8 (the kernel's hotdrop)
-    rule 4294967308: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@20
+    rule 4294967305: ip protocol == 06; ip frag-off & 1fff == 0001 -> drop # tcp: fragment at offset 8 (the kernel's hotdrop)
+    rule 4294967306: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@20
     rule 7: ip protocol == 06; @th,17,3 & 000000 == 000000; tcp sport in-range 03e8-07d0; tcp flags & 12 == 02; counter -> accept # hi
     rule 8: counter -> return
     rule 9: counter -> return
   chain OUTPUT@body handle 0
-    rule 4294967306: meta oifname & ffffff00000000000000000000000000 != 6c6f0000000000000000000000000000; ip protocol == 11; ip frag-off & 1fff == 0000 -> jump truncated@8
+    rule 4294967304: meta oifname & ffffff00000000000000000000000000 != 6c6f0000000000000000000000000000; ip protocol == 11; ip frag-off & 1fff == 0000 -> jump truncated@8
     rule 4: meta oifname & ffffff00000000000000000000000000 != 6c6f0000000000000000000000000000; ip protocol == 11; @th,5,3 & 000000 == 000000; udp dport != 0035; counter -> goto web
   chain truncated@8 handle 0
-    rule 4294967302: @th,7,1 < 80 -> return
-    rule 4294967303: @th,7,1 >= 80 -> return
-    rule 4294967304: @th,0,1 < 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
-    rule 4294967305: @th,0,1 >= 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
+    rule 4294967301: @th,7,1 < 80 -> return
+    rule 4294967302: @th,7,1 >= 80 -> return
+    rule 4294967303: -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
   chain truncated@20 handle 0
     rule 4294967297: @th,19,1 < 80 -> return
     rule 4294967298: @th,19,1 >= 80 -> return
-    rule 4294967299: @th,0,1 < 80 -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
-    rule 4294967300: @th,0,1 >= 80 -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
+    rule 4294967299: -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
 )");
 }
 
@@ -116,9 +114,9 @@ TEST(IptLower, MatchesAndTargetsGolden) {
   set __ipt_multiport1 key_len 2 parts [2] flags 0x7 { 0035-0035, 007b-007b }
   set __ipt_multiport2 key_len 8 parts [2,2] flags 0x87 { 0001000000000000-00030000ffff0000, 0009000000000000-00090000ffff0000, 0000000000010000-ffff000000030000, 0000000000090000-ffff000000090000 }
   chain INPUT handle 0 hook input priority 0 type filter policy accept
-    rule 4294967300: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@4
+    rule 4294967299: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@4
     rule 0: ip protocol == 06; @th,1,3 & 000000 == 000000; tcp dport in @__ipt_multiport0; counter -> accept
-    rule 4294967301: ip protocol == 11; ip frag-off & 1fff == 0000 -> jump truncated@4
+    rule 4294967300: ip protocol == 11; ip frag-off & 1fff == 0000 -> jump truncated@4
     rule 1: ip protocol == 11; @th,1,3 & 000000 == 000000; udp sport not-in @__ipt_multiport1; udp dport not-in @__ipt_multiport1; counter -> continue
     rule 2: ip saddr in-range 0a000005-0a000009; ip daddr not-in-range 0a010000-0a01ffff; counter -> continue
     rule 3: meta mark & ff000000 == 05000000; counter -> continue
@@ -131,15 +129,15 @@ TEST(IptLower, MatchesAndTargetsGolden) {
     rule 10: ip dscp & fc == b8; counter -> continue
     rule 11: meta pkttype == 01; counter -> continue
     rule 12: limit rate 3/60s burst 7; counter -> continue
-    rule 4294967306: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
+    rule 4294967304: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
     rule 13: ip protocol == 01; @th,5,3 & 000000 == 000000; @th,0,2 in-range 0800-08ff; counter -> continue
-    rule 4294967307: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
+    rule 4294967305: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
     rule 14: ip protocol == 01; @th,5,3 & 000000 == 000000; @th,0,2 not-in-range 0300-03ff; counter -> continue
-    rule 4294967308: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
+    rule 4294967306: ip protocol == 01; ip frag-off & 1fff == 0000 -> jump truncated@8
     rule 15: ip protocol == 01; @th,5,3 & 000000 == 000000; counter -> continue
     rule 16: counter; log prefix "in: " level 6 -> continue
     rule 17: counter; mark set (mark & 0xffffff0f) ^ 0x10 -> continue
-    rule 4294967309: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@4
+    rule 4294967307: ip protocol == 06; ip frag-off & 1fff == 0000 -> jump truncated@4
     rule 18: ip protocol == 06; @th,1,3 & 000000 == 000000; tcp sport . tcp dport in @__ipt_multiport2; counter -> continue
     rule 19: counter -> accept
   chain FORWARD handle 0 hook forward priority 0 type filter policy accept
@@ -149,13 +147,11 @@ TEST(IptLower, MatchesAndTargetsGolden) {
   chain truncated@4 handle 0
     rule 4294967296: @th,3,1 < 80 -> return
     rule 4294967297: @th,3,1 >= 80 -> return
-    rule 4294967298: @th,0,1 < 80 -> drop # transport header shorter than 4 bytes (the kernel's hotdrop)
-    rule 4294967299: @th,0,1 >= 80 -> drop # transport header shorter than 4 bytes (the kernel's hotdrop)
+    rule 4294967298: -> drop # transport header shorter than 4 bytes (the kernel's hotdrop)
   chain truncated@8 handle 0
-    rule 4294967302: @th,7,1 < 80 -> return
-    rule 4294967303: @th,7,1 >= 80 -> return
-    rule 4294967304: @th,0,1 < 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
-    rule 4294967305: @th,0,1 >= 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
+    rule 4294967301: @th,7,1 < 80 -> return
+    rule 4294967302: @th,7,1 >= 80 -> return
+    rule 4294967303: -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
 )");
 }
 
@@ -186,13 +182,13 @@ TEST(IptLower, Ip6tablesGolden) {
   chain truncated@8 handle 0
     rule 4294967301: @th,7,1 < 80 -> return
     rule 4294967302: @th,7,1 >= 80 -> return
-    rule 4294967303: @th,0,1 < 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
-    rule 4294967304: @th,0,1 >= 80 -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
+    rule 4294967303: exthdr ipv6 44 present == 01 -> return
+    rule 4294967304: -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
   chain truncated@20 handle 0
     rule 4294967296: @th,19,1 < 80 -> return
     rule 4294967297: @th,19,1 >= 80 -> return
-    rule 4294967298: @th,0,1 < 80 -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
-    rule 4294967299: @th,0,1 >= 80 -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
+    rule 4294967298: exthdr ipv6 44 present == 01 -> return
+    rule 4294967299: -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
 )");
 }
 
