@@ -168,6 +168,18 @@ TEST(VerifyRoot, IptablesFilterTableAgrees) {
   EXPECT_GE(o.report["summary"]["exercised"].get<int>(), 3);
 }
 
+// ip6tables-save output is told apart by its IPv6 addresses and goes through ip6tables-legacy.
+TEST(VerifyRoot, Ip6tablesDetectedAndAgrees) {
+  const std::string path = write_temp(
+      "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A INPUT -s 2001:db8::/64 -p udp -m udp --dport 53 -j ACCEPT\n-A INPUT -p ipv6-icmp -j ACCEPT\nCOMMIT\n");
+  auto o = verify({path});
+  unlink(path.c_str());
+  ASSERT_EQ(o.report["format"], "ip6tables") << o.report.dump(1);
+  EXPECT_EQ(o.status, 0) << o.report.dump(1);
+  for (const auto& r : o.report["rules"]) EXPECT_GT(r["kernel"][0].get<int>(), 0) << r["key"];
+}
+
 // A capture is streamed and capped: --max-packets bounds what is replayed.
 TEST(VerifyRoot, ReplaysACaptureUpToMaxPackets) {
   char path[] = "/tmp/verify-root-pcap-XXXXXX";
