@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -183,8 +184,11 @@ Result<void> one_pass(Runner& run, Prepared& prep, const VerifyOptions& opt, con
     chunk.push_back(p);
     chunk.back().source += suffix;
     ++res.probes;
-    if (chunk.size() >= opt.chunk) NFBPF_TRYV(flush());
-    progress(opt, "boundary probes", ++n, 0, 0);
+    ++n;
+    if (chunk.size() >= opt.chunk) {
+      NFBPF_TRYV(flush());
+      progress(opt, "boundary probes", n, 0, 0);
+    }
   }
   for (auto& p : generic_packets()) {
     chunk.push_back(std::move(p));
@@ -210,7 +214,10 @@ Result<void> one_pass(Runner& run, Prepared& prep, const VerifyOptions& opt, con
     chunk.push_back({std::move(**f), fmt::format("pcap record #{}{}", src->read(), suffix), std::nullopt});
     if (chunk.size() >= opt.chunk) {
       NFBPF_TRYV(flush());
-      progress(opt, "capture", replayed, src->position(), src->file_size());
+      // Of the file, or of --max-packets when that ends the replay first.
+      const double of_file = src->file_size() > 0 ? static_cast<double>(src->position()) / static_cast<double>(src->file_size()) : 0;
+      const double of_cap = static_cast<double>(replayed) / static_cast<double>(opt.max_packets);
+      progress(opt, "capture", replayed, static_cast<long>(1000 * std::max(of_file, of_cap)), 1000);
     }
   }
   NFBPF_TRYV(flush());
