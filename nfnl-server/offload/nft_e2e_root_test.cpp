@@ -404,6 +404,42 @@ TEST_F(NftEndToEnd, CatchAllAddedAndDeletedAtRuntimeRecompiles) {
   EXPECT_NE(program_id("ip", "t", "input"), with_star);
 }
 
+// A concatenated interval set whose elements have several ranged parts has no map: the elements
+// are baked into the program (SetMapKind::kScan), so adding or deleting one at runtime recompiles
+// the hook (a new program id) and the verdicts follow.
+TEST_F(NftEndToEnd, ConcatIntervalsWithTwoRangesFollowElementChanges) {
+  Outcome r = nft_file(R"(table ip t {
+  set pairs {
+    type ipv4_addr . inet_service
+    flags interval
+    elements = { 10.99.0.1-10.99.0.2 . 5000-6000 }
+  }
+  chain input {
+    type filter hook input priority 0;
+    ip saddr . udp dport @pairs drop
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint32_t id = program_id("ip", "t", "input");
+  ASSERT_NE(id, 0u);
+  EXPECT_EQ(delivered(tx1_), 0);
+  EXPECT_EQ(delivered(tx3_), kPackets);
+
+  Outcome add = nft({"add", "element", "ip", "t", "pairs", "{", "10.99.0.3-10.99.0.4", ".", "5550-5560", "}"});
+  ASSERT_EQ(add.status, 0) << add.output << daemon_log();
+  EXPECT_EQ(delivered(tx3_), 0);
+  EXPECT_EQ(delivered(tx1_), 0);
+  const uint32_t added = program_id("ip", "t", "input");
+  EXPECT_NE(added, id);
+
+  Outcome del = nft({"delete", "element", "ip", "t", "pairs", "{", "10.99.0.1-10.99.0.2", ".", "5000-6000", "}"});
+  ASSERT_EQ(del.status, 0) << del.output << daemon_log();
+  EXPECT_EQ(delivered(tx1_), kPackets);
+  EXPECT_EQ(delivered(tx3_), 0);
+  EXPECT_NE(program_id("ip", "t", "input"), added);
+}
+
 // An element with a timeout stops matching when it runs out (the daemon deletes its map entry),
 // without a reload; added again, it matches again.
 TEST_F(NftEndToEnd, ElementTimeoutsExpireInTheMap) {
