@@ -72,8 +72,8 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io;
   const auto mode = *nfbpf::offload::parse_offload_mode(offload);
-  if (mode != nfbpf::offload::OffloadMode::kStrict && (!persist.bpffs.empty() || !persist.state_dir.empty())) {
-    nfbpf::log::error("--bpffs and --state-dir need --offload=strict");
+  if (mode == nfbpf::offload::OffloadMode::kNone && (!persist.bpffs.empty() || !persist.state_dir.empty())) {
+    nfbpf::log::error("--bpffs and --state-dir need --offload=strict or hybrid");
     return EXIT_FAILURE;
   }
   nfbpf::offload::OffloadBackend backend = nfbpf::offload::make_offload_backend(mode, persist);

@@ -12,12 +12,15 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <regex>
@@ -127,22 +130,10 @@ class HybridEndToEnd : public ::testing::Test {
     ASSERT_TRUE(ns) << ns.error().describe();
     ns_.emplace(std::move(*ns));
     ASSERT_TRUE(ns_->run_in_sender({"ip", "addr", "add", std::string(kOtherSender) + "/24", "dev", "va"}));
-    ASSERT_TRUE(ns_->in_receiver([&] {
-      daemon_ = ::fork();
-      if (daemon_ == 0) {
-        int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (log >= 0) ::dup2(log, 2);
-        ::execl(NFBPFD_PATH, NFBPFD_PATH, "--socket", socket_.c_str(), "--offload=hybrid", "--log-level=info", nullptr);
-        ::_exit(127);
-      }
-    }));
-    bool up = false;
-    for (int i = 0; i < 500 && !up; ++i) {
-      struct stat st;
-      up = ::stat(socket_.c_str(), &st) == 0;
-      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ASSERT_TRUE(up) << daemon_log();
+    before_daemon();
+    if (HasFatalFailure()) return;
+    start_daemon();
+    if (HasFatalFailure()) return;
     ::setenv("NFBPF_SOCKET", socket_.c_str(), 1);
     Result<Fd> rx = fail(EINVAL, "unset"), tx1 = fail(EINVAL, "unset"), tx3 = fail(EINVAL, "unset");
     ASSERT_TRUE(ns_->in_receiver([&] {
@@ -166,11 +157,47 @@ class HybridEndToEnd : public ::testing::Test {
     tx3_ = std::move(*tx3);
   }
 
-  void TearDown() override {
-    if (daemon_ > 0) {
-      ::kill(daemon_, SIGTERM);
-      ::waitpid(daemon_, nullptr, 0);
+  // Starts nfbpfd in the receiver namespace and waits for its socket.
+  void start_daemon() {
+    std::vector<std::string> args{NFBPFD_PATH, "--socket", socket_, "--offload=hybrid", "--log-level=info"};
+    for (auto& a : daemon_args()) args.push_back(std::move(a));
+    ASSERT_TRUE(ns_->in_receiver([&] {
+      daemon_ = ::fork();
+      if (daemon_ == 0) {
+        int log = ::open((dir_ + "/nfbpfd.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (log >= 0) ::dup2(log, 2);
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(NFBPFD_PATH, argv.data());
+        ::_exit(127);
+      }
+    }));
+    bool up = false;
+    for (int i = 0; i < 500 && !up; ++i) {
+      struct stat st;
+      up = ::stat(socket_.c_str(), &st) == 0;
+      if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
+    ASSERT_TRUE(up) << daemon_log();
+  }
+  // Stops it with `sig`; its exit status (-1: killed by a signal).
+  int stop_daemon(int sig) {
+    if (daemon_ <= 0) return -1;
+    ::kill(daemon_, sig);
+    int status = 0;
+    ::waitpid(daemon_, &status, 0);
+    daemon_ = -1;
+    ::unlink(socket_.c_str());  // a killed daemon leaves it behind
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  virtual void before_daemon() {}
+  virtual std::vector<std::string> daemon_args() const { return {}; }
+  virtual void after_daemon() {}
+
+  void TearDown() override {
+    if (daemon_ > 0) stop_daemon(SIGTERM);
+    after_daemon();
     ::unlink((dir_ + "/ruleset.nft").c_str());
     ::unlink((dir_ + "/nfbpfd.log").c_str());
     ::unlink(socket_.c_str());
@@ -394,6 +421,129 @@ TEST_F(HybridEndToEnd, AtATieAfterABpfChainTheKernelChainRunsFirst) {
   EXPECT_EQ(delivered(tx1_, kPort), 0);
   EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), 2 * kPackets);
   EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), 0);
+}
+
+// ---- Persistence: --bpffs, --state-dir, --flush-on-exit (docs/offload.md "Hybrid mode: persistence")
+//
+// The test process moves into a private mount namespace once (before any thread exists) and
+// mounts a bpffs per test under its scratch directory; the daemons it forks share it.
+class HybridPersistence : public HybridEndToEnd {
+ protected:
+  void before_daemon() override {
+    static const bool private_mounts = [] {
+      return ::unshare(CLONE_NEWNS) == 0 && ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0;
+    }();
+    ASSERT_TRUE(private_mounts) << std::strerror(errno);
+    bpffs_ = dir_ + "/bpf";
+    state_ = dir_ + "/state";
+    ASSERT_EQ(::mkdir(bpffs_.c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir(state_.c_str(), 0700), 0);
+    ASSERT_EQ(::mount("bpf", bpffs_.c_str(), "bpf", 0, nullptr), 0) << std::strerror(errno);
+  }
+  std::vector<std::string> daemon_args() const override {
+    std::vector<std::string> a{"--bpffs", bpffs_, "--state-dir", state_};
+    if (flush_on_exit_) a.push_back("--flush-on-exit");
+    return a;
+  }
+  void after_daemon() override {
+    ::umount2(bpffs_.c_str(), MNT_DETACH);  // drops every pin: links detach
+    ::rmdir(bpffs_.c_str());
+    std::error_code ec;
+    std::filesystem::remove_all(state_, ec);
+  }
+  std::vector<std::string> pins() const {
+    std::vector<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(bpffs_))
+      if (!e.path().filename().string().ends_with(".debug")) out.push_back(e.path().filename());  // bpffs' own
+    return out;
+  }
+  std::string blanked(const std::string& listing) {
+    return std::regex_replace(listing, std::regex("packets [0-9]+ bytes [0-9]+"), "packets N bytes M");
+  }
+
+  std::string bpffs_, state_;
+  bool flush_on_exit_ = false;
+};
+
+// SIGKILL: the BPF filter (pinned) and the kernel's reject and nat tables (NFT_TABLE_F_PERSIST,
+// orphaned) go on acting on packets and counting; the kernel's own ruleset still holds them.
+// A restart with the same directories adopts both sides (the kernel tables as they are: their
+// counters, incremented while no daemon ran, are listed); a stop with --flush-on-exit leaves no
+// kernel table and no pin, and the filter stops dropping.
+TEST_F(HybridPersistence, KillLeavesBothSidesFilteringRestartAdoptsFlushRemovesAll) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
+  EXPECT_EQ(delivered(tx3_, kPort), 0);            // BPF drop
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);  // kernel DNAT
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);  // kernel reject
+  Outcome before = nft({"list", "ruleset"});
+  ASSERT_EQ(before.status, 0) << before.output;
+  ASSERT_FALSE(pins().empty());
+
+  ASSERT_EQ(stop_daemon(SIGKILL), -1);
+  // The kernel's own ruleset (nft without nfbpf-run) still has the kernel-placed tables.
+  const std::string orphaned = kernel_ruleset();
+  EXPECT_NE(orphaned.find("table ip rj"), std::string::npos) << orphaned;
+  EXPECT_NE(orphaned.find("dnat to :5556"), std::string::npos) << orphaned;
+  EXPECT_EQ(orphaned.find("table inet fw"), std::string::npos) << orphaned;
+  EXPECT_EQ(delivered(tx3_, kPort), 0);            // the pinned BPF filter still drops
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);  // still DNAT'd (same flow: conntrack), counted by BPF
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);  // a second SYN rejected by the orphaned table
+
+  flush_on_exit_ = true;
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  Outcome after = nft({"list", "ruleset"});
+  ASSERT_EQ(after.status, 0) << after.output << daemon_log();
+  EXPECT_EQ(blanked(after.output), blanked(before.output));
+  const std::string& l = after.output;
+  // Counters kept on both sides, with what ran while no daemon did.
+  EXPECT_NE(l.find("ip saddr 10.99.0.3 udp dport 5556 counter packets 10 bytes 1280 drop"), std::string::npos) << l;
+  EXPECT_NE(l.find("udp dport 5556 counter packets 10 bytes 1280\n"), std::string::npos) << l;
+  EXPECT_NE(l.find("udp dport 6000 counter packets 1 bytes 128 dnat to :5556"), std::string::npos) << l;
+  EXPECT_NE(l.find("tcp dport { 7777, 7779 } counter packets 2 bytes 120 jump refuse"), std::string::npos) << l;
+  EXPECT_NE(l.find("counter packets 2 bytes 120 reject with tcp reset"), std::string::npos) << l;
+  const std::string log = daemon_log();
+  EXPECT_NE(log.find("adopting kernel table ip rj as it is"), std::string::npos) << log;
+  EXPECT_NE(log.find("adopting kernel table ip nat as it is"), std::string::npos) << log;
+  // The adopted tables are the daemon's again: a change replaces them (counters carried).
+  Outcome add = nft({"insert", "rule", "ip", "rj", "input", "tcp", "dport", "7778", "counter", "reject"});
+  ASSERT_EQ(add.status, 0) << add.output << daemon_log();
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
+  Outcome rj = nft({"list", "table", "ip", "rj"});
+  EXPECT_NE(rj.output.find("tcp dport { 7777, 7779 } counter packets 3 bytes 180 jump refuse"), std::string::npos)
+      << rj.output;
+
+  EXPECT_EQ(stop_daemon(SIGTERM), 0);
+  EXPECT_EQ(kernel_ruleset(), "");
+  EXPECT_TRUE(pins().empty());
+  EXPECT_FALSE(std::filesystem::exists(state_ + "/kernel_tables.json"));
+  EXPECT_EQ(delivered(tx3_, kPort), kPackets);  // nothing filters any more
+}
+
+// An orphan changed while no daemon ran (a rule added with the kernel's own nft) is not adopted as
+// it is: the restart replaces it with what the saved ruleset places there, counters carried over.
+TEST_F(HybridPersistence, AnOrphanChangedWhileNoDaemonRanIsReplacedWithItsCounters) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
+  Outcome before = nft({"list", "ruleset"});
+  ASSERT_EQ(before.status, 0) << before.output;
+  ASSERT_EQ(stop_daemon(SIGKILL), -1);
+  Outcome tamper;
+  ASSERT_TRUE(ns_->in_receiver([&] { tamper = run_captured({"nft", "add", "rule", "ip", "rj", "input", "tcp", "dport", "9", "drop"}); }));
+  ASSERT_EQ(tamper.status, 0) << tamper.output;
+
+  start_daemon();
+  ASSERT_FALSE(HasFatalFailure());
+  Outcome after = nft({"list", "ruleset"});
+  ASSERT_EQ(after.status, 0) << after.output << daemon_log();
+  EXPECT_EQ(after.output, before.output);  // counters carried: equal, values included
+  const std::string kernel = kernel_ruleset();
+  EXPECT_EQ(kernel.find("tcp dport 9 drop"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("counter packets 1 bytes 60 jump refuse"), std::string::npos) << kernel;
+  const std::string log = daemon_log();
+  EXPECT_EQ(log.find("adopting kernel table ip rj as it is"), std::string::npos) << log;
+  EXPECT_NE(log.find("adopting kernel table ip nat as it is"), std::string::npos) << log;
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
 }
 
 }  // namespace

@@ -41,6 +41,11 @@ class HybridHook final : public nftables::CommitHook {
   OffloadStatus status() const;
   OffloadHook& bpf() { return *bpf_; }
   const KernelTables& kernel() const { return kernel_; }
+  // Persistence (--state-dir, docs/offload.md "Hybrid mode: persistence"): the kernel tables
+  // outlive the daemon and are adopted by the next one (KernelTables::set_persistence).
+  void persist_kernel_tables(std::string state_file) { kernel_.set_persistence(std::move(state_file)); }
+  // `--flush-on-exit`: the kernel tables go too.
+  void remove_kernel_tables() { kernel_.remove_all(); }
   const std::map<TableKey, TablePlacement>& placement() const { return placement_; }
 
  private:

@@ -17,6 +17,11 @@
 #include "common/log.h"
 #include "nfnl-server/nftables/fill.h"
 #include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/ruleset_snapshot.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 namespace nfbpf::offload {
 
@@ -70,7 +75,7 @@ std::string fam_name(uint8_t nfproto) {
 
 // The messages that create the kernel part of one table.
 Result<KernelTables::Held> build_table(const store::Table& t, const TablePlacement& p, const RuleCounters& rule_ctr,
-                                       const ObjectCounters& obj_ctr) {
+                                       const ObjectCounters& obj_ctr, bool persist) {
   KernelTables::Held out;
   const uint8_t fam = t.family;
   const std::string where = fmt::format("{} {}", fam_name(fam), t.name);
@@ -84,7 +89,8 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     nftnl_table_unset(nt.get(), NFTNL_TABLE_HANDLE);
     nftnl_table_unset(nt.get(), NFTNL_TABLE_USE);
     nftnl_table_unset(nt.get(), NFTNL_TABLE_OWNER);
-    nftnl_table_set_u32(nt.get(), NFTNL_TABLE_FLAGS, (t.flags & NFT_TABLE_F_DORMANT) | NFT_TABLE_F_OWNER);
+    nftnl_table_set_u32(nt.get(), NFTNL_TABLE_FLAGS, (t.flags & NFT_TABLE_F_DORMANT) | NFT_TABLE_F_OWNER |
+                                                         (persist ? uint32_t{NFT_TABLE_F_PERSIST} : 0u));
     out.msgs.push_back(kernel_msg(NFT_MSG_NEWTABLE, fam, kCreate, m.size(),
                                   [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, nt.get()); },
                                   "add table " + where));
@@ -199,6 +205,13 @@ KernelMsg destroy_table(const TableKey& key) {
                     fmt::format("destroy table {} {}", fam_name(key.first), key.second));
 }
 
+// What the state file keeps of a fingerprint (FNV-1a, 64 bits, hex): stable across daemons.
+std::string digest(std::string_view fp) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : fp) h = (h ^ c) * 1099511628211ull;
+  return fmt::format("{:016x}", h);
+}
+
 std::string fingerprint(const std::vector<KernelMsg>& msgs) {
   std::string f;
   for (const KernelMsg& m : msgs) f.append(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
@@ -219,6 +232,7 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
     if (nftnl_rule_nlmsg_parse(m, r.get()) < 0) return;
     const std::string chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
     const size_t pos = position[chain]++;
+    live.rules_per_chain[chain] = pos + 1;
     auto it = held.rules.find(chain);
     if (it == held.rules.end() || pos >= it->second.size()) return;
     const uint64_t ours = it->second[pos];
@@ -256,7 +270,7 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     auto p = placement.find(key);
     if (p == placement.end() || !p->second.any_kernel()) continue;
     // Unchanged (counters aside)? Then the kernel keeps it as it is.
-    auto shape = build_table(*t, p->second, zero, zero);
+    auto shape = build_table(*t, p->second, zero, zero, !state_file_.empty());
     if (!shape) return std::unexpected(std::move(shape).error());
     const std::string fp = fingerprint(shape->msgs);
     auto held = committed_.find(key);
@@ -280,16 +294,41 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
       auto it = live.objects.find(o.name);
       return it == live.objects.end() ? std::nullopt : std::optional<Counter>(it->second);
     };
-    auto built = build_table(*t, p->second, rule_ctr, obj_ctr);
+    // An orphan an earlier daemon left (persistence): its counters carry over like a held table's,
+    // and when it holds what placement wants, adopting it (NEWTABLE with the owner flag) is all.
+    bool adopt_as_is = false;
+    if (held == committed_.end())
+      if (auto o = orphans_.find(key); o != orphans_.end())
+        if (auto l = read(key, o->second)) {
+          bool same = o->second.fingerprint == digest(fp) && l->rules_per_chain.size() <= o->second.rules.size();
+          for (const auto& [chain, handles] : o->second.rules) {
+            auto n = l->rules_per_chain.find(chain);
+            same = same && (n == l->rules_per_chain.end() ? 0 : n->second) == handles.size();
+          }
+          live = std::move(*l);
+          adopt_as_is = same;
+        }
+    auto built = build_table(*t, p->second, rule_ctr, obj_ctr, !state_file_.empty());
     if (!built) return std::unexpected(std::move(built).error());
     built->fingerprint = fp;
+    if (adopt_as_is) {
+      log::info("hybrid: adopting kernel table {} {} as it is", fam_name(key.first), key.second);
+      batch.push_back(built->msgs.front());  // the NEWTABLE
+      want[key] = std::move(*built);
+      continue;
+    }
     batch.push_back(destroy_table(key));
     for (KernelMsg& m : built->msgs) batch.push_back(m);
     want[key] = std::move(*built);
   }
   for (const auto& [key, held] : committed_)
     if (!want.contains(key)) batch.push_back(destroy_table(key));
-  if (batch.empty()) return {};
+  for (const auto& [key, orphan] : orphans_)
+    if (!want.contains(key) && !committed_.contains(key)) batch.push_back(destroy_table(key));
+  if (batch.empty()) {
+    orphans_.clear();
+    return {};
+  }
   NFBPF_TRYV(client_.batch(batch));
   ++batches_;
   applied_ = std::move(want);
@@ -302,6 +341,51 @@ void KernelTables::commit() {
   committed_ = std::move(applied_);
   applied_.clear();
   pending_ = false;
+  orphans_.clear();
+  save();
+}
+
+void KernelTables::set_persistence(std::string state_file) {
+  state_file_ = std::move(state_file);
+  auto text = read_file(state_file_);
+  if (!text) return;  // nothing saved
+  auto j = nlohmann::json::parse(text->begin(), text->end(), nullptr, false);
+  if (j.is_discarded() || !j.contains("tables")) {
+    log::warn("hybrid: {} is unreadable: kernel tables left by an earlier daemon are replaced", state_file_);
+    return;
+  }
+  try {
+    for (const auto& t : j["tables"]) {
+      Held h;
+      h.fingerprint = t.at("digest").get<std::string>();
+      for (const auto& [chain, handles] : t.at("rules").items()) h.rules[chain] = handles.get<std::vector<uint64_t>>();
+      orphans_[TableKey{t.at("family").get<uint8_t>(), t.at("name").get<std::string>()}] = std::move(h);
+    }
+  } catch (const nlohmann::json::exception& e) {
+    log::warn("hybrid: {} is malformed ({}): kernel tables left by an earlier daemon are replaced", state_file_, e.what());
+    orphans_.clear();
+  }
+}
+
+void KernelTables::save() const {
+  if (state_file_.empty()) return;
+  nlohmann::json tables = nlohmann::json::array();
+  for (const auto& [key, held] : committed_)
+    tables.push_back({{"family", key.first}, {"name", key.second}, {"digest", digest(held.fingerprint)},
+                      {"rules", held.rules}});
+  const std::string text = nlohmann::json{{"version", 1}, {"tables", std::move(tables)}}.dump();
+  if (auto r = write_file_atomically(state_file_, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size())); !r)
+    log::error("hybrid: saving the kernel tables' state: {}", r.error().describe());
+}
+
+void KernelTables::remove_all() {
+  std::vector<KernelMsg> batch;
+  for (const auto& [key, held] : committed_) batch.push_back(destroy_table(key));
+  if (!batch.empty())
+    if (auto r = client_.batch(batch); !r) log::error("hybrid: removing the kernel tables: {}", r.error().describe());
+  committed_.clear();
+  if (!state_file_.empty()) ::unlink(state_file_.c_str());
+  state_file_.clear();
 }
 
 void KernelTables::rollback() {

@@ -8,7 +8,13 @@
 //   their rules as the client sent them (the store keeps the attributes; re-encoded by libnftnl),
 //   and the sets, elements and named objects those rules use.
 // The table carries NFT_TABLE_F_OWNER: only the daemon's socket may change it, and it goes away
-// with the daemon (as non-pinned BPF programs do).
+// with the daemon (as non-pinned BPF programs do) — unless persistence is on (--state-dir):
+// then it also carries NFT_TABLE_F_PERSIST, so when the daemon stops or crashes the kernel keeps
+// it (orphaned: the owner flag cleared) and it goes on filtering; what each table holds is saved
+// (a digest of its messages and which nfbpfd rule is which kernel rule), and the next daemon's
+// first apply() adopts the orphan (NEWTABLE with the owner flag takes it over): left untouched
+// when its digest equals what placement wants (packets and counters undisturbed), else replaced
+// with the orphan's counters carried over.
 //
 // First cut, simple and atomic: a table whose kernel part changed is replaced whole in one kernel
 // batch (DESTROYTABLE + re-add: packets see the old or the new table, never a mix), with the
@@ -55,6 +61,12 @@ class KernelTables {
   bool reset_rule(uint8_t nfproto, const std::string& table, const std::string& chain, uint64_t handle);
   bool reset_object(uint8_t nfproto, const std::string& table, const std::string& name);
 
+  // Persistence: tables get NFT_TABLE_F_PERSIST; what commit() leaves is saved in `state_file`,
+  // and the orphans an earlier daemon saved there are adopted by the first apply(). Call before it.
+  void set_persistence(std::string state_file);
+  // `--flush-on-exit`: removes every table this daemon holds and the saved file.
+  void remove_all();
+
   bool holds(uint8_t nfproto, const std::string& table) const { return committed_.contains({nfproto, table}); }
   size_t batches_sent() const { return batches_; }
 
@@ -70,7 +82,9 @@ class KernelTables {
     std::map<uint64_t, std::vector<codegen::abi::Counter>> counters;  // by nfbpfd handle
     std::map<uint64_t, uint64_t> kernel_handle;                       // nfbpfd handle -> kernel's
     std::map<std::string, codegen::abi::Counter> objects;             // counter objects by name
+    std::map<std::string, size_t> rules_per_chain;                    // every kernel rule counted
   };
+  void save() const;
   Result<Live> read(const TableKey& key, const Held& held);
 
   KernelNftClient client_;
@@ -79,6 +93,8 @@ class KernelTables {
   bool pending_ = false;
   std::map<TableKey, Live> live_;     // refresh()'s
   size_t batches_ = 0;
+  std::string state_file_;              // persistence on when not empty
+  std::map<TableKey, Held> orphans_;    // saved by an earlier daemon (fingerprint: its digest; no msgs)
 };
 
 }  // namespace nfbpf::offload

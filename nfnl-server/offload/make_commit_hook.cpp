@@ -71,32 +71,10 @@ int first_error(const std::vector<nfnl::Message>& replies, std::string* text) {
   return 0;
 }
 
-}  // namespace
-
-OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& persist) {
-  nftables::kernel_caps();
-  if (mode == OffloadMode::kNone) {
-    return {nftables::make_nftables_protocol(std::make_unique<nftables::AcceptAllHook>()),
-            [] { return to_json(OffloadStatus{.mode = "none"}).dump(); }};
-  }
-  if (mode == OffloadMode::kHybrid) {
-    // Persistence (--bpffs) is strict-only for now: the kernel tables die with the daemon.
-    auto bpf = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>());
-    OffloadHook* raw_bpf = bpf.get();
-    auto hybrid = std::make_unique<HybridHook>(std::move(bpf));
-    HybridHook* raw = hybrid.get();  // owned by the protocol from here on
-    OffloadBackend b{nftables::make_nftables_protocol(std::move(hybrid)), [raw] { return to_json(raw->status()).dump(); }};
-    b.hook = raw_bpf;
-    return b;
-  }
-  auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>(),
-                                            resolve_device_in_current_netns, persist);
-  OffloadHook* raw = hook.get();  // owned by the protocol from here on
-  OffloadBackend b{nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
-  b.hook = raw;
-  nfnl::NetlinkProtocol* proto = b.protocol.get();
-  b.restore = [raw, proto]() -> Result<void> {
-    auto batch = raw->adopt();
+// Adopts what an earlier daemon pinned and replays its saved ruleset through the protocol.
+std::function<Result<void>()> replay_saved(OffloadHook* hook, nfnl::NetlinkProtocol* proto) {
+  return [hook, proto]() -> Result<void> {
+    auto batch = hook->adopt();
     if (!batch) return std::unexpected(std::move(batch).error());
     if (!*batch) return {};
     NoMulticast mc;
@@ -106,6 +84,44 @@ OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& pers
       return failf(err, "replaying the saved ruleset failed: {}", text);
     return {};
   };
+}
+
+}  // namespace
+
+OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& persist) {
+  nftables::kernel_caps();
+  if (mode == OffloadMode::kNone) {
+    return {nftables::make_nftables_protocol(std::make_unique<nftables::AcceptAllHook>()),
+            [] { return to_json(OffloadStatus{.mode = "none"}).dump(); }};
+  }
+  if (mode == OffloadMode::kHybrid) {
+    // Persistence: the BPF side pins and adopts as strict does; the kernel tables carry
+    // NFT_TABLE_F_PERSIST and are adopted by the next daemon (kernel_tables.h).
+    auto bpf = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>(),
+                                             resolve_device_in_current_netns, persist);
+    OffloadHook* raw_bpf = bpf.get();
+    auto hybrid = std::make_unique<HybridHook>(std::move(bpf));
+    HybridHook* raw = hybrid.get();  // owned by the protocol from here on
+    if (!persist.state_dir.empty()) raw->persist_kernel_tables(persist.state_dir + "/kernel_tables.json");
+    OffloadBackend b{nftables::make_nftables_protocol(std::move(hybrid)), [raw] { return to_json(raw->status()).dump(); }};
+    b.hook = raw_bpf;
+    b.restore = replay_saved(raw_bpf, b.protocol.get());
+    b.stop = [raw, raw_bpf](bool flush) {
+      if (flush) {
+        raw_bpf->forget_persistent_state();
+        raw->remove_kernel_tables();
+      } else {
+        raw_bpf->leave_running_on_exit();
+      }
+    };
+    return b;
+  }
+  auto hook = std::make_unique<OffloadHook>(std::make_unique<codegen::kernel::LinuxKernel>(),
+                                            resolve_device_in_current_netns, persist);
+  OffloadHook* raw = hook.get();  // owned by the protocol from here on
+  OffloadBackend b{nftables::make_nftables_protocol(std::move(hook)), [raw] { return to_json(raw->status()).dump(); }};
+  b.hook = raw;
+  b.restore = replay_saved(raw, b.protocol.get());
   b.stop = [raw](bool flush) {
     if (flush) raw->forget_persistent_state();
     else raw->leave_running_on_exit();

@@ -33,10 +33,11 @@ std::unique_ptr<nfnl::NetlinkProtocol> make_offload_protocol(OffloadMode mode);
 // The same, plus the backend's status as JSON text (offload/status.h) for `nfbpf status`. The
 // function reads the hook the protocol owns: call it only while `protocol` lives, on its thread.
 //
-// With persistence (strict only; docs/offload.md "Persistence"): restore() adopts what an earlier
-// daemon pinned and replays its saved ruleset through the protocol (call it once, before serving);
-// stop(flush) at a clean exit either leaves the pinned programs filtering (flush = false) or
-// unpins everything and deletes the saved state (`--flush-on-exit`).
+// With persistence (strict and hybrid; docs/offload.md "Persistence", "Hybrid mode: persistence"):
+// restore() adopts what an earlier daemon pinned and replays its saved ruleset through the
+// protocol (call it once, before serving; hybrid: its kernel tables are adopted too); stop(flush)
+// at a clean exit either leaves the pinned programs (and hybrid's persistent kernel tables)
+// filtering (flush = false) or removes everything and deletes the saved state (`--flush-on-exit`).
 class OffloadHook;
 struct OffloadBackend {
   std::unique_ptr<nfnl::NetlinkProtocol> protocol;
