@@ -102,7 +102,10 @@ OffloadBackend make_offload_backend(OffloadMode mode, const PersistOptions& pers
     OffloadHook* raw_bpf = bpf.get();
     auto hybrid = std::make_unique<HybridHook>(std::move(bpf));
     HybridHook* raw = hybrid.get();  // owned by the protocol from here on
-    if (!persist.state_dir.empty()) raw->persist_kernel_tables(persist.state_dir + "/kernel_tables.json");
+    // Only when the BPF side is pinned too: with --state-dir alone BPF programs die with the
+    // daemon, and a kernel half that kept filtering would be half a ruleset.
+    if (!persist.state_dir.empty() && !persist.bpffs.empty())
+      raw->persist_kernel_tables(persist.state_dir + "/kernel_tables.json");
     OffloadBackend b{nftables::make_nftables_protocol(std::move(hybrid)), [raw] { return to_json(raw->status()).dump(); }};
     b.hook = raw_bpf;
     b.restore = replay_saved(raw_bpf, b.protocol.get());
