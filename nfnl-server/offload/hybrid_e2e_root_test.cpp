@@ -546,5 +546,19 @@ TEST_F(HybridPersistence, AnOrphanChangedWhileNoDaemonRanIsReplacedWithItsCounte
   EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
 }
 
+// A clean stop without --flush-on-exit leaves both halves running (as strict leaves its pins).
+TEST_F(HybridPersistence, SigtermWithoutFlushLeavesBothHalvesFiltering) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
+  ASSERT_EQ(stop_daemon(SIGTERM), 0);
+  const std::string kernel = kernel_ruleset();
+  EXPECT_NE(kernel.find("table ip rj"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("table ip nat"), std::string::npos) << kernel;
+  EXPECT_FALSE(pins().empty());
+  EXPECT_TRUE(std::filesystem::exists(state_ + "/kernel_tables.json"));
+  EXPECT_EQ(delivered(tx3_, kPort), 0);            // BPF drop
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);  // kernel DNAT
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);  // kernel reject
+}
+
 }  // namespace
 }  // namespace nfbpf::offload
