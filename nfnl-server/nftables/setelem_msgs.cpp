@@ -3,6 +3,7 @@
 
 #include "nfnl-server/nftables/elem_lookup.h"
 #include "nfnl-server/nftables/expr_codec.h"
+#include "nfnl-server/nftables/elem_index.h"
 #include "nfnl-server/nftables/handlers.h"
 #include "nfnl-server/nftables/policies.h"
 
@@ -36,12 +37,6 @@ size_t live_elems(const store::Set& s) {
   size_t n = 0;
   for (const auto& e : s.elems) n += e.vis.next && !(e.flags & NFT_SET_ELEM_CATCHALL);
   return n;
-}
-
-bool same_key(const store::SetElem& e, const store::SetElem& n) {
-  return e.key == n.key && e.key_end == n.key_end &&
-         (e.flags & NFT_SET_ELEM_INTERVAL_END) == (n.flags & NFT_SET_ELEM_INTERVAL_END) &&
-         (e.flags & NFT_SET_ELEM_CATCHALL) == (n.flags & NFT_SET_ELEM_CATCHALL);
 }
 
 // Whether two expressions have the same kernel ops: the kind, and for limit its type (the
@@ -174,39 +169,43 @@ bool same_payload(const store::SetElem& have, const store::SetElem& e) {
   return same_data(have.data, e.data) && have.obj == e.obj;
 }
 
-// The element of the next generation `e` collides with, as the backend's ->insert() finds it:
-// the same key for hashes and rbtree; for pipapo the element containing e's start (the same
+bool is_pipapo(const store::Set& s) {
+  return s.backend == store::SetBackend::kPipapo || s.backend == store::SetBackend::kPipapoAvx2;
+}
+
+// The element of the next generation `e` collides with, as the backend's ->insert() finds it
+// (index.end() for none): the same key for hashes and rbtree (looked up in `index`, which holds
+// the next generation's elements); for pipapo the element containing e's start (the same
 // element only if its range is identical, else an overlap) or e's end. An overlap is EEXIST
 // whatever the flags (-ENOTEMPTY, reported as -EEXIST).
-Result<store::SetElem*> existing_elem(store::Set& s, const store::SetElem& e) {
+Result<ElemIndex::Iter> existing_elem(store::Set& s, const store::SetElem& e, const ElemIndex& index) {
   const uint64_t now = store::now_ms();
-  const bool pipapo = s.backend == store::SetBackend::kPipapo ||
-                      s.backend == store::SetBackend::kPipapoAvx2;
-  if (!pipapo || (e.flags & NFT_SET_ELEM_CATCHALL)) {
-    for (auto& have : s.elems)
-      if (have.vis.next && !have.expired(now) && same_key(have, e)) return &have;
-    return static_cast<store::SetElem*>(nullptr);
+  if (!is_pipapo(s) || (e.flags & NFT_SET_ELEM_CATCHALL)) {
+    auto it = index.find(e);
+    if (it != index.end() && it->expired(now)) return index.end();
+    return it;
   }
+  // Pipapo ranges overlap rather than collide by key: a scan (intervals sets stay small).
   const std::vector<uint8_t>& end = e.key_end ? *e.key_end : e.key;
-  for (auto& have : s.elems) {
-    if (!have.vis.next || have.expired(now) || (have.flags & NFT_SET_ELEM_CATCHALL)) continue;
-    if (!elem_contains(s, have, e.key)) continue;
-    const std::vector<uint8_t>& have_end = have.key_end ? *have.key_end : have.key;
-    if (have.key == e.key && have_end == end) return &have;
+  for (auto have = s.elems.begin(); have != s.elems.end(); ++have) {
+    if (!have->vis.next || have->expired(now) || (have->flags & NFT_SET_ELEM_CATCHALL)) continue;
+    if (!elem_contains(s, *have, e.key)) continue;
+    const std::vector<uint8_t>& have_end = have->key_end ? *have->key_end : have->key;
+    if (have->key == e.key && have_end == end) return have;
     return fail(EEXIST, "");
   }
   for (auto& have : s.elems)
     if (have.vis.next && !have.expired(now) && !(have.flags & NFT_SET_ELEM_CATCHALL) &&
         elem_contains(s, have, end))
       return fail(EEXIST, "");
-  return static_cast<store::SetElem*>(nullptr);
+  return index.end();
 }
 
 // Re-adding an element of a timeout set (6.18): a timeout other than the element's (the
 // request's, else the set's default) replaces it and restarts the countdown from it unless an
 // expiration is given; a given expiration restarts the countdown from that. Anything changed
 // is announced as NEWSETELEM at commit; nothing changed stages nothing (no new generation).
-void stage_timeout_update(BatchCtx& c, store::Table* t, store::Set* s, store::SetElem* have,
+void stage_timeout_update(BatchCtx& c, store::Table* t, store::Set* s, ElemIndex::Iter have,
                           const store::SetElem& e, uint64_t expiration) {
   const uint64_t timeout = e.timeout_ms.value_or(0);
   const bool new_timeout = timeout != have->timeout_ms.value_or(0);
@@ -215,8 +214,7 @@ void stage_timeout_update(BatchCtx& c, store::Table* t, store::Set* s, store::Se
   Op op{OpKind::kUpdElem, c.origin};
   op.table = t;
   op.set = s;
-  for (auto it = s->elems.begin(); it != s->elems.end(); ++it)
-    if (&*it == have) op.elem = it;
+  op.elem = have;
   op.old_timeout_ms = have->timeout_ms;
   op.old_expires_at_ms = have->expires_at_ms;
   if (new_timeout) have->timeout_ms = timeout;
@@ -236,14 +234,17 @@ Result<void> new_setelem(BatchCtx& c) {
   const Attr* list = r[NFTA_SET_ELEM_LIST_ELEMENTS];
   if (!list) return fail(EINVAL, "");
   size_t rest = 0;
+  // Built once for the message: a scan of the set per element is quadratic in big sets.
+  ElemIndex index(*s, [](const store::SetElem& e) { return e.vis.next; });
+  size_t live = live_elems(*s);
   for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
     uint64_t expiration = 0;
     auto e = parse_elem(c, t, s, el, false, &expiration);
     if (!e) return fail_at(e.error().err, &el);
-    auto found = existing_elem(*s, *e);
+    auto found = existing_elem(*s, *e, index);
     if (!found) return fail_at(found.error().err, &el);
-    store::SetElem* have = *found;
-    if (have) {
+    const ElemIndex::Iter have = *found;
+    if (have != index.end()) {
       // nft_add_set_elem() on -EEXIST: different data or object is a clash, NLM_F_EXCL
       // refuses, otherwise it is an update (timeouts only) or nothing at all.
       if (!same_payload(*have, *e) || r.flag(NLM_F_EXCL)) return fail_at(EEXIST, &el);
@@ -252,11 +253,13 @@ Result<void> new_setelem(BatchCtx& c) {
     }
     // set->size is kept in backend units (rbtree stores start and end: twice the user size).
     const size_t cap = s->backend == store::SetBackend::kRbtree ? size_t(s->size) * 2 : s->size;
-    if (s->size && !(e->flags & NFT_SET_ELEM_CATCHALL) && live_elems(*s) >= cap)
+    if (s->size && !(e->flags & NFT_SET_ELEM_CATCHALL) && live >= cap)
       return fail_at(ENFILE, &el);
     for (store::Chain* j : e->jump_targets) j->use++;
     if (e->obj) e->obj->use++;
+    live += !(e->flags & NFT_SET_ELEM_CATCHALL);
     s->elems.push_back(std::move(*e));
+    index.add(std::prev(s->elems.end()));
     Op op{OpKind::kNewElem, c.origin};
     op.table = t;
     op.set = s;
@@ -289,16 +292,16 @@ Result<void> del_setelem(BatchCtx& c) {
     return {};
   }
   size_t rest = 0;
+  ElemIndex index(*s, [](const store::SetElem& e) { return e.vis.next; });
   for (const Attr& el : split_attrs(list->payload, list->offset + NLA_HDRLEN, &rest)) {
     auto e = parse_elem(c, t, s, el, true);
     if (!e) return fail_at(e.error().err, &el);
-    auto it = s->elems.begin();
-    for (; it != s->elems.end(); ++it)
-      if (it->vis.next && same_key(*it, *e)) break;
-    if (it == s->elems.end()) {
+    auto it = index.find(*e);
+    if (it == index.end()) {
       if (r.type == NFT_MSG_DESTROYSETELEM) continue;
       return fail_at(ENOENT, &el);
     }
+    index.remove(*it);
     it->vis.next = false;
     for (store::Chain* j : it->jump_targets) j->use--;
       if (it->obj) it->obj->use--;
