@@ -83,12 +83,12 @@ int main(int argc, char** argv) {
     nfbpf::log::error("cannot restore the saved state: {}", restored.error().describe());
     return EXIT_FAILURE;
   }
-  // strict: iptables-legacy's filter tables run as BPF too (declared before the server, which
-  // calls it, and after the backend, whose hook it uses). hybrid has no kernel side for x_tables
-  // yet, so there (and with none) the legacy tables are stored and listed only.
+  // strict and hybrid: iptables-legacy's filter tables run as BPF too (declared before the
+  // server, which calls it, and after the backend, whose hook it uses). hybrid has no kernel
+  // side for x_tables yet, so it refuses what BPF cannot run as strict does, rather than store
+  // rules that would filter nothing. With none the legacy tables are stored and listed only.
   std::unique_ptr<nfbpf::offload::LegacyTableOffload> legacy;
-  if (backend.hook && mode == nfbpf::offload::OffloadMode::kStrict)
-    legacy = std::make_unique<nfbpf::offload::LegacyTableOffload>(*backend.hook);
+  if (backend.hook) legacy = std::make_unique<nfbpf::offload::LegacyTableOffload>(*backend.hook);
   daemon::Server server(io, options, *backend.protocol);
   if (legacy) server.iptables().set_backend(legacy.get());
   if (auto started = server.start(); !started) {

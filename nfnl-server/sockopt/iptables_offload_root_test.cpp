@@ -20,6 +20,10 @@ namespace {
 // Runs `body` with bash inside `unshare -n` (loopback up). $R prefixes commands that must reach
 // the control plane (empty: the kernel; nfbpf-run with a private `nfbpfd --offload=strict`
 // otherwise); $U is the UDP echo probe; $LOG is the daemon's log (empty for the kernel).
+// The daemon's --offload argument ("" runs its default, hybrid, which has no kernel side for
+// x_tables yet and so runs the filter table as BPF and refuses the rest, as strict does).
+std::string g_offload_arg = "--offload=strict";
+
 std::string run(const std::string& body, bool nfbpf) {
   char path[] = "/tmp/nfbpf-ipt-offload-XXXXXX";
   const int fd = ::mkstemp(path);
@@ -29,7 +33,7 @@ std::string run(const std::string& body, bool nfbpf) {
   script << "exec 2>&1\nip link set lo up\nU=" << NFBPF_UDP_PROBE << "\nLOG=/dev/null\n";
   if (nfbpf) {
     script << "S=" << path << ".sock\nLOG=" << path << ".log\n"
-           << NFBPFD_PATH << " --offload=strict --socket $S --log-level info 2>$LOG & D=$!\n"
+           << NFBPFD_PATH << " " << g_offload_arg << " --socket $S --log-level info 2>$LOG & D=$!\n"
            << "i=0; while [ ! -S $S ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done\n"
            << "export NFBPF_SOCKET=$S\nR=" << NFBPF_RUN_PATH << "\n";
   } else {
@@ -75,7 +79,7 @@ size_t count(const std::string& s, const std::string& what) {
   return n;
 }
 
-TEST(IptablesOffload, VerdictsAndCountersMatchTheKernel) {
+void expect_filter_table_matches_the_kernel() {
   const std::string out = expect_same(R"(
 $R iptables-legacy -A INPUT -p udp --dport 7001 -j DROP; echo rc=$?
 $R iptables-legacy -N counted; echo rc=$?
@@ -106,6 +110,16 @@ $R iptables-legacy -L -v -n -x; echo rc=$?
   EXPECT_NE(out.find("sent 2 received 2 echoed 2"), std::string::npos) << out;
   EXPECT_NE(out.find("sent 1 received 1 echoed 1"), std::string::npos) << out;
   EXPECT_GE(count(out, "received 0 echoed 0"), 3u) << out;
+}
+
+TEST(IptablesOffload, VerdictsAndCountersMatchTheKernel) { expect_filter_table_matches_the_kernel(); }
+
+// The default mode must not leave iptables-legacy rules inert (stored and listed, filtering
+// nothing): it runs the filter table as BPF too.
+TEST(IptablesOffload, DefaultModeRunsTheFilterTableToo) {
+  g_offload_arg = "";
+  expect_filter_table_matches_the_kernel();
+  g_offload_arg = "--offload=strict";
 }
 
 TEST(IptablesOffload, ConntrackAndStateMatchesSeeConntrackAsTheKernelDoes) {
