@@ -84,11 +84,14 @@ int main(int argc, char** argv) {
     return EXIT_FAILURE;
   }
   // strict and hybrid: iptables-legacy's filter tables run as BPF too (declared before the
-  // server, which calls it, and after the backend, whose hook it uses). hybrid has no kernel
-  // side for x_tables yet, so it refuses what BPF cannot run as strict does, rather than store
-  // rules that would filter nothing. With none the legacy tables are stored and listed only.
+  // server, which calls it, and after the backend, whose hook it uses). strict refuses what BPF
+  // cannot run; hybrid hands it to the kernel's x_tables (legacy_kernel_tables.h). With none the
+  // legacy tables are stored and listed only.
   std::unique_ptr<nfbpf::offload::LegacyTableOffload> legacy;
   if (backend.hook) legacy = std::make_unique<nfbpf::offload::LegacyTableOffload>(*backend.hook);
+  // hybrid: what BPF cannot run goes to this namespace's own x_tables instead of being refused.
+  nfbpf::offload::LegacyKernelTables legacy_kernel;
+  if (legacy && mode == nfbpf::offload::OffloadMode::kHybrid) legacy->set_kernel_tables(&legacy_kernel);
   daemon::Server server(io, options, *backend.protocol);
   if (legacy) server.iptables().set_backend(legacy.get());
   if (auto started = server.start(); !started) {

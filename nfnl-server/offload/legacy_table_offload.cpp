@@ -73,7 +73,27 @@ std::vector<xt_counters> LegacyTableOffload::read(const Running& r, size_t entri
   return out;
 }
 
+Result<void> LegacyTableOffload::swap_bpf(const TableId& id, const XtTable& current, std::optional<Running> fresh,
+                                          std::vector<xt_counters>& retired) {
+  std::vector<OffloadHook::ExtraTable> tables;
+  for (const auto& [other, r] : running_)
+    if (other != id) tables.push_back(OffloadHook::ExtraTable{r.ir, r.registered});
+  if (fresh) tables.push_back(OffloadHook::ExtraTable{fresh->ir, fresh->registered});
+  auto old = running_.find(id);
+  auto done = hook_.replace_extra_tables(std::move(tables), [&] {
+    // The old programs still run: what they counted up to now is the old table's count.
+    if (old != running_.end()) retired = read(old->second, current.info.number);
+  });
+  if (!done) return std::unexpected(std::move(done).error());
+  if (fresh)
+    running_[id] = std::move(*fresh);
+  else if (old != running_.end())
+    running_.erase(old);
+  return {};
+}
+
 Result<std::vector<xt_counters>> LegacyTableOffload::replace(int family, const XtTable& current, const XtTable& next) {
+  if (kernel_) return replace_hybrid(family, current, next);
   const TableId id{family, next.name};
   if (next.name != kOffloadedTable) {
     auto lowered = ipt::lower_ipt_table(blob_of(family, next));
@@ -87,24 +107,66 @@ Result<std::vector<xt_counters>> LegacyTableOffload::replace(int family, const X
   if (!fresh) return std::unexpected(std::move(fresh).error().with_context(fmt::format("{}tables {}", prefix(family), next.name)));
   auto reg = registered_.find(id);
   fresh->registered = reg != registered_.end() ? reg->second : hook_.register_hooks_now();
-
-  std::vector<OffloadHook::ExtraTable> tables;
-  for (const auto& [other, r] : running_)
-    if (other != id) tables.push_back(OffloadHook::ExtraTable{r.ir, r.registered});
-  tables.push_back(OffloadHook::ExtraTable{fresh->ir, fresh->registered});
-
   std::vector<xt_counters> retired;
-  auto old = running_.find(id);
-  auto done = hook_.replace_extra_tables(std::move(tables), [&] {
-    // The old programs still run: what they counted up to now is the old table's count.
-    if (old != running_.end()) retired = read(old->second, current.info.number);
-  });
-  if (!done) return std::unexpected(std::move(done).error());
-  running_[id] = std::move(*fresh);
+  if (auto done = swap_bpf(id, current, std::move(*fresh), retired); !done) return std::unexpected(std::move(done).error());
+  return retired;
+}
+
+Result<std::vector<xt_counters>> LegacyTableOffload::replace_hybrid(int family, const XtTable& current,
+                                                                    const XtTable& next) {
+  const TableId id{family, next.name};
+  const bool was_in_kernel = in_kernel_.contains(id);
+  // Once the kernel runs the filter table it keeps it: x_tables tables cannot be unregistered,
+  // and a BPF netfilter link cannot join a priority a hook already holds (EBUSY), so BPF could
+  // never attach at NF_IP_PRI_FILTER again in this namespace.
+  if (next.name == kOffloadedTable && !was_in_kernel) {
+    auto fresh = lower(family, next, ++generation_);
+    Result<void> done = fresh ? Result<void>{} : std::unexpected(fresh.error());
+    if (fresh) {
+      auto reg = registered_.find(id);
+      fresh->registered = reg != registered_.end() ? reg->second : hook_.register_hooks_now();
+      std::vector<xt_counters> retired;
+      done = swap_bpf(id, current, std::move(*fresh), retired);
+      if (done) return retired;
+    }
+    // EOPNOTSUPP: a rule BPF cannot run; EBUSY: a hook (e.g. a kernel nft chain) holds the priority.
+    if (done.error().err != EOPNOTSUPP && done.error().err != EBUSY)
+      return std::unexpected(std::move(done).error().with_context(fmt::format("{}tables {}", prefix(family), next.name)));
+    log::info("{}tables {}: BPF cannot run it ({}); the kernel's x_tables run it", prefix(family), next.name,
+              done.error().describe());
+  } else if (!was_in_kernel) {
+    // An empty table changes no verdict: nothing to place (as strict mode takes it).
+    auto lowered = ipt::lower_ipt_table(blob_of(family, next));
+    if (lowered && accepts_everything(*lowered)) return std::vector<xt_counters>{};
+  }
+
+  // The kernel first: if it refuses the blob, nothing has changed anywhere.
+  auto old = kernel_->replace(family, next);
+  if (!old) return std::unexpected(std::move(old).error().with_context(fmt::format("{}tables {}", prefix(family), next.name)));
+  std::vector<xt_counters> retired = old->size() == current.info.number ? *old : std::vector<xt_counters>{};
+  if (running_.contains(id)) {
+    retired.clear();
+    if (auto done = swap_bpf(id, current, std::nullopt, retired); !done) {
+      // BPF keeps running the old table: take the new one back out of the kernel.
+      if (auto undo = kernel_->empty(family, next.name); !undo)
+        log::warn("{}tables: the kernel's {} table could not be emptied: {}", prefix(family), next.name,
+                  undo.error().describe());
+      return std::unexpected(std::move(done).error());
+    }
+  }
+  in_kernel_.insert(id);
   return retired;
 }
 
 std::vector<xt_counters> LegacyTableOffload::counted(int family, const XtTable& t) {
+  if (in_kernel_.contains(TableId{family, t.name})) {
+    auto c = kernel_->counters(family, t.name);
+    if (!c) {
+      log::warn("{}tables: counters of the kernel's {} table: {}", prefix(family), t.name, c.error().describe());
+      return {};
+    }
+    return c->size() == t.info.number ? *c : std::vector<xt_counters>{};
+  }
   auto it = running_.find(TableId{family, t.name});
   if (it == running_.end() || it->second.entry_rule.size() != t.info.number) return {};
   return read(it->second, t.info.number);

@@ -20,14 +20,24 @@
 // rule or a DROP policy is refused (EOPNOTSUPP, naming the table); one that leaves them empty
 // with ACCEPT policies (iptables-restore of an empty *nat section) is taken, since such a table
 // changes no verdict. With --offload=none no backend is installed and every table is only stored.
+//
+// --offload=hybrid (set_kernel_tables): what BPF cannot run goes to the kernel's own x_tables
+// instead of being refused (legacy_kernel_tables.h): the filter table when a rule does not
+// lower (EOPNOTSUPP), every other table that holds a rule or a DROP policy. The kernel's
+// SET_REPLACE comes first; if it refuses, the client's SET_REPLACE is refused with its errno and
+// both sides keep their old state. A table that moves to the kernel stops running as BPF; one
+// that moves back to BPF leaves an empty kernel table (its built-in chains' ACCEPT policies).
+// A kernel-placed table's counters are the kernel's (its GET_ENTRIES).
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "nfnl-server/offload/legacy_kernel_tables.h"
 #include "nfnl-server/offload/offload_hook.h"
 #include "nfnl-server/sockopt/xt_tables.h"
 
@@ -44,6 +54,9 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
 
   // The IR table name the running table of (family, x_tables name) has, for tests and status.
   std::optional<std::string> running_name(int family, const std::string& table) const;
+  // hybrid: tables BPF cannot run go to the kernel's x_tables. Not owned; nullptr = strict.
+  void set_kernel_tables(LegacyKernelTables* kernel) { kernel_ = kernel; }
+  bool in_kernel(int family, const std::string& table) const { return in_kernel_.contains(TableId{family, table}); }
 
  private:
   using TableId = std::pair<int, std::string>;  // family, x_tables name
@@ -58,11 +71,19 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
   // The table lowered for `family` and named for generation `gen`, with its entry map.
   Result<Running> lower(int family, const nfnl::sockopt::XtTable& t, uint64_t gen) const;
   std::vector<xt_counters> read(const Running& r, size_t entries) const;
+  // Runs `fresh` as BPF in place of `id`'s running table (none: `id` leaves BPF); `retired`
+  // gets what the replaced BPF table counted for `current`'s entries.
+  Result<void> swap_bpf(const TableId& id, const nfnl::sockopt::XtTable& current, std::optional<Running> fresh,
+                        std::vector<xt_counters>& retired);
+  Result<std::vector<xt_counters>> replace_hybrid(int family, const nfnl::sockopt::XtTable& current,
+                                                  const nfnl::sockopt::XtTable& next);
 
   OffloadHook& hook_;
   std::map<TableId, uint64_t> registered_;  // when each table was instantiated
   std::map<TableId, Running> running_;
   uint64_t generation_ = 0;
+  LegacyKernelTables* kernel_ = nullptr;
+  std::set<TableId> in_kernel_;  // hybrid: tables the kernel's x_tables run
 };
 
 }  // namespace nfbpf::offload

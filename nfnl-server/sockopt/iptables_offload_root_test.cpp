@@ -20,8 +20,8 @@ namespace {
 // Runs `body` with bash inside `unshare -n` (loopback up). $R prefixes commands that must reach
 // the control plane (empty: the kernel; nfbpf-run with a private `nfbpfd --offload=strict`
 // otherwise); $U is the UDP echo probe; $LOG is the daemon's log (empty for the kernel).
-// The daemon's --offload argument ("" runs its default, hybrid, which has no kernel side for
-// x_tables yet and so runs the filter table as BPF and refuses the rest, as strict does).
+// The daemon's --offload argument ("" runs its default, hybrid, which runs the filter table as
+// BPF when it can and hands what BPF cannot run to the kernel's own x_tables).
 std::string g_offload_arg = "--offload=strict";
 
 std::string run(const std::string& body, bool nfbpf) {
@@ -63,10 +63,12 @@ std::string run(const std::string& body, bool nfbpf) {
 }
 
 // Returns nfbpfd's output (without the trailer) after checking it equals the kernel's.
-std::string expect_same(const std::string& body) {
+// `kernel_tables`: how many x_tables tables nfbpfd's namespace may hold (hybrid places tables
+// BPF cannot run in the kernel's x_tables; strict and BPF-run tables leave it none).
+std::string expect_same(const std::string& body, int kernel_tables = 0) {
   const std::string kernel = run(body, false);
   std::string ours = run(body, true);
-  const std::string untouched = "KERNEL-TABLES 0\n";
+  const std::string untouched = "KERNEL-TABLES " + std::to_string(kernel_tables) + "\n";
   EXPECT_TRUE(ours.ends_with(untouched)) << ours;
   if (ours.ends_with(untouched)) ours.resize(ours.size() - untouched.size());
   EXPECT_EQ(ours, kernel);
@@ -192,6 +194,46 @@ $R nft list ruleset; echo rc=$?
   // nft registered first: the filter table runs first and drops 7201 before nft sees it.
   const std::string b = expect_same(nft_rules + ipt_rules + traffic);
   EXPECT_NE(b.find("counter packets 0 bytes 0"), std::string::npos) << b;
+}
+
+// hybrid (the default): what BPF cannot run goes to the kernel's own x_tables instead of being
+// refused: the nat table (REDIRECT), the filter table once it holds a REJECT (its BPF-run DROP
+// and counters move with it; it then stays in the kernel: a BPF link cannot join the priority the
+// kernel's filter table holds). Delivery, -L -v -x of both tables and -save -c equal the kernel's
+// throughout; nfbpfd's namespace ends holding exactly the two kernel-placed tables (filter, nat).
+TEST(IptablesOffload, DefaultModeHandsWhatBpfCannotRunToTheKernelsXtables) {
+  g_offload_arg = "";
+  const std::string out = expect_same(R"(
+$R iptables-legacy -A INPUT -p udp --dport 7400 -j DROP; echo rc=$?
+$R iptables-legacy -t nat -A OUTPUT -p udp --dport 7401 -j REDIRECT --to-ports 7409; echo rc=$?
+$U 127.0.0.1 7400 2
+$U 127.0.0.1 7401 2
+$U 127.0.0.1 7402 1
+$R iptables-legacy -A INPUT -p udp --dport 7403 -j REJECT; echo rc=$?
+$R iptables-legacy -A INPUT -p tcp -j REJECT; echo rc=$?
+$U 127.0.0.1 7400 1
+$U 127.0.0.1 7403 2
+$U 127.0.0.1 7402 1
+$R iptables-legacy -L -v -n -x; echo rc=$?
+$R iptables-legacy -t nat -L -v -n -x; echo rc=$?
+$R iptables-legacy-save -c; echo rc=$?
+$R iptables-legacy -D INPUT -p udp --dport 7403 -j REJECT; echo rc=$?
+$R iptables-legacy -D INPUT -p tcp -j REJECT; echo rc=$?
+$U 127.0.0.1 7403 1
+$U 127.0.0.1 7400 1
+$R iptables-legacy -Z OUTPUT -t nat; echo rc=$?
+$U 127.0.0.1 7401 1
+$R iptables-legacy -L -v -n -x; echo rc=$?
+$R iptables-legacy-save -c; echo rc=$?
+)",
+                                      2);
+  g_offload_arg = "--offload=strict";
+  EXPECT_EQ(count(out, "rc=0"), 12u) << out;
+  EXPECT_NE(out.find("[1:60] -A OUTPUT -p udp -m udp --dport 7401 -j REDIRECT --to-ports 7409"), std::string::npos) << out;
+  EXPECT_NE(out.find("[2:120] -A INPUT -p udp -m udp --dport 7403 -j REJECT"), std::string::npos) << out;
+  EXPECT_NE(out.find("sent 2 received 0 echoed 0"), std::string::npos) << out;  // DROP, REDIRECT, REJECT
+  EXPECT_NE(out.find("sent 1 received 1 echoed 1"), std::string::npos) << out;
+  EXPECT_GE(count(out, "received 0 echoed 0"), 5u) << out;
 }
 
 // What cannot run is refused in strict mode (EOPNOTSUPP, the daemon logs why); the table and the
