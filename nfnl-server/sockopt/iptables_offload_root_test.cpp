@@ -236,6 +236,33 @@ $R iptables-legacy-save -c; echo rc=$?
   EXPECT_GE(count(out, "received 0 echoed 0"), 5u) << out;
 }
 
+// The same for IPv6 (ip6tables-legacy, IP6T_SO_SET_REPLACE): a REJECT puts the filter table in
+// the kernel, a mangle MARK rule the mangle table; after a replace the counters stay the kernel's.
+TEST(Ip6tablesOffload, DefaultModeHandsRejectAndMangleToTheKernelsXtables) {
+  g_offload_arg = "";
+  const std::string out = expect_same(R"(
+$R ip6tables-legacy -A INPUT -p udp --dport 7501 -j DROP; echo rc=$?
+$R ip6tables-legacy -A INPUT -p udp --dport 7502 -j REJECT; echo rc=$?
+$R ip6tables-legacy -t mangle -A OUTPUT -p udp --dport 7503 -j MARK --set-mark 7; echo rc=$?
+$U ::1 7501 2
+$U ::1 7502 1
+$U ::1 7503 3
+$R ip6tables-legacy -I INPUT 1 -p tcp -j ACCEPT; echo rc=$?
+$U ::1 7501 1
+$R ip6tables-legacy -L -v -n -x; echo rc=$?
+$R ip6tables-legacy -t mangle -L OUTPUT -v -n -x; echo rc=$?
+$R ip6tables-legacy-save -c; echo rc=$?
+)",
+                                      2);
+  g_offload_arg = "--offload=strict";
+  EXPECT_EQ(count(out, "rc=0"), 7u) << out;
+  // The DROP's 3 packets across the replace (2 before the -I, 1 after), REJECT's 1, MARK's 3.
+  EXPECT_NE(out.find("[3:240] -A INPUT -p udp -m udp --dport 7501 -j DROP"), std::string::npos) << out;
+  EXPECT_NE(out.find("[1:80] -A INPUT -p udp -m udp --dport 7502 -j REJECT"), std::string::npos) << out;
+  EXPECT_NE(out.find("[3:240] -A OUTPUT -p udp -m udp --dport 7503 -j MARK"), std::string::npos) << out;
+  EXPECT_NE(out.find("sent 3 received 3 echoed 3"), std::string::npos) << out;
+}
+
 // What cannot run is refused in strict mode (EOPNOTSUPP, the daemon logs why); the table and the
 // programs stay as they were.
 TEST(IptablesOffload, StrictRefusesWhatCannotRunAndKeepsTheOldTable) {
