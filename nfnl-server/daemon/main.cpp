@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
     server.stop();
   });
   io.run();
+  if (legacy) legacy->release_kernel_tables();
   backend.stop(flush_on_exit);
   nfbpf::log::info("stopped");
   return EXIT_SUCCESS;

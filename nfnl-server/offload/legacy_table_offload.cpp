@@ -182,6 +182,13 @@ void LegacyTableOffload::instantiated(int family, const XtTable& table) {
               r.error().describe());
 }
 
+void LegacyTableOffload::release_kernel_tables() {
+  for (const auto& [family, name] : in_kernel_)
+    if (auto r = kernel_->empty(family, name); !r)
+      log::warn("{}tables: the kernel's {} table could not be emptied: {}", prefix(family), name, r.error().describe());
+  in_kernel_.clear();
+}
+
 std::optional<std::string> LegacyTableOffload::running_name(int family, const std::string& table) const {
   auto it = running_.find(TableId{family, table});
   if (it == running_.end()) return std::nullopt;

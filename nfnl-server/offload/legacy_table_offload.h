@@ -57,6 +57,9 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
   // hybrid: tables BPF cannot run go to the kernel's x_tables. Not owned; nullptr = strict.
   void set_kernel_tables(LegacyKernelTables* kernel) { kernel_ = kernel; }
   bool in_kernel(int family, const std::string& table) const { return in_kernel_.contains(TableId{family, table}); }
+  // On a clean stop: the kernel-placed tables back to ACCEPT policies only, as the BPF-run ones
+  // die with the daemon (legacy tables are not persisted), so no half keeps running alone.
+  void release_kernel_tables();
 
  private:
   using TableId = std::pair<int, std::string>;  // family, x_tables name

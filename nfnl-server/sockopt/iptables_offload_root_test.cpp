@@ -263,6 +263,29 @@ $R ip6tables-legacy-save -c; echo rc=$?
   EXPECT_NE(out.find("sent 3 received 3 echoed 3"), std::string::npos) << out;
 }
 
+// Legacy tables are not persisted and the BPF-run ones die with the daemon: a clean stop leaves
+// the kernel-placed tables with ACCEPT policies only (no half keeps filtering alone).
+TEST(IptablesOffload, DefaultModeStopEmptiesTheKernelPlacedTables) {
+  g_offload_arg = "";
+  const std::string out = run(R"(
+$R iptables-legacy -t nat -A OUTPUT -p udp --dport 7601 -j REDIRECT --to-ports 7609; echo rc=$?
+$R iptables-legacy -A INPUT -p udp --dport 7602 -j REJECT; echo rc=$?
+$U 127.0.0.1 7601 1
+iptables-legacy-save | grep -c -- '^-A'
+kill $D; wait $D
+iptables-legacy-save | grep -c -- '^-A'
+$U 127.0.0.1 7601 1
+$U 127.0.0.1 7602 1
+)",
+                              true);
+  g_offload_arg = "--offload=strict";
+  // The kernel's own x_tables (iptables-legacy-save without nfbpf-run) held the 2 rules, then none;
+  // afterwards nothing redirects or rejects. (The trailer's kill then finds no daemon.)
+  EXPECT_TRUE(out.starts_with("rc=0\nrc=0\nsent 1 received 0 echoed 0\n2\n0\nsent 1 received 1 echoed 1\n"
+                              "sent 1 received 1 echoed 1\nKERNEL-TABLES 2\n"))
+      << out;
+}
+
 // What cannot run is refused in strict mode (EOPNOTSUPP, the daemon logs why); the table and the
 // programs stay as they were.
 TEST(IptablesOffload, StrictRefusesWhatCannotRunAndKeepsTheOldTable) {
