@@ -3,7 +3,8 @@
 // real traffic on the namespace's loopback (OUTPUT, then INPUT), and the same script against the
 // kernel's x_tables as the oracle, each in a fresh network namespace (unshare -n). Delivery (the
 // probe's counts) and every counter iptables lists (-L -v -x, -save -c) must be identical, and in
-// nfbpfd's namespace no x_tables table may exist: the kernel counted nothing, BPF did.
+// nfbpfd's namespace no x_tables table may exist: the kernel counted nothing, BPF did (except the
+// hybrid tests' kernel-placed tables, which must be exactly those).
 
 #include <gtest/gtest.h>
 #include <unistd.h>
