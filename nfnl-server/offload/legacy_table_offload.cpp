@@ -154,6 +154,7 @@ Result<std::vector<xt_counters>> LegacyTableOffload::replace_hybrid(int family, 
       return std::unexpected(std::move(done).error());
     }
   }
+  if (!was_in_kernel) log::info("{}tables {}: placed in the kernel's x_tables", prefix(family), next.name);
   in_kernel_.insert(id);
   return retired;
 }
