@@ -38,13 +38,6 @@ int die(const std::string& msg) {
   return 2;
 }
 
-bool parse_mac(const std::string& s, std::array<uint8_t, 6>& out) {
-  unsigned v[6];
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
-  for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(v[i]);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,7 +45,7 @@ int main(int argc, char** argv) {
   if (argc < 4) return die("usage: nfbpf_ipt_probe_gen <ip|ip6> <in-dev> <dst-mac> [max-set-elements]");
   const bool v6 = std::string(argv[1]) == "ip6";
   verify::ProbeRequest req{.chain = "*", .in_dev = argv[2]};
-  if (!parse_mac(argv[3], req.dst_mac)) return die("bad mac " + std::string(argv[3]));
+  if (!verify::parse_mac(argv[3], req.dst_mac)) return die("bad mac " + std::string(argv[3]));
   req.in_ifindex = if_nametoindex(req.in_dev.c_str());
   if (argc > 4) req.max_set_elements = std::stoul(argv[4]);
 

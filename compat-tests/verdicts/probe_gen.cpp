@@ -38,13 +38,6 @@ int die(const std::string& msg) {
   return 2;
 }
 
-bool parse_mac(const std::string& s, std::array<uint8_t, 6>& out) {
-  unsigned v[6];
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6) return false;
-  for (int i = 0; i < 6; ++i) out[i] = static_cast<uint8_t>(v[i]);
-  return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,7 +45,7 @@ int main(int argc, char** argv) {
   if (argc < 6) return die("usage: nfbpf_probe_gen <family> <table> <chain> <in-dev> <dst-mac> [max-set-elements]");
   const std::string fam = argv[1], table = argv[2];
   verify::ProbeRequest req{.chain = argv[3], .in_dev = argv[4]};
-  if (!parse_mac(argv[5], req.dst_mac)) return die("bad mac " + std::string(argv[5]));
+  if (!verify::parse_mac(argv[5], req.dst_mac)) return die("bad mac " + std::string(argv[5]));
   const uint8_t family = verify::nfproto_from_name(fam);
   if (family == 0) return die("unknown family " + fam);
   req.in_ifindex = if_nametoindex(req.in_dev.c_str());

@@ -1,5 +1,7 @@
 #include "nfnl-server/cli/verify/probe_set.h"
 
+#include <cstdio>
+
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
@@ -92,6 +94,17 @@ void fix_ipv4_checksum(ir::Bytes& f, size_t l3) {
 }
 
 }  // namespace
+
+bool parse_mac(const std::string& text, std::array<uint8_t, 6>& out) {
+  unsigned v[6];
+  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+    return false;
+  for (int i = 0; i < 6; ++i) {
+    if (v[i] > 0xff) return false;
+    out[i] = static_cast<uint8_t>(v[i]);
+  }
+  return true;
+}
 
 uint8_t nfproto_from_name(const std::string& fam) {
   if (fam == "ip") return NFPROTO_IPV4;

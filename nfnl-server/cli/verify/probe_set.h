@@ -56,5 +56,7 @@ Result<std::vector<ProbeFrame>> table_probes(const ir::Table& t, const ProbeRequ
 
 // "ip" → NFPROTO_IPV4 ...; NFPROTO_UNSPEC for names nft does not know.
 uint8_t nfproto_from_name(const std::string& family);
+// "aa:bb:cc:dd:ee:ff" into `out`; false if the text is not six hex bytes.
+bool parse_mac(const std::string& text, std::array<uint8_t, 6>& out);
 
 }  // namespace nfbpf::verify
