@@ -183,6 +183,15 @@ class NfbpfEngine(Engine):
         r = self.nft("reset", ["flush", "ruleset"])
         if r.rc == 0:
             return None
+        # A daemon that died during the flush did not refuse it: report the death (the flush
+        # fails as soon as the socket is gone, possibly before the process is reaped).
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                pass
+            if self.proc.poll() is not None:
+                return self.check_alive()
         self.restart()
         return f"flush ruleset refused after the case (exit {r.rc}: {r.stderr.strip()[:200]}); daemon restarted"
 
