@@ -19,6 +19,7 @@
 #include "codegen/kernel/testing/netns_pair.h"
 #include "codegen/runtime/dispatcher.h"
 #include "codegen/runtime_tests/harness.h"
+#include "codegen/runtime_tests/live_attach.h"
 #include "codegen/runtime_tests/live_compare.h"
 #include "translate/ir/build.h"
 #include "translate/ir/fields.h"
@@ -92,19 +93,9 @@ TEST(LiveLinkLayer, EtherAddressesTypeAndBytesPastItMatchAsTheKernel) {
                                          cs.match, ir::Counter{}},
                                .verdict = ir::Verdict{}});
   t.chains.push_back(c);
-  auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
-  ASSERT_TRUE(cc.has_value()) << cc.error().describe();
-  auto l = chain::load_chain(k, *cc, *rt);
-  ASSERT_TRUE(l.has_value()) << l.error().describe();
-  auto d = runtime::Dispatcher::create(k, Flavor::kNetfilter, NF_ACCEPT);
-  ASSERT_TRUE(d.has_value()) << d.error().describe();
-  Result<void> a = fail(EINVAL, "unset");
-  ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(flavor::AttachPoint::netfilter_hook(NFPROTO_IPV4, NF_INET_LOCAL_IN, 10)); }));
-  ASSERT_TRUE(a.has_value()) << a.error().describe();
-  ASSERT_TRUE(d->install(l->prog).has_value());
-  std::vector<uint32_t> slots;
-  for (const auto& cu : cc->counters)
-    if (cu.key.handle != 0) slots.push_back(cu.slot);
+  auto attached = attach_ipv4_chain(k, *rt, t, *ns, NF_INET_LOCAL_IN);
+  ASSERT_TRUE(attached.has_value()) << attached.error().describe();
+  const std::vector<uint32_t>& slots = attached->rule_slots;
   ASSERT_EQ(slots.size(), cases.size());
 
   Result<Fd> rx = fail(EINVAL, "unset"), tx = fail(EINVAL, "unset");

@@ -24,6 +24,7 @@
 #include "codegen/matcher/meta.h"
 #include "codegen/runtime/dispatcher.h"
 #include "codegen/runtime_tests/harness.h"
+#include "codegen/runtime_tests/live_attach.h"
 #include "codegen/runtime_tests/live_compare.h"
 #include "translate/ir/build.h"
 #include "translate/ir/fields.h"
@@ -142,23 +143,12 @@ TEST(LiveMeta, SocketDeviceClockAndCpuKeysCountAsTheKernelDoes) {
   for (auto [hook, nf_hook, port, cases] : {std::tuple{ir::Hook::kInput, NF_INET_LOCAL_IN, kInPort, &in_cases},
                                             std::tuple{ir::Hook::kOutput, NF_INET_LOCAL_OUT, kOutPort, &out_cases}}) {
     ir::Table t = table_for(hook, port, *cases);
-    auto cc = chain::compile_chain(t, t.chains[0], Flavor::kNetfilter, rt->options());
-    ASSERT_TRUE(cc.has_value()) << cc.error().describe();
-    auto l = chain::load_chain(k, *cc, *rt);
-    ASSERT_TRUE(l.has_value()) << l.error().describe();
-    auto d = runtime::Dispatcher::create(k, Flavor::kNetfilter, NF_ACCEPT);
-    ASSERT_TRUE(d.has_value()) << d.error().describe();
-    Result<void> a = fail(EINVAL, "unset");
-    ASSERT_TRUE(ns->in_receiver([&] { a = d->attach(flavor::AttachPoint::netfilter_hook(NFPROTO_IPV4, nf_hook, 10)); }));
-    ASSERT_TRUE(a.has_value()) << a.error().describe();
-    ASSERT_TRUE(d->install(l->prog).has_value());
-    std::vector<uint32_t> s;
-    for (const auto& cu : cc->counters)
-      if (cu.key.handle != 0) s.push_back(cu.slot);
-    ASSERT_EQ(s.size(), cases->size());
-    slots.push_back(s);
-    ds.push_back(std::move(*d));
-    progs.emplace_back(std::move(t), std::make_shared<chain::LoadedChain>(std::move(*l)));
+    auto attached = attach_ipv4_chain(k, *rt, t, *ns, nf_hook);
+    ASSERT_TRUE(attached.has_value()) << attached.error().describe();
+    ASSERT_EQ(attached->rule_slots.size(), cases->size());
+    slots.push_back(attached->rule_slots);
+    ds.push_back(std::move(attached->dispatcher));
+    progs.emplace_back(std::move(t), std::make_shared<chain::LoadedChain>(std::move(attached->prog)));
   }
 
   // Traffic: 20 datagrams in; 15 out from a socket created with fsuid/fsgid 1234/4321.
