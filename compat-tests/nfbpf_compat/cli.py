@@ -106,6 +106,10 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "kernel,kernel-as-nfbpf is a self-check that must show no difference")
     ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
     ap.add_argument("--nfbpfd-arg", action="append", default=[], help="extra argument for nfbpfd")
+    ap.add_argument("--offload", choices=["none", "strict", "hybrid"], default="none",
+                    help="nfbpfd's --offload mode (default none: store and list only; hybrid also "
+                         "programs the kernel's nf_tables with what BPF cannot run, and the harness "
+                         "then checks that nfbpfd's flush leaves the kernel's ruleset empty)")
     ap.add_argument("--suite-root", default=cases_mod.SUITE_ROOT)
     ap.add_argument("--out", default=DEFAULT_OUT, help="directory for results.json and worker logs")
     ap.add_argument("--write-report", nargs="?", const=DEFAULT_DOC, metavar="PATH",
@@ -122,6 +126,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def _daemon_args(args: argparse.Namespace) -> list[str]:
+    """--offload MODE for nfbpfd unless an --nfbpfd-arg already chose one."""
+    chosen = any(a.startswith("--offload") for a in args.nfbpfd_arg)
+    return args.nfbpfd_arg if chosen else [f"--offload={args.offload}", *args.nfbpfd_arg]
+
+
 def _run(args: argparse.Namespace, selected: list[dict]) -> dict:
     """Runs the selected cases on every engine; returns the results document (also saved)."""
     nfbpf = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
@@ -129,7 +139,7 @@ def _run(args: argparse.Namespace, selected: list[dict]) -> dict:
     if engines[0] != "kernel":
         raise SystemExit("--engines must start with kernel: it is the oracle")
     os.makedirs(args.out, exist_ok=True)
-    specs = orchestrator.engine_specs(engines, nfbpf, args.out, args.nfbpfd_arg)
+    specs = orchestrator.engine_specs(engines, nfbpf, args.out, _daemon_args(args))
     print(f"compat-tests: {len(selected)} cases, engines {engines}"
           + (f" (nfbpf from {nfbpf.build_dir})" if "nfbpf" in engines else ""), file=sys.stderr)
     results, timings = orchestrator.run_all(specs, selected, args.jobs, args.out)
@@ -143,6 +153,7 @@ def _run(args: argparse.Namespace, selected: list[dict]) -> dict:
                     "nft_version": _cmd_output(["unshare", "--net", "nft", "--version"]),
                     "kernel": platform.release(),
                     "nfbpf_build": nfbpf.build_dir if nfbpf and "nfbpf" in engines else None,
+                    "offload": args.offload,
                     "git_rev": _cmd_output(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])},
            "cases": selected, "results": results}
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:

@@ -62,6 +62,10 @@ class Engine:
         cannot fail; every case starts with its own `flush ruleset` step anyway.)"""
         return None
 
+    def check_after_reset(self) -> str | None:
+        """None unless the reset left state behind where the engine must leave none."""
+        return None
+
     def argv(self, args: list[str]) -> list[str]:
         raise NotImplementedError
 
@@ -164,17 +168,45 @@ class NfbpfEngine(Engine):
         self.start()
         return f"nfbpfd died (exit status {rc}); restarted"
 
+    @property
+    def hybrid(self) -> bool:
+        """nfbpfd --offload=hybrid: chains BPF cannot run go to the kernel's nf_tables of this namespace."""
+        modes = [a.split("=", 1)[1] for a in self.extra_args if a.startswith("--offload=")]
+        return bool(modes) and modes[-1] == "hybrid"
+
+    def _kernel_ruleset(self) -> subprocess.CompletedProcess:
+        return subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
+                              env=_base_env(), timeout=NFT_TIMEOUT_S)
+
     def check_bypass(self) -> str | None:
         # nfbpfd runs rulesets as BPF; the kernel's own nf_tables in this namespace must stay
         # empty. If it is not, nft talked to the kernel (shim not loaded or not intercepting) and
-        # an "identical" result would be meaningless.
-        p = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True,
-                           env=_base_env(), timeout=NFT_TIMEOUT_S)
+        # an "identical" result would be meaningless. In hybrid mode nfbpfd itself keeps kernel
+        # tables here, each owned by its netlink socket (the kernel lists them with
+        # "# progname nfbpfd" and "flags owner"); any other table is a bypass.
+        p = self._kernel_ruleset()
         if p.returncode == 0 and not p.stdout.strip():
             return None
+        if p.returncode == 0 and self.hybrid:
+            foreign = [l for l in p.stdout.splitlines()
+                       if l.startswith("table ") and "# progname nfbpfd" not in l]
+            if not foreign:
+                return None
         subprocess.run(["nft", "flush", "ruleset"], capture_output=True, env=_base_env(),
                        timeout=NFT_TIMEOUT_S)
         return ("bypassed nfbpfd: the kernel's ruleset in the nfbpf namespace is not empty:\n"
+                + p.stdout[:500] + p.stderr[:200])
+
+    def check_after_reset(self) -> str | None:
+        # Hybrid: nfbpfd's `flush ruleset` must take its kernel tables with it (owner tables
+        # cannot be flushed by anyone else, so a leak would survive into every later case).
+        if not self.hybrid:
+            return None
+        p = self._kernel_ruleset()
+        if p.returncode == 0 and not p.stdout.strip():
+            return None
+        self.restart()   # its owner tables go with its netlink socket
+        return ("hybrid: kernel tables left after nfbpfd's flush ruleset; daemon restarted:\n"
                 + p.stdout[:500] + p.stderr[:200])
 
     def reset(self) -> str | None:

@@ -188,7 +188,8 @@ def main() -> int:
                 notes.append(f"nft timed out after {NFT_TIMEOUT_S:.0f} s (rest of the case skipped); "
                              f"{engine.name} restarted")
                 engine.restart()
-            for problem in (engine.check_bypass(), engine.check_alive() or engine.reset()):
+            for problem in (engine.check_bypass(), engine.check_alive() or engine.reset(),
+                            engine.check_after_reset()):
                 if problem:
                     notes.append(problem)
             result = {"id": case["id"], "engine": engine.name, "notes": notes,
