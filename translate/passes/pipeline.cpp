@@ -1,11 +1,13 @@
 #include "translate/passes/pipeline.h"
 
 #include <cstdlib>
+#include <string_view>
 
 #include "translate/ir/validate.h"
 #include "translate/passes/form_matches.h"
 #include "translate/passes/merge_runs.h"
 #include "translate/passes/name_fields.h"
+#include "translate/passes/prune_rules.h"
 
 namespace nfbpf::translate::passes {
 
@@ -19,11 +21,21 @@ MergeOptions merge_options() {
   return o;
 }
 
+// NFBPF_PRUNE=0 keeps dead, unreachable and shadowed rules (differential tests compare both).
+bool prune_enabled() {
+  const char* v = std::getenv("NFBPF_PRUNE");
+  return !(v && std::string_view(v) == "0");
+}
+
 }  // namespace
 
 Result<void> run_pipeline(ir::Table& table) {
   NFBPF_TRYV(form_matches(table));
   NFBPF_TRYV(name_fields(table));
+  if (prune_enabled()) {
+    auto pruned = prune_rules(table);
+    if (!pruned) return std::unexpected(std::move(pruned).error());
+  }
   if (MergeOptions o = merge_options(); o.min_run > 0) {
     auto merged = merge_runs(table, o);
     if (!merged) return std::unexpected(std::move(merged).error());
