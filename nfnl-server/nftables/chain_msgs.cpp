@@ -170,6 +170,7 @@ Result<void> update_chain(BatchCtx& c, store::Table* t, store::Chain* ch,
   }
   if (policy && ch->hook) ch->hook->policy_next = *policy;
   op.chain_stats = stats;
+  if (stats && ch->hook) ch->hook->stats_pending = stats;
   c.txn.add(op);
   return {};
 }

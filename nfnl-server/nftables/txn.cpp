@@ -181,6 +181,7 @@ void Txn::commit(const NotifyFn& notify) {
         if (op.chain_policy && op.chain->hook) op.chain->hook->policy = *op.chain_policy;
         // nft_chain_stats_replace(): new counters replace the old ones at commit.
         if (op.chain_stats && op.chain->hook) op.chain->hook->stats = op.chain_stats;
+        if (op.chain->hook) op.chain->hook->stats_pending.reset();
         // nft_chain_commit_update(): the new name takes effect at commit, before the
         // NEWCHAIN notification that announces it.
         if (op.chain_name) rename_chain(*op.table, *op.chain, *op.chain_name);
@@ -231,6 +232,7 @@ void Txn::abort() {
       case OpKind::kNewChain: op.table->use--; erase_chain(*op.table, op.chain); break;
       case OpKind::kUpdChain:
         if (op.chain->hook) op.chain->hook->policy_next = op.chain->hook->policy;
+        if (op.chain->hook) op.chain->hook->stats_pending.reset();
         if (op.chain->hook && !op.chain_devices.empty())
           op.chain->hook->devices.erase(op.chain->hook->devices.begin(),
                                         op.chain->hook->devices.begin() + long(op.chain_devices.size()));

@@ -729,6 +729,44 @@ TEST_F(NftEndToEnd, InitialCounterValuesAreSeeded) {
       << list.output;
 }
 
+// Base chain counters (NFTA_CHAIN_COUNTERS, which iptables-nft sends): the kernel counts the
+// packets that reach the policy (nft_update_chain_stats), not those a rule decides; an update that
+// carries counters (`iptables -Z`) replaces them. Expected values are the kernel's, checked with the
+// same commands against `unshare -n iptables-nft` (policy ACCEPT 5+5 packets after the restore).
+TEST_F(NftEndToEnd, BaseChainCountersCountThePolicyPackets) {
+  const auto iptables = [&](const std::string& args) {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"sh", "-c", std::string(NFBPF_RUN_PATH) + " " + args}); }));
+    return r;
+  };
+  const std::string restore =
+      "*filter\\n:INPUT ACCEPT [5:100]\\n-A INPUT -s 10.99.0.1/32 -j DROP\\nCOMMIT\\n";
+  Outcome r;
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    r = run_captured({"sh", "-c", "printf '" + restore + "' | " + NFBPF_RUN_PATH + " iptables-nft-restore -c"});
+  }));
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  const uint64_t per_packet = 20 + 8 + kPayload;
+  const auto policy_line = [&] {
+    Outcome l = iptables("iptables-nft -L INPUT -v -x -n");
+    return l.output.substr(0, l.output.find('\n'));
+  };
+  EXPECT_EQ(policy_line(), "Chain INPUT (policy ACCEPT 5 packets, 100 bytes)");
+  ASSERT_EQ(delivered(tx1_), 0);  // decided by the rule: not a policy packet
+  ASSERT_EQ(delivered(tx3_), kPackets);
+  EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", 5 + kPackets,
+                                       100 + kPackets * per_packet));
+  ASSERT_EQ(iptables("iptables-nft -Z INPUT").status, 0);
+  EXPECT_EQ(policy_line(), "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)");
+  ASSERT_EQ(delivered(tx3_), kPackets);
+  EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", kPackets, kPackets * per_packet));
+  // A recompiled program (a rule added) keeps counting in the same slot.
+  ASSERT_EQ(iptables("iptables-nft -I INPUT -s 10.99.0.7/32 -j DROP").status, 0);
+  ASSERT_EQ(delivered(tx3_), kPackets);
+  EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", 2 * kPackets,
+                                       2 * kPackets * per_packet));
+}
+
 // A rule's quota: `used` in listings is what BPF consumed. (An initial `used N bytes` is not
 // tested: the store zeroes NFTA_QUOTA_CONSUMED on input, nftables/expr_codec.cpp fixup_quota,
 // where the kernel keeps it.)

@@ -141,7 +141,11 @@ Result<chain::RuntimeTables*> OffloadHook::runtime() {
 
 Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain::HookChain>& chains, flavor::Flavor f,
                                                          const std::map<std::string, ProgramPtr>& live_by_key) {
-  std::string key = compile_key(chains, f);
+  // Counting the policy costs every packet that reaches it an update: only for chains with stats.
+  const bool count_policy = std::any_of(chains.begin(), chains.end(), [&](const chain::HookChain& hc) {
+    return next_policy_stats_.contains(chain::policy_counter_key(hc.table->family, hc.table->name, hc.chain->name));
+  });
+  std::string key = compile_key(chains, f) + (count_policy ? "counts policy\n" : "");
   const ir::Chain& c = *chains.front().chain;  // names the program and the errors
   auto find_set = [&](ir::Family fam, const std::string& table, const std::string& set)
       -> std::pair<const ir::Table*, const ir::Set*> {
@@ -181,7 +185,7 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain
   };
   const auto t0 = Clock::now();
   chain::CompileOptions opts = (*rt)->options(prog_name(c.name));
-  opts.count_policy = false;  // nothing lists base-chain stats from BPF: spare every packet the update
+  opts.count_policy = count_policy;
   auto cc = chain::compile_hook(chains, f, opts);
   if (!cc) return std::unexpected(std::move(cc).error());
   const double compile_ms = ms_since(t0);
@@ -220,6 +224,8 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain
 std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::collect_initial_counters(
     const store::Ruleset& next) {
   initial_counters_.clear();
+  next_policy_stats_.clear();
+  next_stats_writes_.clear();
   std::map<RuleId, std::vector<codegen::abi::Counter>> by_rule;
   for (const auto& t : next.tables) {
     if (!t->vis.active_next()) continue;
@@ -229,6 +235,21 @@ std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::c
         initial_counters_[chain::SlotKey{fam, t->name, {}, 0, 0, fmt::format("counter:{}", o->name)}] = read_counter_attrs(o->data);
     for (const auto& c : t->chains) {
       if (!c->vis.active_next()) continue;
+      if (c->hook && (c->hook->stats || c->hook->stats_pending)) {
+        const auto key = chain::policy_counter_key(fam, t->name, c->name);
+        next_policy_stats_.insert(key);
+        if (c->hook->stats_pending) {  // an update replaces them (nft_chain_stats_replace)
+          const codegen::abi::Counter v{c->hook->stats_pending->packets, c->hook->stats_pending->bytes};
+          initial_counters_[key] = v;
+          next_stats_writes_[key] = v;
+        } else if (auto slot = rt_ ? rt_->slots.counters.find(key) : std::nullopt; slot) {
+          // Counting already: a recompiled program that drops the slot and a later one that takes
+          // it again must not lose what was counted since the last dump.
+          if (auto v = rt_->counters.read(*slot)) initial_counters_[key] = *v;
+        } else {
+          initial_counters_[key] = {c->hook->stats->packets, c->hook->stats->bytes};
+        }
+      }
       for (const auto& r : c->rules) {
         if (!r.vis.active_next()) continue;
         // The nth counter expression is the nth IR Counter step (as in counter_listing.h); the
@@ -380,6 +401,12 @@ Result<void> OffloadHook::prepare(const store::Ruleset& next) {
 void OffloadHook::commit() {
   if (!prepared_) return;
   prepared_ = false;
+  // Replaced chain counters first: the programs installed below count on from them.
+  for (const auto& [key, v] : next_stats_writes_)
+    if (auto slot = rt_ ? rt_->slots.counters.find(key) : std::nullopt; slot)
+      if (auto w = rt_->counters.write(*slot, v); !w)
+        log::warn("offload: replacing the counters of chain {}: {}", key.chain, w.error().describe());
+  next_stats_writes_.clear();
   for (auto& [k, d] : new_dispatchers_) dispatchers_.emplace(k, std::move(d));
   new_dispatchers_.clear();
   for (const auto& [k, prog] : next_) {
@@ -431,6 +458,7 @@ void OffloadHook::abort() {
   next_extra_.reset();
   preparing_.clear();
   initial_counters_.clear();
+  next_stats_writes_.clear();
   next_set_updates_.clear();
   release_unused_slots();
   ct_anchor_.abort();
@@ -605,8 +633,24 @@ OffloadStatus OffloadHook::status() const {
   return s;
 }
 
+void OffloadHook::refresh_chain_stats(store::Ruleset& cur) const {
+  if (!rt_) return;
+  for (auto& t : cur.tables) {
+    if (!t->vis.cur) continue;
+    const ir::Family fam = translate::nft::family_from_nfproto(t->family);
+    for (auto& c : t->chains) {
+      if (!c->vis.cur || !c->hook || !c->hook->stats) continue;
+      // No slot: no program counts this chain's policy (kernel-placed, or the policy is unreachable).
+      auto slot = rt_->slots.counters.find(chain::policy_counter_key(fam, t->name, c->name));
+      if (!slot) continue;
+      if (auto v = rt_->counters.read(*slot)) c->hook->stats = store::BaseHook::Stats{v->packets, v->bytes};
+    }
+  }
+}
+
 void OffloadHook::before_dump(store::Ruleset& cur) {
   if (live_.empty()) return;
+  refresh_chain_stats(cur);
   refresh_rule_counters(
       cur,
       [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {

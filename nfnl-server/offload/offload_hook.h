@@ -159,6 +159,9 @@ class OffloadHook final : public nftables::CommitHook {
   std::map<RuleId, std::vector<codegen::abi::Counter>> collect_initial_counters(const store::Ruleset& next);
   std::optional<uint32_t> counter_slot(uint8_t nfproto, std::string_view table, std::string_view chain,
                                        uint64_t handle, size_t nth) const;
+  // Base chain counters (nft_base_chain.stats) of the chains BPF runs, read from their policy
+  // counter slots into the store before a dump.
+  void refresh_chain_stats(store::Ruleset& cur) const;
   void reset_rule_quota(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
   std::optional<uint32_t> object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
   Result<codegen::chain::RuntimeTables*> runtime();
@@ -215,6 +218,11 @@ class OffloadHook final : public nftables::CommitHook {
   // Values given in the ruleset (`counter packets 5 bytes 100`, counter objects) by slot key:
   // a slot allocated for one of them starts there, as the kernel's counter does.
   std::map<codegen::chain::SlotKey, codegen::abi::Counter> initial_counters_;
+  // Base chains that have counters (NFTA_CHAIN_COUNTERS), by their policy counter's slot key:
+  // their programs count the packets that reach the policy, as nft_update_chain_stats() does.
+  std::set<codegen::chain::SlotKey> next_policy_stats_;
+  // Chain updates that replace the counters of a chain whose slot is live: written at commit.
+  std::map<codegen::chain::SlotKey, codegen::abi::Counter> next_stats_writes_;
   ElementDeadlines deadlines_;               // of the proposed ruleset's elements
   std::vector<SetUpdate> next_set_updates_;  // element changes of reused programs' sets
 

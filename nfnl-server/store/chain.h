@@ -29,6 +29,9 @@ struct BaseHook {
     uint64_t packets = 0, bytes = 0;
   };
   std::optional<Stats> stats;
+  // The counters an open transaction's chain update carries (they replace `stats` at commit, as
+  // nft_chain_stats_replace() does); commit hooks read them to seed what counts in their place.
+  std::optional<Stats> stats_pending;
 };
 
 struct Chain {
