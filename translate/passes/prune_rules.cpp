@@ -1,8 +1,6 @@
 #include "translate/passes/prune_rules.h"
 
 #include <algorithm>
-#include <map>
-#include <string>
 #include <unordered_map>
 
 #include "translate/passes/value_domain.h"
@@ -19,31 +17,39 @@ ir::Field load_of(ir::Field f) {
   return f;
 }
 
-void append(std::string& out, const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+// FNV-1a over the bytes that make a match: equal matches hash equally.
+class Hasher {
+ public:
+  void bytes(const void* p, size_t n) {
+    for (size_t i = 0; i < n; ++i) h_ = (h_ ^ static_cast<const uint8_t*>(p)[i]) * 1099511628211ull;
+  }
+  template <typename T>
+  void value(const T& v) { bytes(&v, sizeof v); }
+  void vec(const Bytes& v) {
+    value(v.size());
+    bytes(v.data(), v.size());
+  }
+  size_t get() const { return h_; }
 
-std::string field_key(const ir::Field& f0) {
-  ir::Field f = load_of(f0);
-  std::string k;
-  uint8_t b[] = {static_cast<uint8_t>(f.base), f.key, static_cast<uint8_t>(f.dir), f.host_order, f.ext_type, f.ext_present};
-  append(k, b, sizeof b);
-  append(k, &f.offset, sizeof f.offset);
-  append(k, &f.len, sizeof f.len);
-  return k;
-}
+ private:
+  size_t h_ = 1469598103934665603ull;
+};
 
-std::string bytes_key(const Bytes& v) {
-  std::string k = std::to_string(v.size()) + ":";
-  append(k, v.data(), v.size());
-  return k;
-}
-
-std::string match_key(const ir::Match& m) {
-  std::string k;
-  for (const auto& f : m.key) k += field_key(f) + "|";
-  k += m.mask ? "m" + bytes_key(*m.mask) : "-";
-  k += static_cast<char>(m.op);
-  k += bytes_key(m.value) + bytes_key(m.value_hi) + m.set;
-  return k;
+size_t match_hash(const ir::Match& m) {
+  Hasher h;
+  for (const auto& f : m.key) {
+    h.value(f.base);
+    h.value(f.offset);
+    h.value(f.len);
+    h.value(f.key);
+    h.value(f.dir);
+  }
+  h.value(m.op);
+  if (m.mask) h.vec(*m.mask);
+  h.vec(m.value);
+  h.vec(m.value_hi);
+  h.bytes(m.set.data(), m.set.size());
+  return h.get();
 }
 
 // Big-endian (byte-wise) ordering: the one in which a prefix mask selects an interval.
@@ -68,7 +74,7 @@ bool outside_mask(const Bytes& v, const Bytes& mask) {
   return false;
 }
 
-// The compares of one rule, per (field, mask).
+// The compares of one rule, per loaded field and mask (none, or a mask that is not a prefix).
 class Constraints {
  public:
   // false once the matches seen so far can no longer all hold.
@@ -87,7 +93,7 @@ class Constraints {
       if (!h) return true;
       hi = *h;
     }
-    if (!m.mask) return restrict(field_key(f), f.len, m.op, *v, hi);
+    if (!m.mask) return restrict(f, std::nullopt, m.op, *v, hi);
     if (m.mask->size() != f.len) return true;
     const Bytes& mask = *m.mask;
     bool eq_or_ne = m.op == ir::Op::kEq || m.op == ir::Op::kNe;
@@ -96,19 +102,26 @@ class Constraints {
       // (x & prefix) == v  ⇔  v <= x <= v | ~prefix: an interval of the unmasked field.
       Bytes top = m.value;
       for (size_t i = 0; i < top.size(); ++i) top[i] |= static_cast<uint8_t>(~mask[i]);
-      return restrict(field_key(f), f.len, m.op == ir::Op::kEq ? ir::Op::kRange : ir::Op::kNotRange, *v,
+      return restrict(f, std::nullopt, m.op == ir::Op::kEq ? ir::Op::kRange : ir::Op::kNotRange, *v,
                       *to_number(f, top));
     }
-    return restrict(field_key(f) + bytes_key(mask), f.len, m.op, *v, hi);
+    return restrict(f, mask, m.op, *v, hi);
   }
 
  private:
-  bool restrict(const std::string& key, uint32_t len, ir::Op op, Number v, Number hi) {
-    auto it = domains_.try_emplace(key, len).first;
-    it->second.restrict(op, v, hi);
-    return !it->second.empty();
+  struct Domain {
+    ir::Field field;
+    std::optional<Bytes> mask;
+    ValueDomain values;
+  };
+  bool restrict(const ir::Field& f0, const std::optional<Bytes>& mask, ir::Op op, Number v, Number hi) {
+    ir::Field f = load_of(f0);
+    auto it = std::find_if(domains_.begin(), domains_.end(), [&](const Domain& d) { return d.field == f && d.mask == mask; });
+    if (it == domains_.end()) it = domains_.insert(domains_.end(), Domain{f, mask, ValueDomain(f.len)});
+    it->values.restrict(op, v, hi);
+    return !it->values.empty();
   }
-  std::map<std::string, ValueDomain> domains_;
+  std::vector<Domain> domains_;  // a rule tests few fields: a linear search beats a map
 };
 
 // Steps that always hold and change nothing a match reads.
@@ -177,6 +190,8 @@ std::vector<const ir::Match*> leading_matches(const ir::Rule& r) {
   return out;
 }
 
+// Guards seen since the last state change, found through a hash of their last match. Pointers
+// point into the chain's rules, which do not move while the chain is scanned.
 class ShadowIndex {
  public:
   void clear() {
@@ -184,33 +199,29 @@ class ShadowIndex {
     guards_.clear();
   }
   void add(std::vector<const ir::Match*> g) {
-    std::vector<std::string> keys;
-    for (const auto* m : g) keys.push_back(match_key(*m));
-    by_last_[keys.back()].push_back(guards_.size());
-    guards_.push_back(std::move(keys));
+    by_last_[match_hash(*g.back())].push_back(guards_.size());
+    guards_.push_back(std::move(g));
   }
   bool shadows(const std::vector<const ir::Match*>& lead) const {
     if (guards_.empty() || lead.empty()) return false;
-    std::vector<std::string> keys;
-    for (const auto* m : lead) keys.push_back(match_key(*m));
-    for (const auto& k : keys) {
-      auto it = by_last_.find(k);
+    for (const auto* m : lead) {
+      auto it = by_last_.find(match_hash(*m));
       if (it == by_last_.end()) continue;
       size_t tried = 0;
       for (auto g = it->second.rbegin(); g != it->second.rend() && tried < kShadowCandidates; ++g, ++tried)
-        if (covered(guards_[*g], keys)) return true;
+        if (covered(guards_[*g], lead)) return true;
     }
     return false;
   }
 
  private:
-  static bool covered(const std::vector<std::string>& guard, const std::vector<std::string>& lead) {
-    for (const auto& k : guard)
-      if (std::find(lead.begin(), lead.end(), k) == lead.end()) return false;
+  static bool covered(const std::vector<const ir::Match*>& guard, const std::vector<const ir::Match*>& lead) {
+    for (const auto* g : guard)
+      if (std::none_of(lead.begin(), lead.end(), [&](const ir::Match* m) { return *m == *g; })) return false;
     return true;
   }
-  std::unordered_map<std::string, std::vector<size_t>> by_last_;
-  std::vector<std::vector<std::string>> guards_;
+  std::unordered_map<size_t, std::vector<size_t>> by_last_;
+  std::vector<std::vector<const ir::Match*>> guards_;
 };
 
 }  // namespace
@@ -229,28 +240,36 @@ bool impossible(const ir::Table& table, const ir::Rule& rule) {
 Result<PruneStats> prune_rules(ir::Table& table) {
   PruneStats stats;
   for (auto& chain : table.chains) {
-    std::vector<ir::Rule> kept;
-    kept.reserve(chain.rules.size());
+    // First decide (the rules stay in place: the shadow index points into them), then keep.
+    std::vector<bool> keep(chain.rules.size(), true);
     ShadowIndex shadow;
     bool ended = false;
-    for (auto& r : chain.rules) {
+    for (size_t i = 0; i < chain.rules.size(); ++i) {
+      const ir::Rule& r = chain.rules[i];
       if (ended) {
         ++stats.unreachable;
+        keep[i] = false;
         continue;
       }
       if (impossible(table, r)) {
         ++stats.impossible;
+        keep[i] = false;
         continue;
       }
       if (!r.merged && shadow.shadows(leading_matches(r))) {
         ++stats.shadowed;
+        keep[i] = false;
         continue;
       }
       if (changes_state(r)) shadow.clear();
       if (auto g = guard_matches(r)) shadow.add(std::move(*g));
       if (!r.merged && ends_chain(r.verdict) && unconditional(r)) ended = true;
-      kept.push_back(std::move(r));
     }
+    if (std::find(keep.begin(), keep.end(), false) == keep.end()) continue;
+    std::vector<ir::Rule> kept;
+    kept.reserve(chain.rules.size());
+    for (size_t i = 0; i < chain.rules.size(); ++i)
+      if (keep[i]) kept.push_back(std::move(chain.rules[i]));
     chain.rules = std::move(kept);
   }
   return stats;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <random>
 
 #include "common/packet/packet.h"
@@ -144,6 +145,24 @@ TEST(PruneRules, ShadowedRulesGoOnlyWithoutStateChangesBetween) {
   ir::Table t2 = table({rule(1, {coin}), rule(2, {coin})});
   ASSERT_TRUE(prune_rules(t2));
   EXPECT_EQ(t2.chains[0].rules.size(), 2u);
+}
+
+// 100 000 rules that share a guard (every earlier rule is a candidate shadow): bounded work per
+// rule, nothing removed wrongly; the last rule repeats the first and is shadowed.
+TEST(PruneRules, LongChainsStayLinear) {
+  std::vector<ir::Rule> rules;
+  for (uint32_t i = 0; i < 100000; ++i)
+    rules.push_back(rule(i + 1, {l4(6), b::eq(KnownField::kIp4Saddr, b::be32(0x0a000000 + i)), ir::Counter{}}));
+  rules.push_back(rule(200000, {l4(6), b::eq(KnownField::kIp4Saddr, b::be32(0x0a000000)), ir::Counter{}}));
+  ir::Table t = table(std::move(rules));
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = prune_rules(t);
+  auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->shadowed, 1u);
+  EXPECT_EQ(st->removed(), 1u);
+  EXPECT_EQ(t.chains[0].rules.size(), 100000u);
+  std::printf("prune_rules on 100 001 rules: %.0f ms\n", ms);
 }
 
 // Random chains over a small space of values and shapes: every packet gets the same verdict and
