@@ -316,6 +316,42 @@ TEST_F(HybridEndToEnd, KernelCountersSurviveAReplacementOfTheirTable) {
   // reset through `nft reset rules` arrive as GETRULE_RESET (covered by HybridHook::after_reset).
 }
 
+// Expressions the kernel lists with attributes its init refuses in a request (found by the listing
+// differential in hybrid mode, compat-tests/run.sh --offload hybrid): a TCP option write and strip
+// (exthdr FLAGS/OFFSET/LEN: EINVAL) and a dynset on a set without timeouts (TIMEOUT 0, and the
+// size 0xffff a dynset binding gives the set: EOPNOTSUPP). nfbpfd sends them in request form.
+TEST_F(HybridEndToEnd, KernelPlacedRulesAreSentInTheFormTheKernelAccepts) {
+  constexpr const char* kDumpForm = R"(table ip k {
+	set set5 {
+		type ipv4_addr . ipv4_addr
+	}
+
+	chain input {
+		type filter hook input priority 10; policy accept;
+		tcp option maxseg size set 1360
+		reset tcp option mptcp
+		udp dport 5556 add @set5 { ip saddr . ip daddr }
+		tcp dport 7777 reject with tcp reset
+	}
+}
+)";
+  Outcome r = nft_file(kDumpForm);
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  const std::string kernel = kernel_ruleset();
+  EXPECT_NE(kernel.find("tcp option maxseg size set 1360"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("reset tcp option mptcp"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("add @set5 { ip saddr . ip daddr }"), std::string::npos) << kernel;
+  // The kernel's dynset runs: a datagram adds its address pair to the kernel's set5.
+  EXPECT_EQ(delivered(tx1_, kPort), kPackets);
+  Outcome set = {};
+  ASSERT_TRUE(ns_->in_receiver([&] { set = run_captured({"nft", "list", "set", "ip", "k", "set5"}); }));
+  EXPECT_NE(set.output.find("10.99.0.1 . 10.99.0.2"), std::string::npos) << set.output;
+  // A later change replaces the table again: still accepted.
+  Outcome add = nft({"add", "rule", "ip", "k", "input", "tcp", "dport", "7778", "reject"});
+  EXPECT_EQ(add.status, 0) << add.output << daemon_log();
+}
+
 TEST_F(HybridEndToEnd, ARefusedKernelBatchLeavesBothSidesUnchanged) {
   ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
   // Another process owns a kernel table `ip blocker` (NFT_TABLE_F_OWNER): the kernel refuses

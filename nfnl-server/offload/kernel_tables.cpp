@@ -8,9 +8,12 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -59,6 +62,35 @@ void override_counters(nftnl_rule* r, const std::function<std::optional<Counter>
     }
   }
   nftnl_expr_iter_destroy(it);
+}
+
+// The kernel lists some expressions with attributes its init functions refuse in a request (the
+// store keeps the listed form): nft_exthdr_dump_common puts FLAGS, OFFSET and LEN for a TCP
+// option write (`tcp option maxseg size set 1360`: nft_exthdr_tcp_set_init refuses FLAGS) and a
+// strip (`reset tcp option mptcp`: nft_exthdr_tcp_strip_init refuses all three), and
+// nft_dynset_dump always puts TIMEOUT, which nft_dynset_init refuses (EOPNOTSUPP) on a set
+// without the timeout flag (`add @set5 { ip saddr . ip daddr }`). A zero TIMEOUT means "none"
+// in a request too, so dropping it changes nothing for a set with timeouts.
+store::Rule request_form(const store::Rule& r) {
+  store::Rule out;
+  out.handle = r.handle;
+  out.userdata = r.userdata;
+  out.exprs = r.exprs;
+  const auto drop = [](store::Expr& e, std::initializer_list<uint16_t> types) {
+    std::erase_if(e.data, [&](const store::ExprAttr& a) {
+      return std::find(types.begin(), types.end(), a.type) != types.end();
+    });
+  };
+  for (store::Expr& e : out.exprs) {
+    if (e.name == "exthdr" && !e.find(NFTA_EXTHDR_DREG)) {
+      if (e.find(NFTA_EXTHDR_SREG)) drop(e, {NFTA_EXTHDR_FLAGS});
+      else drop(e, {NFTA_EXTHDR_FLAGS, NFTA_EXTHDR_OFFSET, NFTA_EXTHDR_LEN});
+    } else if (e.name == "dynset") {
+      const store::ExprAttr* t = e.find(NFTA_DYNSET_TIMEOUT);
+      if (t && t->be64() == 0) drop(e, {NFTA_DYNSET_TIMEOUT});
+    }
+  }
+  return out;
 }
 
 std::string fam_name(uint8_t nfproto) {
@@ -151,6 +183,13 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     SetPtr ns(nftnl_set_alloc());
     if (nftnl_set_nlmsg_parse(hdr(m), ns.get()) < 0) return failf(EINVAL, "set {} {}: cannot re-encode it", where, s->name);
     nftnl_set_unset(ns.get(), NFTNL_SET_HANDLE);
+    // A dynset binding gives a set without a size the size 0xffff (nft_dynset_init, mirrored
+    // by the store), but sent back as NFTA_SET_DESC_SIZE it makes nft_select_set_ops pick the
+    // fixed-size hash, which has no update op: the dynset rule then gets EOPNOTSUPP. Such a set
+    // was created without a size (the store picked rhash for it), so it is re-created without
+    // one and the rule's binding gives it 0xffff again.
+    if (s->backend == store::SetBackend::kRhash && s->size == 0xffff)
+      nftnl_set_unset(ns.get(), NFTNL_SET_DESC_SIZE);
     // nf_tables_newset requires NFTA_SET_ID (the batch-local id rules may refer to); never listed.
     nftnl_set_set_u32(ns.get(), NFTNL_SET_ID, static_cast<uint32_t>(out.msgs.size()));
     out.msgs.push_back(kernel_msg(NFT_MSG_NEWSET, fam, kCreate, m.size(),
@@ -181,7 +220,7 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     for (const auto& r : c->rules) {
       if (!r.vis.active_next()) continue;
       h.event = NFT_MSG_NEWRULE;
-      nfnl::Message m = nftables::fill_rule(h, t, *c, r, 0);
+      nfnl::Message m = nftables::fill_rule(h, t, *c, request_form(r), 0);
       RulePtr nr(nftnl_rule_alloc());
       if (nftnl_rule_nlmsg_parse(hdr(m), nr.get()) < 0)
         return failf(EINVAL, "rule {} in chain {} {}: cannot re-encode it", r.handle, where, c->name);
