@@ -179,16 +179,19 @@ class Testbed:
                 raise RuntimeError(f"nfbpfd did not start (log {self.log_path})")
             time.sleep(0.01)
 
-    def placement(self, family: str, table: str, chain: str) -> str:
-        """hybrid: where nfbpfd runs a chain ("bpf", "kernel", ...; "" when unknown)."""
+    def placements(self) -> dict[tuple[str, str, str], tuple[str, bool]]:
+        """hybrid: where nfbpfd runs each chain, (family, table, chain) -> (where, is a base chain);
+        where is "bpf", "kernel", "bpf+kernel" or "none" (`nfbpf status -j`; empty when it cannot tell)."""
         r = _sh([self.nfbpf_cli, "--socket", self.socket_path, "status", "-j"])
         try:
-            for p in json.loads(r.stdout).get("placement", []):
-                if p["family"] == family and p["table"] == table and p["chain"] == chain:
-                    return p["where"]
-        except (ValueError, KeyError):
-            pass
-        return ""
+            return {(p["family"], p["table"], p["chain"]): (p["where"], bool(p.get("base")))
+                    for p in json.loads(r.stdout).get("placement", [])}
+        except (ValueError, KeyError, TypeError):
+            return {}
+
+    def placement(self, family: str, table: str, chain: str) -> str:
+        """hybrid: where nfbpfd runs a chain ("bpf", "kernel", ...; "" when unknown)."""
+        return self.placements().get((family, table, chain), ("", False))[0]
 
     def daemon_alive(self) -> bool:
         return self.daemon is not None and self.daemon.poll() is None
@@ -439,6 +442,10 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
     res["kernel"] = dk
     # How many probes reached prerouting at all (the others were dropped by the IP stack first).
     res["arrived"] = dk.get("vhead#1.0", [0])[0]
+    if tb.offload == "hybrid":
+        # The case's rule is the only user rule: it, and every packet that reached its chain (all
+        # that arrived: vhead drops only the sentinel), count where its chain ran.
+        res["shares"] = _experiment_shares(res.get("placement", ""), res["arrived"], dk.get("probe#0.0"))
     if dk == dn:
         res["status"] = "equal"
         return res
@@ -446,6 +453,47 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
     res["nfbpf"] = dn
     res["differing_probes"] = _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s)
     return res
+
+
+def _side_of(where: str) -> str:
+    """A placement as a share bucket: "bpf", "kernel", "both" (a regular chain reached from base
+    chains on both sides runs on both) or "" (runs nowhere / unknown)."""
+    return {"bpf": "bpf", "kernel": "kernel", "bpf+kernel": "both"}.get(where, "")
+
+
+def _experiment_shares(where: str, arrived: int, rule_counter: list[int] | None) -> dict:
+    side = _side_of(where)
+    out = collections.Counter()
+    if side:
+        out[f"rules_{side}"] += 1
+        out[f"packets_{side}"] += arrived
+        if rule_counter:   # the rule's first counter (its own or the appended one): its matches
+            out[f"matches_{side}"] += rule_counter[0]
+    return dict(out)
+
+
+def dump_shares(placements: dict, counters: dict, arrived: int) -> dict:
+    """Hybrid shares of one shell dump (harness table left out): its rules by where their chain ran,
+    rule matches (packets counted by the counter after each rule's matches) by where they were
+    counted, and the packets that reached prerouting by who decided them — BPF when every base chain
+    of the dump ran as BPF, the kernel when every one ran in the kernel, "both" when a packet went
+    through chains on both sides."""
+    out = collections.Counter()
+    for key, (pk, _by) in counters.items():
+        chain_id, _, _ = key.rpartition("#")
+        fam, table, chain = chain_id.split(" ", 2)
+        if table == SENTINEL_TABLE:
+            continue
+        side = _side_of(placements.get((fam, table, chain), ("", False))[0])
+        if side and key.endswith(".0"):
+            out[f"rules_{side}"] += 1
+        if side:
+            out[f"matches_{side}"] += pk
+    bases = {_side_of(w) for (_f, table, _c), (w, base) in placements.items()
+             if table != SENTINEL_TABLE and base and w in ("bpf", "kernel")}
+    if bases:
+        out["packets_" + (bases.pop() if len(bases) == 1 else "both")] += arrived
+    return dict(out)
 
 
 def _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s, limit: int = 5) -> list[dict]:
@@ -645,6 +693,8 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
     dn = {k: v for k, v in _delta(after["N"], base["N"]).items() if k != SENTINEL_KEY}
     res["arrived"] = dk.get(ARRIVAL_KEY, [0])[0]
     res["rules_counted"] = sum(1 for k, v in dk.items() if v[0] and SENTINEL_TABLE not in k)
+    if tb.offload == "hybrid":
+        res["shares"] = dump_shares(tb.placements(), dk, res["arrived"])
     if dk == dn:
         res["status"] = "equal"
         return res

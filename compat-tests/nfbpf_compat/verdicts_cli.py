@@ -13,25 +13,13 @@ import time
 
 from . import cases as cases_mod
 from . import orchestrator
+from . import verdict_batch
 from . import verdicts as vd
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(HERE)
 DOC = os.path.join(REPO, "docs", "compat.md")
 BEGIN, END = "<!-- verdicts:begin -->", "<!-- verdicts:end -->"
-
-
-def _find_probe_gen(build: str | None) -> str | None:
-    cands = [build] if build else sorted((os.path.join(REPO, d) for d in os.listdir(REPO) if d.startswith("build")),
-                                         key=lambda d: -os.path.getmtime(d))
-    for d in cands:
-        # tools/ since the probe generator stopped being installed with the programs in bin/;
-        # bin/ for build directories configured before that.
-        for sub in ("tools", "bin"):
-            p = os.path.join(d, sub, "nfbpf_probe_gen")
-            if os.access(p, os.X_OK):
-                return p
-    return None
 
 
 def blur(reason: str) -> str:
@@ -47,7 +35,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="run.sh --verdicts")
     ap.add_argument("--filter", action="append", help="case id substring or glob (repeatable)")
     ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
-    ap.add_argument("--probe-gen", help="path of nfbpf_probe_gen")
+    ap.add_argument("--probe-gen", help=argparse.SUPPRESS)   # ignored: probes come from nfbpf verify --batch
     ap.add_argument("--max-set-elements", type=int, default=16)
     ap.add_argument("--no-dumps", action="store_true", help="tests-py cases only")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many experiments")
@@ -69,12 +57,12 @@ def main(argv: list[str]) -> int:
         print("needs root (network namespaces)", file=sys.stderr)
         return 2
     bins = orchestrator.find_nfbpf(REPO, args.nfbpf_build)
-    # The probe generator must come from the same build as the daemon: probes are made by the
+    # `nfbpf verify --batch` comes from the same build as the daemon: its probes are made by the
     # same lowering the daemon runs, so mixing builds would test one IR with another's probes.
     build = os.path.dirname(os.path.dirname(bins.nfbpfd)) if bins else None
-    gen = args.probe_gen or (_find_probe_gen(build) if build else None)
-    if bins is None or gen is None:
-        print("needs nfbpfd/nfbpf-run/shim and nfbpf_probe_gen built", file=sys.stderr)
+    gen = os.path.join(build, "bin", "nfbpf") if build else None
+    if bins is None or not os.access(gen, os.X_OK):
+        print("needs nfbpfd/nfbpf-run/shim and nfbpf (verify --batch) built", file=sys.stderr)
         return 2
     cases = cases_mod.select(cases_mod.tests_py_cases(cases_mod.SUITE_ROOT), args.filter, False)
     if not args.no_dumps:
@@ -82,7 +70,8 @@ def main(argv: list[str]) -> int:
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "verdicts-nfbpfd.log")
     open(log, "w").close()
-    tb = vd.Testbed(build, gen, log, args.offload)
+    # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`).
+    tb = verdict_batch.Batch(build, log, args.offload)
     experiments: dict[str, dict] = {}
     per_case: dict[str, str] = {}
     t0 = time.monotonic()
@@ -91,10 +80,10 @@ def main(argv: list[str]) -> int:
         for c in cases:
             if c["kind"] == "dump":
                 key, rule = "dump:" + c["file"], c["id"]
-                run = lambda: vd.run_dump(tb, c["file"], args.max_set_elements)
+                run = lambda: verdict_batch.run_dump(tb, c["file"], args.max_set_elements)
             else:
                 family, table, key, cmds, rule = vd.case_ruleset(c)
-                run = lambda: vd.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
+                run = lambda: verdict_batch.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
             if key not in experiments:
                 if args.limit and len(experiments) >= args.limit:
                     break
@@ -114,7 +103,8 @@ def main(argv: list[str]) -> int:
         tb.close()
     wall = time.monotonic() - t0
     doc = {"meta": {"when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "wall_s": round(wall, 1),
-                    "nfbpfd": bins.nfbpfd, "probe_gen": gen, "max_set_elements": args.max_set_elements},
+                    "nfbpfd": bins.nfbpfd, "probe_gen": gen, "max_set_elements": args.max_set_elements,
+                    "offload": args.offload},
            "cases": [{"id": cid, "group": _group(cid), "experiment": k} for cid, k in per_case.items()],
            "experiments": experiments}
     with open(os.path.join(args.out, "verdicts.json"), "w", encoding="utf-8") as f:
@@ -166,8 +156,8 @@ def render(doc: dict) -> str:
            f"set probes capped at {m['max_set_elements']} elements per set); raw results: "
            "`compat-tests/out/verdicts.json`. How it works: `compat-tests/nfbpf_compat/verdicts.py`.", "",
            "Each tests-py case's rule runs in a prerouting chain (its own hook replaced: every injected frame "
-           "reaches prerouting) of a kernel-filtered namespace and of an `nfbpfd --offload=strict` namespace; "
-           "`nfbpf_probe_gen` (eval::rule_probes on the rule as the kernel holds it) makes the packets that just "
+           f"reaches prerouting) of a kernel-filtered namespace and of an `nfbpfd --offload={m.get('offload', 'strict')}` namespace; "
+           "`nfbpf verify --batch` (eval::rule_probes on the rule as the kernel holds it) makes the packets that just "
            "match and just miss each boundary; they go out over veth with AF_PACKET and every counter of the "
            "table (the rule's own, a fall-through counter after it, an accepted-packets counter in a later "
            "chain) is compared. Cases that differ only in their original chain share one experiment. "
@@ -183,7 +173,7 @@ def render(doc: dict) -> str:
            "objects).", "",
            "A mismatch is printed with the first differing probes (frame as sent, Ethernet header "
            "included, and the counters that moved on each side). Counter keys: `chain#rule.nth`.", "",
-           "| group | cases | kernel accepts | offloaded | verdict-equal | mismatch | generic packets only | no probes | refused | packets sent (per side) |",
+           f"| group | cases | kernel accepts | {'nfbpfd accepts' if m.get('offload') == 'hybrid' else 'offloaded'} | verdict-equal | mismatch | generic packets only | no probes | refused | packets sent (per side) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     tot = collections.Counter()
     for g, r in rows.items():
@@ -203,6 +193,7 @@ def render(doc: dict) -> str:
     for (g, r), n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
         cell = r.replace("|", "\\|")
         out.append(f"| {g} | {n} | {cell} |")
+    out += hybrid_shares_section(doc)
     out += ["", "### Mismatches", ""]
     if not mism:
         out.append("None.")
@@ -213,6 +204,54 @@ def render(doc: dict) -> str:
                        f"kernel {json.dumps(p.get('kernel'))} / nfbpf {json.dumps(p.get('nfbpf'))}")
     out.append(END)
     return "\n".join(out) + "\n"
+
+
+SHARE_KEYS = ("rules_bpf", "rules_kernel", "rules_both", "packets_bpf", "packets_kernel", "packets_both",
+              "matches_bpf", "matches_kernel", "matches_both")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "–"
+
+
+def hybrid_shares_section(doc: dict) -> list[str]:
+    """Hybrid runs: per suite (group), the share of rules nfbpfd ran as BPF and of packets BPF decided
+    (each distinct experiment once, in the group of its first case; refused or kernel-refused
+    experiments have no shares)."""
+    ex = doc["experiments"]
+    if not any("shares" in e for e in ex.values()):
+        return []
+    rows: dict[str, collections.Counter] = collections.OrderedDict()
+    for k, e in ex.items():
+        if "shares" not in e:
+            continue
+        r = rows.setdefault(_group(e["first_case"]), collections.Counter())
+        r["experiments"] += 1
+        r.update({k2: v for k2, v in e["shares"].items() if k2 in SHARE_KEYS})
+    out = ["", "### Hybrid mode: where the rules ran and who decided the packets", "",
+           "Per suite, over the experiments both sides loaded (each distinct experiment once). Rules: a "
+           "tests-py experiment has one (the case's rule), a dump all of its rules; each counts where "
+           "`nfbpf status` placed its chain (\"both\": a regular chain reached from a BPF and a kernel "
+           "base chain runs on both sides). Packets: those that reached prerouting (the arrival counter). "
+           "A tests-py packet is decided where the case's chain ran; a dump's packet in BPF when every base "
+           "chain of the dump ran as BPF, in the kernel when every one ran in the kernel, \"both\" when "
+           "it crossed chains on both sides. Rule matches: packets counted right after each rule's matches, "
+           "by the side that counted them.", "",
+           "| suite | experiments | rules in BPF | rules in kernel | rules on both | rules offloaded | "
+           "packets decided in BPF | in kernel | crossing both | packets decided in BPF (share) | "
+           "rule matches BPF / kernel |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    tot = collections.Counter()
+    for g, r in list(rows.items()) + [("**total**", tot)]:
+        if r is not tot:
+            tot.update(r)
+        rules = r["rules_bpf"] + r["rules_kernel"] + r["rules_both"]
+        pk = r["packets_bpf"] + r["packets_kernel"] + r["packets_both"]
+        out.append(f"| {g} | {r['experiments']} | {r['rules_bpf']} | {r['rules_kernel']} | {r['rules_both']} | "
+                   f"{_pct(r['rules_bpf'], rules)} | {r['packets_bpf']} | {r['packets_kernel']} | "
+                   f"{r['packets_both']} | {_pct(r['packets_bpf'], pk)} | "
+                   f"{r['matches_bpf']} / {r['matches_kernel']} |")
+    return out
 
 
 def write_section(path: str, section: str) -> None:
