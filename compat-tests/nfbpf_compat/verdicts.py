@@ -33,6 +33,7 @@ import subprocess
 import time
 
 from . import cases as cases_mod
+from . import replies as rp
 
 CLONE_NEWNET = 0x40000000
 RECV_DEV = "p1"
@@ -112,9 +113,15 @@ def sentinel_frame(v6: bool) -> bytes:
 class Testbed:
     """Three namespaces, two veth pairs, nfbpfd in N. Everything is removed by close()."""
 
-    def __init__(self, nfbpf_build: str, probe_gen: str, log_path: str, offload: str = "strict"):
+    def __init__(self, nfbpf_build: str, probe_gen: str, log_path: str, offload: str = "strict",
+                 replies: bool = False):
         tag = secrets.token_hex(3)
         self.offload = offload   # nfbpfd --offload=MODE (hybrid: chains BPF cannot run stay in N's kernel)
+        # --replies (replies.py): receivers answer and forward; what comes back is compared. The
+        # receive device is then called eth0, the interface tests-py's nat rules name.
+        self.replies = replies
+        self.recv_dev = "eth0" if replies else RECV_DEV
+        self.rx: dict[str, socket.socket] = {}
         self.nfbpf_cli = os.path.join(nfbpf_build, "bin", "nfbpf")
         self.ns = {k: f"nfbpf-verdict-{k}-{tag}" for k in ("S", "K", "N")}
         self.nfbpfd = os.path.join(nfbpf_build, "bin", "nfbpfd")
@@ -135,10 +142,13 @@ class Testbed:
         S = self.ns["S"]
         for side, dev in (("K", "k0"), ("N", "n0")):
             R = self.ns[side]
-            _checked(["ip", "-n", R, "link", "add", RECV_DEV, "index", str(RECV_IFINDEX), "address", RECV_MAC,
+            _checked(["ip", "-n", R, "link", "add", self.recv_dev, "index", str(RECV_IFINDEX), "address", RECV_MAC,
                       "type", "veth", "peer", "name", dev, "address", SENDER_MAC, "netns", S])
             _checked(["ip", "-n", R, "link", "set", "lo", "up"])
-            _checked(["ip", "-n", R, "link", "set", RECV_DEV, "up"])
+            _checked(["ip", "-n", R, "link", "set", self.recv_dev, "up"])
+            if self.replies:
+                for argv in rp.receiver_setup(self.recv_dev, SENDER_MAC):
+                    _checked(["ip", "netns", "exec", R, *argv])
             _checked(["ip", "-n", S, "link", "set", dev, "up"])
             # The sender's kernel sends nothing of its own (no IPv6 autoconfiguration, no
             # addresses); the receiver keeps IPv6 on, or ip6_rcv drops every IPv6 probe.
@@ -159,6 +169,8 @@ class Testbed:
                     s.setsockopt(263, 20, 1)  # SOL_PACKET, PACKET_QDISC_BYPASS  # frames go out as built
                     s.bind((dev, 0))
                     self.tx[side] = s
+                    if self.replies:
+                        self.rx[side] = rp.open_capture(dev)
             finally:
                 if libc.setns(home, CLONE_NEWNET) != 0:
                     raise SystemExit("cannot return to the original network namespace")
@@ -214,7 +226,7 @@ class Testbed:
 
     def close(self) -> None:
         self.stop_daemon()
-        for s in self.tx.values():
+        for s in list(self.tx.values()) + list(self.rx.values()):
             s.close()
         for ns in reversed(self.created):
             _sh(["ip", "netns", "del", ns])
@@ -233,8 +245,8 @@ class Testbed:
     def send(self, side: str, frame: bytes) -> None:
         self.tx[side].send(frame)
 
-    def gen_probes(self, family: str, table: str, max_elems: int = 16):
-        p = _sh(["ip", "netns", "exec", self.ns["K"], self.probe_gen, family, table, "probe", RECV_DEV, RECV_MAC,
+    def gen_probes(self, family: str, table: str, max_elems: int = 16, chain: str = "probe"):
+        p = _sh(["ip", "netns", "exec", self.ns["K"], self.probe_gen, family, table, chain, self.recv_dev, RECV_MAC,
                  str(max_elems)], timeout=60)
         probes = []
         for line in p.stdout.splitlines():
@@ -414,6 +426,13 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
     if tb.offload == "hybrid":
         res["placement"] = tb.placement(family, table, "probe")
     rc, probes, err = tb.gen_probes(family, table, max_elems)
+    if rc != 0 and tb.replies:
+        # nat and reject rules: probes for the rule's matches alone (its statement cut off), so
+        # that NAT'd and rejected packets are among those whose replies are compared.
+        rc2, probes2 = _match_only_probes(tb, family, rule, max_elems)
+        if rc2 == 0 and probes2:
+            rc, probes = 0, probes2
+            res["match_only_probes"] = True
     if rc != 0 and tb.offload == "hybrid" and res.get("placement") == "kernel":
         # The probe generator reads rules through the translator, which refuses what placed the
         # chain in the kernel (nat, reject): the generic packets still compare both sides.
@@ -428,8 +447,11 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
     res["probes"] = len(probes)
     v6s = family == "ip6"
     base = _settle(tb, family, table, ["K", "N"], 0)
+    if tb.replies:
+        rp.collect(tb.rx)
     _send_all(tb, [p[0] for p in probes], v6s)
     after = _settle(tb, family, table, ["K", "N"], 1)
+    replies_equal = _compare_replies(tb, res)
     if after["K"] is None or after["N"] is None:
         res["status"] = "harness-error"
         res["detail"] = "cannot list the table after sending: " + (
@@ -446,13 +468,46 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
         # The case's rule is the only user rule: it, and every packet that reached its chain (all
         # that arrived: vhead drops only the sentinel), count where its chain ran.
         res["shares"] = _experiment_shares(res.get("placement", ""), res["arrived"], dk.get("probe#0.0"))
-    if dk == dn:
+    if dk == dn and replies_equal:
         res["status"] = "equal"
         return res
     res["status"] = "mismatch"
     res["nfbpf"] = dn
-    res["differing_probes"] = _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s)
+    if dk != dn:
+        res["differing_probes"] = _replay_one_by_one(tb, family, table, cmds, rule, probes, v6s)
     return res
+
+
+def _compare_replies(tb: Testbed, res: dict) -> bool:
+    """--replies: what both receivers sent back during the send, compared (recorded in res)."""
+    if not tb.replies:
+        return True
+    equal, summary = rp.compare(rp.collect(tb.rx))
+    res["replies"] = summary
+    return equal
+
+
+NAT_OR_REJECT = re.compile(r"\s*\b(dnat|snat|redirect|masquerade|reject)\b.*$")
+
+
+def _match_only_probes(tb: Testbed, family: str, rule: str, max_elems: int):
+    """Probes for the matches of a nat/reject rule (statement cut off), made from a scratch table
+    with a regular chain in K (no hook: it sees no packet). (rc, probes); rc != 0 when the cut rule
+    does not load alone (it names the case's sets, ...)."""
+    match = NAT_OR_REJECT.sub("", rule).strip()
+    if not match or match == rule.strip():
+        return 1, []
+    scratch = "nfbpf_probe_src"
+    tb.nft("K", ["add", "table", family, scratch])
+    try:
+        if tb.nft("K", ["add", "chain", family, scratch, "probe"]).returncode != 0:
+            return 1, []
+        if tb.nft("K", ["add", "rule", family, scratch, "probe", match]).returncode != 0:
+            return 1, []
+        rc, probes, _err = tb.gen_probes(family, scratch, max_elems)
+        return rc, probes
+    finally:
+        tb.nft("K", ["delete", "table", family, scratch])
 
 
 def _side_of(where: str) -> str:
@@ -670,7 +725,7 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
             return res
     probes = []
     for fam, name in tables:
-        q = _sh(["ip", "netns", "exec", tb.ns["K"], tb.probe_gen, fam, name, "*", RECV_DEV, RECV_MAC, str(max_elems)],
+        q = _sh(["ip", "netns", "exec", tb.ns["K"], tb.probe_gen, fam, name, "*", tb.recv_dev, RECV_MAC, str(max_elems)],
                 timeout=120)
         if q.returncode != 0:
             res["status"] = "no-probes"
@@ -683,8 +738,11 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
     probes += [(f, False, f"generic packet {i}") for i, f in enumerate(generic_frames())]
     res["probes"] = len(probes)
     base = _settle_all(tb, 0)
+    if tb.replies:
+        rp.collect(tb.rx)
     _send_all(tb, [p[0] for p in probes], False)
     after = _settle_all(tb, 1)
+    replies_equal = _compare_replies(tb, res)
     if after["K"] is None or after["N"] is None or base["K"] is None or base["N"] is None:
         res["status"] = "harness-error"
         res["detail"] = "cannot list the ruleset"
@@ -695,10 +753,12 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
     res["rules_counted"] = sum(1 for k, v in dk.items() if v[0] and SENTINEL_TABLE not in k)
     if tb.offload == "hybrid":
         res["shares"] = dump_shares(tb.placements(), dk, res["arrived"])
-    if dk == dn:
+    if dk == dn and replies_equal:
         res["status"] = "equal"
         return res
     res["status"] = "mismatch"
+    if dk == dn:
+        return res
     res["differing_counters"] = {k: [dk.get(k), dn.get(k)] for k in sorted(set(dk) | set(dn)) if dk.get(k) != dn.get(k)}
     # One probe at a time, on a fresh load, to name the packets.
     for side in ("K", "N"):

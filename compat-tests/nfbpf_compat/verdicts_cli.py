@@ -45,6 +45,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--report-only", action="store_true", help="render OUT/verdicts.json again (no run)")
     ap.add_argument("--offload", default="strict", choices=["strict", "hybrid"],
                     help="nfbpfd's --offload mode (hybrid: each experiment records where its probe chain ran)")
+    ap.add_argument("--replies", action="store_true",
+                    help="receivers answer and forward; the frames they send back (a reject's ICMP error or "
+                         "TCP reset, NAT'd packets forwarded with their rewritten addresses) are compared too "
+                         "(replies.py; runs on the Python testbed of verdicts.py with nfbpf_probe_gen)")
     args = ap.parse_args(argv)
     if args.report_only:
         with open(os.path.join(args.out, "verdicts.json"), encoding="utf-8") as f:
@@ -70,8 +74,18 @@ def main(argv: list[str]) -> int:
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "verdicts-nfbpfd.log")
     open(log, "w").close()
-    # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`).
-    tb = verdict_batch.Batch(build, log, args.offload)
+    # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`); --replies on
+    # the Python testbed (verdicts.Testbed), which captures what the receivers send back.
+    if args.replies:
+        gen = os.path.join(build, "tools", "nfbpf_probe_gen")
+        if not os.access(gen, os.X_OK):
+            print("--replies needs nfbpf_probe_gen built (target nfbpf_probe_gen)", file=sys.stderr)
+            return 2
+        tb = vd.Testbed(build, gen, log, args.offload, replies=True)
+        driver = vd
+    else:
+        tb = verdict_batch.Batch(build, log, args.offload)
+        driver = verdict_batch
     experiments: dict[str, dict] = {}
     per_case: dict[str, str] = {}
     t0 = time.monotonic()
@@ -80,10 +94,10 @@ def main(argv: list[str]) -> int:
         for c in cases:
             if c["kind"] == "dump":
                 key, rule = "dump:" + c["file"], c["id"]
-                run = lambda: verdict_batch.run_dump(tb, c["file"], args.max_set_elements)
+                run = lambda: driver.run_dump(tb, c["file"], args.max_set_elements)
             else:
                 family, table, key, cmds, rule = vd.case_ruleset(c)
-                run = lambda: verdict_batch.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
+                run = lambda: driver.run_experiment(tb, family, table, cmds, rule, args.max_set_elements)
             if key not in experiments:
                 if args.limit and len(experiments) >= args.limit:
                     break
@@ -104,7 +118,7 @@ def main(argv: list[str]) -> int:
     wall = time.monotonic() - t0
     doc = {"meta": {"when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"), "wall_s": round(wall, 1),
                     "nfbpfd": bins.nfbpfd, "probe_gen": gen, "max_set_elements": args.max_set_elements,
-                    "offload": args.offload},
+                    "offload": args.offload, "replies": args.replies},
            "cases": [{"id": cid, "group": _group(cid), "experiment": k} for cid, k in per_case.items()],
            "experiments": experiments}
     with open(os.path.join(args.out, "verdicts.json"), "w", encoding="utf-8") as f:
@@ -194,6 +208,7 @@ def render(doc: dict) -> str:
         cell = r.replace("|", "\\|")
         out.append(f"| {g} | {n} | {cell} |")
     out += hybrid_shares_section(doc)
+    out += replies_section(doc)
     out += ["", "### Mismatches", ""]
     if not mism:
         out.append("None.")
@@ -251,6 +266,51 @@ def hybrid_shares_section(doc: dict) -> list[str]:
                    f"{_pct(r['rules_bpf'], rules)} | {r['packets_bpf']} | {r['packets_kernel']} | "
                    f"{r['packets_both']} | {_pct(r['packets_bpf'], pk)} | "
                    f"{r['matches_bpf']} / {r['matches_kernel']} |")
+    return out
+
+
+def replies_section(doc: dict) -> list[str]:
+    """--replies runs: per suite, the frames the receivers sent back, by kind, compared."""
+    ex = doc["experiments"]
+    if not any("replies" in e for e in ex.values()):
+        return []
+    rows: dict[str, collections.Counter] = collections.OrderedDict()
+    kinds_seen: collections.Counter = collections.Counter()
+    for e in ex.values():
+        if "replies" not in e:
+            continue
+        r = rows.setdefault(_group(e["first_case"]), collections.Counter())
+        rep = e["replies"]
+        r["experiments"] += 1
+        r["frames"] += rep.get("frames", 0)
+        r["differ"] += 1 if "only_kernel" in rep else 0
+        r["match-only probes"] += 1 if e.get("match_only_probes") else 0
+        for k, n in rep.get("kinds", {}).items():
+            r[k] += n
+            kinds_seen[k] += n
+    fwd_examples: collections.Counter = collections.Counter()
+    for e in ex.values():
+        fwd_examples.update(e.get("replies", {}).get("forwarded_to", {}))
+    out = ["", "### Replies: what the receivers sent back (`--replies`)", "",
+           "Each receiver has a local address, routes back to the sender, forwarding on and ICMP rate limits "
+           "off; every frame it sends back during an experiment (ICMP errors with the quoted packet, TCP "
+           "resets with seq/ack, forwarded packets with NAT's rewritten addresses and ports, echo replies) "
+           "is captured on the sender's side and the kernel side's and nfbpfd side's frames are compared "
+           "as multisets (IPv4 id/checksum and IPv6 flow label zeroed; ND/MLD left out; "
+           "`compat-tests/nfbpf_compat/replies.py`). Nat and reject rules get probes made for their "
+           "matches alone (statement cut off) when the probe generator refuses the whole rule.", "",
+           "| suite | experiments | frames compared (per side) | experiments whose replies differ | "
+           "match-only probes | frames by kind (kernel side) |",
+           "|---|---:|---:|---:|---:|---|"]
+    tot = collections.Counter()
+    for g, r in list(rows.items()) + [("**total**", tot)]:
+        if r is not tot:
+            tot.update(r)
+        kinds = ", ".join([f"{k} {r[k]}" for k, _ in kinds_seen.most_common() if r[k]][:10])
+        out.append(f"| {g} | {r['experiments']} | {r['frames']} | {r['differ']} | {r['match-only probes']} | {kinds} |")
+    if fwd_examples:
+        out += ["", "Forwarded packets seen most often (destination as it left the receiver, NAT applied): "
+                + ", ".join(f"`{d}` {n}" for d, n in fwd_examples.most_common(6)) + "."]
     return out
 
 
