@@ -81,9 +81,29 @@ void write_quota_consumed(std::vector<store::ExprAttr>& attrs, uint64_t consumed
   attrs.insert(at, store::ExprAttr{.type = NFTA_QUOTA_CONSUMED, .payload = be64(consumed)});
 }
 
-void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source) {
+void write_quota_state(std::vector<store::ExprAttr>& attrs, uint64_t consumed) {
+  // nft_quota_do_dump: `consumed` grows with every packet (nft_overquota adds before comparing),
+  // but the dump caps it at the quota and reports DEPLETED from there on.
+  uint64_t bytes = 0;
+  for (const auto& a : attrs)
+    if (a.type == NFTA_QUOTA_BYTES && a.payload.size() == 8)
+      for (uint8_t b : a.payload) bytes = (bytes << 8) | b;
+  const bool depleted = consumed >= bytes;
+  write_quota_consumed(attrs, depleted ? bytes : consumed);
+  for (auto& a : attrs)
+    if (a.type == NFTA_QUOTA_FLAGS && a.payload.size() == 4)
+      a.payload[3] = static_cast<uint8_t>(depleted ? (a.payload[3] | NFT_QUOTA_F_DEPLETED)
+                                                   : (a.payload[3] & ~NFT_QUOTA_F_DEPLETED));
+}
+
+void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source, const ObjectQuotaSource& objects) {
   for (auto& t : rs.tables) {
     if (!t->vis.cur) continue;
+    if (objects)
+      for (auto& o : t->objects) {
+        if (!o->vis.cur || o->type != NFT_OBJECT_QUOTA) continue;
+        if (auto v = objects(t->family, t->name, o->name)) write_quota_state(o->data, *v);
+      }
     for (auto& c : t->chains) {
       if (!c->vis.cur) continue;
       for (auto& r : c->rules) {
@@ -91,20 +111,7 @@ void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source) {
         size_t nth = 0;
         for (auto& e : r.exprs) {
           if (e.name != "quota") continue;
-          auto v = source(t->family, t->name, c->name, r.handle, nth++);
-          if (!v) continue;
-          write_quota_consumed(e.data, *v);
-          // nft_quota_do_dump reports DEPLETED once consumed >= quota.
-          uint64_t bytes = 0;
-          for (const auto& a : e.data)
-            if (a.type == NFTA_QUOTA_BYTES && a.payload.size() == 8)
-              for (uint8_t b : a.payload) bytes = (bytes << 8) | b;
-          for (auto& a : e.data)
-            if (a.type == NFTA_QUOTA_FLAGS && a.payload.size() == 4) {
-              const bool depleted = *v >= bytes;
-              a.payload[3] = static_cast<uint8_t>(depleted ? (a.payload[3] | NFT_QUOTA_F_DEPLETED)
-                                                           : (a.payload[3] & ~NFT_QUOTA_F_DEPLETED));
-            }
+          if (auto v = source(t->family, t->name, c->name, r.handle, nth++)) write_quota_state(e.data, *v);
         }
       }
     }

@@ -38,9 +38,19 @@ void refresh_rule_counters(store::Ruleset& rs, const CounterSource& source,
 using QuotaSource = std::function<std::optional<uint64_t>(uint8_t nfproto, std::string_view table,
                                                           std::string_view chain, uint64_t handle, size_t nth)>;
 
+// Bytes a named quota object (`quota q1 { over 300 bytes }`) has consumed; nullopt keeps the stored value.
+using ObjectQuotaSource = std::function<std::optional<uint64_t>(uint8_t nfproto, std::string_view table,
+                                                                std::string_view name)>;
+
 // Rewrites NFTA_QUOTA_CONSUMED of every committed rule's quota expressions (`quota 1 mbytes used
-// 640 bytes`); an absent attribute is inserted after NFTA_QUOTA_BYTES, where the kernel dumps it.
-void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source);
+// 640 bytes`) and, when `objects` is given, of every committed quota object, as the kernel dumps
+// them (write_quota_state).
+void refresh_rule_quotas(store::Ruleset& rs, const QuotaSource& source, const ObjectQuotaSource& objects = {});
+// NFTA_QUOTA_CONSUMED alone; an absent attribute is inserted after NFTA_QUOTA_BYTES, where the
+// kernel dumps it.
 void write_quota_consumed(std::vector<store::ExprAttr>& attrs, uint64_t consumed);
+// What nft_quota_do_dump reports for `consumed` bytes: CONSUMED capped at the quota, and the
+// DEPLETED flag set once it is reached (cleared below it).
+void write_quota_state(std::vector<store::ExprAttr>& attrs, uint64_t consumed);
 
 }  // namespace nfbpf::offload

@@ -91,5 +91,45 @@ TEST(CounterListing, NamedCounterObjectsGetLiveValues) {
   EXPECT_TRUE(rs.tables.front()->objects.back()->data.empty());
 }
 
+// nft_quota_do_dump: CONSUMED capped at the quota, DEPLETED from there on (and cleared below it).
+TEST(CounterListing, QuotaStateIsCappedAndFlaggedAsTheKernelDumpsIt) {
+  std::vector<store::ExprAttr> q{{.type = NFTA_QUOTA_BYTES, .payload = be64(300)},
+                                 {.type = NFTA_QUOTA_FLAGS, .payload = {0, 0, 0, NFT_QUOTA_F_INV}}};
+  write_quota_state(q, 640);
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(q[1].type, NFTA_QUOTA_CONSUMED);  // between BYTES and FLAGS, where the kernel puts it
+  EXPECT_EQ(q[1].be64(), 300u);
+  EXPECT_EQ(q[2].payload[3], NFT_QUOTA_F_INV | NFT_QUOTA_F_DEPLETED);
+  write_quota_state(q, 299);
+  EXPECT_EQ(q[1].be64(), 299u);
+  EXPECT_EQ(q[2].payload[3], NFT_QUOTA_F_INV);
+}
+
+TEST(CounterListing, NamedQuotaObjectsGetLiveConsumedBytes) {
+  store::Ruleset rs;
+  auto t = std::make_unique<store::Table>();
+  t->family = NFPROTO_IPV4;
+  t->name = "t";
+  t->vis = {.cur = true, .next = true};
+  auto q = std::make_unique<store::Object>();
+  q->name = "q";
+  q->type = NFT_OBJECT_QUOTA;
+  q->vis = {.cur = true, .next = true};
+  q->data = {{.type = NFTA_QUOTA_BYTES, .payload = be64(1000)}};
+  t->objects.push_back(std::move(q));
+  rs.tables.push_back(std::move(t));
+  refresh_rule_quotas(
+      rs, [](uint8_t, std::string_view, std::string_view, uint64_t, size_t) { return std::nullopt; },
+      [](uint8_t, std::string_view tn, std::string_view name) -> std::optional<uint64_t> {
+        EXPECT_EQ(tn, "t");
+        EXPECT_EQ(name, "q");
+        return 256;
+      });
+  const auto& data = rs.tables.front()->objects.front()->data;
+  ASSERT_EQ(data.size(), 2u);
+  EXPECT_EQ(data[1].type, NFTA_QUOTA_CONSUMED);
+  EXPECT_EQ(data[1].be64(), 256u);
+}
+
 }  // namespace
 }  // namespace nfbpf::offload

@@ -600,6 +600,31 @@ void OffloadHook::reset_rule_quota(uint8_t nfproto, std::string_view table, std:
     log::warn("offload: resetting quota slot {}: {}", *slot, w.error().describe());
 }
 
+std::optional<uint64_t> OffloadHook::object_quota_used(uint8_t nfproto, std::string_view table,
+                                                       std::string_view name) const {
+  if (!rt_) return std::nullopt;
+  // Keyed as codegen keys a quota object's slot (compile.cpp, ObjectRef); none: no running rule uses it.
+  auto slot = rt_->slots.quotas.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {},
+                                                    0, 0, fmt::format("quota:{}", name)});
+  if (!slot) return std::nullopt;
+  uint64_t used = 0;
+  if (!rt_->quotas.lookup(&*slot, &used)) return std::nullopt;
+  return used;
+}
+
+bool OffloadHook::reset_object_quota(uint8_t nfproto, std::string_view table, std::string_view name) {
+  if (!rt_) return false;
+  auto slot = rt_->slots.quotas.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {},
+                                                    0, 0, fmt::format("quota:{}", name)});
+  if (!slot) return false;
+  const uint64_t zero = 0;
+  if (auto w = rt_->quotas.update(&*slot, &zero); !w) {
+    log::warn("offload: resetting quota slot {}: {}", *slot, w.error().describe());
+    return false;
+  }
+  return true;
+}
+
 bool OffloadHook::reset_object_counter(uint8_t nfproto, std::string_view table, std::string_view name) {
   auto slot = object_slot(nfproto, table, name);
   if (!slot) return false;
@@ -657,9 +682,12 @@ void OffloadHook::before_dump(store::Ruleset& cur) {
         return rule_counter(nfproto, t, c, h, nth);
       },
       [this](uint8_t nfproto, std::string_view t, std::string_view name) { return object_counter(nfproto, t, name); });
-  refresh_rule_quotas(cur, [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
-    return rule_quota_used(nfproto, t, c, h, nth);
-  });
+  refresh_rule_quotas(
+      cur,
+      [this](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+        return rule_quota_used(nfproto, t, c, h, nth);
+      },
+      [this](uint8_t nfproto, std::string_view t, std::string_view name) { return object_quota_used(nfproto, t, name); });
 }
 
 void OffloadHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {
@@ -691,9 +719,15 @@ void OffloadHook::after_reset(store::Ruleset& cur, std::span<const std::vector<u
     }
   }
   for (const ResetObject& ro : targets.objects) {
-    if (ro.type != NFT_OBJECT_COUNTER) continue;  // quotas: `used` is not offloaded yet
     store::Table* t = table_of(ro.nfproto, ro.table);
     if (!t) continue;
+    if (ro.type == NFT_OBJECT_QUOTA) {  // nft_quota_do_dump with reset: consumed back to zero, not depleted
+      for (auto& o : t->objects)
+        if (o->vis.cur && o->type == NFT_OBJECT_QUOTA && o->name == ro.name) write_quota_state(o->data, 0);
+      reset_object_quota(ro.nfproto, ro.table, ro.name);
+      continue;
+    }
+    if (ro.type != NFT_OBJECT_COUNTER) continue;
     for (auto& o : t->objects)
       if (o->vis.cur && o->type == NFT_OBJECT_COUNTER && o->name == ro.name) write_counter_attrs(o->data, {});
     reset_object_counter(ro.nfproto, ro.table, ro.name);

@@ -106,6 +106,9 @@ class OffloadHook final : public nftables::CommitHook {
   // behind a named counter object, are set to zero. False when nothing runs it.
   bool reset_rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
   bool reset_object_counter(uint8_t nfproto, std::string_view table, std::string_view name);
+  // A named quota object's consumed bytes / back to zero (`nft reset quota`), from its BPF slot.
+  std::optional<uint64_t> object_quota_used(uint8_t nfproto, std::string_view table, std::string_view name) const;
+  bool reset_object_quota(uint8_t nfproto, std::string_view table, std::string_view name);
 
   struct Stats {
     size_t compiled = 0;   // programs compiled and loaded by prepare() (cumulative)
