@@ -318,12 +318,17 @@ def read_counters(tb: Testbed, side: str, family: str, table: str) -> dict[str, 
 # Self-test of the comparison (CTest compat_verdicts_detects_difference): the nfbpf side's arrival
 # counter skips TCP, so every TCP probe must be reported as a difference.
 SABOTAGE = os.environ.get("NFBPF_VERDICTS_SABOTAGE") == "1"
+# Self-test of --replies: the nfbpf side rejects with another ICMP code (admin- instead of
+# host-prohibited). Counters cannot tell (same verdict); only the ICMP errors sent back show it.
+REPLIES_SABOTAGE = os.environ.get("NFBPF_REPLIES_SABOTAGE") == "1"
 
 
 def _load(tb: Testbed, side: str, family: str, table: str, cmds: list[str], rule: str):
     """None when loaded, else ("setup"|"rule", stderr)."""
     if SABOTAGE and side == "N":
         cmds = [c.replace(" vhead counter", " vhead meta l4proto != tcp counter") for c in cmds]
+    if REPLIES_SABOTAGE and side == "N":
+        rule = rule.replace("host-prohibited", "admin-prohibited")
     tb.nft(side, ["flush", "ruleset"])
     p = tb.nft(side, ["-f", "-"], stdin="\n".join(cmds) + "\n")
     if p.returncode != 0:
@@ -433,7 +438,7 @@ def run_experiment(tb: Testbed, family: str, table: str, cmds: list[str], rule: 
         if rc2 == 0 and probes2:
             rc, probes = 0, probes2
             res["match_only_probes"] = True
-    if rc != 0 and tb.offload == "hybrid" and res.get("placement") == "kernel":
+    if rc != 0 and ((tb.offload == "hybrid" and res.get("placement") == "kernel") or tb.replies):
         # The probe generator reads rules through the translator, which refuses what placed the
         # chain in the kernel (nat, reject): the generic packets still compare both sides.
         rc, probes = 0, []

@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="run.sh --verdicts")
     ap.add_argument("--filter", action="append", help="case id substring or glob (repeatable)")
     ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
-    ap.add_argument("--probe-gen", help=argparse.SUPPRESS)   # ignored: probes come from nfbpf verify --batch
+    ap.add_argument("--probe-gen", help=argparse.SUPPRESS)   # only for --replies: otherwise probes come from nfbpf verify --batch
     ap.add_argument("--max-set-elements", type=int, default=16)
     ap.add_argument("--no-dumps", action="store_true", help="tests-py cases only")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many experiments")
@@ -77,7 +77,7 @@ def main(argv: list[str]) -> int:
     # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`); --replies on
     # the Python testbed (verdicts.Testbed), which captures what the receivers send back.
     if args.replies:
-        gen = os.path.join(build, "tools", "nfbpf_probe_gen")
+        gen = args.probe_gen or os.path.join(build, "tools", "nfbpf_probe_gen")
         if not os.access(gen, os.X_OK):
             print("--replies needs nfbpf_probe_gen built (target nfbpf_probe_gen)", file=sys.stderr)
             return 2
@@ -214,6 +214,10 @@ def render(doc: dict) -> str:
         out.append("None.")
     for e in mism:
         out.append(f"- `{e['first_case']}`: `{e['rule']}`")
+        rep = e.get("replies", {})
+        if "only_kernel" in rep:
+            out.append(f"  - replies differ: kernel {rep.get('frames')} frames, nfbpf {rep.get('nfbpf_frames')}; "
+                       f"only the kernel sent {rep['only_kernel'][:2]}, only nfbpfd sent {rep['only_nfbpf'][:2]}")
         for p in e.get("differing_probes", [])[:3]:
             out.append(f"  - probe «{p.get('probe')}» frame `{p.get('frame', '')[:160]}`: "
                        f"kernel {json.dumps(p.get('kernel'))} / nfbpf {json.dumps(p.get('nfbpf'))}")
