@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "codegen/kernel/testing/netns_pair.h"
@@ -314,6 +315,54 @@ TEST_F(HybridEndToEnd, KernelCountersSurviveAReplacementOfTheirTable) {
       << listed.output;
   // nft reset rules ... is not in nft 1.0.6; `reset counters` zeroes named counters only. Rules
   // reset through `nft reset rules` arrive as GETRULE_RESET (covered by HybridHook::after_reset).
+}
+
+// Base chain counters of a kernel-placed chain (iptables-nft's policy counters; REJECT keeps the
+// chain in the kernel): the kernel chain is created with them, counts the policy packets, and an
+// update carrying counters (`iptables -Z`) replaces them although nothing else changed. Values are
+// the kernel's for the same commands (checked with `unshare -n iptables-nft`).
+TEST_F(HybridEndToEnd, KernelPlacedBaseChainCountersCountThePolicyPackets) {
+  const auto sh = [&](const std::string& cmd) {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"sh", "-c", cmd}); }));
+    return r;
+  };
+  const std::string run = NFBPF_RUN_PATH;
+  Outcome r = sh("printf '*filter\\n:INPUT ACCEPT [5:100]\\n-A INPUT -p tcp --dport 7777 -j REJECT\\nCOMMIT\\n' | " +
+                 run + " iptables-nft-restore -c");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "filter", "INPUT"), "kernel");
+  const auto policy_line = [&] {
+    Outcome l = sh(run + " iptables-nft -L INPUT -v -x -n");
+    return l.output.substr(0, l.output.find('\n'));
+  };
+  EXPECT_EQ(policy_line(), "Chain INPUT (policy ACCEPT 5 packets, 100 bytes)");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", 5 + kPackets, 100 + kPackets * 128));
+  ASSERT_EQ(sh(run + " iptables-nft -Z INPUT").status, 0);
+  EXPECT_EQ(policy_line(), "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", kPackets, kPackets * 128));
+}
+
+// A change to a kernel-placed table replaces the whole kernel table (one kernel transaction). What
+// the other rules hold must survive it: their counters (carried over by value) and the conntrack
+// state their NAT created (conntrack entries live outside the table): the DNAT'd flow keeps its
+// binding, so the nat chain, which sees a flow's first packet only, still counts 1 after the
+// replacement and the flow's later datagrams are still translated and delivered.
+TEST_F(HybridEndToEnd, ReplacingANatTableKeepsItsFlowsAndCounters) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
+  ASSERT_EQ(delivered(tx1_, kNatPort), kPackets);
+  Outcome add = nft({"add", "rule", "ip", "nat", "pre", "udp", "dport", "6001", "counter", "dnat", "to", ":5556"});
+  ASSERT_EQ(add.status, 0) << add.output << daemon_log();
+  const std::string kernel = kernel_ruleset();
+  EXPECT_NE(kernel.find("udp dport 6001 counter packets 0 bytes 0 dnat to :5556"), std::string::npos) << kernel;
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);  // same socket, same flow: still translated
+  Outcome listed = nft({"list", "table", "ip", "nat"});
+  EXPECT_NE(listed.output.find("udp dport 6000 counter packets 1 bytes 128 dnat to :5556"), std::string::npos)
+      << listed.output;
+  EXPECT_NE(listed.output.find("udp dport 6001 counter packets 0 bytes 0 dnat to :5556"), std::string::npos)
+      << listed.output;
 }
 
 // Expressions the kernel lists with attributes its init refuses in a request (found by the listing

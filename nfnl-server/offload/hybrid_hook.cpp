@@ -158,6 +158,14 @@ void HybridHook::before_dump(store::Ruleset& cur) {
         auto k = kernel_.object_counter(nfproto, t, name);
         return k ? sum(bpf_->object_counter(nfproto, t, name), k) : std::nullopt;
       });
+  // Kernel-placed base chains' counters (the policy packets) from the kernel.
+  for (auto& t : cur.tables) {
+    if (!t->vis.cur) continue;
+    for (auto& c : t->chains)
+      if (c->vis.cur && c->hook && c->hook->stats)
+        if (auto k = kernel_.chain_counters(t->family, t->name, c->name))
+          c->hook->stats = store::BaseHook::Stats{k->packets, k->bytes};
+  }
 }
 
 void HybridHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {

@@ -49,6 +49,8 @@ constexpr uint16_t kCreate = NLM_F_CREATE;
 // Counter values for the nth counter expression of a rule of the table being built.
 using RuleCounters = std::function<std::optional<Counter>(const store::Chain&, const store::Rule&, size_t nth)>;
 using ObjectCounters = std::function<std::optional<Counter>(const store::Object&)>;
+// A base chain's counters (NFTA_CHAIN_COUNTERS), for chains that have them.
+using ChainCounters = std::function<std::optional<Counter>(const store::Chain&)>;
 
 // Sets the nth counter expression's values (nftnl rule, parsed from the store's listing).
 void override_counters(nftnl_rule* r, const std::function<std::optional<Counter>(size_t)>& value) {
@@ -107,7 +109,7 @@ std::string fam_name(uint8_t nfproto) {
 
 // The messages that create the kernel part of one table.
 Result<KernelTables::Held> build_table(const store::Table& t, const TablePlacement& p, const RuleCounters& rule_ctr,
-                                       const ObjectCounters& obj_ctr, bool persist) {
+                                       const ObjectCounters& obj_ctr, const ChainCounters& chain_ctr, bool persist) {
   KernelTables::Held out;
   const uint8_t fam = t.family;
   const std::string where = fmt::format("{} {}", fam_name(fam), t.name);
@@ -154,6 +156,13 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     for (uint16_t a : {NFTNL_CHAIN_HANDLE, NFTNL_CHAIN_USE, NFTNL_CHAIN_FLAGS, NFTNL_CHAIN_BYTES, NFTNL_CHAIN_PACKETS})
       nftnl_chain_unset(nc.get(), a);
     if (c->hook) nftnl_chain_set_u32(nc.get(), NFTNL_CHAIN_POLICY, c->hook->policy_next);
+    // Base chain counters: the kernel allocates them only when NEWCHAIN carries them, and then
+    // counts the packets that reach the policy; they start from the values the chain has.
+    if (c->hook && (c->hook->stats || c->hook->stats_pending))
+      if (auto v = chain_ctr(*c)) {
+        nftnl_chain_set_u64(nc.get(), NFTNL_CHAIN_PACKETS, v->packets);
+        nftnl_chain_set_u64(nc.get(), NFTNL_CHAIN_BYTES, v->bytes);
+      }
     out.msgs.push_back(kernel_msg(NFT_MSG_NEWCHAIN, fam, kCreate, m.size(),
                                   [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, nc.get()); },
                                   fmt::format("add chain {} {}", where, c->name)));
@@ -284,6 +293,17 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
                                  .bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES)});
     nftnl_expr_iter_destroy(ei);
   }));
+  ChainPtr cfilter(nftnl_chain_alloc());
+  nftnl_chain_set_str(cfilter.get(), NFTNL_CHAIN_TABLE, key.second.c_str());
+  KernelMsg creq = kernel_msg(NFT_MSG_GETCHAIN, key.first, 0, 256,
+                              [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, cfilter.get()); }, "chains");
+  NFBPF_TRYV(client_.dump(creq, [&](const nlmsghdr* m) {
+    ChainPtr c(nftnl_chain_alloc());
+    if (nftnl_chain_nlmsg_parse(m, c.get()) < 0 || key.second != nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE)) return;
+    if (!nftnl_chain_is_set(c.get(), NFTNL_CHAIN_PACKETS)) return;  // no counters
+    live.chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] =
+        Counter{.packets = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_PACKETS), .bytes = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_BYTES)};
+  }));
   ObjPtr ofilter(nftnl_obj_alloc());
   nftnl_obj_set_str(ofilter.get(), NFTNL_OBJ_TABLE, key.second.c_str());
   nftnl_obj_set_u32(ofilter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
@@ -309,11 +329,17 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     auto p = placement.find(key);
     if (p == placement.end() || !p->second.any_kernel()) continue;
     // Unchanged (counters aside)? Then the kernel keeps it as it is.
-    auto shape = build_table(*t, p->second, zero, zero, !state_file_.empty());
+    auto shape = build_table(*t, p->second, zero, zero, zero, !state_file_.empty());
     if (!shape) return std::unexpected(std::move(shape).error());
     const std::string fp = fingerprint(shape->msgs);
     auto held = committed_.find(key);
-    if (held != committed_.end() && held->second.fingerprint == fp) {
+    // A chain update that replaces counters (`iptables -Z`) changes nothing else: the table is
+    // built again with the new values.
+    const bool stats_replaced = std::any_of(t->chains.begin(), t->chains.end(), [&](const auto& c) {
+      const ChainPlacement* cp = p->second.find(c->name);
+      return c->vis.active_next() && c->hook && c->hook->stats_pending && cp && cp->kernel;
+    });
+    if (held != committed_.end() && held->second.fingerprint == fp && !stats_replaced) {
       want[key] = held->second;
       continue;
     }
@@ -347,7 +373,13 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
           live = std::move(*l);
           adopt_as_is = same;
         }
-    auto built = build_table(*t, p->second, rule_ctr, obj_ctr, !state_file_.empty());
+    auto chain_ctr = [&](const store::Chain& c) -> std::optional<Counter> {
+      if (c.hook->stats_pending) return Counter{.packets = c.hook->stats_pending->packets, .bytes = c.hook->stats_pending->bytes};
+      if (auto it = live.chains.find(c.name); it != live.chains.end()) return it->second;
+      if (c.hook->stats) return Counter{.packets = c.hook->stats->packets, .bytes = c.hook->stats->bytes};
+      return std::nullopt;
+    };
+    auto built = build_table(*t, p->second, rule_ctr, obj_ctr, chain_ctr, !state_file_.empty());
     if (!built) return std::unexpected(std::move(built).error());
     built->fingerprint = fp;
     if (adopt_as_is) {
@@ -464,6 +496,13 @@ std::optional<Counter> KernelTables::rule_counter(uint8_t nfproto, std::string_v
   auto r = t->second.counters.find(handle);
   if (r == t->second.counters.end() || nth >= r->second.size()) return std::nullopt;
   return r->second[nth];
+}
+
+std::optional<Counter> KernelTables::chain_counters(uint8_t nfproto, std::string_view table, std::string_view chain) const {
+  auto t = live_.find(TableKey{nfproto, std::string(table)});
+  if (t == live_.end()) return std::nullopt;
+  auto c = t->second.chains.find(std::string(chain));
+  return c == t->second.chains.end() ? std::nullopt : std::optional<Counter>(c->second);
 }
 
 std::optional<Counter> KernelTables::object_counter(uint8_t nfproto, std::string_view table, std::string_view name) const {
