@@ -14,36 +14,13 @@
 #include "nfnl-server/cli/verify/prepared.h"
 #include "nfnl-server/cli/verify/replay.h"
 #include "nfnl-server/cli/verify/scratch_net.h"
+#include "nfnl-server/cli/verify/work_dir.h"
 
 namespace nfbpf::verify {
 
 namespace {
 
 using json = nlohmann::json;
-
-// The private directory of one run (nfbpfd's socket, log and bpffs mount point); removed at the
-// end, whatever happens (the bpffs mount lives in nfbpfd's own mount namespace only).
-class WorkDir {
- public:
-  static Result<WorkDir> create() {
-    char tmpl[] = "/tmp/nfbpf-verify-XXXXXX";
-    if (!mkdtemp(tmpl)) return fail_errno("mkdtemp");
-    WorkDir w;
-    w.path_ = tmpl;
-    return w;
-  }
-  WorkDir() = default;
-  WorkDir(WorkDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
-  WorkDir& operator=(WorkDir&&) = delete;
-  ~WorkDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 json error_report(const VerifyOptions& opt, const std::string& why) {
   return {{"ruleset", opt.ruleset_path}, {"status", "error"}, {"error", why}, {"exit", 2}};
@@ -62,32 +39,37 @@ json pair_json(const Counters& c, const std::string& key) {
   return it == c.end() ? json{0, 0} : json{it->second.first, it->second.second};
 }
 
+Result<RulesetFormat> ruleset_format(const VerifyOptions& opt) {
+  std::ifstream in(opt.ruleset_path);
+  if (!in) return failf(ENOENT, "cannot read {}", opt.ruleset_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (opt.format.empty()) return detect_format(text.str());
+  if (auto f = parse_format(opt.format)) return *f;
+  return failf(EINVAL, "unknown format '{}' (nft, iptables, ip6tables)", opt.format);
+}
+
 }  // namespace
 
 json run_verify(const VerifyOptions& opt) {
-  std::ifstream in(opt.ruleset_path);
-  if (!in) return error_report(opt, fmt::format("cannot read {}", opt.ruleset_path));
-  std::stringstream text;
-  text << in.rdbuf();
-  RulesetFormat format;
-  if (opt.format.empty()) {
-    format = detect_format(text.str());
-  } else if (auto f = parse_format(opt.format)) {
-    format = *f;
-  } else {
-    return error_report(opt, fmt::format("unknown format '{}' (nft, iptables, ip6tables)", opt.format));
-  }
+  if (auto f = ruleset_format(opt); !f) return error_report(opt, f.error().msg);
   if (geteuid() != 0) return error_report(opt, "verify needs root (network namespaces, BPF)");
 
   auto work = WorkDir::create();
   if (!work) return error_report(opt, work.error().describe());
   auto net = ScratchNet::create(opt.in_dev, opt.out_dev);
   if (!net) return error_report(opt, "scratch namespaces: " + net.error().describe());
-  Sides sides(*net, locate_tools(opt.tools), work->path(), opt.daemon_env);
+  Sides sides(*net, locate_tools(opt.tools), work->path(), opt.daemon_env, opt.offload);
   if (auto s = sides.start_daemon(); !s) return error_report(opt, s.error().describe());
+  return verify_on(*net, sides, opt);
+}
 
-  auto prep = format == RulesetFormat::kNft ? prepare_nft(*net, sides, opt)
-                                            : prepare_ipt(*net, sides, opt, format == RulesetFormat::kIp6tables);
+json verify_on(ScratchNet& net, Sides& sides, const VerifyOptions& opt) {
+  auto fmt_or = ruleset_format(opt);
+  if (!fmt_or) return error_report(opt, fmt_or.error().msg);
+  const RulesetFormat format = *fmt_or;
+  auto prep = format == RulesetFormat::kNft ? prepare_nft(net, sides, opt)
+                                            : prepare_ipt(net, sides, opt, format == RulesetFormat::kIp6tables);
   if (!prep) {
     json r = error_report(opt, prep.error().describe());
     r["nfbpfd_log_tail"] = tail_of_file(sides.log_path(), 2000);
@@ -102,7 +84,7 @@ json run_verify(const VerifyOptions& opt) {
 
   ReplayResult rr;
   if (!prep->nothing_loaded) {
-    auto r = replay(*net, *prep, opt);
+    auto r = replay(net, *prep, opt);
     if (!r) {
       json e = error_report(opt, "sending packets: " + r.error().describe());
       e["nfbpfd_log_tail"] = tail_of_file(sides.log_path(), 2000);
@@ -112,8 +94,13 @@ json run_verify(const VerifyOptions& opt) {
   }
   json rules = json::array();
   size_t offloaded = 0, refused = 0, differ = 0, exercised = 0;
+  std::map<std::string, size_t> runs;  // hybrid: rules per placement
   for (const auto& row : prep->rules) {
     json j = {{"key", row.key}, {"text", row.text}, {"hook", row.hook}, {"offloaded", row.offloaded}};
+    if (!row.runs.empty()) {
+      j["runs"] = row.runs;
+      ++runs[row.runs];
+    }
     if (!row.offloaded) {
       j["reason"] = row.reason;
       ++refused;
@@ -130,6 +117,8 @@ json run_verify(const VerifyOptions& opt) {
   report["rules"] = rules;
   report["summary"] = {{"rules", prep->rules.size()}, {"offloaded", offloaded}, {"refused", refused},
                        {"counters_differ", differ}, {"exercised", exercised}};
+  report["offload_mode"] = sides.offload();
+  if (!runs.empty()) report["summary"]["runs"] = runs;
   report["packets"] = {{"probes", rr.probes}, {"generic", rr.generic}, {"pcap", rr.pcap},
                        {"pcap_records", rr.pcap_read}, {"pcap_skipped", rr.pcap_skipped},
                        {"pcap_truncated", rr.pcap_truncated}, {"differing_chunks", rr.differing_chunks},
@@ -137,7 +126,10 @@ json run_verify(const VerifyOptions& opt) {
                        {"accepted_kernel", pair_json(rr.kernel, kAcceptedKey)[0]},
                        {"accepted_nfbpf", pair_json(rr.nfbpf, kAcceptedKey)[0]},
                        {"forwarded_kernel", pair_json(rr.kernel, kForwardedKey)[0]},
-                       {"forwarded_nfbpf", pair_json(rr.nfbpf, kForwardedKey)[0]}, {"paths", rr.paths}};
+                       {"forwarded_nfbpf", pair_json(rr.nfbpf, kForwardedKey)[0]},
+                       {"output_accepted_kernel", pair_json(rr.kernel, kOutputAcceptedKey)[0]},
+                       {"output_accepted_nfbpf", pair_json(rr.nfbpf, kOutputAcceptedKey)[0]},
+                       {"output_unsendable", rr.local_unsendable}, {"paths", rr.paths}};
   report["mismatches"] = rr.mismatches;
   json ck = json::object(), cn = json::object();
   for (const auto& [k, v] : rr.kernel) ck[k] = {v.first, v.second};

@@ -33,8 +33,14 @@ struct VerifyOptions {
   bool progress = false;             // a progress line on stderr (a terminal)
   ToolPaths tools;
   std::map<std::string, std::string> daemon_env;  // NFBPF_TEST_FAULT for tests (docs/migration.md)
+  std::string offload = "strict";    // nfbpfd's --offload mode: strict or hybrid
 };
 
+// A whole run: scratch namespaces, a private nfbpfd, the ruleset, the report.
 nlohmann::json run_verify(const VerifyOptions& opt);
+
+// The ruleset of `opt` on a testbed that is already up (batch mode: one testbed, many rulesets;
+// both sides must be empty).
+nlohmann::json verify_on(ScratchNet& net, Sides& sides, const VerifyOptions& opt);
 
 }  // namespace nfbpf::verify

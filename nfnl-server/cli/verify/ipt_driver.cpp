@@ -224,12 +224,9 @@ Result<Prepared> prepare_ipt(ScratchNet& net, Sides& sides, const VerifyOptions&
   NFBPF_TRYV(sides.check_no_bypass());
   for (const auto& row : p.rules)
     if (row.offloaded && (row.hook == "forward" || row.hook == "postrouting")) p.forward_path = true;
+  // Output chains: everything is sent once more from the sides' own stacks (locally originated).
   for (const auto& row : p.rules)
-    if (row.offloaded && row.hook == "output") {
-      p.notes.push_back("output chains see no packet (verify injects arriving packets, for the host and routed "
-                        "through it): their rules are loaded and compared but not exercised");
-      break;
-    }
+    if (row.offloaded && (row.hook == "output" || row.hook == "OUTPUT")) p.output_path = true;
   p.counters = keyed_by_rule([&sides, base, fam](Side s) -> Result<Counters> {
     auto t = sides.checked(s, {base + "-save", "-c"});
     if (!t) return std::unexpected(std::move(t).error());

@@ -55,6 +55,20 @@ std::vector<Packet> probes_in_ns(ScratchNet& net, int ns, const std::vector<std:
   return out;
 }
 
+Result<void> mark_placement(Sides& sides, std::vector<RuleRow>& rows) {
+  auto st = sides.status();
+  if (!st) return std::unexpected(std::move(st).error());
+  std::map<std::string, std::string> where;  // "family table chain" -> bpf / kernel / bpf+kernel
+  for (const auto& c : st->value("placement", nlohmann::json::array()))
+    where[fmt::format("{} {} {}", c.value("family", ""), c.value("table", ""), c.value("chain", ""))] = c.value("where", "");
+  for (auto& row : rows)
+    if (row.offloaded) {
+      auto it = where.find(row.key.substr(0, row.key.rfind('#')));
+      row.runs = it == where.end() ? "unknown" : it->second;
+    }
+  return {};
+}
+
 std::function<Result<Counters>(Side)> keyed_by_rule(std::function<Result<Counters>(Side)> read,
                                                     const std::vector<RuleRow>& rows) {
   std::map<std::string, std::vector<std::string>> loaded;  // "family table chain" -> keys in order
@@ -84,7 +98,7 @@ Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions&
   auto k_handles = sides.checked(K, {"nft", "-a", "list", "ruleset"});
   auto k_json = sides.checked(K, {"nft", "-j", "list", "ruleset"});
   if (!k_text || !k_handles || !k_json) return failf(EIO, "cannot list the kernel side's ruleset");
-  auto model = nft_model(*k_json, *k_handles);
+  auto model = nft_model(*k_json, *k_handles, opt.out_dev);
   if (!model) return std::unexpected(std::move(model).error());
   if (opt.probes) p.probes = probes_in_ns(net, net.ns(K), model->tables, opt.max_set_elements, p.notes);
 
@@ -181,14 +195,12 @@ Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions&
   NFBPF_TRYV(sides.check_no_bypass());
   if (auto r = sides.checked(K, {"nft", "-j", "-f", "-"}, nft_batch(all)); !r)
     return failf(EIO, "the kernel refuses the instrumented ruleset: {}", r.error().msg);
+  if (sides.offload() == "hybrid") NFBPF_TRYV(mark_placement(sides, p.rules));
   for (const auto& row : p.rules)
     if (row.offloaded && (row.hook == "forward" || row.hook == "postrouting")) p.forward_path = true;
+  // Output chains: everything is sent once more from the sides' own stacks (locally originated).
   for (const auto& row : p.rules)
-    if (row.offloaded && row.hook == "output") {
-      p.notes.push_back("output chains see no packet (verify injects arriving packets, for the host and routed "
-                        "through it): their rules are loaded and compared but not exercised");
-      break;
-    }
+    if (row.offloaded && (row.hook == "output" || row.hook == "OUTPUT")) p.output_path = true;
   p.counters = keyed_by_rule(
       [&sides](Side s) -> Result<Counters> {
         auto j = sides.checked(s, {"nft", "-j", "list", "ruleset"});

@@ -64,7 +64,7 @@ std::map<std::tuple<std::string, std::string, std::string, uint64_t>, std::strin
 
 std::string NftRule::key() const { return fmt::format("{} {} {}#{}", family, table, chain, index); }
 
-Result<NftModel> nft_model(const std::string& json_listing, const std::string& text_listing) {
+Result<NftModel> nft_model(const std::string& json_listing, const std::string& text_listing, const std::string& out_dev) {
   json j = json::parse(json_listing, nullptr, false);
   if (j.is_discarded() || !j.contains("nftables")) return failf(EINVAL, "nft -j list ruleset: not JSON");
   const auto texts = rule_texts(text_listing);
@@ -127,11 +127,17 @@ Result<NftModel> nft_model(const std::string& json_listing, const std::string& t
   m.skeleton.push_back(chain("head", "prerouting", -30000));
   m.skeleton.push_back(chain("tail", "input", 30000));
   m.skeleton.push_back(chain("tailf", "forward", 30000));
+  m.skeleton.push_back(chain("tailo", "output", 30000));
   m.skeleton.push_back(rule("head", json::array({match("ip", "saddr", kSentinelSrc), match("ip", "daddr", kSentinelDst),
                                                  match("udp", "dport", 9), {{"counter", nullptr}}, {{"drop", nullptr}}})));
   m.skeleton.push_back(rule("head", json::array({{{"counter", nullptr}}})));
   m.skeleton.push_back(rule("tail", json::array({{{"counter", nullptr}}})));
   m.skeleton.push_back(rule("tailf", json::array({{{"counter", nullptr}}})));
+  // Only what verify itself sent from the host (bound to out_dev): the stack's own replies to
+  // probes (ICMP errors, resets) cross output too, at times that differ between the sides.
+  m.skeleton.push_back(rule("tailo", json::array({{{"match", {{"op", "=="}, {"left", {{"meta", {{"key", "oifname"}}}}},
+                                                                {"right", out_dev}}}},
+                                                  {{"counter", nullptr}}})));
   return m;
 }
 

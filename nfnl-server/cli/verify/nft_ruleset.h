@@ -7,6 +7,7 @@
 //   chain head  prerouting -30000: the sentinel (counter drop) and an arrival counter
 //   chain tail  input       30000: packets accepted through prerouting and input
 //   chain tailf forward     30000: packets accepted through prerouting and forward
+//   chain tailo output      30000: packets verify sent from the host (oifname out_dev), accepted through output
 
 #include <cstdint>
 #include <map>
@@ -37,7 +38,9 @@ struct NftModel {
 };
 
 // From the kernel side's listings of the loaded ruleset.
-Result<NftModel> nft_model(const std::string& json_listing, const std::string& text_listing_with_handles);
+// out_dev: the device packets the host sends leave by (ScratchNet's out_dev).
+Result<NftModel> nft_model(const std::string& json_listing, const std::string& text_listing_with_handles,
+                           const std::string& out_dev = "fwd0");
 
 // A `nft -j -f` batch: metainfo + the items.
 std::string nft_batch(const std::vector<nlohmann::json>& items);
@@ -49,6 +52,7 @@ inline const std::string kSentinelKey = "inet nfbpf_verify head#0";
 inline const std::string kArrivalKey = "inet nfbpf_verify head#1";
 inline const std::string kAcceptedKey = "inet nfbpf_verify tail#0";
 inline const std::string kForwardedKey = "inet nfbpf_verify tailf#0";
+inline const std::string kOutputAcceptedKey = "inet nfbpf_verify tailo#0";
 
 // packets, bytes of the first counter of every rule, by NftRule::key (sentinel table included).
 using Counters = std::map<std::string, std::pair<uint64_t, uint64_t>>;

@@ -161,4 +161,8 @@ void make_realistic(std::vector<uint8_t>& f) {
 
 std::vector<uint8_t> sentinel_frame() { return ip_frame(false, 17, udp(9, 9, 0), kSentinelSrc, kSentinelDst); }
 
+std::vector<uint8_t> sentinel_frame_v6() {
+  return ip_frame(true, 17, udp(9, 9, 0), "2001:db8:ffff::222", "2001:db8:ffff::223");
+}
+
 }  // namespace nfbpf::verify

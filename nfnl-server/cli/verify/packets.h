@@ -24,5 +24,7 @@ std::vector<Packet> generic_packets();
 // was built). Truncated or fragmented packets are left as they are.
 void make_realistic(std::vector<uint8_t>& frame);
 std::vector<uint8_t> sentinel_frame();
+// The IPv6 sentinel (2001:db8:ffff::222 > ::223, udp 9): for rulesets that see only IPv6.
+std::vector<uint8_t> sentinel_frame_v6();
 
 }  // namespace nfbpf::verify

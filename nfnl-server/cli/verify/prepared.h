@@ -22,6 +22,7 @@ struct RuleRow {
   std::string hook;          // its chain's hook, "" for a regular chain
   bool offloaded = true;     // accepted by nfbpfd --offload=strict (and loaded on both sides)
   std::string reason;        // why not
+  std::string runs;          // hybrid: where nfbpfd runs its chain ("bpf", "kernel", "bpf+kernel"); strict: ""
 };
 
 struct Prepared {
@@ -33,8 +34,11 @@ struct Prepared {
   std::vector<Packet> probes;
   std::vector<std::string> notes;  // probes not generated for ..., hooks not exercised, ...
   std::function<Result<Counters>(Side)> counters;
-  bool sentinel = true;
-  bool forward_path = false;       // rules at forward/postrouting: send everything routed through too            // the inet nfbpf_verify table is loaded (else settle by stability)
+  bool sentinel = true;            // a sentinel rule is loaded (else settle by stability)
+  std::string sentinel_key = kSentinelKey;               // its counter's key
+  std::vector<uint8_t> sentinel_packet = sentinel_frame(); // the frame it counts (and drops)
+  bool forward_path = false;       // rules at forward/postrouting: send everything routed through too
+  bool output_path = false;        // rules at output: send everything from the sides' own stacks too
 };
 
 Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions& opt);
@@ -44,6 +48,9 @@ Result<Prepared> prepare_ipt(ScratchNet& net, Sides& sides, const VerifyOptions&
 // not loaded, so positions are mapped back to the rules' keys (RuleRow::key) here.
 std::function<Result<Counters>(Side)> keyed_by_rule(std::function<Result<Counters>(Side)> read,
                                                     const std::vector<RuleRow>& rows);
+
+// Hybrid: each loaded rule's RuleRow::runs, from nfbpfd's placement of its chain (nfbpf status).
+Result<void> mark_placement(Sides& sides, std::vector<RuleRow>& rows);
 
 // The first lines where two listings differ ("kernel: ... / nfbpf: ..."), empty when equal.
 std::string first_difference(const std::string& kernel, const std::string& nfbpf);

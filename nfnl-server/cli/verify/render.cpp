@@ -43,8 +43,19 @@ std::string render_text(const json& r) {
   if (str(r, "status") == "error") return fmt::format("nfbpf verify: could not run: {}\n", str(r, "error"));
   const json& s = r["summary"];
   o += fmt::format("nfbpf verify {} ({})\n", str(r, "ruleset"), str(r, "format"));
-  o += fmt::format("  rules: {} — {} offloaded, {} refused\n", s["rules"].get<size_t>(), s["offloaded"].get<size_t>(),
-                   s["refused"].get<size_t>());
+  o += fmt::format("  rules: {} — {} {}, {} refused\n", s["rules"].get<size_t>(), s["offloaded"].get<size_t>(),
+                   s.contains("runs") ? "accepted by nfbpfd (hybrid)" : "offloaded", s["refused"].get<size_t>());
+  if (s.contains("runs")) {
+    // Hybrid: nfbpfd accepted these rules; where each one runs.
+    std::string parts;
+    for (const auto& [where, n] : s["runs"].items())
+      parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", n.get<size_t>(),
+                           where == "bpf" ? "as BPF" : where == "kernel" ? "in the kernel (nfbpfd's namespace)" : "on " + where);
+    o += fmt::format("  hybrid mode: {}\n", parts);
+    for (const auto& row : r["rules"])
+      if (row.value("runs", "") != "" && row.value("runs", "") != "bpf")
+        o += fmt::format("  runs {}: {}: {}\n", row.value("runs", ""), str(row, "key"), str(row, "text"));
+  }
   o += fmt::format("  listing: {}\n", r.value("listing_identical", false) ? "identical on both sides"
                                                                           : "DIFFERS: " + str(r, "listing_difference"));
   if (r.contains("load_refusal"))
@@ -62,9 +73,22 @@ std::string render_text(const json& r) {
   if (r["format"] == "nft")
     o += fmt::format("  accepted: kernel {} / nfbpf {} (of {} that reached the hooks)\n", p["accepted_kernel"].dump(),
                      p["accepted_nfbpf"].dump(), p["arrived_kernel"].dump());
-  if (p.contains("paths") && p["paths"].size() > 1)
-    o += "  every packet sent twice: to the host (prerouting, input) and routed through (prerouting, forward, postrouting)\n";
-  if (r["format"] == "nft" && p.contains("paths") && p["paths"].size() > 1)
+  if (p.contains("paths") && p["paths"].size() > 1) {
+    std::string ways;
+    for (const auto& w : p["paths"]) {
+      const std::string x = w.get<std::string>();
+      ways += std::string(ways.empty() ? "" : ", ") +
+              (x == "local"     ? "to the host (prerouting, input)"
+               : x == "forward" ? "routed through (prerouting, forward, postrouting)"
+                                : "sent by the host itself (output, postrouting)");
+    }
+    o += fmt::format("  every packet sent {} times: {}\n", p["paths"].size(), ways);
+  }
+  if (r["format"] == "nft" && p.contains("paths") && p["paths"].dump().find("output") != std::string::npos)
+    o += fmt::format("  sent by the host and accepted at output: kernel {} / nfbpf {} ({} not sendable from a raw socket)\n",
+                     p.value("output_accepted_kernel", json(0)).dump(), p.value("output_accepted_nfbpf", json(0)).dump(),
+                     p.value("output_unsendable", json(0)).dump());
+  if (r["format"] == "nft" && p.contains("paths") && p["paths"].dump().find("forward") != std::string::npos)
     o += fmt::format("  forwarded: kernel {} / nfbpf {}\n", p.value("forwarded_kernel", json(0)).dump(),
                      p.value("forwarded_nfbpf", json(0)).dump());
   o += fmt::format("  rules that matched some packet: {} of {}\n", s["exercised"].get<size_t>(), s["offloaded"].get<size_t>());
@@ -98,13 +122,14 @@ std::string render_html(const json& r) {
                    r["exit"].get<int>());
   o += fmt::format("<p>listing: {}</p>", r.value("listing_identical", false) ? "identical" : esc("differs: " + str(r, "listing_difference")));
   if (r.contains("load_refusal")) o += fmt::format("<p>ruleset refused as a whole: {}</p>", esc(str(r, "load_refusal")));
-  o += "<h2>Rules</h2><table><tr><th>rule</th><th>text</th><th>hook</th><th>offloaded</th><th>kernel</th><th>nfbpf</th></tr>";
+  o += "<h2>Rules</h2><table><tr><th>rule</th><th>text</th><th>hook</th><th>offloaded</th><th>runs</th><th>kernel</th><th>nfbpf</th></tr>";
   for (const auto& row : r["rules"]) {
     const bool off = row["offloaded"].get<bool>();
     const char* cls = !off ? "off" : row["equal"].get<bool>() ? "ok" : "bad";
-    o += fmt::format("<tr class={}><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+    o += fmt::format("<tr class={}><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                      cls, esc(str(row, "key")), esc(str(row, "text")), esc(str(row, "hook")),
-                     off ? "yes" : esc("no: " + str(row, "reason")), off ? counters_text(row["kernel"]) : "",
+                     off ? "yes" : esc("no: " + str(row, "reason")), esc(row.value("runs", off ? "bpf" : "")),
+                     off ? counters_text(row["kernel"]) : "",
                      off ? counters_text(row["nfbpf"]) : "");
   }
   o += "</table>";

@@ -27,14 +27,14 @@ Counters delta(const Counters& after, const Counters& before) {
   return d;
 }
 
-Counters without_sentinel(Counters c) {
-  c.erase(kSentinelKey);
-  return c;
-}
 
 class Runner {
  public:
   Runner(ScratchNet& net, Prepared& prep, const VerifyOptions& opt) : net_(net), prep_(prep), opt_(opt) {}
+
+  // From now on packets are sent from the sides' own stacks (output hooks) instead of by the peer.
+  void send_locally(bool on) { local_ = on; }
+  uint64_t unsendable() const { return unsendable_; }
 
   Result<void> start() {
     for (Side s : {Side::kKernel, Side::kNfbpf}) {
@@ -73,21 +73,31 @@ class Runner {
   const VerifyOptions& opt_;
   std::array<Counters, 2> last_;
   uint64_t sentinels_ = 0;
+  bool local_ = false;
+  uint64_t unsendable_ = 0;
 
   static size_t idx(Side s) { return s == Side::kKernel ? 0 : 1; }
 
   Result<void> send_and_read(const std::vector<Packet>& pkts, std::array<Counters, 2>& d) {
     for (const auto& p : pkts)
-      for (Side s : {Side::kKernel, Side::kNfbpf}) NFBPF_TRYV(net_.send(s, p.frame));
+      for (Side s : {Side::kKernel, Side::kNfbpf}) {
+        if (!local_) {
+          NFBPF_TRYV(net_.send(s, p.frame));
+          continue;
+        }
+        auto sent = net_.send_local(s, p.frame);
+        if (!sent) return std::unexpected(std::move(sent).error());
+        if (!*sent && s == Side::kKernel) ++unsendable_;
+      }
     if (prep_.sentinel) {
       ++sentinels_;
-      const auto sf = sentinel_frame();
-      for (Side s : {Side::kKernel, Side::kNfbpf}) NFBPF_TRYV(net_.send(s, sf));
+      for (Side s : {Side::kKernel, Side::kNfbpf}) NFBPF_TRYV(net_.send(s, prep_.sentinel_packet));
     }
     for (Side s : {Side::kKernel, Side::kNfbpf}) {
       auto c = settle(s);
       if (!c) return std::unexpected(std::move(c).error());
-      d[idx(s)] = without_sentinel(delta(*c, last_[idx(s)]));
+      d[idx(s)] = delta(*c, last_[idx(s)]);
+      d[idx(s)].erase(prep_.sentinel_key);
       last_[idx(s)] = std::move(*c);
     }
     return {};
@@ -104,7 +114,7 @@ class Runner {
       auto c = prep_.counters(s);
       if (!c) return std::unexpected(std::move(c).error());
       if (prep_.sentinel) {
-        auto it = c->find(kSentinelKey);
+        auto it = c->find(prep_.sentinel_key);
         if (it != c->end() && it->second.first >= sentinels_) return c;
       } else if (prev && *prev == *c) {
         return c;
@@ -133,9 +143,10 @@ class Runner {
     }
     json v = {{"matched", matched}};
     if (prep_.sentinel) {
-      const bool arrived = d.contains(kArrivalKey) && d.at(kArrivalKey).first > 0;
-      const bool accepted = (d.contains(kAcceptedKey) && d.at(kAcceptedKey).first > 0) ||
-                            (d.contains(kForwardedKey) && d.at(kForwardedKey).first > 0);
+      auto counted = [&d](const std::string& k) { return d.contains(k) && d.at(k).first > 0; };
+      // A packet the host sends never reaches prerouting: it "arrived" at output.
+      const bool arrived = local_ || counted(kArrivalKey);
+      const bool accepted = counted(kAcceptedKey) || counted(kForwardedKey) || counted(kOutputAcceptedKey);
       v["verdict"] = !arrived ? "not seen" : accepted ? "accept" : "drop";
       v["decided_by"] = !decided.empty() ? decided : accepted ? "no rule (chain policies)" : "a chain policy";
     } else {
@@ -242,6 +253,14 @@ Result<ReplayResult> replay(ScratchNet& net, Prepared& prep, const VerifyOptions
     (void)net.set_path(ScratchNet::Path::kLocal);
     NFBPF_TRYV(r);
     res.paths.push_back("forward");
+  }
+  if (prep.output_path) {
+    // Output chains: everything again, sent by each side's own stack (output, postrouting).
+    run.send_locally(true);
+    NFBPF_TRYV(one_pass(run, prep, opt, " (sent by the host)", res));
+    run.send_locally(false);
+    res.paths.push_back("output");
+    res.local_unsendable = run.unsendable();
   }
   if (opt.progress) fmt::print(stderr, "\r{:60}\r", "");
   return res;

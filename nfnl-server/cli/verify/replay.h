@@ -20,7 +20,9 @@ struct ReplayResult {
   uint64_t probes = 0, generic = 0, pcap = 0, pcap_read = 0, pcap_skipped = 0;
   uint64_t differing_chunks = 0;
   bool pcap_truncated = false;     // --max-packets reached
-  std::vector<std::string> paths;  // "local" (prerouting, input), then "forward" (prerouting, forward, postrouting)
+  uint64_t local_unsendable = 0;   // output path: packets a raw socket cannot send as they are
+  std::vector<std::string> paths;  // "local" (prerouting, input), "forward" (prerouting, forward, postrouting),
+                                   // "output" (sent by the host: output, postrouting)
   std::vector<nlohmann::json> mismatches;  // named packets (at most opt.max_named)
 };
 

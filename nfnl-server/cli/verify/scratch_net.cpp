@@ -4,11 +4,13 @@
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -71,10 +73,20 @@ Result<void> ScratchNet::configure() {
   for (Side side : {Side::kKernel, Side::kNfbpf}) {
     const int ns = this->ns(side);
     const std::string peer = side == Side::kKernel ? "k0" : "n0";
+    // Forwarding on (the forward path), before any device exists: IPv6 forwarding is decided by
+    // `all`, while a device whose own `forwarding` is 1 joins ff02::2 and sends MLD reports at
+    // random times (through output and postrouting) — new devices get default's 0.
+    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv4.ip_forward=1"}, ns));
+    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"}, ns));
+    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv6.conf.default.forwarding=0"}, ns));
     NFBPF_TRYV(must({"ip", "link", "add", in_dev_, "index", std::to_string(kRecvIfindex), "address", mac_text(kRecvMac),
                      "type", "veth", "peer", "name", peer, "address", mac_text(kSenderMac), "netns", sender_path},
                     ns));
     NFBPF_TRYV(must({"ip", "link", "set", "lo", "up"}, ns));
+    // No IPv6 address of their own on the sides' devices: the stack then sends nothing by itself
+    // (no DAD, router solicitation or MLD report), which would cross output and postrouting at
+    // random times and blur those chains' counters. IPv6 stays on, or ip6_rcv drops every probe.
+    NFBPF_TRYV(must({"ip", "link", "set", in_dev_, "addrgenmode", "none"}, ns));
     NFBPF_TRYV(must({"ip", "link", "set", in_dev_, "up"}, ns));
     NFBPF_TRYV(must({"ip", "link", "set", peer, "up"}, s_.get()));
     // The sender's kernel sends nothing of its own (no IPv6 autoconfiguration on its veths).
@@ -92,14 +104,32 @@ Result<void> ScratchNet::configure() {
     // it, so nothing waits for a neighbour; forwarded packets leave after postrouting).
     const std::string out_peer = side == Side::kKernel ? "kf" : "nf";
     NFBPF_TRYV(must({"ip", "link", "add", out_dev_, "type", "veth", "peer", "name", out_peer, "netns", sender_path}, ns));
+    NFBPF_TRYV(must({"ip", "link", "set", out_dev_, "addrgenmode", "none"}, ns));
     NFBPF_TRYV(must({"ip", "link", "set", out_dev_, "arp", "off", "up"}, ns));
     NFBPF_TRYV(must({"sysctl", "-qw", fmt::format("net.ipv6.conf.{}.disable_ipv6=1", out_peer)}, s_.get()));
     NFBPF_TRYV(must({"ip", "link", "set", out_peer, "up"}, s_.get()));
     NFBPF_TRYV(must({"ip", "route", "add", "default", "dev", out_dev_, "table", "200"}, ns));
     NFBPF_TRYV(must({"ip", "-6", "route", "add", "default", "dev", out_dev_, "table", "200"}, ns));
-    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv4.ip_forward=1"}, ns));
-    NFBPF_TRYV(must({"sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"}, ns));
+    // The prerouting-only path: a blackhole (table 300, selected by set_path).
+    NFBPF_TRYV(must({"ip", "route", "add", "blackhole", "default", "table", "300"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "route", "add", "blackhole", "default", "table", "300"}, ns));
+    NFBPF_TRYV(must({"ip", "rule", "add", "oif", out_dev_, "lookup", "200", "pref", "6"}, ns));
+    NFBPF_TRYV(must({"ip", "-6", "rule", "add", "oif", out_dev_, "lookup", "200", "pref", "6"}, ns));
   }
+  for (Side side : {Side::kKernel, Side::kNfbpf})
+    NFBPF_TRYV(in_ns(ns(side), [&]() -> Result<void> {
+      const size_t i = side == Side::kKernel ? 0 : 1;
+      raw4_[i] = Fd(socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));   // IP_HDRINCL implied
+      raw6_[i] = Fd(socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW));  // IPV6_HDRINCL implied
+      for (Fd* f : {&raw4_[i], &raw6_[i]}) {
+        if (!f->valid()) return fail_errno("raw socket");
+        int one = 1;
+        setsockopt(f->get(), SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+        if (setsockopt(f->get(), SOL_SOCKET, SO_BINDTODEVICE, out_dev_.c_str(), static_cast<socklen_t>(out_dev_.size())) != 0)
+          return fail_errno("SO_BINDTODEVICE " + out_dev_);
+      }
+      return {};
+    }));
   return in_ns(s_.get(), [&]() -> Result<void> {
     for (Side side : {Side::kKernel, Side::kNfbpf}) {
       Fd s(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
@@ -118,14 +148,41 @@ Result<void> ScratchNet::configure() {
 }
 
 Result<void> ScratchNet::set_path(Path p) {
+  if (p == path_) return {};
   for (Side side : {Side::kKernel, Side::kNfbpf})
     for (const char* fam : {"-4", "-6"}) {
-      if (p == Path::kForward)
-        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", in_dev_, "lookup", "200", "pref", "5"}, ns(side)));
-      else
-        (void)run({"ip", fam, "rule", "del", "pref", "5"}, RunOptions{.netns_fd = ns(side)});
+      if (path_ != Path::kLocal) (void)run({"ip", fam, "rule", "del", "pref", "5"}, RunOptions{.netns_fd = ns(side)});
+      if (p != Path::kLocal)
+        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", in_dev_, "lookup", p == Path::kForward ? "200" : "300", "pref",
+                         "5"}, ns(side)));
     }
+  path_ = p;
   return {};
+}
+
+Result<bool> ScratchNet::send_local(Side s, const std::vector<uint8_t>& frame) {
+  const size_t i = s == Side::kKernel ? 0 : 1;
+  if (frame.size() < 14) return false;
+  const uint16_t type = static_cast<uint16_t>(frame[12] << 8 | frame[13]);
+  const uint8_t* ip = frame.data() + 14;
+  const size_t len = frame.size() - 14;
+  ssize_t sent = -1;
+  if (type == 0x0800 && len >= 20 && (ip[0] >> 4) == 4) {
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    std::memcpy(&to.sin_addr, ip + 16, 4);
+    sent = sendto(raw4_[i].get(), ip, len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  } else if (type == 0x86dd && len >= 40 && (ip[0] >> 4) == 6) {
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    std::memcpy(&to.sin6_addr, ip + 24, 16);
+    sent = sendto(raw6_[i].get(), ip, len, 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  } else {
+    return false;
+  }
+  // The stack refuses some probes as they are (a length the header contradicts, a multicast source):
+  // the same on both sides, so they are skipped, not errors.
+  return sent >= 0;
 }
 
 Result<void> ScratchNet::in_ns(int fd, const std::function<Result<void>()>& fn) {

@@ -9,8 +9,12 @@
 // to the local host whatever their destination (policy rule `iif p1` → a table with `local 0/0`),
 // so each one traverses prerouting and input; replies the stack would send find no route and are
 // never sent (they would otherwise come back through the hooks and blur the counters).
+// Locally originated packets (send_local) leave by out_dev too: only sockets bound to it find that
+// route (policy rule `oif fwd0`), so the stack's own replies still find none.
 // In the forward path (set_path) a higher-priority policy rule routes them out of a veth (fwd0)
-// instead: prerouting, forward and postrouting.
+// instead: prerouting, forward and postrouting. In the prerouting-only path (compat-tests'
+// experiments, which move every chain to prerouting) it routes them to a blackhole: dropped right
+// after prerouting, so no conntrack entry is ever confirmed and every probe is a new flow.
 
 #include <cstdint>
 #include <functional>
@@ -42,16 +46,22 @@ class ScratchNet {
   // Runs `fn` with this thread in namespace `fd` (sockets it opens stay there), then returns home.
   Result<void> in_ns(int fd, const std::function<Result<void>()>& fn);
 
-  enum class Path { kLocal, kForward };
-  // Where frames arriving on p1 go, on both sides.
+  enum class Path { kLocal, kForward, kPreroutingOnly };
+  // Where frames arriving on p1 go, on both sides (nothing to do when already there).
   Result<void> set_path(Path p);
 
   // Sends one Ethernet frame towards a side's p1 (AF_PACKET, qdisc bypassed).
   Result<void> send(Side s, const std::vector<uint8_t>& frame);
+  // Sends the IP packet of an Ethernet frame from the side's own stack (a raw socket with the
+  // header included, bound to the out device): it crosses output and postrouting, then leaves by
+  // out_dev. false when the frame carries no IP packet a raw socket can send (the same on both sides).
+  Result<bool> send_local(Side s, const std::vector<uint8_t>& frame);
 
  private:
   Fd home_, s_, k_, n_, tx_k_, tx_n_;
+  Fd raw4_[2], raw6_[2];  // per side (kernel, nfbpf): send_local's sockets
   std::string in_dev_, out_dev_;
+  Path path_ = Path::kLocal;
   Result<Fd> new_ns();
   Result<void> configure();
 };

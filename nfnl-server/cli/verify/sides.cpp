@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -29,7 +30,7 @@ Result<void> Sides::start_daemon() {
   const std::string bpffs = work_dir_ + "/bpffs";
   mkdir(bpffs.c_str(), 0700);
   unlink(socket_path().c_str());
-  NFBPF_TRYV(daemon_.start({tools_.nfbpfd, "--socket", socket_path(), "--offload=strict"}, net_.ns(Side::kNfbpf), bpffs,
+  NFBPF_TRYV(daemon_.start({tools_.nfbpfd, "--socket", socket_path(), "--offload=" + offload_}, net_.ns(Side::kNfbpf), bpffs,
                            log_path(), daemon_env_));
   for (int i = 0; i < 1000; ++i) {  // up to 10 s
     if (access(socket_path().c_str(), F_OK) == 0) return {};
@@ -68,13 +69,25 @@ Result<void> Sides::check_no_bypass() {
   const int ns = net_.ns(Side::kNfbpf);
   auto nft = run({"nft", "-j", "list", "tables"}, RunOptions{.netns_fd = ns});
   if (!nft) return std::unexpected(std::move(nft).error());
+  // Hybrid: nfbpfd itself puts the chains BPF cannot run into its namespace's kernel; those tables
+  // (and only those) may be there.
+  std::set<std::string> placed;
+  if (offload_ == "hybrid") {
+    auto st = status();
+    if (st && st->contains("placement"))
+      for (const auto& p : (*st)["placement"])
+        if (p.value("where", "").find("kernel") != std::string::npos)
+          placed.insert(p.value("family", "") + " " + p.value("table", ""));
+  }
   auto j = nlohmann::json::parse(nft->out, nullptr, false);
   if (!j.is_discarded() && j.contains("nftables"))
     for (const auto& item : j["nftables"])
-      if (item.contains("table") && item["table"].value("name", "") != "nfbpf_conntrack")
+      if (item.contains("table") && item["table"].value("name", "") != "nfbpf_conntrack" &&
+          !placed.contains(item["table"].value("family", "") + " " + item["table"].value("name", "")))
         return failf(EIO, "the nfbpf side's commands reached the kernel (table {} {} is in its kernel): is {} "
                      "pointing at a built libnfbpf-shim.so?", item["table"].value("family", ""),
                      item["table"].value("name", ""), tools_.nfbpf_run);
+  if (offload_ == "hybrid") return {};  // legacy tables BPF cannot run go to the kernel's x_tables there
   for (const char* save : {"iptables-legacy-save", "ip6tables-legacy-save"}) {
     auto x = run({save}, RunOptions{.netns_fd = ns});
     if (x && x->out.find("\n-A ") != std::string::npos)

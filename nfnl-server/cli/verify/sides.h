@@ -25,8 +25,13 @@ ToolPaths locate_tools(ToolPaths given);
 
 class Sides {
  public:
-  Sides(ScratchNet& net, ToolPaths tools, std::string work_dir, std::map<std::string, std::string> daemon_env)
-      : net_(net), tools_(std::move(tools)), work_dir_(std::move(work_dir)), daemon_env_(std::move(daemon_env)) {}
+  // offload: nfbpfd's --offload mode, "strict" (refuses what BPF cannot run) or "hybrid" (the
+  // daemon's default: what BPF cannot run goes to the kernel of nfbpfd's namespace).
+  Sides(ScratchNet& net, ToolPaths tools, std::string work_dir, std::map<std::string, std::string> daemon_env,
+        std::string offload = "strict")
+      : net_(net), tools_(std::move(tools)), work_dir_(std::move(work_dir)), daemon_env_(std::move(daemon_env)),
+        offload_(std::move(offload)) {}
+  const std::string& offload() const { return offload_; }
 
   Result<void> start_daemon();
   bool daemon_alive() { return daemon_.alive(); }
@@ -55,6 +60,7 @@ class Sides {
   ToolPaths tools_;
   std::string work_dir_;
   std::map<std::string, std::string> daemon_env_;
+  std::string offload_;
   Daemon daemon_;
   std::string socket_path() const { return work_dir_ + "/nfbpfd.sock"; }
 };

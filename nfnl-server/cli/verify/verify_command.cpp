@@ -3,10 +3,12 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <memory>
 
 #include <fmt/format.h>
 
+#include "nfnl-server/cli/verify/batch.h"
 #include "nfnl-server/cli/verify/engine.h"
 #include "nfnl-server/cli/verify/process.h"
 #include "nfnl-server/cli/verify/render.h"
@@ -18,12 +20,21 @@ std::function<int()> add_verify_command(CLI::App& app, CLI::App** sub) {
     VerifyOptions opt;
     bool json = false;
     std::string report_path, fault;
+    bool batch = false;
   };
   auto st = std::make_shared<State>();
   CLI::App* v = app.add_subcommand(
       "verify", "load a ruleset into the kernel and into nfbpf in scratch namespaces and compare them rule by rule and "
                 "packet by packet (no running daemon needed; nothing outside the scratch namespaces is touched)");
-  v->add_option("ruleset", st->opt.ruleset_path, "nft -f file, or iptables-save / ip6tables-save output")->required();
+  v->add_option("ruleset", st->opt.ruleset_path, "nft -f file, or iptables-save / ip6tables-save output");
+  v->add_flag("--batch", st->batch,
+              "one testbed for many requests: JSON requests on stdin, one per line, one JSON reply per line on stdout "
+              "(docs/migration.md, \"Batch mode\")");
+  v->add_option("--offload", st->opt.offload,
+                "nfbpfd's mode: strict (what BPF cannot run is refused) or hybrid (the daemon's default: it goes to "
+                "the kernel of nfbpfd's namespace; the report says where each rule runs)")
+      ->check(CLI::IsMember({"strict", "hybrid"}))
+      ->capture_default_str();
   v->add_option("--format", st->opt.format, "nft, iptables or ip6tables (default: detected)")
       ->check(CLI::IsMember({"nft", "iptables", "ip6tables"}));
   v->add_option("--pcap", st->opt.pcap_path, "replay this capture too (pcap/pcapng; Ethernet, raw IP, Linux cooked)")
@@ -51,6 +62,11 @@ std::function<int()> add_verify_command(CLI::App& app, CLI::App** sub) {
     opt.progress = isatty(STDERR_FILENO) && !st->json;
     if (!st->fault.empty()) opt.daemon_env["NFBPF_TEST_FAULT"] = st->fault;
     install_interrupt_handler();
+    if (st->batch) return run_batch(opt, std::cin, std::cout);
+    if (opt.ruleset_path.empty()) {
+      fmt::print(stderr, "nfbpf verify: a RULESET (or --batch) is required\n");
+      return 2;
+    }
     nlohmann::json report = run_verify(opt);
     if (!st->report_path.empty()) {
       std::ofstream out(st->report_path);
