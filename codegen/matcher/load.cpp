@@ -162,6 +162,7 @@ std::string field_label(const ir::Field& f) {
     case ir::Base::kLink: return fmt::format("@ll,{},{}", f.offset * 8, f.len * 8);
     case ir::Base::kNetwork: return fmt::format("@nh,{},{}", f.offset * 8, f.len * 8);
     case ir::Base::kTransport: return fmt::format("@th,{},{}", f.offset * 8, f.len * 8);
+    case ir::Base::kXtTransport: return fmt::format("@xt6th,{},{}", f.offset * 8, f.len * 8);
     case ir::Base::kMeta: return fmt::format("meta {}", ir::to_string(static_cast<ir::MetaKey>(f.key)));
     case ir::Base::kCt: return fmt::format("ct {}", ir::to_string(static_cast<ir::CtKey>(f.key)));
     case ir::Base::kExtHdr:
@@ -180,6 +181,7 @@ Result<void> field_supported(const flavor::FlavorOps& fl, const ir::Field& f, bo
       [[fallthrough]];
     case ir::Base::kNetwork:
     case ir::Base::kTransport:
+    case ir::Base::kXtTransport:
       if (f.len == 0 || f.len > static_cast<uint32_t>(emit::kSliceBufSize))
         return failf(EOPNOTSUPP, "{}: payload loads of {} bytes are not supported", field_label(f), f.len);
       return {};
@@ -212,6 +214,10 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
   std::optional<Reg> fast;
   if (f.base == ir::Base::kNetwork && end <= c.layout.l3_fast) fast = prologue::kL3Ptr;
   if (f.base == ir::Base::kTransport && end <= c.layout.l4_fast) fast = prologue::kL4Ptr;
+  // x_tables' walk reads nft's slice behind r9 when both walks found the same header (the usual
+  // case: no AH on the way); otherwise it slices its own.
+  const bool xt = f.base == ir::Base::kXtTransport;
+  if (xt && end <= c.layout.l4_fast) fast = prologue::kL4Ptr;
 
   // The per-field read when the header slice does not cover it: one slice of the field alone.
   const flavor::FlavorOps& fl = c.f;
@@ -222,6 +228,14 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
         break;
       case ir::Base::kLink:
         flavor::emit_slice(p, fl, f.offset - fl.l3_offset, f.len, fail, pkt_ref());
+        break;
+      case ir::Base::kXtTransport:  // failed walk (thoff -1) or non-first fragment: no header
+        p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kXtFragSlot));
+        p.jmp(Cond::kNe, Reg::R1, 0, fail);
+        p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kXtThoffSlot));
+        p.jmp(Cond::kSlt, Reg::R1, 0, fail);
+        p.jmp(Cond::kGt, Reg::R1, 0x7fff, fail);
+        flavor::emit_slice_at(p, fl, Reg::R1, static_cast<int32_t>(f.offset), f.len, fail, pkt_ref());
         break;
       case ir::Base::kTransport:
         if (!nft_fast_path(f)) {  // nft_payload_eval: no transport header in a non-first fragment
@@ -246,11 +260,19 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
       if (f.offset) p.alu(AluOp::kAdd, Reg::R1, static_cast<int32_t>(f.offset));
     }
   };
+  // Equal offsets mean both walks ended at the same header, so r9 (when set: nft's fragment
+  // offset 0, slice there) is x_tables' header too.
+  auto same_walks = [&p](emit::Label& slow) {
+    p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kXtThoffSlot));
+    p.ldx(Size::kDW, Reg::R2, kPkt, rel(prologue::kThoffSlot));
+    p.jmp(Cond::kNe, Reg::R1, Reg::R2, slow);
+  };
   if (!fast) {
     slow_read();
   } else if (c.cold) {
     emit::Label& slow = c.cold->label(p);
     emit::Label& done = c.cold->label(p);
+    if (xt) same_walks(slow);
     p.jmp(Cond::kEq, *fast, 0, slow);
     fast_read();
     p.bind(done);
@@ -262,6 +284,7 @@ Result<Loaded> load_field(EmitCtx& c, const ir::Field& f, emit::Label& fail, boo
     });
   } else {
     emit::Label done(p), slow(p);
+    if (xt) same_walks(slow);
     p.jmp(Cond::kEq, *fast, 0, slow);
     fast_read();
     p.jmp(done);

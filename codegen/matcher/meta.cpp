@@ -95,7 +95,9 @@ Result<void> meta_supported(const flavor::FlavorOps& fl, const ir::Field& f) {
     case ir::MetaKey::kRandom:
     case ir::MetaKey::kTime:
     case ir::MetaKey::kDay:
-    case ir::MetaKey::kHour: ok = true; break;
+    case ir::MetaKey::kHour:
+    case ir::MetaKey::kXtL4Proto:  // the prologue's x_tables walk (any flavor)
+    case ir::MetaKey::kXtFragOff: ok = true; break;
     case ir::MetaKey::kMark:
     case ir::MetaKey::kPriority: ok = !xdp; why = " (no sk_buff)"; break;
     case ir::MetaKey::kIif:
@@ -125,7 +127,8 @@ Result<void> meta_supported(const flavor::FlavorOps& fl, const ir::Field& f) {
                    : k == ir::MetaKey::kTime ? 8
                    : k == ir::MetaKey::kNfProto || k == ir::MetaKey::kL4Proto || k == ir::MetaKey::kPktType ||
                              k == ir::MetaKey::kDay ? 1
-                   : k == ir::MetaKey::kProtocol || k == ir::MetaKey::kIifType || k == ir::MetaKey::kOifType ? 2
+                   : k == ir::MetaKey::kProtocol || k == ir::MetaKey::kIifType || k == ir::MetaKey::kOifType ||
+                             k == ir::MetaKey::kXtL4Proto || k == ir::MetaKey::kXtFragOff ? 2
                    : 4;
   if (f.len == 0 || f.len > width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
   if ((width == 8 || k == ir::MetaKey::kRtNexthop4 || k == ir::MetaKey::kRtNexthop6) && f.len != width) return failf(EOPNOTSUPP, "{}: a {}-byte load of a {}-byte key", field_label(f), f.len, width);
@@ -151,6 +154,11 @@ Result<Loaded> load_meta(EmitCtx& c, const ir::Field& f, emit::Label& fail) {
       p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kTprotSlot));
       p.jmp(Cond::kSlt, Reg::R1, 0, fail);
       width = 1;
+      break;
+    case ir::MetaKey::kXtL4Proto:  // never fails: ir::kXtWalkFailed when the walk did
+    case ir::MetaKey::kXtFragOff:
+      p.ldx(Size::kDW, Reg::R1, kPkt, rel(k == ir::MetaKey::kXtL4Proto ? prologue::kXtTprotSlot : prologue::kXtFragSlot));
+      width = 2;
       break;
     case ir::MetaKey::kProtocol:
       p.ldx(Size::kDW, Reg::R1, kPkt, rel(prologue::kProtoSlot));

@@ -16,6 +16,7 @@ struct Needs {
   uint32_t network_end = 0;    // max offset+len of network-base fields
   uint32_t transport_end = 0;  // max offset+len of transport-base fields
   bool link = false;           // some field reads the link-layer header
+  bool xt6 = false;            // some field reads x_tables' IPv6 walk (Layout::xt6)
 };
 
 void add_field(Needs& n, const ir::Field& f);

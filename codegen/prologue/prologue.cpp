@@ -4,6 +4,7 @@
 
 #include "codegen/abi/netfilter.h"
 #include "codegen/flavor/packet.h"
+#include "codegen/prologue/xt6_walk.h"
 
 namespace nfbpf::codegen::prologue {
 
@@ -97,18 +98,6 @@ void parse_ipv4(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   p.jmp(done);
 }
 
-// reg ^= x; reg ^= x with x unknown to the verifier (the packet length, spread over both halves):
-// the same number at run time, an unknown scalar for the verifier on every path, so paths that
-// reach this point with different ranges for reg merge. Clobbers r2, r3.
-void forget_range(emit::Program& p, Reg reg) {
-  flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
-  p.mov(Reg::R3, Reg::R2);
-  p.alu(AluOp::kLsh, Reg::R3, 32);
-  p.alu(AluOp::kOr, Reg::R3, Reg::R2);
-  p.alu(AluOp::kXor, reg, Reg::R3);
-  p.alu(AluOp::kXor, reg, Reg::R3);
-}
-
 // Jumps to `yes` if r1 is an IPv6 extension header as ipv6_ext_hdr() counts them.
 void jmp_if_ext(emit::Program& p, Label& yes, bool with_none) {
   for (int32_t h : {0, 43, 44, 51, 60}) p.jmp(Cond::kEq, Reg::R1, h, yes);
@@ -132,9 +121,10 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
   p.ldx(Size::kB, Reg::R1, Reg::R0, 6);
   store_reg(p, kTprotSlot, Reg::R1);
   store_imm(p, kFragSlot, 0);
+  const int walk = lay.ipv6_ext_headers > 0 ? lay.ipv6_ext_headers : kMaxIpv6ExtHeaders;
+  if (lay.xt6) emit_xt6_walk(p, f, walk);  // x_tables' own walk first (xt6_walk.h): r1 = the next header
   p.mov(kL4Ptr, 40);
   Label found(p), tail(p);
-  const int walk = lay.ipv6_ext_headers > 0 ? lay.ipv6_ext_headers : kMaxIpv6ExtHeaders;
   for (int i = 0; i < walk; ++i) {
     Label ext(p), frag(p), next(p);
     p.ldx(Size::kDW, Reg::R1, kPkt, rel(kTprotSlot));
@@ -202,6 +192,18 @@ void parse_ipv6(emit::Program& p, const flavor::FlavorOps& f, const Mode& m, con
 
 }  // namespace
 
+// reg ^= x; reg ^= x with x unknown to the verifier (the packet length, spread over both halves):
+// the same number at run time, an unknown scalar for the verifier on every path, so paths that
+// reach this point with different ranges for reg merge. Clobbers r2, r3.
+void forget_range(emit::Program& p, Reg reg) {
+  flavor::emit_load_l3_len(p, Reg::R2, pkt_ref());
+  p.mov(Reg::R3, Reg::R2);
+  p.alu(AluOp::kLsh, Reg::R3, 32);
+  p.alu(AluOp::kOr, Reg::R3, Reg::R2);
+  p.alu(AluOp::kXor, reg, Reg::R3);
+  p.alu(AluOp::kXor, reg, Reg::R3);
+}
+
 Result<void> family_supported(const flavor::FlavorOps& f, ir::Family family) {
   switch (family) {
     case ir::Family::kIp:
@@ -225,6 +227,7 @@ Result<void> emit_prologue(emit::Program& p, const flavor::FlavorOps& f, ir::Fam
   f.emit_packet_init(p, init_fail);
   p.mov(kPkt, emit::kFrame);
   p.alu(AluOp::kAdd, kPkt, emit::kDynptrOff);
+  if (lay.xt6) emit_xt6_failed(p);  // until the IPv6 parse runs x_tables' walk
 
   Label v4(p), v6(p), other(p), l4(p), none(p), invalid(p), rules(p);
   bool emit_v4 = m.v4, emit_v6 = m.v6;

@@ -21,6 +21,11 @@
 //   kFragSlot    u64  fragment offset in bytes (nft's fragoff; 0: whole packet or first fragment)
 //   kNfprotoSlot u64  nft_pf(pkt): NFPROTO_IPV4 2, NFPROTO_IPV6 10, NFPROTO_NETDEV 5
 //   kProtoSlot   u64  skb->protocol as a host-order ethertype (0x0800, 0x86dd, ...)
+// x_tables' IPv6 walk (xt6_walk.h), filled only when Layout::xt6 (a rule reads it):
+//   kXtTprotSlot s64  protocol ipv6_find_hdr(..., NULL flags) finds (through AH), or
+//                     ir::kXtWalkFailed (0x100) when it fails and for non-IPv6 packets
+//   kXtThoffSlot s64  offset of that header from the L3 header, -1 when the walk failed
+//   kXtFragSlot  u64  fragment offset in bytes that walk reports (0 when it failed)
 
 #include <cstdint>
 
@@ -38,7 +43,10 @@ inline constexpr int16_t kThoffSlot = emit::kFreeStackTop - 16;
 inline constexpr int16_t kNfprotoSlot = emit::kFreeStackTop - 24;
 inline constexpr int16_t kProtoSlot = emit::kFreeStackTop - 32;
 inline constexpr int16_t kFragSlot = emit::kFreeStackTop - 40;
-inline constexpr uint16_t kStateBytes = 40;
+inline constexpr int16_t kXtTprotSlot = emit::kFreeStackTop - 48;
+inline constexpr int16_t kXtThoffSlot = emit::kFreeStackTop - 56;
+inline constexpr int16_t kXtFragSlot = emit::kFreeStackTop - 64;
+inline constexpr uint16_t kStateBytes = 64;
 // Main-frame stack below the state block: free for matchers of the main program.
 inline constexpr int16_t kMainFreeTop = emit::kFreeStackTop - kStateBytes;
 
@@ -53,6 +61,9 @@ struct Layout {
   uint32_t l4_fast = 0;  // bytes of transport header behind r9 (0: r9 is always 0)
   // IPv6 extension headers the prologue walks (unrolled); 0: prologue::kMaxIpv6ExtHeaders.
   int ipv6_ext_headers = 0;
+  // Whether to run x_tables' IPv6 walk too (the kXt* slots): some rule reads Base::kXtTransport
+  // or MetaKey::kXtL4Proto/kXtFragOff (ip6 legacy tables).
+  bool xt6 = false;
 };
 
 }  // namespace nfbpf::codegen::prologue

@@ -167,6 +167,72 @@ $R ip6tables-legacy-save -c; echo rc=$?
   EXPECT_NE(out.find("sent 1 received 0 echoed 0"), std::string::npos) << out;  // OUTPUT policy DROP
 }
 
+// ip6tables' matches find the transport header with ipv6_find_hdr() WITHOUT IP6_FH_F_AUTH: they
+// walk through AH (nft stops there), and -p drops the packet ("hotdrop") when that walk fails
+// (a header cut short, a non-first fragment of an extension header). A header longer than the
+// packet does not fail it: the tcp match then finds no TCP header (its own hotdrop).
+// Raw IPv6 packets to ::1 through OUTPUT: each prints "sent" or "error 1" (EPERM: dropped at
+// OUTPUT), then the counters. nfbpfd before x_tables' own walk (codegen/prologue/xt6_walk.h) let
+// TCP/UDP behind AH past the DROP rules and did not drop failed walks.
+TEST(Ip6tablesOffload, TransportMatchesWalkThroughAhAndFailedWalksDrop) {
+  const std::string out = expect_same(R"(
+$R ip6tables-legacy-restore <<'RULES'; echo rc=$?
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p tcp --dport 22 -j DROP
+-A OUTPUT -p tcp --dport 23
+-A OUTPUT -p udp -m multiport --dports 53,54 -j DROP
+-A OUTPUT -p esp
+-A OUTPUT -p tcp
+COMMIT
+RULES
+python3 - <<'PY'
+import socket, struct
+def ip6(nh, payload):
+    a = socket.inet_pton(socket.AF_INET6, "::1")
+    return struct.pack("!IHBB", 0x60000000, len(payload), nh, 64) + a + a + payload
+def dst(nh, n8=0): return bytes([nh, n8, 1, 4 + 8 * n8]) + bytes(4 + 8 * n8)
+def ah(nh): return bytes([nh, 4]) + bytes(22)  # (4 + 2) * 4 = 24 bytes
+def tcp(dport): return struct.pack("!HHIIBBHHH", 40000, dport, 0, 0, 0x50, 0x10, 1000, 0, 0)
+udp = struct.pack("!HHHH", 40000, 53, 8, 0)
+cases = [
+    ("tcp22", ip6(6, tcp(22))),
+    ("ah-tcp22", ip6(51, ah(6) + tcp(22))),
+    ("dst-ah-tcp23", ip6(60, dst(51) + ah(6) + tcp(23))),
+    ("ah-udp53", ip6(51, ah(17) + udp)),
+    ("ah-tcp80", ip6(51, ah(6) + tcp(80))),
+    ("12dst-tcp22", ip6(60, b"".join(dst(60) for _ in range(11)) + dst(6) + tcp(22))),
+    ("dst-past-the-packet", ip6(60, bytes([6, 200]) + bytes(6) + tcp(80))),
+    ("ah-past-the-packet", ip6(51, bytes([6, 200]) + bytes(10))),
+    ("nonfirst-frag-of-dst", ip6(44, bytes([60, 0, 0, 8, 0, 0, 0, 1]) + dst(6) + tcp(22))),
+    ("dst-cut-short", ip6(60, b"")),
+    ("dst-past-the-packet-udp", ip6(60, bytes([17, 200]) + bytes(6) + udp)),
+    ("dst-past-the-packet-esp", ip6(60, bytes([50, 200]) + bytes(6))),
+    ("nonfirst-frag-of-tcp", ip6(44, bytes([6, 0, 0, 8, 0, 0, 0, 1]) + tcp(22))),
+    ("esp", ip6(50, bytes(16))),
+]
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for name, pkt in cases:
+    try:
+        s.sendto(pkt, ("::1", 0))
+        print(name, "sent")
+    except OSError as e:
+        print(name, "error", e.errno)
+PY
+$R ip6tables-legacy -L OUTPUT -v -n -x; echo rc=$?
+$R ip6tables-legacy-save -c; echo rc=$?
+)");
+  for (const char* dropped : {"tcp22 error 1", "ah-tcp22 error 1", "ah-udp53 error 1", "12dst-tcp22 error 1",
+                              "dst-past-the-packet error 1", "ah-past-the-packet error 1", "nonfirst-frag-of-dst error 1",
+                              "dst-cut-short error 1", "dst-past-the-packet-udp error 1"})
+    EXPECT_NE(out.find(dropped), std::string::npos) << dropped << "\n" << out;
+  for (const char* sent : {"dst-ah-tcp23 sent", "ah-tcp80 sent", "nonfirst-frag-of-tcp sent", "esp sent",
+                           "dst-past-the-packet-esp sent"})
+    EXPECT_NE(out.find(sent), std::string::npos) << sent << "\n" << out;
+}
+
 // NF_IP_PRI_FILTER is 0: an nft chain at priority 0 and the filter table share the attach point;
 // the hook registered last runs first (nf_hook_entries_grow). The filter table registers its hooks
 // when it is first used (here by `iptables -L`), not when rules are added.

@@ -12,6 +12,7 @@
 #include "translate/eval/load.h"
 #include "translate/eval/sets.h"
 #include "translate/ir/fields.h"
+#include "translate/ir/fields.h"
 
 namespace nfbpf::eval {
 
@@ -267,6 +268,10 @@ struct Draft {
   // other ones in front of them (the walk must step over those).
   bool ext_absent = false;
   enum class Deep : uint8_t { kNo, kOne, kMany, kOdd } ext_deep = Deep::kNo;
+  // x_tables' IPv6 walk (Base::kXtTransport, MetaKey::kXtL4Proto): an AH header in front of the
+  // transport header (walked through by x_tables, the end of nft's walk), or a non-first fragment
+  // of an extension header (the walk fails, -ENOENT: ip6_tables drops the packet).
+  bool ah = false, bad_walk = false;
 };
 
 uint8_t proto_hint(const ir::Field& f) {
@@ -326,6 +331,16 @@ bool apply_structural(Draft& d, std::optional<uint32_t>& skb_len, std::optional<
     if (a.f.base != ir::Base::kMeta) continue;
     switch (static_cast<ir::MetaKey>(a.f.key)) {
       case ir::MetaKey::kL4Proto: d.l4proto = a.value[0]; break;
+      case ir::MetaKey::kXtL4Proto: {
+        const uint64_t v = le_value(a.value) & (a.mask ? le_value(*a.mask) : 0xffff);
+        if (v == ir::kXtWalkFailed) d.bad_walk = true;
+        else if (v <= 0xff) d.l4proto = static_cast<uint8_t>(v);
+        else return false;
+        break;
+      }
+      case ir::MetaKey::kXtFragOff:
+        if (le_value(a.value) & (a.mask ? le_value(*a.mask) : 0xffff)) d.nonfirst = true;
+        break;
       case ir::MetaKey::kNfProto:
         if (a.value[0] == 2) d.v6 = false;
         else if (a.value[0] == 10) d.v6 = true;
@@ -354,6 +369,8 @@ bool apply_ctx(PacketContext& c, const Assign& a) {
     };
     switch (key) {
       case ir::MetaKey::kL4Proto:
+      case ir::MetaKey::kXtL4Proto:
+      case ir::MetaKey::kXtFragOff:
       case ir::MetaKey::kNfProto:
       case ir::MetaKey::kLen:
       case ir::MetaKey::kProtocol: return true;  // structural, applied before building
@@ -569,11 +586,18 @@ std::optional<Realized> realize(Draft d, const ir::Table& t, const ProbeOptions&
   uint32_t need_l4 = 0;
   for (const Assign& a : d.assigns) {
     if (a.f.base == ir::Base::kLink) link = true;
-    if (a.f.base == ir::Base::kTransport) need_l4 = std::max(need_l4, a.f.offset + a.f.len);
+    if (a.f.base == ir::Base::kTransport || a.f.base == ir::Base::kXtTransport)
+      need_l4 = std::max(need_l4, a.f.offset + a.f.len);
   }
   packet::Packet p = d.v6 ? packet::Packet::ipv6("2001:db8::1", "2001:db8::2") : packet::Packet::ipv4("192.0.2.1", "198.51.100.2");
   if (d.hbh && d.v6) p.hop_by_hop();
   if (d.v6 && !add_ipv6_exthdrs(d, p, d.l4proto)) return std::nullopt;
+  if (d.v6 && d.bad_walk) p.fragment(8, false).dest_opts();
+  if (d.v6 && d.ah) {
+    Bytes body(15, 0);
+    body[0] = 2;  // AH: (2 + 2) * 4 = 16 bytes
+    p.ext_header(51, std::move(body));
+  }
   if (d.nonfirst) p.fragment(8, false);
   uint32_t hdr = 8;
   std::optional<OptionPlan> tcp_opts, sctp_chunks;
@@ -630,7 +654,8 @@ std::optional<Realized> realize(Draft d, const ir::Table& t, const ProbeOptions&
     size_t pos;
     switch (a.f.base) {
       case ir::Base::kNetwork: pos = l2 + a.f.offset; break;
-      case ir::Base::kTransport: pos = l2 + thoff + a.f.offset; break;
+      case ir::Base::kTransport:
+      case ir::Base::kXtTransport: pos = l2 + thoff + a.f.offset; break;
       case ir::Base::kLink: pos = a.f.offset; break;
       case ir::Base::kExtHdr: {
         if (a.f.ext_present) continue;  // carried (or not) by building the packet
@@ -804,10 +829,20 @@ Result<std::vector<Probe>> probes_for(const ir::Table& t, const std::vector<ir::
       frag.nonfirst = true;
       NFBPF_TRYV(emit(fmt::format("{}: satisfying value in a non-first fragment", name), std::move(frag)));
     }
+    bool xt_walk = false;
+    for (const auto& f : tg.key)
+      xt_walk |= f.base == ir::Base::kXtTransport ||
+                 (f.base == ir::Base::kMeta && f.key == static_cast<uint8_t>(ir::MetaKey::kXtL4Proto));
+    if (xt_walk && allow6) {
+      Draft ah = hit;
+      ah.v6 = true;
+      ah.ah = true;
+      NFBPF_TRYV(emit(fmt::format("{}: satisfying value behind an AH header (x_tables walks through it)", name), std::move(ah)));
+    }
     uint32_t end = 0;
     bool transport = false;
     for (const auto& f : tg.key)
-      if (f.base == ir::Base::kTransport) {
+      if (f.base == ir::Base::kTransport || f.base == ir::Base::kXtTransport) {
         transport = true;
         end = std::max(end, f.offset + f.len);
       }

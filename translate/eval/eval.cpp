@@ -66,6 +66,7 @@ std::optional<Env> make_env(ir::Family table_family, const PacketContext& ctx, s
     case ir::Family::kIp6:
       env.nfproto = kNfprotoIpv6;
       env.pkt = pktinfo_ipv6(env.skb);
+      env.xt = xt_walk_ipv6(env.skb);
       return env;
     case ir::Family::kNetdev:
       break;

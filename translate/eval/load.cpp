@@ -31,6 +31,18 @@ bool load_payload(const Env& env, const ir::Field& f, uint8_t* out, std::string&
     case ir::Base::kNetwork:
       base = env.skb.network_offset();
       break;
+    case ir::Base::kXtTransport:
+      // x_tables' matches: par->fragoff != 0 fails them before any read.
+      if (!env.xt.ok) {
+        why = "x_tables' IPv6 walk failed";
+        return false;
+      }
+      if (env.xt.fragoff) {
+        why = fmt::format("non-first fragment (offset {})", env.xt.fragoff);
+        return false;
+      }
+      base = env.xt.thoff;
+      break;
     case ir::Base::kTransport: {
       if (!env.pkt.l4) {
         why = "no transport protocol";
@@ -84,6 +96,8 @@ bool load_meta(const Env& env, const ir::Field& f, uint8_t* w, std::string& why,
       }
       w[0] = env.pkt.tprot;
       return true;
+    case ir::MetaKey::kXtL4Proto: store_host(w, env.xt.ok ? env.xt.tprot : ir::kXtWalkFailed, 2); return true;
+    case ir::MetaKey::kXtFragOff: store_host(w, env.xt.ok ? env.xt.fragoff : 0, 2); return true;
     case ir::MetaKey::kMark: store_host(w, env.mark, 4); return true;
     case ir::MetaKey::kPriority: store_host(w, env.priority, 4); return true;
     case ir::MetaKey::kIif: store_host(w, c.in ? c.in->ifindex : 0, 4); return true;
@@ -292,6 +306,7 @@ bool load_field(const Env& env, const ir::Field& f, uint8_t* out, std::string& w
     case ir::Base::kLink:
     case ir::Base::kNetwork:
     case ir::Base::kTransport:
+    case ir::Base::kXtTransport:
       return load_payload(env, f, out, why);
     case ir::Base::kExtHdr:
       return load_exthdr(env, f, out, why, unsupported);
@@ -324,6 +339,7 @@ std::string_view to_string_base(ir::Base b) {
     case ir::Base::kLink: return "link";
     case ir::Base::kNetwork: return "network";
     case ir::Base::kTransport: return "transport";
+    case ir::Base::kXtTransport: return "x_tables transport";
     case ir::Base::kMeta: return "meta";
     case ir::Base::kCt: return "ct";
     case ir::Base::kExtHdr: return "exthdr";

@@ -18,6 +18,7 @@ struct Env {
   const PacketContext* ctx = nullptr;
   Skb skb;
   PktInfo pkt;
+  XtInfo xt;               // x_tables' IPv6 walk (IPv6 packets at ip6 hooks; failed otherwise)
   uint8_t nfproto = 2;     // nft_pf(pkt): NFPROTO_IPV4 2, NFPROTO_IPV6 10, NFPROTO_NETDEV 5
   uint16_t protocol = 0;   // skb->protocol (ethertype, host value)
   uint32_t mark = 0;

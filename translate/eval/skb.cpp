@@ -94,6 +94,37 @@ int ipv6_find_transport(const Skb& skb, uint32_t& offset, uint16_t& fragoff) {
   return nexthdr;
 }
 
+XtInfo xt_walk_ipv6(const Skb& skb) {
+  uint8_t ip6[40];
+  if (!skb.copy(skb.network_offset(), ip6, 40)) return {};
+  int64_t start = skb.network_offset() + 40;
+  uint8_t nexthdr = ip6[6];
+  for (;;) {
+    if (!ipv6_ext_hdr(nexthdr) || nexthdr == kNone) break;
+    uint8_t hp[2];
+    if (!skb.copy(start, hp, 2)) return {};
+    uint32_t hdrlen;
+    if (nexthdr == kFragment) {
+      uint8_t fo[2];
+      if (!skb.copy(start + 2, fo, 2)) return {};
+      uint16_t frag_off = static_cast<uint16_t>((fo[0] << 8 | fo[1]) & ~0x7);
+      if (frag_off) {
+        if (ipv6_ext_hdr(hp[0]) && hp[0] != kNone) return {};  // -ENOENT
+        return XtInfo{.ok = true, .tprot = hp[0], .thoff = static_cast<uint32_t>(start + 8), .fragoff = frag_off};
+      }
+      hdrlen = 8;
+    } else if (nexthdr == kAuth) {
+      hdrlen = (hp[1] + 2u) << 2;  // ipv6_authlen
+    } else {
+      hdrlen = (hp[1] + 1u) << 3;  // ipv6_optlen
+    }
+    nexthdr = hp[0];
+    start += hdrlen;
+  }
+  if (start < 0) return {};
+  return XtInfo{.ok = true, .tprot = nexthdr, .thoff = static_cast<uint32_t>(start)};
+}
+
 PktInfo pktinfo_ipv6(const Skb& skb) {
   uint32_t thoff = 0;
   uint16_t frag = 0;

@@ -42,6 +42,18 @@ PktInfo pktinfo_ipv6(const Skb& skb);
 // __nft_set_pktinfo_ipv6_validate: version and payload-length checks, then as above.
 std::optional<PktInfo> pktinfo_ipv6_validate(const Skb& skb);
 
+// x_tables' IPv6 walk: ip6_packet_match's ipv6_find_hdr(skb, &protoff, -1, &fragoff, NULL),
+// which walks through AH ((hdrlen + 2) * 4 bytes); like nft's, it does not check that a header's
+// whole length is in the packet (6.18).
+// ok = false when it fails (ip6_packet_match's hotdrop). The codegen twin: codegen/prologue/xt6_walk.h.
+struct XtInfo {
+  bool ok = false;
+  uint8_t tprot = 0;
+  uint32_t thoff = 0;    // relative to skb->data
+  uint16_t fragoff = 0;  // bytes
+};
+XtInfo xt_walk_ipv6(const Skb& skb);
+
 // ipv6_find_hdr(skb, &offset, -1, &fragoff, &flags) with flags = IP6_FH_F_AUTH.
 // Returns the protocol (>= 0) or a negative errno; `offset` relative to skb->data (0 for a
 // non-first fragment, which the kernel leaves unset).

@@ -24,6 +24,10 @@ struct EntryContext {
   uint32_t rule_in_chain = 0;
   uint32_t hooks = 0;        // comefrom: the hooks this entry is reachable from
   uint16_t l4proto = 0;      // -p (0: any)
+  // ip6_tables' own transport walk (legacy ip6 tables: through AH, ir::Base::kXtTransport,
+  // MetaKey::kXtL4Proto) instead of nft's pktinfo, which iptables-nft's xt matches get
+  // (nft_compat hands them nft_thoff()).
+  bool xt6_walk = false;
   ir::Proto proto() const;   // the Proto tag for transport fields
 
   // "entry 5, rule 2 of chain INPUT in ip filter": appended to every refusal.
@@ -71,10 +75,11 @@ namespace util {
 // is not a non-first fragment: x_tables' L4 matches return false on `fragoff != 0` and on a short
 // skb_header_pointer(). A 3-byte load (never nft's fast path, which ignores the fragment offset)
 // ending at the header's last byte, masked to nothing.
-ir::Match l4_header_present(uint32_t header_len, ir::Proto proto);
+ir::Match l4_header_present(uint32_t header_len, ir::Proto proto, const EntryContext& ctx);
 // port_match(): lo <= port <= hi, xor invert. Nothing when it always holds.
 std::optional<ir::Match> port_range(ir::Field f, uint16_t lo, uint16_t hi, bool invert);
-ir::Field transport_field(uint32_t offset, uint32_t len, ir::Proto proto);
+// Base::kXtTransport when ctx.xt6_walk, else kTransport.
+ir::Field transport_field(uint32_t offset, uint32_t len, ir::Proto proto, const EntryContext& ctx);
 }  // namespace util
 
 // Matches.

@@ -3,6 +3,7 @@
 #include <linux/netfilter.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "translate/ir/build.h"
 
@@ -54,7 +55,21 @@ Result<void> iface(KF f, const char* name, const unsigned char* mask, bool inver
 constexpr uint32_t kNoInDev = bit(NF_INET_LOCAL_OUT) | bit(NF_INET_POST_ROUTING);
 constexpr uint32_t kNoOutDev = bit(NF_INET_PRE_ROUTING) | bit(NF_INET_LOCAL_IN);
 
+ir::Bytes host16(uint16_t v) {
+  ir::Bytes b(2);
+  std::memcpy(b.data(), &v, 2);
+  return b;
+}
+
 }  // namespace
+
+ir::Field xt6_l4proto_field() {
+  return ir::Field{.base = ir::Base::kMeta, .len = 2, .key = static_cast<uint8_t>(ir::MetaKey::kXtL4Proto), .host_order = true};
+}
+
+ir::Match xt6_walk_failed() {
+  return ir::Match{.key = {xt6_l4proto_field()}, .op = ir::Op::kEq, .value = host16(ir::kXtWalkFailed)};
+}
 
 Result<void> lower_ip_header(const ipt_ip& ip, std::vector<ir::Step>& steps, const EntryContext& ctx) {
   address(KF::kIp4Saddr, reinterpret_cast<const uint8_t*>(&ip.src), reinterpret_cast<const uint8_t*>(&ip.smsk), 4,
@@ -82,8 +97,19 @@ Result<void> lower_ip_header(const ip6t_ip6& ip, std::vector<ir::Step>& steps, c
           ip.invflags & IP6T_INV_DSTIP, steps);
   NFBPF_TRYV(iface(KF::kMetaIifName, ip.iniface, ip.iniface_mask, ip.invflags & IP6T_INV_VIA_IN, kNoInDev, steps, ctx));
   NFBPF_TRYV(iface(KF::kMetaOifName, ip.outiface, ip.outiface_mask, ip.invflags & IP6T_INV_VIA_OUT, kNoOutDev, steps, ctx));
-  // With IP6T_F_PROTO the upper-layer protocol is ipv6_find_hdr()'s, which is nft's meta l4proto;
-  // no protocol found never matches, neither does "-p all" then: l4proto & 0 == 0 needs one.
+  // Legacy ip6 tables: the protocol of ip6_tables' own walk (through AH). A failed walk drops the
+  // packet before this test (lower_table.cpp's guard rule, xt6_walk_failed()), so here the walk
+  // found a protocol: "-p all" (inverted or not) then always holds, and "! -p X" is just != X.
+  if ((ip.flags & IP6T_F_PROTO) && ctx.xt6_walk) {
+    if (ip.proto > 255) return failf(EINVAL, "protocol {} ({})", ip.proto, ctx.where());
+    if (ip.proto != 0)
+      steps.push_back(ir::Match{.key = {xt6_l4proto_field()}, .op = (ip.invflags & IP6T_INV_PROTO) ? ir::Op::kNe : ir::Op::kEq,
+                                .value = host16(ip.proto)});
+    return {};
+  }
+  // iptables-nft's rules (nft_compat): the upper-layer protocol is nft's meta l4proto (its walk
+  // stops at AH); no protocol found never matches, neither does "-p all" then: l4proto & 0 == 0
+  // needs one.
   if (ip.flags & IP6T_F_PROTO) {
     if (ip.proto == 0)
       steps.push_back(b::masked(KF::kMetaL4Proto, {0}, ir::Op::kEq, {0}));

@@ -14,4 +14,10 @@ namespace nfbpf::translate::ipt {
 Result<void> lower_ip_header(const ipt_ip& ip, std::vector<ir::Step>& steps, const EntryContext& ctx);
 Result<void> lower_ip_header(const ip6t_ip6& ip, std::vector<ir::Step>& steps, const EntryContext& ctx);
 
+// x_tables' IPv6 walk (ctx.xt6_walk): the protocol field ip6_packet_match's -p reads
+// (MetaKey::kXtL4Proto), and the test that holds when that walk failed — ip6_packet_match then
+// drops the packet (hotdrop) once the entry's address and interface tests held.
+ir::Field xt6_l4proto_field();
+ir::Match xt6_walk_failed();
+
 }  // namespace nfbpf::translate::ipt

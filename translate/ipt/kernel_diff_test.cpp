@@ -173,6 +173,11 @@ TEST(IptKernelDiff, Ipv6CountersMatchTheKernel) {
       "-A sub",
   });
   auto v6 = [](const char* src = "2001:db8::1") { return Packet::ipv6(src, "2001:db8::2"); };
+  auto ah_body = [] {
+    std::vector<uint8_t> b(23, 0);  // after the next-header byte: 24 bytes in all
+    b[0] = 4;                       // (4 + 2) * 4
+    return b;
+  };
   std::vector<Packet> pkts = {
       v6().tcp(1, 22),
       v6().tcp(2, 22).hop_limit(5),
@@ -183,6 +188,14 @@ TEST(IptKernelDiff, Ipv6CountersMatchTheKernel) {
       v6().traffic_class(10 << 2).udp(1, 2),
       v6().icmp6_echo(1, 1),
       v6().icmp6(1, 0),
+      // ip6_tables walks through AH ((hdrlen + 2) * 4 bytes; nft's pktinfo stops there); -p drops
+      // the packet (hotdrop) when the walk fails (a non-first fragment of an extension header);
+      // a header claiming more bytes than the packet has does not fail it (6.18), the tcp match
+      // then finds no TCP header (its own hotdrop).
+      v6().ext_header(51, ah_body()).tcp(1, 22),
+      v6().dest_opts().ext_header(51, ah_body()).udp(1, 55),
+      v6().fragment(8, false).dest_opts().tcp(1, 22),
+      v6().ext_header(60, {6, 200, 0, 0, 0, 0, 0}).tcp(1, 22),
   };
   Outcome o = run_and_compare(AF_INET6, "mangle", cmds, pkts);
   EXPECT_GE(o.compared, 18u);

@@ -256,6 +256,19 @@ class TableLowerer {
     }
   }
 
+  // ip6_packet_match drops the packet ("hotdrop") when -p is given and ipv6_find_hdr fails (a
+  // header's first bytes missing, a non-first fragment of an extension header, more headers than
+  // the prologue walks): a rule before the entry's with its address and interface tests (all of
+  // `steps` but the -p test, when lower_ip_header emitted one) and xt6_walk_failed(), dropping.
+  ir::Rule walk_failed_rule(const std::vector<ir::Step>& steps, bool has_proto_test) {
+    ir::Rule r{.handle = kSyntheticHandle + synthetic_++,
+               .steps = std::vector<ir::Step>(steps.begin(), steps.end() - (has_proto_test ? 1 : 0)),
+               .verdict = {ir::VerdictKind::kDrop},
+               .comment = "-p: ip6_tables' header walk failed (the kernel's hotdrop)"};
+    r.steps.push_back(xt6_walk_failed());
+    return r;
+  }
+
   // tcp_mt drops ("hotdrop") an IPv4 TCP fragment at offset 8 (fragoff 1: it could overwrite the
   // flags of the first fragment) once the entry's earlier tests held, without counting. That is
   // expressible: a rule before the entry's, with the same earlier tests and that fragment offset,
@@ -284,9 +297,9 @@ class TableLowerer {
 
   // The kernel reads the header of non-fragments only (par->fragoff == 0, else the match just
   // fails). As IR: the earlier tests (+ "not a fragment" for IPv4), then a jump to a chain that
-  // returns when transport byte size-1 can be loaded and drops otherwise. A transport load fails
-  // on IPv6 non-first fragments too: that chain returns for packets with a fragment header (a
-  // truncated IPv6 FIRST fragment is therefore not dropped: the one case left).
+  // returns when transport byte size-1 can be loaded and drops otherwise. IPv6 (ip6_tables' own
+  // walk, Base::kXtTransport): it also returns for non-first fragments (kXtFragOff != 0), which
+  // the kernel's matches fail without reading.
   std::optional<ir::Rule> truncation_hotdrop_rule(const std::vector<ir::Step>& before, uint32_t size) {
     for (const auto& st : before)
       if (!std::holds_alternative<ir::Match>(st)) return std::nullopt;
@@ -294,14 +307,21 @@ class TableLowerer {
     if (fresh) {
       ir::Chain& c = it->second;
       c.name = unused_name(fmt::format("truncated@{}", size));
-      const ir::Field last{.base = ir::Base::kTransport, .offset = size - 1, .len = 1};
+      const bool xt6 = table_.family == ir::Family::kIp6;  // ip6_tables' own walk (EntryContext::xt6_walk)
+      const ir::Field last{.base = xt6 ? ir::Base::kXtTransport : ir::Base::kTransport, .offset = size - 1, .len = 1};
       c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
                                  .steps = {ir::Match{.key = {last}, .op = ir::Op::kLt, .value = ir::Bytes{0x80}}},
                                  .verdict = {ir::VerdictKind::kReturn}});
       c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
                                  .steps = {ir::Match{.key = {last}, .op = ir::Op::kGe, .value = ir::Bytes{0x80}}},
                                  .verdict = {ir::VerdictKind::kReturn}});
-      if (table_.family == ir::Family::kIp6) {
+      if (xt6) {  // x_tables' matches fail non-first fragments without reading: no drop
+        const ir::Field fragoff{.base = ir::Base::kMeta, .len = 2, .key = static_cast<uint8_t>(ir::MetaKey::kXtFragOff),
+                                .host_order = true};
+        c.rules.push_back(ir::Rule{.handle = kSyntheticHandle + synthetic_++,
+                                   .steps = {ir::Match{.key = {fragoff}, .op = ir::Op::kNe, .value = ir::Bytes{0, 0}}},
+                                   .verdict = {ir::VerdictKind::kReturn}});
+      } else if (table_.family == ir::Family::kIp6) {
         ir::Field frag{.base = ir::Base::kExtHdr, .offset = 0, .len = 1, .key = static_cast<uint8_t>(ir::ExtHdrOp::kIpv6)};
         frag.ext_type = 44;  // NEXTHDR_FRAGMENT
         frag.ext_present = true;
@@ -330,7 +350,9 @@ class TableLowerer {
       ip6t_entry h;
       std::memcpy(&h, base, sizeof(h));
       ctx.l4proto = (h.ipv6.flags & IP6T_F_PROTO) && !(h.ipv6.invflags & IP6T_INV_PROTO) ? h.ipv6.proto : 0;
+      ctx.xt6_walk = true;
       NFBPF_TRYV(lower_ip_header(h.ipv6, rule.steps, ctx));
+      if (h.ipv6.flags & IP6T_F_PROTO) hotdrop.push_back(walk_failed_rule(rule.steps, h.ipv6.proto != 0));
       matches_at = sizeof(ip6t_entry);
     } else {
       ipt_entry h;

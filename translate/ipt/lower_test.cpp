@@ -163,16 +163,22 @@ TEST(IptLower, Ip6tablesGolden) {
                              ipt(I6, "-A INPUT -p all -j DROP"),
                              ipt(I6, "-A INPUT ! -p udp -m hl --hl-gt 5 -m length --length 30:60 -m dscp --dscp 10"),
                              ipt(I6, "-A INPUT -m iprange --dst-range 2001:db8::1-2001:db8::ff")});
-  // -p all is IP6T_F_PROTO with protocol 0: ipv6_find_hdr must find an upper layer. --length
-  // 30:60 is payload_len 0..20; dscp 10 << 6 = 0280 in the version/class/flow word.
+  // ip6_tables' own walk (through AH): meta xt6 l4proto, @xt6th. Each -p entry is preceded by the
+  // drop of a failed walk (its hotdrop) under the entry's address tests; -p all then tests
+  // nothing more. --length 30:60 is payload_len 0..20; dscp 10 << 6 = 0280 in the
+  // version/class/flow word.
   EXPECT_EQ(got, R"(table ip6 filter handle 0
   chain INPUT handle 0 hook input priority 0 type filter policy accept
-    rule 4294967300: ip6 saddr & ffffffff000000000000000000000000 == 20010db8000000000000000000000000; ip6 daddr != 00000000000000000000000000000001; meta l4proto == 06 -> jump truncated@20
-    rule 0: ip6 saddr & ffffffff000000000000000000000000 == 20010db8000000000000000000000000; ip6 daddr != 00000000000000000000000000000001; meta l4proto == 06; @th,17,3 & 000000 == 000000; tcp dport == 0016; counter -> accept
-    rule 4294967305: meta l4proto == 3a -> jump truncated@8
-    rule 1: meta l4proto == 3a; @th,5,3 & 000000 == 000000; @th,0,2 in-range 8000-80ff; counter -> accept
-    rule 2: meta l4proto & 00 == 00; counter -> drop
-    rule 3: meta l4proto != 11; ip6 hoplimit > 05; ip6 length in-range 0000-0014; ip6 dscp & 0fc0 == 0280; counter -> continue
+    rule 4294967296: ip6 saddr & ffffffff000000000000000000000000 == 20010db8000000000000000000000000; ip6 daddr != 00000000000000000000000000000001; meta xt6 l4proto/2 == 0001 -> drop # -p: ip6_tables' header walk failed (the kernel's hotdrop)
+    rule 4294967301: ip6 saddr & ffffffff000000000000000000000000 == 20010db8000000000000000000000000; ip6 daddr != 00000000000000000000000000000001; meta xt6 l4proto/2 == 0600 -> jump truncated@20
+    rule 0: ip6 saddr & ffffffff000000000000000000000000 == 20010db8000000000000000000000000; ip6 daddr != 00000000000000000000000000000001; meta xt6 l4proto/2 == 0600; @xt6th,17,3 & 000000 == 000000; @xt6th,2,2 == 0016; counter -> accept
+    rule 4294967302: meta xt6 l4proto/2 == 0001 -> drop # -p: ip6_tables' header walk failed (the kernel's hotdrop)
+    rule 4294967307: meta xt6 l4proto/2 == 3a00 -> jump truncated@8
+    rule 1: meta xt6 l4proto/2 == 3a00; @xt6th,5,3 & 000000 == 000000; @xt6th,0,2 in-range 8000-80ff; counter -> accept
+    rule 4294967308: meta xt6 l4proto/2 == 0001 -> drop # -p: ip6_tables' header walk failed (the kernel's hotdrop)
+    rule 2: counter -> drop
+    rule 4294967309: meta xt6 l4proto/2 == 0001 -> drop # -p: ip6_tables' header walk failed (the kernel's hotdrop)
+    rule 3: meta xt6 l4proto/2 != 1100; ip6 hoplimit > 05; ip6 length in-range 0000-0014; ip6 dscp & 0fc0 == 0280; counter -> continue
     rule 4: ip6 daddr in-range 20010db8000000000000000000000001-20010db80000000000000000000000ff; counter -> continue
     rule 5: counter -> accept
   chain FORWARD handle 0 hook forward priority 0 type filter policy accept
@@ -180,15 +186,15 @@ TEST(IptLower, Ip6tablesGolden) {
   chain OUTPUT handle 0 hook output priority 0 type filter policy accept
     rule 7: counter -> accept
   chain truncated@8 handle 0
-    rule 4294967301: @th,7,1 < 80 -> return
-    rule 4294967302: @th,7,1 >= 80 -> return
-    rule 4294967303: exthdr ipv6 44 present == 01 -> return
-    rule 4294967304: -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
+    rule 4294967303: @xt6th,7,1 < 80 -> return
+    rule 4294967304: @xt6th,7,1 >= 80 -> return
+    rule 4294967305: meta xt6 fragoff/2 != 0000 -> return
+    rule 4294967306: -> drop # transport header shorter than 8 bytes (the kernel's hotdrop)
   chain truncated@20 handle 0
-    rule 4294967296: @th,19,1 < 80 -> return
-    rule 4294967297: @th,19,1 >= 80 -> return
-    rule 4294967298: exthdr ipv6 44 present == 01 -> return
-    rule 4294967299: -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
+    rule 4294967297: @xt6th,19,1 < 80 -> return
+    rule 4294967298: @xt6th,19,1 >= 80 -> return
+    rule 4294967299: meta xt6 fragoff/2 != 0000 -> return
+    rule 4294967300: -> drop # transport header shorter than 20 bytes (the kernel's hotdrop)
 )");
 }
 

@@ -136,12 +136,13 @@ std::string EntryContext::where() const {
 
 namespace util {
 
-ir::Field transport_field(uint32_t offset, uint32_t len, ir::Proto proto) {
-  return ir::Field{.base = ir::Base::kTransport, .offset = offset, .len = len, .proto = proto};
+ir::Field transport_field(uint32_t offset, uint32_t len, ir::Proto proto, const EntryContext& ctx) {
+  return ir::Field{.base = ctx.xt6_walk ? ir::Base::kXtTransport : ir::Base::kTransport, .offset = offset, .len = len,
+                   .proto = proto};
 }
 
-ir::Match l4_header_present(uint32_t header_len, ir::Proto proto) {
-  return ir::Match{.key = {transport_field(header_len - 3, 3, proto)},
+ir::Match l4_header_present(uint32_t header_len, ir::Proto proto, const EntryContext& ctx) {
+  return ir::Match{.key = {transport_field(header_len - 3, 3, proto, ctx)},
                    .mask = ir::Bytes(3, 0), .op = ir::Op::kEq, .value = ir::Bytes(3, 0)};
 }
 

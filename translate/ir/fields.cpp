@@ -161,11 +161,11 @@ std::string_view to_string(Op o) {
   return name_in(n, o);
 }
 std::string_view to_string(MetaKey k) {
-  static constexpr std::array<std::string_view, 30> n = {
+  static constexpr std::array<std::string_view, 32> n = {
       "len", "protocol", "mark", "iif", "oif", "iifname", "oifname", "iiftype", "oiftype", "skuid",
       "skgid", "nfproto", "l4proto", "pkttype", "cpu", "iifgroup", "oifgroup", "cgroup", "priority",
       "random", "secpath", "iifkind", "oifkind", "time", "day", "hour", "rt classid", "rt ip nexthop",
-      "rt ip6 nexthop", "rt ipsec"};
+      "rt ip6 nexthop", "rt ipsec", "xt6 l4proto", "xt6 fragoff"};
   return name_in(n, k);
 }
 std::string_view to_string(CtKey k) {

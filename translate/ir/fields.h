@@ -30,6 +30,9 @@ enum class KnownField : uint8_t {
   kCount
 };
 
+// MetaKey::kXtL4Proto's value when x_tables' IPv6 walk fails (host order, 2 bytes).
+inline constexpr uint16_t kXtWalkFailed = 0x100;
+
 struct KnownFieldInfo {
   KnownField id;
   std::string_view name;  // as nft prints it, e.g. "ip saddr"

@@ -38,6 +38,11 @@ enum class Base : uint8_t {
   kExtHdr,     // found by a walk (nft exthdr): `key` is an ExtHdrOp, `ext_type` the header/option/
                // chunk type, `offset`/`len` within it; absent: the read fails (or, with
                // `ext_present`, the field is one byte 0/1 and never fails, see ExtHdrOp)
+  kXtTransport,  // the transport header as ip6_tables finds it (x_tables' IPv6 walk, see
+                 // MetaKey::kXtL4Proto): ipv6_find_hdr(skb, &off, -1, &fragoff, NULL), which walks
+                 // THROUGH AH (nft's pktinfo, kTransport, stops at AH). Reads fail when that walk
+                 // failed, for non-first fragments, and past the packet. Only ip6 legacy tables
+                 // (translate/ipt) use it; IPv4 packets have no such header (reads fail).
   kCount
 };
 
@@ -50,7 +55,16 @@ enum class MetaKey : uint8_t {
   kNfProto, kL4Proto, kPktType, kCpu, kIifGroup, kOifGroup, kCgroup, kPriority, kRandom,
   kSecPath, kIifKind, kOifKind, kTime, kDay, kHour,
   // nft's rt expression (and meta rtclassid): the skb's route (skb_dst)
-  kRtClassid, kRtNexthop4, kRtNexthop6, kRtIpsec, kCount
+  kRtClassid, kRtNexthop4, kRtNexthop6, kRtIpsec,
+  // x_tables' IPv6 walk (ip6_packet_match's ipv6_find_hdr(skb, &off, -1, &fragoff, NULL)), which
+  // the prologue computes beside nft's (only when a rule reads it). Both are 2-byte host-order
+  // integers whose loads never fail:
+  //   kXtL4Proto  the upper-layer protocol found (also for a non-first fragment), or
+  //               kXtWalkFailed when ipv6_find_hdr fails (ip6_packet_match then drops the packet:
+  //               its hotdrop) and for non-IPv6 packets;
+  //   kXtFragOff  the fragment offset in bytes (0: whole packet, first fragment, or walk failed).
+  kXtL4Proto, kXtFragOff,
+  kCount
 };
 
 // In nft's NFT_CT_* order.

@@ -69,6 +69,7 @@ std::string to_string(const Field& f) {
       case Base::kLink: name = fmt::format("@ll,{},{}", f.offset, f.len); break;
       case Base::kNetwork: name = fmt::format("@nh,{},{}", f.offset, f.len); break;
       case Base::kTransport: name = fmt::format("@th,{},{}", f.offset, f.len); break;
+      case Base::kXtTransport: name = fmt::format("@xt6th,{},{}", f.offset, f.len); break;
       // Byte order matters for meta/ct integers: "be" marks a value nft converted to network order.
       case Base::kMeta:
         name = fmt::format("meta {}/{}{}", to_string(static_cast<MetaKey>(f.key)), f.len, f.host_order ? "" : " be");

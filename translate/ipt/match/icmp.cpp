@@ -11,10 +11,11 @@ namespace nfbpf::translate::ipt {
 
 namespace {
 
-Result<void> lower_type_code(uint8_t type, uint8_t code_lo, uint8_t code_hi, bool invert, ir::Proto proto, EntryOut& out) {
+Result<void> lower_type_code(uint8_t type, uint8_t code_lo, uint8_t code_hi, bool invert, ir::Proto proto, EntryOut& out,
+                             const EntryContext& ctx) {
   // Both reject non-first fragments and headers shorter than 8 bytes (struct icmphdr/icmp6hdr).
-  out.steps.push_back(util::l4_header_present(8, proto));
-  const ir::Field f = util::transport_field(0, 2, proto);
+  out.steps.push_back(util::l4_header_present(8, proto, ctx));
+  const ir::Field f = util::transport_field(0, 2, proto, ctx);
   if (type == 0xff) {
     if (invert)  // "! any type": never holds
       out.steps.push_back(ir::Match{.key = {f}, .mask = ir::Bytes{0, 0}, .op = ir::Op::kNe, .value = {0, 0}});
@@ -33,13 +34,13 @@ Result<void> lower_type_code(uint8_t type, uint8_t code_lo, uint8_t code_hi, boo
 Result<void> lower_icmp(const ExtensionData& x, EntryOut& out, const EntryContext& ctx) {
   auto info = data_as<ipt_icmp>(x, ctx);
   if (!info) return std::unexpected(info.error());
-  return lower_type_code(info->type, info->code[0], info->code[1], info->invflags & IPT_ICMP_INV, ir::Proto::kIcmp, out);
+  return lower_type_code(info->type, info->code[0], info->code[1], info->invflags & IPT_ICMP_INV, ir::Proto::kIcmp, out, ctx);
 }
 
 Result<void> lower_icmp6(const ExtensionData& x, EntryOut& out, const EntryContext& ctx) {
   auto info = data_as<ip6t_icmp>(x, ctx);
   if (!info) return std::unexpected(info.error());
-  return lower_type_code(info->type, info->code[0], info->code[1], info->invflags & IP6T_ICMP_INV, ir::Proto::kIcmp6, out);
+  return lower_type_code(info->type, info->code[0], info->code[1], info->invflags & IP6T_ICMP_INV, ir::Proto::kIcmp6, out, ctx);
 }
 
 }  // namespace nfbpf::translate::ipt

@@ -18,7 +18,7 @@ Result<void> lower_multiport(const ExtensionData& x, EntryOut& out, const EntryC
   if (info->count > XT_MULTI_PORTS) return failf(EINVAL, "multiport: {} ports ({})", info->count, ctx.where());
   // The kernel reads the two port fields (4 bytes) and refuses non-first fragments.
   const ir::Proto p = ctx.proto();
-  out.steps.push_back(util::l4_header_present(4, p));
+  out.steps.push_back(util::l4_header_present(4, p, ctx));
 
   std::vector<std::pair<uint16_t, uint16_t>> ranges;
   for (unsigned i = 0; i < info->count; ++i) {
@@ -29,7 +29,7 @@ Result<void> lower_multiport(const ExtensionData& x, EntryOut& out, const EntryC
   auto be = [](uint16_t v) { return ir::Bytes{static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)}; };
   ir::Set set{.name = fmt::format("__ipt_multiport{}", out.table_sets.size()),
               .flags = ir::kSetAnonymous | ir::kSetConstant | ir::kSetInterval};
-  const ir::Field sport = util::transport_field(0, 2, p), dport = util::transport_field(2, 2, p);
+  const ir::Field sport = util::transport_field(0, 2, p, ctx), dport = util::transport_field(2, 2, p, ctx);
   std::vector<ir::Field> key;
   if (info->flags == XT_MULTIPORT_EITHER && info->invert) {
     // Neither port in the list: two tests on one plain interval set.
