@@ -18,6 +18,11 @@ The probe packets come from `nfbpf_probe_gen` (eval::rule_probes on the rule as 
 it). All probes are sent on both veths, then a sentinel frame; once each side's sentinel counter
 moved, every counter of the table is read on both sides and compared. When the totals differ the
 case is replayed one probe at a time (fresh load) to name the probes whose counters differ.
+
+Where this runs: `run.sh --verdicts` hands these rulesets (case_ruleset, dump_for_prerouting) to
+`nfbpf verify --batch` (verdict_batch.py), whose C++ testbed does the loading, probing, sending and
+comparing; the Python Testbed below (and run_experiment/run_dump) serve `--replies` (receivers that
+answer, their replies captured) and the iptables differential (ipt_verdicts.py).
 """
 from __future__ import annotations
 
