@@ -767,6 +767,35 @@ TEST_F(NftEndToEnd, BaseChainCountersCountThePolicyPackets) {
                                        2 * kPackets * per_packet));
 }
 
+// `nft replace rule ... handle H` keeps the handle (so the slot keys), but the kernel's new rule
+// starts from the values it carries: the old rule's counts and quota bytes must not carry over.
+// Values checked with the same commands against `unshare -n nft`.
+TEST_F(NftEndToEnd, AReplacedRuleStartsFromItsOwnCounterValues) {
+  Outcome r = nft_file(R"(table ip t {
+  chain input {
+    type filter hook input priority 0;
+    ip saddr 10.99.0.1 counter quota 1000 bytes accept
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx1_), kPackets);
+  Outcome rep = nft({"replace", "rule", "ip", "t", "input", "handle", "2", "ip", "saddr", "10.99.0.1", "counter", "quota",
+                     "1000", "bytes", "accept"});
+  ASSERT_EQ(rep.status, 0) << rep.output << daemon_log();
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find("counter packets 0 bytes 0 quota 1000 bytes accept"), std::string::npos) << list.output;
+  // Replaced again (the store must still find the handle), now with initial values.
+  rep = nft({"replace", "rule", "ip", "t", "input", "handle", "2", "ip", "saddr", "10.99.0.1", "counter", "packets", "7",
+             "bytes", "70", "drop"});
+  ASSERT_EQ(rep.status, 0) << rep.output << daemon_log();
+  ASSERT_EQ(delivered(tx1_), 0);
+  list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find(fmt::format("counter packets {} bytes {} drop", 7 + kPackets, 70 + kPackets * (20 + 8 + kPayload))),
+            std::string::npos)
+      << list.output;
+}
+
 // A rule's quota: `used` in listings is what BPF consumed. (An initial `used N bytes` is not
 // tested: the store zeroes NFTA_QUOTA_CONSUMED on input, nftables/expr_codec.cpp fixup_quota,
 // where the kernel keeps it.)

@@ -226,6 +226,8 @@ std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::c
   initial_counters_.clear();
   next_policy_stats_.clear();
   next_stats_writes_.clear();
+  next_quota_writes_.clear();
+  replaced_.clear();
   std::map<RuleId, std::vector<codegen::abi::Counter>> by_rule;
   for (const auto& t : next.tables) {
     if (!t->vis.active_next()) continue;
@@ -250,8 +252,14 @@ std::map<OffloadHook::RuleId, std::vector<codegen::abi::Counter>> OffloadHook::c
           initial_counters_[key] = {c->hook->stats->packets, c->hook->stats->bytes};
         }
       }
+      // A replaced rule (NLM_F_REPLACE) keeps its handle, so its slots' keys too: the kernel's new
+      // rule starts from the values it was given, so those are written over the old counts.
+      std::set<uint64_t> leaving;
+      for (const auto& r : c->rules)
+        if (r.vis.cur && !r.vis.next) leaving.insert(r.handle);
       for (const auto& r : c->rules) {
         if (!r.vis.active_next()) continue;
+        if (!r.vis.cur && leaving.contains(r.handle)) replaced_.insert(RuleId{t->family, t->name, c->name, r.handle});
         // The nth counter expression is the nth IR Counter step (as in counter_listing.h); the
         // slot key names the step's index, known once the rule is lowered (prepare_unchecked).
         for (const auto& e : r.exprs)
@@ -303,8 +311,15 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
   for (const auto& [rid, values] : initial_by_rule) {
     auto keys = next_counters_.find(rid);
     if (keys == next_counters_.end()) continue;
-    for (size_t n = 0; n < values.size() && n < keys->second.size(); ++n) initial_counters_[keys->second[n]] = values[n];
+    for (size_t n = 0; n < values.size() && n < keys->second.size(); ++n) {
+      initial_counters_[keys->second[n]] = values[n];
+      if (replaced_.contains(rid)) next_stats_writes_[keys->second[n]] = values[n];
+    }
   }
+  // A replaced rule's quotas start from zero consumed (the store zeroes an initial `used`).
+  for (const RuleId& rid : replaced_)
+    if (auto q = next_quotas_.find(rid); q != next_quotas_.end())
+      for (const auto& key : q->second) next_quota_writes_.insert(key);
 
   // When each base chain's hook was registered: chains already running keep their time, new ones
   // are registered now, in the order their NEWCHAIN messages came (tables' handles are global
@@ -401,12 +416,20 @@ Result<void> OffloadHook::prepare(const store::Ruleset& next) {
 void OffloadHook::commit() {
   if (!prepared_) return;
   prepared_ = false;
-  // Replaced chain counters first: the programs installed below count on from them.
+  // Replaced chain counters and replaced rules' state first: the programs installed below count
+  // on from them.
   for (const auto& [key, v] : next_stats_writes_)
     if (auto slot = rt_ ? rt_->slots.counters.find(key) : std::nullopt; slot)
       if (auto w = rt_->counters.write(*slot, v); !w)
         log::warn("offload: replacing the counters of chain {}: {}", key.chain, w.error().describe());
   next_stats_writes_.clear();
+  for (const auto& key : next_quota_writes_)
+    if (auto slot = rt_ ? rt_->slots.quotas.find(key) : std::nullopt; slot) {
+      const uint64_t zero = 0;
+      if (auto w = rt_->quotas.update(&*slot, &zero); !w)
+        log::warn("offload: resetting the quota of replaced rule {}: {}", key.handle, w.error().describe());
+    }
+  next_quota_writes_.clear();
   for (auto& [k, d] : new_dispatchers_) dispatchers_.emplace(k, std::move(d));
   new_dispatchers_.clear();
   for (const auto& [k, prog] : next_) {
@@ -459,6 +482,7 @@ void OffloadHook::abort() {
   preparing_.clear();
   initial_counters_.clear();
   next_stats_writes_.clear();
+  next_quota_writes_.clear();
   next_set_updates_.clear();
   release_unused_slots();
   ct_anchor_.abort();

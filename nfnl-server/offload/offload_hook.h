@@ -224,8 +224,11 @@ class OffloadHook final : public nftables::CommitHook {
   // Base chains that have counters (NFTA_CHAIN_COUNTERS), by their policy counter's slot key:
   // their programs count the packets that reach the policy, as nft_update_chain_stats() does.
   std::set<codegen::chain::SlotKey> next_policy_stats_;
-  // Chain updates that replace the counters of a chain whose slot is live: written at commit.
+  // Chain updates that replace the counters of a chain whose slot is live, and replaced rules'
+  // counters (their slot keys do not change with them): written at commit.
   std::map<codegen::chain::SlotKey, codegen::abi::Counter> next_stats_writes_;
+  std::set<codegen::chain::SlotKey> next_quota_writes_;  // replaced rules' quotas: back to zero
+  std::set<RuleId> replaced_;                            // rules an NLM_F_REPLACE replaces in this batch
   ElementDeadlines deadlines_;               // of the proposed ruleset's elements
   std::vector<SetUpdate> next_set_updates_;  // element changes of reused programs' sets
 

@@ -45,7 +45,8 @@ struct Chain {
   Visibility vis;
 
   std::list<Rule> rules;
-  std::unordered_map<uint64_t, std::list<Rule>::iterator> rule_by_handle;
+  // A multimap: a replaced rule (NLM_F_REPLACE) and its replacement share the handle until commit.
+  std::unordered_multimap<uint64_t, std::list<Rule>::iterator> rule_by_handle;
 
   bool is_base() const { return hook.has_value(); }
 };
