@@ -71,7 +71,7 @@ Bytes udp(uint16_t sport, uint16_t dport, size_t payload) {
 
 }  // namespace
 
-std::vector<Packet> generic_packets() {
+std::vector<Packet> generic_packets(bool realistic) {
   Bytes tcp;
   put16(tcp, 40000);
   put16(tcp, 80);
@@ -80,7 +80,7 @@ std::vector<Packet> generic_packets() {
   const char *s4 = "192.0.2.1", *d4 = "198.51.100.2", *s6 = "2001:db8::1", *d6 = "2001:db8::2";
   std::vector<Packet> out;
   auto add = [&](Bytes f) {
-    make_realistic(f);
+    if (realistic) make_realistic(f);
     out.push_back({std::move(f), "generic #" + std::to_string(out.size()), std::nullopt});
   };
   add(ip_frame(false, 6, tcp, s4, d4));

@@ -16,7 +16,9 @@ struct Packet {
   std::optional<bool> expect_match; // probes: the reference evaluator's verdict for its rule
 };
 
-std::vector<Packet> generic_packets();
+// realistic: checksums filled in (make_realistic); false: as built, checksums 0 (compat-tests'
+// experiments send them so, as its probes, which test header fields bit by bit).
+std::vector<Packet> generic_packets(bool realistic = true);
 
 // Makes a probe frame look like real traffic to conntrack, which runs on both sides whenever the
 // ruleset reads ct (and would otherwise call most probes invalid): a TCP segment without any flag

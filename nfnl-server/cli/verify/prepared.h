@@ -39,6 +39,7 @@ struct Prepared {
   std::vector<uint8_t> sentinel_packet = sentinel_frame(); // the frame it counts (and drops)
   bool forward_path = false;       // rules at forward/postrouting: send everything routed through too
   bool output_path = false;        // rules at output: send everything from the sides' own stacks too
+  bool realistic = true;           // generic packets with checksums (make_realistic); false: as built
 };
 
 Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions& opt);

@@ -77,12 +77,13 @@ std::string render_text(const json& r) {
     std::string ways;
     for (const auto& w : p["paths"]) {
       const std::string x = w.get<std::string>();
-      ways += std::string(ways.empty() ? "" : ", ") +
+      ways += std::string(ways.empty() ? "" : &w == &p["paths"].back() ? " and " : ", ") +
               (x == "local"     ? "to the host (prerouting, input)"
                : x == "forward" ? "routed through (prerouting, forward, postrouting)"
                                 : "sent by the host itself (output, postrouting)");
     }
-    o += fmt::format("  every packet sent {} times: {}\n", p["paths"].size(), ways);
+    o += p["paths"].size() == 2 ? fmt::format("  every packet sent twice: {}\n", ways)
+                                : fmt::format("  every packet sent {} times: {}\n", p["paths"].size(), ways);
   }
   if (r["format"] == "nft" && p.contains("paths") && p["paths"].dump().find("output") != std::string::npos)
     o += fmt::format("  sent by the host and accepted at output: kernel {} / nfbpf {} ({} not sendable from a raw socket)\n",
@@ -103,7 +104,9 @@ std::string render_text(const json& r) {
   }
   for (const auto& n : r.value("notes", json::array())) o += fmt::format("  note: {}\n", n.get<std::string>());
   const std::string st = str(r, "status");
-  o += fmt::format("result: {}\n", st == "equal"     ? "EQUAL — every rule offloaded, every packet handled alike"
+  const bool hybrid = s.contains("runs");
+  o += fmt::format("result: {}\n", st == "equal" && hybrid ? "EQUAL — every rule accepted by nfbpfd, every packet handled alike"
+                                   : st == "equal"     ? "EQUAL — every rule offloaded, every packet handled alike"
                                    : st == "refused" ? "REFUSED rules (the others behave alike)"
                                    : st == "listing-differs" ? "LISTING DIFFERS"
                                                              : "MISMATCH");

@@ -201,7 +201,7 @@ Result<void> one_pass(Runner& run, Prepared& prep, const VerifyOptions& opt, con
       progress(opt, "boundary probes", n, 0, 0);
     }
   }
-  for (auto& p : generic_packets()) {
+  for (auto& p : generic_packets(prep.realistic)) {
     chunk.push_back(std::move(p));
     chunk.back().source += suffix;
     ++res.generic;

@@ -180,9 +180,9 @@ Result<bool> ScratchNet::send_local(Side s, const std::vector<uint8_t>& frame) {
   } else {
     return false;
   }
-  // The stack refuses some probes as they are (a length the header contradicts, a multicast source):
-  // the same on both sides, so they are skipped, not errors.
-  return sent >= 0;
+  // EPERM: a hook dropped it — sent, and counted by the rules it crossed. Other refusals (a length
+  // the header contradicts, no route for that destination) are the same on both sides: skipped.
+  return sent >= 0 || errno == EPERM;
 }
 
 Result<void> ScratchNet::in_ns(int fd, const std::function<Result<void>()>& fn) {
