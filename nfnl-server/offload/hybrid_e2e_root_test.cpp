@@ -345,6 +345,36 @@ TEST_F(HybridEndToEnd, KernelPlacedBaseChainCountersCountThePolicyPackets) {
   EXPECT_EQ(policy_line(), fmt::format("Chain INPUT (policy ACCEPT {} packets, {} bytes)", kPackets, kPackets * 128));
 }
 
+// Kernel-placed rules' quotas list the bytes the kernel consumed (capped as it dumps them), and a
+// rule replaced by handle starts from its own values even when it is identical to the old one
+// (which leaves the kernel table's fingerprint unchanged). Expected values: the same commands
+// against the kernel alone.
+TEST_F(HybridEndToEnd, KernelPlacedQuotasListAndReplacedRulesStartAgain) {
+  Outcome r = nft_file(R"(table ip k {
+  chain input {
+    type filter hook input priority 0;
+    udp dport 5556 counter quota 1000 bytes accept
+    tcp dport 7777 reject
+  }
+}
+)");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  Outcome list = nft({"list", "table", "ip", "k"});
+  EXPECT_NE(list.output.find("counter packets 5 bytes 640 quota 1000 bytes used 640 bytes accept"), std::string::npos)
+      << list.output;
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  list = nft({"list", "table", "ip", "k"});
+  EXPECT_NE(list.output.find("counter packets 10 bytes 1280 quota 1000 bytes used 1000 bytes accept"), std::string::npos)
+      << list.output;
+  Outcome rep = nft({"replace", "rule", "ip", "k", "input", "handle", "2", "udp", "dport", "5556", "counter", "quota", "1000",
+                     "bytes", "accept"});
+  ASSERT_EQ(rep.status, 0) << rep.output << daemon_log();
+  list = nft({"list", "table", "ip", "k"});
+  EXPECT_NE(list.output.find("counter packets 0 bytes 0 quota 1000 bytes accept"), std::string::npos) << list.output;
+}
+
 // A change to a kernel-placed table replaces the whole kernel table (one kernel transaction). What
 // the other rules hold must survive it: their counters (carried over by value) and the conntrack
 // state their NAT created (conntrack entries live outside the table): the DNAT'd flow keeps its

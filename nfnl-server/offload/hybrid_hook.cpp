@@ -158,6 +158,10 @@ void HybridHook::before_dump(store::Ruleset& cur) {
         auto k = kernel_.object_counter(nfproto, t, name);
         return k ? sum(bpf_->object_counter(nfproto, t, name), k) : std::nullopt;
       });
+  // Kernel-placed rules' quotas: the bytes the kernel consumed (BPF's were written just before).
+  refresh_rule_quotas(cur, [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+    return kernel_.rule_quota_used(nfproto, t, c, h, nth);
+  });
   // Kernel-placed base chains' counters (the policy packets) from the kernel.
   for (auto& t : cur.tables) {
     if (!t->vis.cur) continue;

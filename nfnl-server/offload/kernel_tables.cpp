@@ -49,21 +49,41 @@ constexpr uint16_t kCreate = NLM_F_CREATE;
 // Counter values for the nth counter expression of a rule of the table being built.
 using RuleCounters = std::function<std::optional<Counter>(const store::Chain&, const store::Rule&, size_t nth)>;
 using ObjectCounters = std::function<std::optional<Counter>(const store::Object&)>;
+// Consumed bytes for the nth quota expression of a rule of the table being built.
+using RuleQuotas = std::function<std::optional<uint64_t>(const store::Chain&, const store::Rule&, size_t nth)>;
 // A base chain's counters (NFTA_CHAIN_COUNTERS), for chains that have them.
 using ChainCounters = std::function<std::optional<Counter>(const store::Chain&)>;
 
-// Sets the nth counter expression's values (nftnl rule, parsed from the store's listing).
-void override_counters(nftnl_rule* r, const std::function<std::optional<Counter>(size_t)>& value) {
+// Sets the nth counter expression's values and the nth quota expression's consumed bytes (nftnl
+// rule, parsed from the store's listing). A quota's CONSUMED is always set (0 when `quota` has no
+// value): the store's copy holds the last listing's value, which must not reach the fingerprint.
+void override_state(nftnl_rule* r, const std::function<std::optional<Counter>(size_t)>& counter,
+                    const std::function<std::optional<uint64_t>(size_t)>& quota) {
   nftnl_expr_iter* it = nftnl_expr_iter_create(r);
-  size_t nth = 0;
+  size_t nth_counter = 0, nth_quota = 0;
   for (nftnl_expr* e = nftnl_expr_iter_next(it); e; e = nftnl_expr_iter_next(it)) {
-    if (std::string_view(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) != "counter") continue;
-    if (auto v = value(nth++)) {
-      nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_PACKETS, v->packets);
-      nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_BYTES, v->bytes);
+    const std::string_view name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+    if (name == "counter") {
+      if (auto v = counter(nth_counter++)) {
+        nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_PACKETS, v->packets);
+        nftnl_expr_set_u64(e, NFTNL_EXPR_CTR_BYTES, v->bytes);
+      }
+    } else if (name == "quota") {
+      // nft_quota_init refuses CONSUMED > BYTES (EINVAL); a dumped value is capped already.
+      uint64_t consumed = quota(nth_quota++).value_or(0);
+      consumed = std::min<uint64_t>(consumed, nftnl_expr_get_u64(e, NFTNL_EXPR_QUOTA_BYTES));
+      nftnl_expr_set_u64(e, NFTNL_EXPR_QUOTA_CONSUMED, consumed);
     }
   }
   nftnl_expr_iter_destroy(it);
+}
+
+// Whether `r` is an NLM_F_REPLACE replacement in this batch: it keeps the handle of the rule it
+// replaces, but starts from its own values, as the kernel's new rule does.
+bool replaces_a_rule(const store::Chain& c, const store::Rule& r) {
+  if (r.vis.cur) return false;
+  return std::any_of(c.rules.begin(), c.rules.end(),
+                     [&](const store::Rule& o) { return &o != &r && o.handle == r.handle && o.vis.cur && !o.vis.next; });
 }
 
 // The kernel lists some expressions with attributes its init functions refuse in a request (the
@@ -109,7 +129,8 @@ std::string fam_name(uint8_t nfproto) {
 
 // The messages that create the kernel part of one table.
 Result<KernelTables::Held> build_table(const store::Table& t, const TablePlacement& p, const RuleCounters& rule_ctr,
-                                       const ObjectCounters& obj_ctr, const ChainCounters& chain_ctr, bool persist) {
+                                       const RuleQuotas& rule_quota, const ObjectCounters& obj_ctr,
+                                       const ChainCounters& chain_ctr, bool persist) {
   KernelTables::Held out;
   const uint8_t fam = t.family;
   const std::string where = fmt::format("{} {}", fam_name(fam), t.name);
@@ -235,7 +256,8 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
         return failf(EINVAL, "rule {} in chain {} {}: cannot re-encode it", r.handle, where, c->name);
       nftnl_rule_unset(nr.get(), NFTNL_RULE_HANDLE);
       nftnl_rule_unset(nr.get(), NFTNL_RULE_POSITION);
-      override_counters(nr.get(), [&](size_t nth) { return rule_ctr(*c, r, nth); });
+      override_state(nr.get(), [&](size_t nth) { return rule_ctr(*c, r, nth); },
+                     [&](size_t nth) { return rule_quota(*c, r, nth); });
       out.msgs.push_back(kernel_msg(NFT_MSG_NEWRULE, fam, kCreate | NLM_F_APPEND, m.size() * 2,
                                     [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, nr.get()); },
                                     fmt::format("add rule {} {} (handle {})", where, c->name, r.handle)));
@@ -286,11 +308,16 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
     const uint64_t ours = it->second[pos];
     live.kernel_handle[ours] = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
     auto& values = live.counters[ours];
+    auto& consumed = live.quotas[ours];
     nftnl_expr_iter* ei = nftnl_expr_iter_create(r.get());
-    for (nftnl_expr* e = nftnl_expr_iter_next(ei); e; e = nftnl_expr_iter_next(ei))
-      if (std::string_view(nftnl_expr_get_str(e, NFTNL_EXPR_NAME)) == "counter")
+    for (nftnl_expr* e = nftnl_expr_iter_next(ei); e; e = nftnl_expr_iter_next(ei)) {
+      const std::string_view name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
+      if (name == "counter")
         values.push_back(Counter{.packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS),
                                  .bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES)});
+      else if (name == "quota")
+        consumed.push_back(nftnl_expr_get_u64(e, NFTNL_EXPR_QUOTA_CONSUMED));
+    }
     nftnl_expr_iter_destroy(ei);
   }));
   ChainPtr cfilter(nftnl_chain_alloc());
@@ -323,21 +350,24 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
   std::map<TableKey, Held> want;
   std::vector<KernelMsg> batch;
   const auto zero = [](auto&&...) -> std::optional<Counter> { return Counter{}; };
+  const auto zero_bytes = [](auto&&...) -> std::optional<uint64_t> { return 0; };
   for (const auto& t : next.tables) {
     if (!t->vis.active_next()) continue;
     const TableKey key{t->family, t->name};
     auto p = placement.find(key);
     if (p == placement.end() || !p->second.any_kernel()) continue;
     // Unchanged (counters aside)? Then the kernel keeps it as it is.
-    auto shape = build_table(*t, p->second, zero, zero, zero, !state_file_.empty());
+    auto shape = build_table(*t, p->second, zero, zero_bytes, zero, zero, !state_file_.empty());
     if (!shape) return std::unexpected(std::move(shape).error());
     const std::string fp = fingerprint(shape->msgs);
     auto held = committed_.find(key);
-    // A chain update that replaces counters (`iptables -Z`) changes nothing else: the table is
-    // built again with the new values.
+    // A chain update that replaces counters (`iptables -Z`), or a rule replaced by an identical
+    // one, changes nothing the fingerprint sees: the table is built again with the new values.
     const bool stats_replaced = std::any_of(t->chains.begin(), t->chains.end(), [&](const auto& c) {
       const ChainPlacement* cp = p->second.find(c->name);
-      return c->vis.active_next() && c->hook && c->hook->stats_pending && cp && cp->kernel;
+      if (!c->vis.active_next() || !cp || !cp->kernel) return false;
+      if (c->hook && c->hook->stats_pending) return true;
+      return std::any_of(c->rules.begin(), c->rules.end(), [&](const store::Rule& r) { return replaces_a_rule(*c, r); });
     });
     if (held != committed_.end() && held->second.fingerprint == fp && !stats_replaced) {
       want[key] = held->second;
@@ -350,7 +380,8 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
       if (!l) return std::unexpected(std::move(l).error().with_context("reading the kernel's counters"));
       live = std::move(*l);
     }
-    auto rule_ctr = [&](const store::Chain&, const store::Rule& r, size_t nth) -> std::optional<Counter> {
+    auto rule_ctr = [&](const store::Chain& c, const store::Rule& r, size_t nth) -> std::optional<Counter> {
+      if (replaces_a_rule(c, r)) return std::nullopt;
       auto it = live.counters.find(r.handle);
       if (it == live.counters.end() || nth >= it->second.size()) return std::nullopt;
       return it->second[nth];
@@ -379,7 +410,13 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
       if (c.hook->stats) return Counter{.packets = c.hook->stats->packets, .bytes = c.hook->stats->bytes};
       return std::nullopt;
     };
-    auto built = build_table(*t, p->second, rule_ctr, obj_ctr, chain_ctr, !state_file_.empty());
+    auto rule_quota = [&](const store::Chain& c, const store::Rule& r, size_t nth) -> std::optional<uint64_t> {
+      if (replaces_a_rule(c, r)) return std::nullopt;
+      auto it = live.quotas.find(r.handle);
+      if (it == live.quotas.end() || nth >= it->second.size()) return std::nullopt;
+      return it->second[nth];
+    };
+    auto built = build_table(*t, p->second, rule_ctr, rule_quota, obj_ctr, chain_ctr, !state_file_.empty());
     if (!built) return std::unexpected(std::move(built).error());
     built->fingerprint = fp;
     if (adopt_as_is) {
@@ -495,6 +532,15 @@ std::optional<Counter> KernelTables::rule_counter(uint8_t nfproto, std::string_v
   if (t == live_.end()) return std::nullopt;
   auto r = t->second.counters.find(handle);
   if (r == t->second.counters.end() || nth >= r->second.size()) return std::nullopt;
+  return r->second[nth];
+}
+
+std::optional<uint64_t> KernelTables::rule_quota_used(uint8_t nfproto, std::string_view table, std::string_view,
+                                                     uint64_t handle, size_t nth) const {
+  auto t = live_.find(TableKey{nfproto, std::string(table)});
+  if (t == live_.end()) return std::nullopt;
+  auto r = t->second.quotas.find(handle);
+  if (r == t->second.quotas.end() || nth >= r->second.size()) return std::nullopt;
   return r->second[nth];
 }
 

@@ -57,6 +57,9 @@ class KernelTables {
                                                     uint64_t handle, size_t nth) const;
   std::optional<codegen::abi::Counter> object_counter(uint8_t nfproto, std::string_view table,
                                                       std::string_view name) const;
+  // The consumed bytes refresh() read for the nth quota of an nfbpfd rule (as dumped: capped).
+  std::optional<uint64_t> rule_quota_used(uint8_t nfproto, std::string_view table, std::string_view chain,
+                                          uint64_t handle, size_t nth) const;
   // The counters refresh() read for a kernel-held base chain that has them (NFTA_CHAIN_COUNTERS).
   std::optional<codegen::abi::Counter> chain_counters(uint8_t nfproto, std::string_view table, std::string_view chain) const;
   // `nft reset rules/counters` on a kernel-held rule or counter object (false: not held here).
@@ -85,6 +88,7 @@ class KernelTables {
     std::map<uint64_t, uint64_t> kernel_handle;                       // nfbpfd handle -> kernel's
     std::map<std::string, codegen::abi::Counter> objects;             // counter objects by name
     std::map<std::string, codegen::abi::Counter> chains;              // base chain counters by chain
+    std::map<uint64_t, std::vector<uint64_t>> quotas;                 // quota consumed bytes, by nfbpfd handle
     std::map<std::string, size_t> rules_per_chain;                    // every kernel rule counted
   };
   void save() const;
