@@ -102,7 +102,12 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
                                       false, failed_policy));
     if (!mh->get) return fail(EINVAL, "");
     Request req{msg, h, type, family_of(msg), &nla, &peer};
-    hook_->before_dump(rs_);
+    // Live values (counters, quotas, base chain counters) appear only in rule, object and chain
+    // replies: refreshing them for every GET cost a full dump of the kernel-placed rules per
+    // message of nft's cache fill (GETGEN, GETTABLE, GETSET, ...) in hybrid mode.
+    if (type == NFT_MSG_GETRULE || type == NFT_MSG_GETRULE_RESET || type == NFT_MSG_GETCHAIN ||
+        type == NFT_MSG_GETOBJ || type == NFT_MSG_GETOBJ_RESET)
+      hook_->before_dump(rs_);
     std::vector<nfnl::Message> partial;
     auto got = mh->get(GetCtx{rs_, req, peer.portid, &partial});
     for (auto& m : partial) out.push_back(std::move(m));
