@@ -6,12 +6,14 @@
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <nlohmann/json.hpp>
 
 #include "common/log.h"
 #include "nfnl-server/daemon/control_wire.h"
 #include "nfnl-server/daemon/server.h"
 #include "nfnl-server/netlink/endpoint.h"
 #include "nfnl-server/offload/legacy_table_offload.h"
+#include "nfnl-server/offload/status.h"
 #include "nfnl-server/offload/make_commit_hook.h"
 #include "nfnl-server/offload/offload_hook.h"
 
@@ -92,6 +94,14 @@ int main(int argc, char** argv) {
   // hybrid: what BPF cannot run goes to this namespace's own x_tables instead of being refused.
   nfbpf::offload::LegacyKernelTables legacy_kernel;
   if (legacy && mode == nfbpf::offload::OffloadMode::kHybrid) legacy->set_kernel_tables(&legacy_kernel);
+  // `nfbpf status` also says where each iptables-legacy table runs (BPF, the kernel's x_tables).
+  if (legacy && backend.status_json)
+    options.status_json = [base = backend.status_json, l = legacy.get()] {
+      nlohmann::json j = nlohmann::json::parse(base(), nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return base();
+      j["legacy_tables"] = nfbpf::offload::to_json(l->status());
+      return j.dump();
+    };
   daemon::Server server(io, options, *backend.protocol);
   if (legacy) server.iptables().set_backend(legacy.get());
   if (auto started = server.start(); !started) {

@@ -116,6 +116,7 @@ Result<std::vector<xt_counters>> LegacyTableOffload::replace_hybrid(int family, 
                                                                     const XtTable& next) {
   const TableId id{family, next.name};
   const bool was_in_kernel = in_kernel_.contains(id);
+  std::string why = next.name == kOffloadedTable ? std::string() : "only the filter table runs as BPF";
   // Once the kernel runs the filter table it keeps it: x_tables tables cannot be unregistered,
   // and a BPF netfilter link cannot join a priority a hook already holds (EBUSY), so BPF could
   // never attach at NF_IP_PRI_FILTER again in this namespace.
@@ -134,6 +135,7 @@ Result<std::vector<xt_counters>> LegacyTableOffload::replace_hybrid(int family, 
       return std::unexpected(std::move(done).error().with_context(fmt::format("{}tables {}", prefix(family), next.name)));
     log::info("{}tables {}: BPF cannot run it ({}); the kernel's x_tables run it", prefix(family), next.name,
               done.error().describe());
+    why = done.error().describe();
   } else if (!was_in_kernel) {
     // An empty table changes no verdict: nothing to place (as strict mode takes it).
     auto lowered = ipt::lower_ipt_table(blob_of(family, next));
@@ -155,7 +157,7 @@ Result<std::vector<xt_counters>> LegacyTableOffload::replace_hybrid(int family, 
     }
   }
   if (!was_in_kernel) log::info("{}tables {}: placed in the kernel's x_tables", prefix(family), next.name);
-  in_kernel_.insert(id);
+  if (!was_in_kernel) in_kernel_[id] = why;
   return retired;
 }
 
@@ -184,10 +186,29 @@ void LegacyTableOffload::instantiated(int family, const XtTable& table) {
 }
 
 void LegacyTableOffload::release_kernel_tables() {
-  for (const auto& [family, name] : in_kernel_)
-    if (auto r = kernel_->empty(family, name); !r)
-      log::warn("{}tables: the kernel's {} table could not be emptied: {}", prefix(family), name, r.error().describe());
+  for (const auto& [id, why] : in_kernel_)
+    if (auto r = kernel_->empty(id.first, id.second); !r)
+      log::warn("{}tables: the kernel's {} table could not be emptied: {}", prefix(id.first), id.second, r.error().describe());
   in_kernel_.clear();
+}
+
+std::vector<LegacyTableStatus> LegacyTableOffload::status() const {
+  std::set<TableId> ids;
+  for (const auto& [id, at] : registered_) ids.insert(id);
+  for (const auto& [id, r] : running_) ids.insert(id);
+  for (const auto& [id, why] : in_kernel_) ids.insert(id);
+  std::vector<LegacyTableStatus> out;
+  for (const TableId& id : ids) {
+    LegacyTableStatus s{.family = id.first == AF_INET6 ? "ip6" : "ip", .table = id.second, .where = "none"};
+    if (auto k = in_kernel_.find(id); k != in_kernel_.end()) {
+      s.where = "kernel";
+      s.reason = k->second;
+    } else if (running_.contains(id)) {
+      s.where = "bpf";
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 std::optional<std::string> LegacyTableOffload::running_name(int family, const std::string& table) const {

@@ -39,6 +39,7 @@
 
 #include "nfnl-server/offload/legacy_kernel_tables.h"
 #include "nfnl-server/offload/offload_hook.h"
+#include "nfnl-server/offload/status.h"
 #include "nfnl-server/sockopt/xt_tables.h"
 
 namespace nfbpf::offload {
@@ -57,6 +58,8 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
   // hybrid: tables BPF cannot run go to the kernel's x_tables. Not owned; nullptr = strict.
   void set_kernel_tables(LegacyKernelTables* kernel) { kernel_ = kernel; }
   bool in_kernel(int family, const std::string& table) const { return in_kernel_.contains(TableId{family, table}); }
+  // Every table a client instantiated or replaced: where it runs and, in the kernel, why.
+  std::vector<LegacyTableStatus> status() const;
   // On a clean stop: the kernel-placed tables back to ACCEPT policies only, as the BPF-run ones
   // die with the daemon (legacy tables are not persisted), so no half keeps running alone.
   void release_kernel_tables();
@@ -86,7 +89,7 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
   std::map<TableId, Running> running_;
   uint64_t generation_ = 0;
   LegacyKernelTables* kernel_ = nullptr;
-  std::set<TableId> in_kernel_;  // hybrid: tables the kernel's x_tables run
+  std::map<TableId, std::string> in_kernel_;  // hybrid: tables the kernel's x_tables run → why
 };
 
 }  // namespace nfbpf::offload

@@ -78,6 +78,27 @@ nlohmann::json to_json(const OffloadStatus& s) {
   return out;
 }
 
+nlohmann::json to_json(const std::vector<LegacyTableStatus>& tables) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LegacyTableStatus& t : tables) {
+    nlohmann::json j = {{"family", t.family}, {"table", t.table}, {"where", t.where}};
+    if (!t.reason.empty()) j["reason"] = t.reason;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::string render_legacy_tables_text(const nlohmann::json& s) {
+  if (!s.contains("legacy_tables") || s["legacy_tables"].empty()) return {};
+  std::string out = "iptables-legacy tables:\n";
+  for (const auto& t : s["legacy_tables"]) {
+    out += fmt::format("  {} {}: {}", t.value("family", ""), t.value("table", ""), t.value("where", ""));
+    if (t.contains("reason")) out += " (" + t["reason"].get<std::string>() + ")";
+    out += "\n";
+  }
+  return out;
+}
+
 std::string render_status_text(const nlohmann::json& s) {
   std::string out = fmt::format("offload: {} (programs compiled {}, reused {})\n", s.value("mode", "?"),
                                 s.value("compiled", 0), s.value("reused", 0));
@@ -110,6 +131,7 @@ std::string render_status_text(const nlohmann::json& s) {
       out += "\n";
     }
   }
+  out += render_legacy_tables_text(s);
   if (s.contains("last_refused") && !s["last_refused"].is_null()) {
     const auto& r = s["last_refused"];
     const std::string chain = r.value("chain", "");

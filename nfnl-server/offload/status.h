@@ -42,6 +42,19 @@ struct PlacedChainStatus {
   std::string reason;  // kernel base chains: the first thing that kept them in the kernel
 };
 
+// iptables-legacy / ip6tables-legacy tables (legacy_table_offload.h): where each one runs.
+struct LegacyTableStatus {
+  std::string family;  // "ip" (iptables-legacy) or "ip6" (ip6tables-legacy)
+  std::string table;   // filter, nat, mangle, raw, security
+  std::string where;   // "bpf", "kernel" (hybrid: the kernel's own x_tables), "none" (only
+                       // stored: an empty table with ACCEPT policies changes no verdict)
+  std::string reason;  // "kernel": why BPF does not run it
+};
+
+// {"legacy_tables": [{"family","table","where","reason"?}]}, and its lines for the text form.
+nlohmann::json to_json(const std::vector<LegacyTableStatus>& tables);
+std::string render_legacy_tables_text(const nlohmann::json& status);
+
 struct OffloadStatus {
   std::string mode;  // "none", "strict" or "hybrid"
   std::vector<ChainStatus> chains;

@@ -303,6 +303,26 @@ $R iptables-legacy-save -c; echo rc=$?
   EXPECT_GE(count(out, "received 0 echoed 0"), 5u) << out;
 }
 
+// `nfbpf status` names every iptables-legacy table and where it runs: the ip filter table as BPF,
+// nat and the ip6 filter table (REJECT) in the kernel's x_tables with the reason, an
+// instantiated but empty mangle table nowhere ("none": it changes no verdict).
+TEST(IptablesOffload, StatusShowsWhereEachLegacyTableRuns) {
+  g_offload_arg = "";
+  const std::string out = run(std::string(R"(
+$R iptables-legacy -A INPUT -p udp --dport 7 -j DROP; echo rc=$?
+$R iptables-legacy -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-ports 8080; echo rc=$?
+$R ip6tables-legacy -A INPUT -p udp --dport 7 -j REJECT; echo rc=$?
+$R iptables-legacy -t mangle -L -n >/dev/null; echo rc=$?
+)") + NFBPF_CLI_PATH + " --socket $S status", true);
+  g_offload_arg = "--offload=strict";
+  EXPECT_EQ(count(out, "rc=0"), 4u) << out;
+  EXPECT_NE(out.find("iptables-legacy tables:\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ip filter: bpf\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ip mangle: none\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ip nat: kernel (only the filter table runs as BPF)\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("  ip6 filter: kernel (REJECT: "), std::string::npos) << out;
+}
+
 // The same for IPv6 (ip6tables-legacy, IP6T_SO_SET_REPLACE): a REJECT puts the filter table in
 // the kernel, a mangle MARK rule the mangle table; after a replace the counters stay the kernel's.
 TEST(Ip6tablesOffload, DefaultModeHandsRejectAndMangleToTheKernelsXtables) {
