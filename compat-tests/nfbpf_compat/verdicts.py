@@ -737,6 +737,12 @@ def run_dump(tb: Testbed, path: str, max_elems: int) -> dict:
     for fam, name in tables:
         q = _sh(["ip", "netns", "exec", tb.ns["K"], tb.probe_gen, fam, name, "*", tb.recv_dev, RECV_MAC, str(max_elems)],
                 timeout=120)
+        if q.returncode != 0 and (tb.offload == "hybrid" or tb.replies):
+            # Hybrid: the probe generator refuses what placed the table's chains in the kernel
+            # (dynset, ct set, payload set, ...); the other tables' probes and the generic packets
+            # still compare both sides.
+            res.setdefault("generic_only_tables", []).append(f"{fam} {name}: {q.stderr.strip()[:160]}")
+            continue
         if q.returncode != 0:
             res["status"] = "no-probes"
             res["detail"] = f"{fam} {name}: {q.stderr.strip()[:300]}"
