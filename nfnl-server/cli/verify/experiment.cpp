@@ -199,6 +199,7 @@ json run_experiment(ScratchNet& net, Sides& sides, const json& req) {
   prep.probes = std::move(*probes);
   prep.sentinel_key = req.value("sentinel_key", "");
   prep.realistic = false;
+  prep.fresh_counters = true;  // both sides were flushed and loaded above
   if (req.value("sentinel", "ipv4") == "ipv6") prep.sentinel_packet = sentinel_frame_v6();
   const bool whole = req.value("counters", json()) == "ruleset";
   std::vector<std::string> list_args = {"nft", "-j", "list", "ruleset"};

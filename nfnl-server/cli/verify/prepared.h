@@ -40,6 +40,7 @@ struct Prepared {
   bool forward_path = false;       // rules at forward/postrouting: send everything routed through too
   bool output_path = false;        // rules at output: send everything from the sides' own stacks too
   bool realistic = true;           // generic packets with checksums (make_realistic); false: as built
+  bool fresh_counters = false;     // loaded just now and nothing sent yet: the first counter read is skipped
 };
 
 Result<Prepared> prepare_nft(ScratchNet& net, Sides& sides, const VerifyOptions& opt);
