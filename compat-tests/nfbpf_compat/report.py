@@ -50,6 +50,11 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
       + (f" (nfbpf from `{meta['nfbpf_build']}`)" if meta.get("nfbpf_build") else
          " (self-check: the kernel on both sides)" if nfbpf_ran else
          " — the nfbpf engine did not run (nfbpfd, nfbpf-run or libnfbpf-shim.so not built)"))
+    if meta.get("offload") and meta.get("nfbpf_build"):
+        w(f"- nfbpfd mode: `--offload={meta['offload']}`"
+          + (" (chains BPF cannot run go to the kernel's nf_tables of the worker's namespace; the harness "
+             "accepts only kernel tables nfbpfd owns and checks that nfbpfd's flush leaves none)"
+             if meta["offload"] == "hybrid" else ""))
     timings = ", ".join(f"{e} {t:.0f} s" for e, t in meta["timings"].items())
     w(f"- Wall time: {timings} (engines run concurrently on a 2-core machine)")
     w(f"- Git revision: {meta.get('git_rev', '?')}\n")
@@ -62,6 +67,8 @@ def render(meta: dict, verdicts: list[cmp.Verdict], stats: dict[str, GroupStats]
     w("compat-tests/run.sh --engines kernel,kernel-as-nfbpf --expect-identical   # harness self-check")
     w("compat-tests/run.sh --verdicts --write-report  # packets: kernel vs nfbpfd --offload=strict (section at the end)")
     w("compat-tests/run.sh --verdicts --filter tests-py/ip/ip.t --no-dumps   # a subset of the verdict differential")
+    w("compat-tests/run.sh -j2 --offload hybrid  # the same with nfbpfd --offload=hybrid (kernel side included)")
+    w("compat-tests/run.sh --verdicts --offload hybrid --replies --filter tests-py/inet/reject.t   # + shares, reject/NAT replies")
     w("compat-tests/report.py                   # rewrite this file from compat-tests/out/results.json")
     w("compat-tests/report.py --show ip6/sets.t:43   # every differing step of matching cases, as diffs")
     w("```")
