@@ -55,9 +55,12 @@ Result<LegacyTableOffload::Running> LegacyTableOffload::lower(int family, const 
   if (auto p = translate::passes::run_pipeline(r.ir); !p) return std::unexpected(std::move(p).error());
   r.entry_rule.resize(t.info.number);
   for (const ir::Chain& c : r.ir.chains)
-    for (const ir::Rule& rule : c.rules)
-      if (rule.handle < ipt::kSyntheticHandle && rule.handle < r.entry_rule.size())
-        r.entry_rule[rule.handle] = std::pair{c.name, rule.handle};
+    for (const ir::Rule& rule : c.rules) {
+      // A merged run (merge_runs.h) stands for several entries, each counted under its own handle.
+      const std::vector<uint64_t> handles = rule.merged ? rule.merged->handles : std::vector<uint64_t>{rule.handle};
+      for (uint64_t h : handles)
+        if (h < ipt::kSyntheticHandle && h < r.entry_rule.size()) r.entry_rule[h] = std::pair{c.name, h};
+    }
   return r;
 }
 

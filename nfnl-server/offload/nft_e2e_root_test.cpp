@@ -796,6 +796,46 @@ TEST_F(NftEndToEnd, AReplacedRuleStartsFromItsOwnCounterValues) {
       << list.output;
 }
 
+// A run of >= 64 rules testing one field with one verdict compiles to one lookup (merge_runs.h),
+// but each rule keeps its own counter: the listing shows the packets on the rule that matched
+// them, as the kernel does — through nft and through iptables-legacy (whose -L reads the same
+// slots by entry).
+std::string long_run(const std::string& per_rule, int before, int after) {
+  std::string out;
+  for (int i = 1; i <= before + after + 1; ++i)
+    out += fmt::format(fmt::runtime(per_rule), i == before + 1 ? std::string(kOtherSender) : fmt::format("10.98.0.{}", i));
+  return out;
+}
+
+TEST_F(NftEndToEnd, EachRuleOfAMergedRunCountsItsOwnPackets) {
+  Outcome r = nft_file("table ip t {\n chain input {\n  type filter hook input priority 0;\n" +
+                       long_run("  ip saddr {} counter drop\n", 40, 39) + " }\n}\n");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx3_), 0);
+  ASSERT_EQ(delivered(tx1_), kPackets);
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find(fmt::format("ip saddr {} counter packets {} bytes {} drop", kOtherSender, kPackets,
+                                         kPackets * (20 + 8 + kPayload))),
+            std::string::npos)
+      << list.output;
+}
+
+TEST_F(NftEndToEnd, EachEntryOfAMergedIptablesLegacyRunCountsItsOwnPackets) {
+  const std::string rules = long_run("-A INPUT -s {}/32 -j DROP\\n", 40, 39);
+  Outcome r;
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    r = run_captured({"sh", "-c", "printf '*filter\\n" + rules + "COMMIT\\n' | " + NFBPF_RUN_PATH + " iptables-legacy-restore"});
+  }));
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx3_), 0);
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    r = run_captured({"sh", "-c", std::string(NFBPF_RUN_PATH) + " iptables-legacy-save -c"});
+  }));
+  EXPECT_NE(r.output.find(fmt::format("[{}:{}] -A INPUT -s {}/32 -j DROP", kPackets, kPackets * (20 + 8 + kPayload), kOtherSender)),
+            std::string::npos)
+      << r.output;
+}
+
 // A rule's quota: `used` in listings is what BPF consumed. (An initial `used N bytes` is not
 // tested: the store zeroes NFTA_QUOTA_CONSUMED on input, nftables/expr_codec.cpp fixup_quota,
 // where the kernel keeps it.)

@@ -300,7 +300,13 @@ Result<void> OffloadHook::prepare_unchecked(const store::Ruleset& next) {
     for (const auto& c : t.chains)
       for (const auto& r : c.rules)
         for (size_t i = 0; i < r.steps.size(); ++i)
-          if (std::holds_alternative<ir::Counter>(r.steps[i]))
+          if (std::holds_alternative<ir::Counter>(r.steps[i]) && r.merged && i + 1 == r.steps.size()) {
+            // A merged run (merge_runs.h) counts each of its rules in a slot keyed by that rule's
+            // handle and the merged rule's counter step.
+            for (uint64_t h : r.merged->handles)
+              next_counters_[RuleId{nfproto, t.name, c.name, h}].push_back(
+                  chain::SlotKey{t.family, t.name, c.name, h, static_cast<uint32_t>(i), {}});
+          } else if (std::holds_alternative<ir::Counter>(r.steps[i]))
             next_counters_[RuleId{nfproto, t.name, c.name, r.handle}].push_back(
                 chain::SlotKey{t.family, t.name, c.name, r.handle, static_cast<uint32_t>(i), {}});
           else if (std::holds_alternative<ir::Quota>(r.steps[i]))
