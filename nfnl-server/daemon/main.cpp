@@ -115,7 +115,10 @@ int main(int argc, char** argv) {
     server.stop();
   });
   io.run();
-  if (legacy) legacy->release_kernel_tables();
+  if (legacy) {  // legacy tables are not persisted: neither half may outlive the daemon
+    legacy->release_kernel_tables();
+    legacy->release_bpf_tables();
+  }
   backend.stop(flush_on_exit);
   nfbpf::log::info("stopped");
   return EXIT_SUCCESS;

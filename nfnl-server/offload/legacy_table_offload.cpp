@@ -195,6 +195,14 @@ void LegacyTableOffload::release_kernel_tables() {
   in_kernel_.clear();
 }
 
+void LegacyTableOffload::release_bpf_tables() {
+  if (running_.empty()) return;
+  if (auto r = hook_.replace_extra_tables({}, [] {}); !r)
+    log::warn("iptables-legacy: the BPF-run tables could not be removed on stop: {}", r.error().describe());
+  else
+    running_.clear();
+}
+
 std::vector<LegacyTableStatus> LegacyTableOffload::status() const {
   std::set<TableId> ids;
   for (const auto& [id, at] : registered_) ids.insert(id);

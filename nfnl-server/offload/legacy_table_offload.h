@@ -63,6 +63,10 @@ class LegacyTableOffload final : public nfnl::sockopt::XtBackend {
   // On a clean stop: the kernel-placed tables back to ACCEPT policies only, as the BPF-run ones
   // die with the daemon (legacy tables are not persisted), so no half keeps running alone.
   void release_kernel_tables();
+  // On a clean stop: the BPF-run tables leave the hook too. With --bpffs the hook keeps its
+  // attach points pinned and running after the daemon exits, and a restarted daemon's store
+  // starts with built-in (empty) legacy tables: the old rules would keep filtering unlisted.
+  void release_bpf_tables();
 
  private:
   using TableId = std::pair<int, std::string>;  // family, x_tables name
