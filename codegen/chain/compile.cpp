@@ -27,6 +27,9 @@ using emit::Size;
 
 namespace {
 
+// Programs up to this size keep every jump within a conditional jump's 16-bit offset.
+constexpr size_t kNearInsns = 30000;
+
 // What the verifier charges a subprogram frame that uses no stack (interpreter rounding; the JIT
 // charges 0).
 constexpr int kSubprogFrameBytes = 32;
@@ -68,12 +71,54 @@ struct Frame {
   Label* policy = nullptr;  // main only: the base chain's policy
   size_t table = 0;         // index of the chain's table
   matcher::ColdCode cold;   // slow paths, emitted after the frame's last instruction
+  size_t begin = 0, end = SIZE_MAX;  // the rules this program runs (a block of a split chain)
 };
+
+// Which part of a split base chain a program runs (blocks.h); the default is the whole chain.
+struct BlockSpec {
+  size_t begin = 0, end = SIZE_MAX;  // rule indices
+  size_t index = 0;                  // slot in the blocks prog array
+  bool last = true;                  // else: tail call index + 1 where the rules end
+  bool far = false;                  // long jumps to the exits whatever the rule count (kFarRules)
+};
+
+// What compile_hook learns from compiling the whole chain: how many rules compiled as pending
+// branches and, when per_rule is set (a measuring compile, never loaded: each rule's slow paths
+// are emitted right behind it so that they count as its own), each base-chain rule's cost.
+struct Measure {
+  bool per_rule = false;
+  size_t pending = 0;
+  std::vector<RuleCost> rules;
+  std::vector<std::pair<size_t, size_t>> cold;  // [begin, end) of the main frames' slow-path code
+  std::vector<std::pair<size_t, size_t>> hot;   // [begin, end) of each base-chain rule's code
+};
+
+// The verifier's pending states a rule leaves behind (blocks.h): its conditional jumps in
+// [from, to) (its code, slow paths in `cold` excepted) that leave the rule — to the next rule or
+// to a slow path. It follows the fall-through and keeps the other branch on its stack; a match
+// path ends at an exit and pops one, so this counts one more than it keeps for most rules (a safe
+// side), exactly for "if key == X goto hit".
+size_t pending_of(const emit::Program& p, size_t from, size_t to, const std::vector<std::pair<size_t, size_t>>& cold) {
+  auto in_cold = [&](size_t i) {
+    return std::any_of(cold.begin(), cold.end(), [&](const auto& r) { return i >= r.first && i < r.second; });
+  };
+  const auto& insns = p.insns();
+  size_t n = 0;
+  for (size_t i = from; i < std::min(to, insns.size()); ++i) {
+    const uint8_t cls = insns[i].code & 0x07, op = insns[i].code & 0xf0;
+    if ((cls != BPF_JMP && cls != BPF_JMP32) || op == BPF_JA || op == BPF_CALL || op == BPF_EXIT) continue;
+    if (in_cold(i)) continue;
+    if (i + 1 + insns[i].off >= to) ++n;
+  }
+  return n;
+}
 
 class Compiler {
  public:
-  Compiler(const std::vector<HookChain>& bases, const flavor::FlavorOps& f, const CompileOptions& o, CompiledChain& out)
-      : bases_(bases), f_(f), opt_(o), out_(out), p_(out.program) {
+  Compiler(const std::vector<HookChain>& bases, const flavor::FlavorOps& f, const CompileOptions& o, CompiledChain& out,
+           BlockSpec block = {}, Measure* measure = nullptr, size_t pending_budget = SIZE_MAX)
+      : bases_(bases), f_(f), opt_(o), out_(out), p_(out.program), block_(block), measure_(measure),
+        pending_left_(pending_budget) {
     for (const auto& b : bases_) {
       if (std::find(tables_.begin(), tables_.end(), b.table) != tables_.end()) continue;
       tables_.push_back(b.table);
@@ -101,8 +146,10 @@ class Compiler {
 
     Label accept_exit(p_), drop_exit(p_);
     accept_ = &accept_exit;
+    accept_exit_ = &accept_exit;
     drop_ = &drop_exit;
-    far_ = total_rules() >= kFarRules;
+    far_ = block_.far || total_rules() >= kFarRules;
+    if (measure_ && measure_->per_rule) measure_->rules.assign(bases_.size() == 1 ? bases_[0].chain->rules.size() : 0, RuleCost{});
     if (!far_) {
       NFBPF_TRYV(prologue::emit_prologue(p_, f_, prologue_family(), layout_, accept_exit, drop_exit));
     } else {
@@ -129,12 +176,21 @@ class Compiler {
       bool last = i + 1 == bases_.size();
       Label& policy = policies.emplace_back(p_);
       Label& next_chain = policies.emplace_back(p_);
-      Frame& main = mains.emplace_back(Frame{.main = true, .chain = bases_[i].chain, .stack = {}, .policy = &policy, .table = ti_});
+      Frame& main = mains.emplace_back(Frame{.main = true, .chain = bases_[i].chain, .stack = {}, .policy = &policy,
+                                             .table = ti_, .cold = {}, .begin = block_.begin, .end = block_.end});
       accept_ = last ? &accept_exit : &next_chain;
       auto live = emit_rules(main);
+      if (live && *live && !block_.last) {
+        // The rest of the chain is the next block's (blocks.h); the policy below runs only if the
+        // tail call fails (an empty slot).
+        p_.mov(Reg::R1, emit::kCtx);
+        p_.ld_map_fd(Reg::R2, p_.map(kBlocksMapName));
+        p_.mov(Reg::R3, static_cast<int32_t>(block_.index + 1));
+        p_.call_helper(BPF_FUNC_tail_call);
+      }
       deepest_ = std::min(deepest_, main.stack.deepest());
       if (!live) return std::unexpected(std::move(live).error().with_context("in chain " + bases_[i].chain->name));
-      if (*live || policy.referenced()) {
+      if (*live || used(main, policy)) {
         p_.bind(policy);
         NFBPF_TRYV(count_policy(main));
         bool drop = bases_[i].chain->policy == ir::VerdictKind::kDrop;
@@ -143,20 +199,25 @@ class Compiler {
         else jump_to(next_chain);
       }
       if (!last) {
-        if (!next_chain.referenced()) break;  // nothing gets past this chain: the rest is dead code
+        if (!used(main, next_chain)) break;  // nothing gets past this chain: the rest is dead code
         p_.bind(next_chain);
       }
     }
     accept_ = &accept_exit;
-    if (accept_exit.referenced()) {
+    auto any_used = [&](const Label& l) {
+      return l.referenced() || std::any_of(mains.begin(), mains.end(), [&](const Frame& m) { return m.cold.targets(l); });
+    };
+    if (any_used(accept_exit)) {
       p_.bind(accept_exit);
       p_.ret(f_.accept);
     }
-    if (drop_exit.referenced()) {
+    if (any_used(drop_exit)) {
       p_.bind(drop_exit);
       p_.ret(f_.drop);
     }
+    const size_t cold_start = p_.insns().size();
     for (auto& m : mains) m.cold.emit_all();
+    if (measure_) measure_->cold.emplace_back(cold_start, p_.insns().size());
     // Subprograms are emitted once each, only when something calls them (a chain reached only
     // from unreachable rules would be dead code, which the verifier refuses); one may be called
     // only from a later one, hence the loop.
@@ -359,6 +420,7 @@ class Compiler {
   size_t total_rules() const {
     size_t n = 0;
     for (const auto& b : bases_) n += b.chain->rules.size();
+    if (bases_.size() == 1) n = std::min(n, block_.end) - std::min(n, block_.begin);
     return n;
   }
 
@@ -532,6 +594,7 @@ class Compiler {
   // ~10 000 rules; without it 100 000 unmerged rules failed to compile).
   static constexpr size_t kMaxRunInsns = 28000;
   static constexpr size_t kColdFlushInsns = 12000;
+  static constexpr size_t kColdBodyInsns = 32;
 
   // Jumped to now, or by slow-path code queued for the end of the frame.
   static bool used(const Frame& fr, const Label& l) { return l.referenced() || fr.cold.targets(l); }
@@ -555,15 +618,41 @@ class Compiler {
   Result<bool> emit_rules(Frame& fr) {
     run_ = RegRun{};
     size_t cold_mark = p_.insns().size();
-    for (const ir::Rule& rule : fr.chain->rules) {
-      if (p_.insns().size() - cold_mark > kColdFlushInsns) {
+    const size_t end = std::min(fr.end, fr.chain->rules.size());
+    const bool measuring = measure_ && measure_->per_rule && fr.main && bases_.size() == 1;
+    for (size_t ri = std::min(fr.begin, end); ri < end; ++ri) {
+      const ir::Rule& rule = fr.chain->rules[ri];
+      const size_t rule_start = p_.insns().size();
+      // Queued slow paths are about 25 instructions each (a slice, a load, a jump back).
+      if (p_.insns().size() - cold_mark + kColdBodyInsns * fr.cold.queued() > kColdFlushInsns) {
         // Slow paths (cold code) are reached by conditional jumps, 16-bit offsets: in long chains
         // they are emitted every kColdFlushInsns instructions, jumped over, not only at the end.
         Label over(p_);
         p_.jmp(over);
+        const size_t cold_start = p_.insns().size();
         fr.cold.emit_all();
+        if (measure_ && fr.main) measure_->cold.emplace_back(cold_start, p_.insns().size());
         p_.bind(over);
         cold_mark = p_.insns().size();
+      }
+      if (run_.active && pending_left_ > 0 && invertible(rule, fr)) {
+        // The hot path of a run is one not-taken compare per rule; its counters and verdict are
+        // cold code.
+        NFBPF_TRYV(emit_inverted(rule, fr));
+        --pending_left_;
+        if (p_.insns().size() - run_.start >= kMaxRunInsns) {  // keep `unavailable` in reach
+          if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+          run_ = RegRun{};
+        }
+        if (measuring) {
+          const size_t hot_end = p_.insns().size();
+          flush_cold(fr);
+          measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {})};
+          cold_mark = p_.insns().size();
+        } else if (measure_ && fr.main) {
+          measure_->hot.emplace_back(rule_start, p_.insns().size());
+        }
+        continue;
       }
       if (run_.active && !starts_with_field(rule, run_.field)) {
         if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
@@ -607,11 +696,82 @@ class Compiler {
         run_ = RegRun{};
         falls = true;
       }
+      if (measuring) {
+        const size_t hot_end = p_.insns().size();
+        flush_cold(fr);
+        measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {})};
+        cold_mark = p_.insns().size();
+      } else if (measure_ && fr.main) {
+        measure_->hot.emplace_back(rule_start, p_.insns().size());
+      }
       if (!falls) return false;  // the rest of the chain is unreachable
     }
     if (run_.unavailable && used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
     run_ = RegRun{};
     return true;
+  }
+
+  // A rule of an active register run (r1 holds its field on every path here) whose only test is
+  // `field == constant` on a register-sized field and whose other steps are counters, ending in
+  // accept/drop/return: compiled as "if r1 == X goto hit" (emit_inverted).
+  bool invertible(const ir::Rule& r, const Frame& fr) const {
+    if (!starts_with_field(r, run_.field) || !keeps_r1(r)) return false;
+    const auto& m = std::get<ir::Match>(r.steps[0]);
+    if (m.op != ir::Op::kEq && m.op != ir::Op::kNe) return false;
+    if (m.mask || m.key[0].len > 4 || m.value.size() != m.key[0].len) return false;
+    // Merged rules keep their counter slot in a temporary (emit_merged_lookup): not this shape.
+    if (r.merged) return false;
+    (void)fr;
+    return true;
+  }
+  Result<void> emit_inverted(const ir::Rule& rule, Frame& fr) {
+    const auto& m = std::get<ir::Match>(rule.steps[0]);
+    uint32_t imm = 0;
+    for (size_t i = 0; i < m.value.size(); ++i) imm |= uint32_t(m.value[i]) << (8 * i);  // as emit_cmp
+    Label& hit = fr.cold.label(p_);
+    p_.jmp32(m.op == ir::Op::kEq ? Cond::kEq : Cond::kNe, Reg::R1, static_cast<int32_t>(imm), hit);
+    std::vector<uint32_t> slots;
+    for (size_t i = 1; i < rule.steps.size(); ++i) {
+      SlotKey key{t_->family, t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}};
+      auto s = slot(&StateSlots::counters, "a counter", key);
+      if (!s) return std::unexpected(std::move(s).error().with_context(fmt::format("in rule {}", rule.handle)));
+      slots.push_back(s->slot);
+      out_.counters.push_back(std::move(*s));
+    }
+    // The verdict: a return value, or (main frame) a jump to where accept goes on as it is now
+    // (accept_ moves on with each base chain of a hook) or to the policy. The exits are just
+    // "r0 = verdict; exit": return directly.
+    Label* target = nullptr;
+    int32_t ret = kRetContinue;
+    switch (rule.verdict.kind) {
+      case ir::VerdictKind::kAccept:
+        ret = fr.main ? f_.accept : kRetAccept;
+        if (fr.main && accept_ != accept_exit_) target = accept_;
+        break;
+      case ir::VerdictKind::kDrop:
+        ret = fr.main ? f_.drop : kRetDrop;
+        break;
+      default:  // return (keeps_r1)
+        ret = kRetContinue;
+        if (fr.main) target = fr.policy;
+        break;
+    }
+    if (target) fr.cold.will_jump_to(*target);
+    fr.cold.add([this, &fr, &hit, slots = std::move(slots), target, ret] {
+      p_.bind(hit);
+      matcher::EmitCtx c = ctx(fr);
+      for (uint32_t sl : slots) emit_counter(c, sl);
+      if (target) jump_to(*target);
+      else p_.ret(ret);
+    });
+    return {};
+  }
+
+  void flush_cold(Frame& fr) {
+    Label over(p_);
+    p_.jmp(over);
+    fr.cold.emit_all();
+    p_.bind(over);
   }
 
   void use_table(const ir::Table* t) {
@@ -641,6 +801,7 @@ class Compiler {
   std::map<std::string, std::unique_ptr<Label>> labels_;
   std::vector<std::pair<size_t, std::string>> order_;
   Label* accept_ = nullptr;
+  Label* accept_exit_ = nullptr;  // the program's own accept exit (accept_ may be the next chain)
   Label* drop_ = nullptr;
   int max_depth_ = 0;
   RegRun run_;
@@ -649,6 +810,9 @@ class Compiler {
   int16_t merged_mark_ = 0;
   bool far_ = false;  // see kFarRules
   int16_t deepest_ = prologue::kMainFreeTop;
+  BlockSpec block_;
+  Measure* measure_ = nullptr;
+  size_t pending_left_ = SIZE_MAX;  // rules that may still compile as a pending branch (blocks.h)
 };
 
 }  // namespace
@@ -663,16 +827,94 @@ Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor:
       return failf(EOPNOTSUPP, "chain '{}': nat chains are not supported by the BPF code generator", hc.chain->name);
   }
   const ir::Chain& first = *chains[0].chain;
-  CompiledChain out{.program = emit::Program(opt.prog_name.empty() ? first.name : opt.prog_name), .flavor = f};
-  {
-    Compiler c(chains, flavor::flavor_ops(f), opt, out);
-    auto r = c.run();
-    if (!r)
-      return std::unexpected(std::move(r).error().with_context(
-          fmt::format("compiling {} chain {}{} for {}", chains[0].table->name, first.name,
-                      chains.size() > 1 ? fmt::format(" and {} more", chains.size() - 1) : "", flavor::flavor_name(f))));
+  const std::string name = opt.prog_name.empty() ? first.name : opt.prog_name;
+  auto context = [&](Error e) {
+    return std::unexpected(std::move(e).with_context(
+        fmt::format("compiling {} chain {}{} for {}", chains[0].table->name, first.name,
+                    chains.size() > 1 ? fmt::format(" and {} more", chains.size() - 1) : "", flavor::flavor_name(f))));
+  };
+  const flavor::FlavorOps& ops = flavor::flavor_ops(f);
+  if (chains.size() > 1) {
+    // Several base chains share the hook: not split (yet); the pending branches are kept within
+    // the verifier's limit instead (rules past it compile in the two-jump form).
+    CompiledChain out{.program = emit::Program(name), .flavor = f};
+    auto r = Compiler(chains, ops, opt, out, {}, nullptr, opt.blocks.max_pending).run();
+    if (!r) return context(std::move(r).error());
+    return out;
   }
-  return out;
+  // First the whole chain in one program.
+  CompiledChain out{.program = emit::Program(name), .flavor = f};
+  Measure count;
+  Result<void> whole = Compiler(chains, ops, opt, out, {}, &count).run();
+  // Slots this first compile allocated are fresh (to be initialised) although any later compile
+  // of the same chain finds them allocated.
+  std::set<SlotKey> fresh;
+  for (auto* uses : {&out.counters, &out.quotas, &out.limits})
+    for (const SlotUse& u : *uses)
+      if (u.fresh) fresh.insert(u.key);
+  auto keep_fresh = [&](CompiledChain& cc) {
+    for (auto* uses : {&cc.counters, &cc.quotas, &cc.limits, &cc.policy_counters})
+      for (SlotUse& u : *uses) u.fresh = u.fresh || fresh.contains(u.key);
+  };
+  if (!whole && whole.error().err == EINVAL && out.program.insns().size() > kNearInsns) {
+    // Few rules but big ones: the exits are out of a conditional jump's reach after all.
+    out = CompiledChain{.program = emit::Program(name), .flavor = f};
+    count = Measure{};
+    whole = Compiler(chains, ops, opt, out, {.far = true}, &count).run();
+    keep_fresh(out);
+  }
+  for (const auto& [from, to] : count.hot) count.pending += pending_of(out.program, from, to, count.cold);
+  const bool fits = out.program.insns().size() <= opt.blocks.max_insns && count.pending <= opt.blocks.max_pending;
+  if (fits && whole) return out;
+  // A program too big may also have jumps out of range (EINVAL from Program::check): the blocks
+  // will not.
+  if (!whole && (fits || whole.error().err != EINVAL)) return context(std::move(whole).error());
+  // Too big: measure it rule by rule (never loaded), then compile the blocks.
+  CompiledChain measured{.program = emit::Program(name), .flavor = f};
+  Measure measure{.per_rule = true};
+  if (auto r = Compiler(chains, ops, opt, measured, {}, &measure).run(); !r && r.error().err != EINVAL)
+    return context(std::move(r).error());
+  const size_t total = measured.program.insns().size();
+  size_t rules_insns = 0;
+  for (const RuleCost& r : measure.rules) rules_insns += r.insns;
+  const size_t fixed = total - std::min(total, rules_insns);
+  auto starts = plan_blocks(measure.rules, fixed, opt.blocks);
+  if (!starts) return context(std::move(starts).error());
+  CompiledChain split{.program = emit::Program(name), .flavor = f};
+  std::map<const std::vector<SlotUse>*, std::set<SlotKey>> merged_keys;
+  for (size_t k = 0; k < starts->size(); ++k) {
+    BlockSpec spec{.begin = (*starts)[k], .end = k + 1 < starts->size() ? (*starts)[k + 1] : SIZE_MAX, .index = k,
+                   .last = k + 1 == starts->size()};
+    size_t estimate = fixed;
+    for (size_t r = spec.begin; r < std::min(spec.end, measure.rules.size()); ++r) estimate += measure.rules[r].insns;
+    spec.far = estimate > kNearInsns;
+    CompiledChain block{.program = emit::Program(k == 0 ? name : fmt::format("{}_b{}", name, k)), .flavor = f};
+    auto r = Compiler(chains, ops, opt, block, spec, nullptr, opt.blocks.max_pending).run();
+    if (!r) return context(std::move(r).error().with_context(fmt::format("block {} of {} (rules from index {})", k,
+                                                                          starts->size(), spec.begin)));
+    for (auto& sm : block.sets)
+      if (std::none_of(split.sets.begin(), split.sets.end(), [&](const SetMap& o) { return o.map_name == sm.map_name; }))
+        split.sets.push_back(std::move(sm));
+    auto merge = [&](std::vector<SlotUse>& into, std::vector<SlotUse>& from) {
+      std::set<SlotKey>& seen = merged_keys[&into];
+      for (auto& u : from) {  // once each (every block has the policy and may share named objects)
+        if (!seen.insert(u.key).second) continue;
+        u.fresh = u.fresh || fresh.contains(u.key);
+        into.push_back(std::move(u));
+      }
+    };
+    merge(split.counters, block.counters);
+    merge(split.quotas, block.quotas);
+    merge(split.limits, block.limits);
+    merge(split.policy_counters, block.policy_counters);
+    for (auto& sp : block.subprograms)
+      if (std::find(split.subprograms.begin(), split.subprograms.end(), sp) == split.subprograms.end())
+        split.subprograms.push_back(sp);
+    if (k == 0) split.program = std::move(block.program);
+    else split.blocks.push_back(std::move(block.program));
+  }
+  split.block_first_rule = std::move(*starts);
+  return split;
 }
 
 Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,

@@ -7,7 +7,7 @@
 //   auto loaded = chain::load_chain(kernel, *cc, rt);   // load.h: maps created, filled, program loaded
 //   dispatcher.install(loaded->prog);                   // runtime/dispatcher.h: atomic swap
 //
-// One program per base chain. The base chain's rules are the main program; every regular chain
+// One program per base chain (or several for a chain too big for one: blocks.h). The base chain's rules are the main program; every regular chain
 // reachable through jump/goto (rule verdicts, verdict maps, register-block verdicts) is one
 // BPF-to-BPF subprogram, emitted once, called with r1 = ctx, r2 = packet ref, r3/r4 = header
 // pointers (prologue/state.h), returning 0 (continue: the chain returned or ended), 1 (accept) or
@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/chain/blocks.h"
 #include "codegen/chain/sets.h"
 #include "codegen/chain/slots.h"
 #include "codegen/emit/program.h"
@@ -54,6 +55,8 @@ inline constexpr int kMaxJumpDepth = 7;  // BPF's 8 call frames: main + 7 subpro
 inline constexpr std::string_view kQuotaMapName = "nfbpf_quota";
 inline constexpr std::string_view kLimitMapName = "nfbpf_limit";
 inline constexpr std::string_view kPolicyCounterObject = "policy";
+// The prog array that chains the blocks of a split chain (blocks.h); block k sits in slot k.
+inline constexpr std::string_view kBlocksMapName = "nfbpf_blocks";
 
 // The counter slot key of a base chain's policy (handle 0 is never a rule's).
 inline SlotKey policy_counter_key(ir::Family family, std::string table, std::string chain) {
@@ -77,6 +80,8 @@ struct CompileOptions {
   // only for base chains created with NFTA_CHAIN_COUNTERS, and nfbpfd lists none from BPF: it
   // turns this off, saving a per-CPU map update on every packet that ends at the policy.
   bool count_policy = true;
+  // Where a base chain too big for one program is cut into blocks (blocks.h); tests shrink them.
+  BlockLimits blocks;
 };
 
 struct SlotUse {
@@ -97,6 +102,13 @@ struct CompiledChain {
   // reached, in the order the chains run; key: policy_counter_key(family, table, chain).
   std::vector<SlotUse> policy_counters;
   std::vector<std::string> subprograms;  // regular chains compiled in, in emission order
+  // A base chain split into blocks (blocks.h): `program` is block 0, these are blocks 1.. in
+  // order; block_first_rule[k] is the index (in the base chain's rules) of block k's first rule.
+  // Both empty when the chain fits one program. `sets`, `counters`, `quotas`, `limits` cover
+  // every block.
+  std::vector<emit::Program> blocks;
+  std::vector<size_t> block_first_rule;
+  size_t block_count() const { return 1 + blocks.size(); }
 };
 
 Result<CompiledChain> compile_chain(const ir::Table& t, const ir::Chain& base, flavor::Flavor f,

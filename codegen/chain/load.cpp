@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "codegen/chain/log.h"
 #include "codegen/flavor/load.h"
 
@@ -76,22 +78,45 @@ Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, Runti
     rt.log_ring = std::make_shared<kernel::Map>(std::move(*ring));
   }
   if (rt.log_ring) bind.emplace(std::string(kLogRingMapName), rt.log_ring.get());
-  // Bind only what the program declared (the loader rejects unknown names? keep it exact).
-  kernel::MapBindings used;
-  for (const auto& name : cc.program.map_names()) {
-    auto it = bind.find(name);
-    if (it == bind.end()) return failf(ENOENT, "program refers to unknown map '{}'", name);
-    used.emplace(name, it->second);
+  std::optional<kernel::Map> block_array;  // bound by address: stays here until every block is loaded
+  if (!cc.blocks.empty()) {
+    auto arr = kernel::Map::create(k, {.type = BPF_MAP_TYPE_PROG_ARRAY, .key_size = 4, .value_size = 4,
+                                       .max_entries = static_cast<uint32_t>(cc.block_count()), .name = "nfbpf_blocks"});
+    if (!arr) return std::unexpected(std::move(arr).error().with_context("creating the prog array of a split chain"));
+    block_array.emplace(std::move(*arr));
+    bind.emplace(std::string(kBlocksMapName), &*block_array);
   }
   const auto& ops = flavor::flavor_ops(cc.flavor);
-  kernel::LoadOptions lo = flavor::load_options(ops);
-  if (log) {
-    lo.log_level = 1;
-    lo.log_out = log;
+  auto load_one = [&](const emit::Program& program, std::string* log_out) -> Result<kernel::Prog> {
+    // Bind only what the program declared.
+    kernel::MapBindings used;
+    for (const auto& name : program.map_names()) {
+      auto it = bind.find(name);
+      if (it == bind.end()) return failf(ENOENT, "program refers to unknown map '{}'", name);
+      used.emplace(name, it->second);
+    }
+    kernel::LoadOptions lo = flavor::load_options(ops);
+    if (log_out) {
+      lo.log_level = 1;
+      lo.log_out = log_out;
+    }
+    return kernel::load_program(k, program, lo, used);
+  };
+  auto prog = load_one(cc.program, log);
+  if (!prog) {
+    if (cc.blocks.empty()) return std::unexpected(std::move(prog).error());
+    return std::unexpected(std::move(prog).error().with_context("block 0"));
   }
-  auto prog = kernel::load_program(k, cc.program, lo, used);
-  if (!prog) return std::unexpected(std::move(prog).error());
-  return LoadedChain{std::move(*prog), std::move(sets)};
+  std::vector<kernel::Prog> blocks;
+  for (size_t i = 0; i < cc.blocks.size(); ++i) {
+    auto b = load_one(cc.blocks[i], nullptr);
+    if (!b) return std::unexpected(std::move(b).error().with_context(fmt::format("block {} of {}", i + 1, cc.block_count())));
+    const uint32_t slot = static_cast<uint32_t>(i + 1);
+    const uint32_t fd = static_cast<uint32_t>(b->fd());
+    NFBPF_TRYV(block_array->update(&slot, &fd));
+    blocks.push_back(std::move(*b));
+  }
+  return LoadedChain{std::move(*prog), std::move(sets), std::move(blocks), std::move(block_array)};
 }
 
 }  // namespace nfbpf::codegen::chain

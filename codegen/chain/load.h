@@ -36,12 +36,18 @@ struct RuntimeTables {
 };
 
 struct LoadedChain {
-  kernel::Prog prog;
+  kernel::Prog prog;  // what the dispatcher runs (block 0 of a split chain)
   std::map<std::string, kernel::Map, std::less<>> set_maps;  // by set_map_key (sets.h)
+  // A split chain (blocks.h): blocks 1.. and the prog array that chains them (slot k = block k).
+  // Keep the array open while the chain may run: the kernel empties a prog array when its last
+  // user reference (fd or pin) goes.
+  std::vector<kernel::Prog> blocks;
+  std::optional<kernel::Map> block_array;
 };
 
-// Creates and fills the set maps, initialises fresh state slots, loads the program. `log` (if
-// given) receives the verifier log (level 1) on success too.
+// Creates and fills the set maps, initialises fresh state slots, loads the program (every block
+// of a split chain, then fills their prog array). `log` (if given) receives the verifier log
+// (level 1) on success too (block 0's).
 Result<LoadedChain> load_chain(kernel::Kernel& k, const CompiledChain& cc, RuntimeTables& rt, std::string* log = nullptr);
 
 }  // namespace nfbpf::codegen::chain

@@ -65,6 +65,8 @@ class ColdCode {
   // it is reachable) must count that jump although it is not emitted yet.
   void will_jump_to(const emit::Label& l) { targets_.insert(&l); }
   bool targets(const emit::Label& l) const { return targets_.contains(&l); }
+  // Bodies queued and not emitted yet (the chain compiler estimates their size from it).
+  size_t queued() const { return bodies_.size(); }
   // Emits every queued body; call where nothing falls through (after an exit or a jump).
   void emit_all() {
     for (size_t i = 0; i < bodies_.size(); ++i) bodies_[i]();

@@ -89,10 +89,12 @@ TestPacket packet_of(const eval::Probe& p) {
 }
 
 Result<ChainRun> ChainRun::create(kernel::Kernel& k, chain::RuntimeTables& rt, const ir::Table& t,
-                                  const std::string& base_chain, Flavor f) {
+                                  const std::string& base_chain, Flavor f, const chain::BlockLimits& blocks) {
   const ir::Chain* c = ir::find_chain(t, base_chain);
   if (!c || !c->base) return failf(EINVAL, "no base chain '{}'", base_chain);
-  auto cc = chain::compile_chain(t, *c, f, rt.options());
+  chain::CompileOptions opt = rt.options();
+  opt.blocks = blocks;
+  auto cc = chain::compile_chain(t, *c, f, opt);
   if (!cc) return std::unexpected(std::move(cc).error());
   auto cc_ptr = std::make_shared<chain::CompiledChain>(std::move(*cc));
   auto loaded = chain::load_chain(k, *cc_ptr, rt);

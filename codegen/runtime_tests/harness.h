@@ -50,7 +50,7 @@ struct TestPacket {
 class ChainRun {
  public:
   static Result<ChainRun> create(kernel::Kernel& k, chain::RuntimeTables& rt, const ir::Table& t,
-                                 const std::string& base_chain, Flavor f);
+                                 const std::string& base_chain, Flavor f, const chain::BlockLimits& blocks = {});
   // BPF verdict (kAccept/kDrop) for the packet at the chain's hook.
   Result<ir::VerdictKind> run_bpf(const TestPacket& pkt, uint32_t repeat = 1, uint32_t* duration_ns = nullptr) const;
   // Evaluator verdict with the flavor's context (state persists across calls).
