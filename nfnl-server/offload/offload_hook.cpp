@@ -681,6 +681,18 @@ OffloadStatus OffloadHook::status() const {
       c.prog_id = info.id;
       if (len > offsetof(bpf_prog_info, verified_insns)) c.verified_insns = info.verified_insns;
     }
+    // A split chain (codegen/chain/blocks.h): the other blocks' instructions and verifier work too.
+    for (const codegen::kernel::Prog& block : pc.prog->loaded.blocks) {
+      c.insns += block.insn_count();
+      ++c.blocks;
+      bpf_prog_info bi{};
+      uint32_t blen = sizeof(bi);
+      if (block.fd() < 0 || ::bpf_prog_get_info_by_fd(block.fd(), &bi, &blen) != 0 ||
+          blen <= offsetof(bpf_prog_info, verified_insns) || !c.verified_insns)
+        continue;
+      c.verified_insns_max = std::max(c.verified_insns_max.value_or(*c.verified_insns), bi.verified_insns);
+      *c.verified_insns += bi.verified_insns;
+    }
     const std::string where = fmt::format("{} {} {}", c.family, c.table, c.chain);
     if (last_refused_ && last_refused_->chain == where) c.refused = last_refused_->error;
     s.chains.push_back(std::move(c));

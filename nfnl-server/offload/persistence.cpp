@@ -118,9 +118,17 @@ void OffloadHook::persist() {
           if (auto r = prog->loaded.set_maps.at(key).pin(pin_path(set_pin)); !r)
             log::error("offload: pinning {}: {}", set_pin, r.error().describe());
         }
+        if (prog->loaded.block_array) {
+          // A split chain (codegen/chain/blocks.h): the kernel empties a prog array when its last
+          // user reference goes, so the blocks array is pinned too or block 0 would run alone.
+          ::unlink(pin_path(name + "_blocks").c_str());
+          if (auto r = prog->loaded.block_array->pin(pin_path(name + "_blocks")); !r)
+            log::error("offload: pinning {}_blocks: {}", name, r.error().describe());
+        }
         prog->pin = name;
       }
       wanted.insert(prog->pin);
+      if (::access(pin_path(prog->pin + "_blocks").c_str(), F_OK) == 0) wanted.insert(prog->pin + "_blocks");
       for (size_t n = 0; n < prog->sets.size(); ++n) wanted.insert(fmt::format("{}_s{}", prog->pin, n));
     }
     for (auto& [at, d] : dispatchers_) {
@@ -253,6 +261,7 @@ Result<std::optional<std::vector<uint8_t>>> OffloadHook::adopt() {
       }
       if (!whole) continue;
       pinned_.insert(pin);
+      if (::access(pin_path(pin + "_blocks").c_str(), F_OK) == 0) pinned_.insert(pin + "_blocks");  // a split chain
       programs.emplace(pin, std::move(adopted));
     }
 

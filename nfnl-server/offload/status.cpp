@@ -57,6 +57,10 @@ nlohmann::json to_json(const OffloadStatus& s) {
     nlohmann::json prog = {{"id", c.prog_id},           {"name", c.prog_name},      {"insns", c.insns},
                             {"compile_ms", c.compile_ms}, {"load_ms", c.load_ms}};
     prog["verified_insns"] = c.verified_insns ? nlohmann::json(*c.verified_insns) : nlohmann::json();
+    if (c.blocks > 1) {
+      prog["blocks"] = c.blocks;
+      prog["verified_insns_max"] = c.verified_insns_max ? nlohmann::json(*c.verified_insns_max) : nlohmann::json();
+    }
     nlohmann::json j = {{"family", c.family}, {"table", c.table},   {"chain", c.chain},
                         {"type", c.type},     {"hook", c.hook},     {"priority", c.priority},
                         {"devices", c.devices}, {"program", std::move(prog)}, {"attached", std::move(at)}};
@@ -116,6 +120,9 @@ std::string render_status_text(const nlohmann::json& s) {
     out += fmt::format("  program id {} ({}): {} insns", p.value("id", 0), p.value("name", ""), p.value("insns", 0));
     if (p.contains("verified_insns") && !p["verified_insns"].is_null())
       out += fmt::format(", verifier processed {}", p["verified_insns"].get<uint64_t>());
+    if (p.contains("blocks"))
+      out += fmt::format(" in {} blocks chained by tail calls (at most {} in one)", p["blocks"].get<uint64_t>(),
+                         p["verified_insns_max"].is_number() ? p["verified_insns_max"].get<uint64_t>() : 0);
     if (p.contains("compile_ms"))
       out += fmt::format("; compiled in {:.2f} ms, loaded in {:.2f} ms", p.value("compile_ms", 0.0), p.value("load_ms", 0.0));
     out += "\n";

@@ -24,6 +24,10 @@ struct ChainStatus {
   uint32_t prog_id = 0;                    // the kernel's program id (bpftool prog show id N)
   size_t insns = 0;                        // instructions loaded
   std::optional<uint32_t> verified_insns;  // instructions the verifier processed (bpf_prog_info)
+  // A chain split into blocks (codegen/chain/blocks.h): how many programs, verified_insns is
+  // their sum and this the largest (the verifier's 1M limit is per program).
+  uint32_t blocks = 1;
+  std::optional<uint32_t> verified_insns_max;
   double compile_ms = 0, load_ms = 0;      // when the program was built (load: maps + verifier)
   std::vector<AttachKey> attached;         // one per attach point (inet: IPv4 and IPv6)
   std::optional<std::string> refused;      // the last refused batch's error, when it was this chain's

@@ -23,6 +23,22 @@ OffloadStatus sample() {
   return OffloadStatus{.mode = "strict", .chains = {c, d}, .last_refused = Refusal{"inet t in", "no"}, .compiled = 2, .reused = 1};
 }
 
+// A chain split into blocks (codegen/chain/blocks.h) reports the block count and the largest
+// block's verifier work next to the sum; one-program chains carry neither.
+TEST(Status, SplitChainsReportBlocks) {
+  OffloadStatus st = sample();
+  st.chains[0].blocks = 14;
+  st.chains[0].verified_insns = 333866;
+  st.chains[0].verified_insns_max = 25048;
+  nlohmann::json j = to_json(st);
+  EXPECT_EQ(j["chains"][0]["program"]["blocks"], 14);
+  EXPECT_EQ(j["chains"][0]["program"]["verified_insns_max"], 25048);
+  EXPECT_FALSE(j["chains"][1]["program"].contains("blocks"));
+  std::string text = render_status_text(j);
+  EXPECT_NE(text.find("verifier processed 333866 in 14 blocks chained by tail calls (at most 25048 in one)"),
+            std::string::npos) << text;
+}
+
 TEST(Status, JsonCarriesEveryField) {
   nlohmann::json j = to_json(sample());
   EXPECT_EQ(j["mode"], "strict");
