@@ -210,10 +210,10 @@ BENCHMARK(BM_XdpFloor)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_XdpOneRule)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_TcxFloor)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_TcxOneRule)->UseManualTime()->Iterations(5);
-BENCHMARK(BM_LinearSaddr)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_LinearSaddr)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_MergedSaddr)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_SetSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
-BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_LoadMerged)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_LoadSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
 
