@@ -24,6 +24,9 @@ namespace {
 // The daemon's --offload argument ("" runs its default, hybrid, which runs the filter table as
 // BPF when it can and hands what BPF cannot run to the kernel's own x_tables).
 std::string g_offload_arg = "--offload=strict";
+// How run() isolates the script: a private network namespace; tests that mount a bpffs add a
+// private mount namespace (-m).
+std::string g_unshare = "unshare -n";
 
 std::string run(const std::string& body, bool nfbpf) {
   char path[] = "/tmp/nfbpf-ipt-offload-XXXXXX";
@@ -47,7 +50,7 @@ std::string run(const std::string& body, bool nfbpf) {
   }
   script.close();
   std::string out;
-  if (FILE* p = ::popen(("timeout 60 unshare -n bash " + std::string(path)).c_str(), "r")) {
+  if (FILE* p = ::popen(("timeout 60 " + g_unshare + " bash " + std::string(path)).c_str(), "r")) {
     std::array<char, 4096> buf;
     size_t n;
     while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
@@ -370,6 +373,34 @@ $U 127.0.0.1 7602 1
   // afterwards nothing redirects or rejects. (The trailer's kill then finds no daemon.)
   EXPECT_TRUE(out.starts_with("rc=0\nrc=0\nsent 1 received 0 echoed 0\n2\n0\nsent 1 received 1 echoed 1\n"
                               "sent 1 received 1 echoed 1\nKERNEL-TABLES 2\n"))
+      << out;
+}
+
+// With --bpffs + --state-dir the nft chains stay pinned and running across a restart, but legacy
+// tables are not persisted: a clean stop must take the BPF-run filter table off the hook too, or
+// its DROP keeps dropping while the restarted daemon lists empty built-in tables (it did).
+TEST(IptablesOffload, CleanStopWithBpffsLeavesNoLegacyRuleRunning) {
+  g_offload_arg = "";
+  g_unshare = "unshare -n -m";
+  const std::string start = std::string("start() { ") + NFBPFD_PATH +
+                            " --socket $S --bpffs $B --state-dir $ST 2>>$LOG & D=$!; i=0; "
+                            "while [ ! -S $S ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; }\n";
+  const std::string out = run("kill $D; wait $D\nB=$(mktemp -d); ST=$(mktemp -d); mount -t bpf bpf $B\n" + start + R"(
+start
+$R iptables-legacy -A INPUT -p udp --dport 7701 -j DROP; echo rc=$?
+$U 127.0.0.1 7701 1
+kill $D; wait $D
+echo stopped
+$U 127.0.0.1 7701 1
+start
+$R iptables-legacy-save | grep -c -- '^-A'
+$U 127.0.0.1 7701 1
+)",
+                              true);
+  g_unshare = "unshare -n";
+  g_offload_arg = "--offload=strict";
+  EXPECT_TRUE(out.starts_with("rc=0\nsent 1 received 0 echoed 0\nstopped\nsent 1 received 1 echoed 1\n0\n"
+                              "sent 1 received 1 echoed 1\n"))
       << out;
 }
 
