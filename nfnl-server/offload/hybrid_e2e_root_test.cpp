@@ -24,6 +24,7 @@
 #include <fstream>
 #include <optional>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -470,6 +471,187 @@ table ip blocker {
   EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
 }
 
+
+// Incremental kernel updates (kernel_tables.h): rules added to or deleted from a kernel-placed
+// chain go to the kernel as NEWRULE/DELRULE in one batch, the table is not replaced.
+constexpr const char* kKernelChain = R"(table ip k {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp dport 5556 counter packets 0 bytes 0
+		tcp dport 7777 counter packets 0 bytes 0 reject with tcp reset
+		udp dport 5557 counter packets 0 bytes 0
+	}
+}
+)";
+
+// The rule lines of a listing (those naming a port), trimmed, handles comments cut.
+std::vector<std::string> rule_lines(const std::string& listing) {
+  std::vector<std::string> out;
+  std::istringstream in(listing);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("dport") == std::string::npos) continue;
+    line = line.substr(line.find_first_not_of("\t "));
+    if (auto h = line.find(" # handle"); h != std::string::npos) line.resize(h);
+    out.push_back(line);
+  }
+  return out;
+}
+
+// The handle `nft -a` lists after the line containing `text` (-1: none).
+long listed_handle(const std::string& listing, const std::string& text) {
+  std::istringstream in(listing);
+  for (std::string line; std::getline(in, line);)
+    if (line.find(text) != std::string::npos) {
+      auto h = line.find("# handle ");
+      return h == std::string::npos ? -1 : std::stol(line.substr(h + 9));
+    }
+  return -1;
+}
+
+TEST_F(HybridEndToEnd, RulesAddedAndDeletedInPlaceKeepNfbpfdsOrderInTheKernel) {
+  ASSERT_EQ(nft_file(kKernelChain).status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  ASSERT_EQ(connect_reject_port(), ECONNREFUSED);
+  const auto kernel_k = [&] {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "-a", "list", "table", "ip", "k"}); }));
+    return r.output;
+  };
+  const std::string first = kernel_k();
+  const std::string table_line = first.substr(0, first.find('\n'));  // carries the kernel table's handle
+  const long kept_handle = listed_handle(first, "udp dport 5556");
+  const long reject_handle = listed_handle(first, "tcp dport 7777");
+  ASSERT_GT(kept_handle, 0) << first;
+  // nfbpfd's handles (nft -a through the shim).
+  const auto ours = [&](const std::string& text) { return listed_handle(nft({"-a", "list", "table", "ip", "k"}).output, text); };
+  const auto check = [&](const std::vector<std::string>& expected, const std::string& step) {
+    const std::string kernel = kernel_k();
+    EXPECT_EQ(rule_lines(kernel), expected) << step << "\n" << kernel;
+    EXPECT_EQ(rule_lines(nft({"list", "table", "ip", "k"}).output), expected) << step;
+    // Not replaced: the kernel table and the untouched rules keep their kernel handles.
+    EXPECT_EQ(kernel.substr(0, kernel.find('\n')), table_line) << step;
+    EXPECT_EQ(listed_handle(kernel, "udp dport 5556"), kept_handle) << step;
+    EXPECT_EQ(listed_handle(kernel, "tcp dport 7777"), reject_handle) << step;
+  };
+  const std::string r5556 = "udp dport 5556 counter packets 5 bytes 640";
+  const std::string r7777 = "tcp dport 7777 counter packets 1 bytes 60 reject with tcp reset";
+  const std::string r5557 = "udp dport 5557 counter packets 0 bytes 0";
+  const std::string c = " counter packets 0 bytes 0";
+  ASSERT_EQ(nft({"insert", "rule", "ip", "k", "input", "udp", "dport", "1001", "counter"}).status, 0) << daemon_log();
+  check({"udp dport 1001" + c, r5556, r7777, r5557}, "insert at the head");
+  const std::string mid = std::to_string(ours("tcp dport 7777"));
+  ASSERT_EQ(nft({"add", "rule", "ip", "k", "input", "position", mid, "udp", "dport", "1002", "counter"}).status, 0);
+  check({"udp dport 1001" + c, r5556, r7777, "udp dport 1002" + c, r5557}, "add in the middle");
+  ASSERT_EQ(nft({"add", "rule", "ip", "k", "input", "udp", "dport", "1003", "counter"}).status, 0);
+  check({"udp dport 1001" + c, r5556, r7777, "udp dport 1002" + c, r5557, "udp dport 1003" + c}, "add at the end");
+  const std::string before5556 = std::to_string(ours("udp dport 5556"));
+  ASSERT_EQ(nft({"insert", "rule", "ip", "k", "input", "position", before5556, "udp", "dport", "1004", "counter"}).status, 0);
+  check({"udp dport 1001" + c, "udp dport 1004" + c, r5556, r7777, "udp dport 1002" + c, r5557, "udp dport 1003" + c},
+        "insert before a rule");
+  // Several at once (one nft -f): two after the head rule, one at the very end.
+  Outcome several = nft_file("add rule ip k input position " + std::to_string(ours("udp dport 1001")) +
+                             " udp dport 1005 counter\nadd rule ip k input position " + std::to_string(ours("udp dport 1001")) +
+                             " udp dport 1006 counter\nadd rule ip k input udp dport 1007 counter\n");
+  ASSERT_EQ(several.status, 0) << several.output << daemon_log();
+  check({"udp dport 1001" + c, "udp dport 1006" + c, "udp dport 1005" + c, "udp dport 1004" + c, r5556, r7777,
+         "udp dport 1002" + c, r5557, "udp dport 1003" + c, "udp dport 1007" + c},
+        "three in one batch");
+  // Deletes at the head, in the middle, at the end, then two in one batch.
+  for (const char* port : {"1001", "1002", "1007"}) {
+    ASSERT_EQ(nft({"delete", "rule", "ip", "k", "input", "handle", std::to_string(ours(std::string("udp dport ") + port))}).status, 0)
+        << port << daemon_log();
+  }
+  check({"udp dport 1006" + c, "udp dport 1005" + c, "udp dport 1004" + c, r5556, r7777, r5557, "udp dport 1003" + c},
+        "deleted head, middle, end");
+  Outcome both = nft_file("delete rule ip k input handle " + std::to_string(ours("udp dport 1005")) +
+                          "\ndelete rule ip k input handle " + std::to_string(ours("udp dport 1003")) +
+                          "\nadd rule ip k input position " + std::to_string(ours("udp dport 5557")) + " udp dport 1008 counter\n");
+  ASSERT_EQ(both.status, 0) << both.output << daemon_log();
+  check({"udp dport 1006" + c, "udp dport 1004" + c, r5556, r7777, r5557, "udp dport 1008" + c}, "two deleted, one added");
+  // The kept rules went on counting in the kernel.
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  ASSERT_EQ(connect_reject_port(), ECONNREFUSED);
+  check({"udp dport 1006" + c, "udp dport 1004" + c, "udp dport 5556 counter packets 10 bytes 1280",
+         "tcp dport 7777 counter packets 2 bytes 120 reject with tcp reset", r5557, "udp dport 1008" + c},
+        "after more traffic");
+  const std::string log = daemon_log();
+  EXPECT_EQ(log.find("adopting"), std::string::npos);
+}
+
+// NAT state and counters of the other rules: a rule added to and deleted from the nat chain in
+// place leaves the DNAT'd flow translated and the nat rule's counter (1: a flow's first packet)
+// and kernel handle as they were.
+TEST_F(HybridEndToEnd, RulesAddedInPlaceToANatChainLeaveItsFlowsAndCounters) {
+  ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
+  ASSERT_EQ(delivered(tx1_, kNatPort), kPackets);
+  const auto kernel_nat = [&] {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "-a", "list", "table", "ip", "nat"}); }));
+    return r.output;
+  };
+  const std::string before = kernel_nat();
+  const long nat_handle = listed_handle(before, "udp dport 6000");
+  ASSERT_GT(nat_handle, 0) << before;
+  ASSERT_EQ(nft({"insert", "rule", "ip", "nat", "pre", "udp", "dport", "6001", "counter", "dnat", "to", ":5556"}).status, 0)
+      << daemon_log();
+  std::string kernel = kernel_nat();
+  EXPECT_EQ(rule_lines(kernel), (std::vector<std::string>{"udp dport 6001 counter packets 0 bytes 0 dnat to :5556",
+                                                          "udp dport 6000 counter packets 1 bytes 128 dnat to :5556"}))
+      << kernel;
+  EXPECT_EQ(listed_handle(kernel, "udp dport 6000"), nat_handle);
+  EXPECT_EQ(kernel.substr(0, kernel.find('\n')), before.substr(0, before.find('\n')));
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);  // same flow: still translated, no new first packet
+  const long added = listed_handle(nft({"-a", "list", "table", "ip", "nat"}).output, "udp dport 6001");
+  ASSERT_EQ(nft({"delete", "rule", "ip", "nat", "pre", "handle", std::to_string(added)}).status, 0) << daemon_log();
+  kernel = kernel_nat();
+  EXPECT_EQ(rule_lines(kernel), (std::vector<std::string>{"udp dport 6000 counter packets 1 bytes 128 dnat to :5556"}))
+      << kernel;
+  EXPECT_EQ(listed_handle(kernel, "udp dport 6000"), nat_handle);
+  EXPECT_EQ(delivered(tx1_, kNatPort), kPackets);
+  Outcome listed = nft({"list", "table", "ip", "nat"});
+  EXPECT_EQ(rule_lines(listed.output), rule_lines(kernel)) << listed.output;
+}
+
+// A kernel batch refused after its in-place part (a rule added to `ip k`, then a table another
+// process owns): the kernel undoes the whole transaction, nfbpfd keeps what it held, and the next
+// in-place update still finds the kernel's rules (the handles nfbpfd keeps are still right).
+TEST_F(HybridEndToEnd, ARefusedInPlaceUpdateLeavesBothSidesUnchanged) {
+  ASSERT_EQ(nft_file(kKernelChain).status, 0) << daemon_log();
+  KernelNftClient owner;
+  Result<void> made = fail(EINVAL, "unset");
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    std::unique_ptr<nftnl_table, void (*)(const nftnl_table*)> t(nftnl_table_alloc(), nftnl_table_free);
+    nftnl_table_set_str(t.get(), NFTNL_TABLE_NAME, "blocker");
+    nftnl_table_set_u32(t.get(), NFTNL_TABLE_FLAGS, NFT_TABLE_F_OWNER);
+    KernelMsg m = kernel_msg(NFT_MSG_NEWTABLE, NFPROTO_IPV4, NLM_F_CREATE, 256,
+                             [&](nlmsghdr* n) { nftnl_table_nlmsg_build_payload(n, t.get()); }, "add table");
+    made = owner.batch(std::span<const KernelMsg>(&m, 1));
+  }));
+  ASSERT_TRUE(made) << made.error().describe();
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  const std::string kernel_before = kernel_ruleset();
+  const std::string listed_before = nft({"list", "ruleset"}).output;
+  const long first = listed_handle(nft({"-a", "list", "table", "ip", "k"}).output, "udp dport 5556");
+  Outcome r = nft_file("insert rule ip k input udp dport 1001 counter\ndelete rule ip k input handle " +
+                       std::to_string(first) +
+                       "\ntable ip blocker {\n chain post {\n type nat hook postrouting priority srcnat; policy accept;\n"
+                       "  masquerade\n }\n}\n");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("Operation not permitted"), std::string::npos) << r.output;
+  EXPECT_EQ(kernel_ruleset(), kernel_before);
+  EXPECT_EQ(nft({"list", "ruleset"}).output, listed_before);
+  // Still in step: an insert at the head and a delete of the first rule in place.
+  ASSERT_EQ(nft({"insert", "rule", "ip", "k", "input", "udp", "dport", "1002", "counter"}).status, 0) << daemon_log();
+  ASSERT_EQ(nft({"delete", "rule", "ip", "k", "input", "handle", std::to_string(first)}).status, 0) << daemon_log();
+  const std::vector<std::string> expected{"udp dport 1002 counter packets 0 bytes 0",
+                                          "tcp dport 7777 counter packets 0 bytes 0 reject with tcp reset",
+                                          "udp dport 5557 counter packets 0 bytes 0"};
+  Outcome kernel;
+  ASSERT_TRUE(ns_->in_receiver([&] { kernel = run_captured({"nft", "list", "table", "ip", "k"}); }));
+  EXPECT_EQ(rule_lines(kernel.output), expected) << kernel.output;
+  EXPECT_EQ(rule_lines(nft({"list", "table", "ip", "k"}).output), expected);
+}
 
 TEST_F(HybridEndToEnd, ResetCountersZeroesAKernelHeldCounterObject) {
   ASSERT_EQ(nft_file("table ip k2 {\n counter c1 {\n }\n chain input {\n type filter hook input priority 5; policy accept;\n"

@@ -77,7 +77,8 @@ Result<void> KernelNftClient::open() {
   return {};
 }
 
-Result<void> KernelNftClient::batch(std::span<const KernelMsg> msgs) {
+Result<void> KernelNftClient::batch(std::span<const KernelMsg> msgs,
+                                    const std::function<void(size_t, const nlmsghdr*)>& echo) {
   NFBPF_TRYV(open());
   if (msgs.empty()) return {};
   size_t total = 2 * MNL_ALIGN(MNL_NLMSG_HDRLEN + sizeof(nfgenmsg));
@@ -98,10 +99,11 @@ Result<void> KernelNftClient::batch(std::span<const KernelMsg> msgs) {
   nftnl_batch_end(reinterpret_cast<char*>(buf.data() + off), seq_++);
   off += MNL_ALIGN(reinterpret_cast<nlmsghdr*>(buf.data() + off)->nlmsg_len);
   if (mnl_socket_sendto(nl_, buf.data(), off) < 0) return fail_errno("kernel nf_tables: sending the batch");
-  return wait_acks(msgs.size(), msgs, first_seq);
+  return wait_acks(msgs.size(), msgs, first_seq, echo);
 }
 
-Result<void> KernelNftClient::wait_acks(size_t expected, std::span<const KernelMsg> msgs, uint32_t first_seq) {
+Result<void> KernelNftClient::wait_acks(size_t expected, std::span<const KernelMsg> msgs, uint32_t first_seq,
+                                        const std::function<void(size_t, const nlmsghdr*)>& echo) {
   int first_error = 0;
   std::string detail;
   size_t answered = 0;
@@ -116,7 +118,11 @@ Result<void> KernelNftClient::wait_acks(size_t expected, std::span<const KernelM
     }
     int left = static_cast<int>(n);
     for (auto* nlh = reinterpret_cast<nlmsghdr*>(buf.data()); mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
-      if (nlh->nlmsg_type != NLMSG_ERROR) continue;
+      if (nlh->nlmsg_type != NLMSG_ERROR) {
+        // Echoes come at commit, before the acks (nfnetlink delivers those after the commit).
+        if (echo && nlh->nlmsg_seq - first_seq < msgs.size()) echo(nlh->nlmsg_seq - first_seq, nlh);
+        continue;
+      }
       ++answered;
       const auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
       if (err->error == 0 || first_error) continue;

@@ -42,8 +42,11 @@ class KernelNftClient {
   KernelNftClient& operator=(const KernelNftClient&) = delete;
 
   // One kernel transaction. Error: the kernel's errno, its extended-ack text if any, and what the
-  // failing message was for.
-  Result<void> batch(std::span<const KernelMsg> msgs);
+  // failing message was for. `echo` (optional) sees every message the kernel sends back that is
+  // not an ack (NLM_F_ECHO notifications of a committed batch) with the index of the message it
+  // answers (from its nlmsg_seq).
+  Result<void> batch(std::span<const KernelMsg> msgs,
+                     const std::function<void(size_t index, const nlmsghdr*)>& echo = {});
   // A GET dump; `each` sees every reply message (not NLMSG_DONE).
   Result<void> dump(const KernelMsg& request, const std::function<void(const nlmsghdr*)>& each);
   // A non-dump request (e.g. GETRULE_RESET of one rule), acked; replies are handed to `each`.
@@ -51,7 +54,8 @@ class KernelNftClient {
 
  private:
   Result<void> open();
-  Result<void> wait_acks(size_t expected, std::span<const KernelMsg> msgs, uint32_t first_seq);
+  Result<void> wait_acks(size_t expected, std::span<const KernelMsg> msgs, uint32_t first_seq,
+                         const std::function<void(size_t, const nlmsghdr*)>& echo);
 
   mnl_socket* nl_ = nullptr;
   uint32_t portid_ = 0;

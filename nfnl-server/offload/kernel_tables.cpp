@@ -127,6 +127,25 @@ std::string fam_name(uint8_t nfproto) {
   }
 }
 
+// The NEWRULE of one rule: appended (NLM_F_APPEND, no position), or placed by `position` (the
+// kernel handle it goes after with NLM_F_APPEND, before without; at the head when neither).
+Result<KernelMsg> build_rule(const store::Table& t, const store::Chain& c, const store::Rule& r, const RuleCounters& rule_ctr,
+                             const RuleQuotas& rule_quota, uint16_t flags, std::optional<uint64_t> position) {
+  nftables::FillHdr h{};
+  h.event = NFT_MSG_NEWRULE;
+  nfnl::Message m = nftables::fill_rule(h, t, c, request_form(r), 0);
+  RulePtr nr(nftnl_rule_alloc());
+  if (nftnl_rule_nlmsg_parse(hdr(m), nr.get()) < 0)
+    return failf(EINVAL, "rule {} in chain {} {} {}: cannot re-encode it", r.handle, fam_name(t.family), t.name, c.name);
+  nftnl_rule_unset(nr.get(), NFTNL_RULE_HANDLE);
+  nftnl_rule_unset(nr.get(), NFTNL_RULE_POSITION);
+  if (position) nftnl_rule_set_u64(nr.get(), NFTNL_RULE_POSITION, *position);
+  override_state(nr.get(), [&](size_t nth) { return rule_ctr(c, r, nth); }, [&](size_t nth) { return rule_quota(c, r, nth); });
+  return kernel_msg(NFT_MSG_NEWRULE, t.family, flags, m.size() * 2,
+                    [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, nr.get()); },
+                    fmt::format("add rule {} {} {} (handle {})", fam_name(t.family), t.name, c.name, r.handle));
+}
+
 // The messages that create the kernel part of one table.
 Result<KernelTables::Held> build_table(const store::Table& t, const TablePlacement& p, const RuleCounters& rule_ctr,
                                        const RuleQuotas& rule_quota, const ObjectCounters& obj_ctr,
@@ -246,21 +265,13 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
   }
 
   for (const store::Chain* c : chains) {
+    out.chain_order.push_back(c->name);
     auto& handles = out.rules[c->name];
     for (const auto& r : c->rules) {
       if (!r.vis.active_next()) continue;
-      h.event = NFT_MSG_NEWRULE;
-      nfnl::Message m = nftables::fill_rule(h, t, *c, request_form(r), 0);
-      RulePtr nr(nftnl_rule_alloc());
-      if (nftnl_rule_nlmsg_parse(hdr(m), nr.get()) < 0)
-        return failf(EINVAL, "rule {} in chain {} {}: cannot re-encode it", r.handle, where, c->name);
-      nftnl_rule_unset(nr.get(), NFTNL_RULE_HANDLE);
-      nftnl_rule_unset(nr.get(), NFTNL_RULE_POSITION);
-      override_state(nr.get(), [&](size_t nth) { return rule_ctr(*c, r, nth); },
-                     [&](size_t nth) { return rule_quota(*c, r, nth); });
-      out.msgs.push_back(kernel_msg(NFT_MSG_NEWRULE, fam, kCreate | NLM_F_APPEND, m.size() * 2,
-                                    [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, nr.get()); },
-                                    fmt::format("add rule {} {} (handle {})", where, c->name, r.handle)));
+      auto m = build_rule(t, *c, r, rule_ctr, rule_quota, kCreate | NLM_F_APPEND, std::nullopt);
+      if (!m) return std::unexpected(std::move(m).error());
+      out.rule_msgs.emplace(r.handle, std::move(*m));
       handles.push_back(r.handle);
     }
   }
@@ -286,6 +297,49 @@ std::string fingerprint(const std::vector<KernelMsg>& msgs) {
   std::string f;
   for (const KernelMsg& m : msgs) f.append(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size());
   return f;
+}
+
+std::string bytes_of(const KernelMsg& m) { return std::string(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size()); }
+
+// Every message of a held table in creation order (the rules after everything else).
+std::vector<KernelMsg> all_msgs(const KernelTables::Held& h) {
+  std::vector<KernelMsg> out = h.msgs;
+  for (const std::string& chain : h.chain_order)
+    if (auto rs = h.rules.find(chain); rs != h.rules.end())
+      for (uint64_t handle : rs->second) out.push_back(h.rule_msgs.at(handle));
+  return out;
+}
+
+// The shape fields of a table built without counter values.
+void set_shapes(KernelTables::Held& h) {
+  h.head_shape = fingerprint(h.msgs);
+  h.rule_shapes.clear();
+  for (const auto& [handle, m] : h.rule_msgs) h.rule_shapes[handle] = bytes_of(m);
+  h.fingerprint = fingerprint(all_msgs(h));
+}
+
+KernelMsg delete_rule(const TableKey& key, const std::string& chain, uint64_t kernel_handle) {
+  RulePtr r(nftnl_rule_alloc());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_TABLE, key.second.c_str());
+  nftnl_rule_set_str(r.get(), NFTNL_RULE_CHAIN, chain.c_str());
+  nftnl_rule_set_u64(r.get(), NFTNL_RULE_HANDLE, kernel_handle);
+  return kernel_msg(NFT_MSG_DELRULE, key.first, 0, 512, [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, r.get()); },
+                    fmt::format("delete rule {} {} {} (kernel handle {})", fam_name(key.first), key.second, chain,
+                                kernel_handle));
+}
+
+// A copy of `m` whose commit the kernel echoes (its NEWRULE carries the handle it gave the rule).
+KernelMsg echoed(KernelMsg m) {
+  reinterpret_cast<nlmsghdr*>(m.bytes.data())->nlmsg_flags |= NLM_F_ECHO;
+  return m;
+}
+
+// The kernel handle an echoed NEWRULE carries (0: not a rule).
+uint64_t echoed_rule_handle(const nlmsghdr* n) {
+  if ((n->nlmsg_type & 0xff) != NFT_MSG_NEWRULE) return 0;
+  RulePtr r(nftnl_rule_alloc());
+  if (nftnl_rule_nlmsg_parse(n, r.get()) < 0 || !nftnl_rule_is_set(r.get(), NFTNL_RULE_HANDLE)) return 0;
+  return nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
 }
 
 }  // namespace
@@ -345,10 +399,127 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
   return live;
 }
 
+bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held& from, Held& to,
+                               std::vector<KernelMsg>& batch, Added& added) {
+  if (from.head_shape.empty() || from.head_shape != to.head_shape || from.chain_order != to.chain_order) return false;
+  static const std::vector<uint64_t> kNone;
+  const auto rules_of = [](const Held& h, const std::string& chain) -> const std::vector<uint64_t>& {
+    auto it = h.rules.find(chain);
+    return it == h.rules.end() ? kNone : it->second;
+  };
+  // Only additions and deletions: the rules on both sides identical and in the same order.
+  bool changed = false;
+  for (const std::string& chain : to.chain_order) {
+    const auto& old_rules = rules_of(from, chain);
+    const auto& new_rules = rules_of(to, chain);
+    const std::set<uint64_t> in_old(old_rules.begin(), old_rules.end()), in_new(new_rules.begin(), new_rules.end());
+    std::vector<uint64_t> kept_old, kept_new;
+    for (uint64_t h : old_rules) if (in_new.contains(h)) kept_old.push_back(h);
+    for (uint64_t h : new_rules) if (in_old.contains(h)) kept_new.push_back(h);
+    if (kept_old != kept_new) return false;
+    for (uint64_t h : kept_new) {
+      auto a = from.rule_shapes.find(h), b = to.rule_shapes.find(h);
+      if (a == from.rule_shapes.end() || b == to.rule_shapes.end() || a->second != b->second) return false;
+    }
+    changed = changed || kept_new.size() != old_rules.size() || kept_new.size() != new_rules.size();
+  }
+  if (!changed) return false;
+  // The kernel's handles of the rules it holds: echoed when they were added, else one dump.
+  if (!from.kernel_handles_known) {
+    auto l = read(key, from);
+    if (!l) {
+      log::warn("hybrid: reading kernel table {} {}'s handles: {}", fam_name(key.first), key.second, l.error().describe());
+      return false;
+    }
+    for (const auto& [chain, handles] : from.rules) {
+      auto n = l->rules_per_chain.find(chain);
+      if ((n == l->rules_per_chain.end() ? 0 : n->second) != handles.size()) return false;  // not what we hold
+    }
+    from.kernel_handle = std::move(l->kernel_handle);
+    from.kernel_handles_known = true;
+  }
+  const auto own = [](auto&&...) -> std::optional<Counter> { return std::nullopt; };
+  const auto own_bytes = [](auto&&...) -> std::optional<uint64_t> { return std::nullopt; };
+  std::vector<KernelMsg> msgs;
+  Added adds;
+  std::map<uint64_t, KernelMsg> new_msgs;
+  for (const std::string& chain : to.chain_order) {
+    const auto& old_rules = rules_of(from, chain);
+    const auto& new_rules = rules_of(to, chain);
+    const std::set<uint64_t> in_old(old_rules.begin(), old_rules.end()), in_new(new_rules.begin(), new_rules.end());
+    for (uint64_t h : old_rules) {
+      if (in_new.contains(h)) continue;
+      auto kh = from.kernel_handle.find(h);
+      if (kh == from.kernel_handle.end()) return false;
+      msgs.push_back(delete_rule(key, chain, kh->second));
+      adds.emplace_back();
+    }
+    if (std::all_of(new_rules.begin(), new_rules.end(), [&](uint64_t h) { return in_old.contains(h); })) continue;
+    auto sc = std::find_if(t.chains.begin(), t.chains.end(),
+                           [&](const auto& c) { return c->name == chain && c->vis.active_next(); });
+    if (sc == t.chains.end()) return false;
+    const store::Chain& c = **sc;
+    const auto rule = [&](uint64_t h) -> const store::Rule* {
+      for (const auto& r : c.rules)
+        if (r.handle == h && r.vis.active_next()) return &r;
+      return nullptr;
+    };
+    // Each run of new rules goes after the kept rule before it (NLM_F_APPEND with its kernel
+    // handle as the position), or at the chain's head: sent last first, each lands right there.
+    std::optional<uint64_t> anchor;
+    for (size_t i = 0; i < new_rules.size();) {
+      if (in_old.contains(new_rules[i])) {
+        auto kh = from.kernel_handle.find(new_rules[i]);
+        if (kh == from.kernel_handle.end()) {
+          log::warn("hybrid: no kernel handle for rule {} of {} {} {}: the table is replaced", new_rules[i],
+                    fam_name(key.first), key.second, chain);
+          return false;
+        }
+        anchor = kh->second;
+        ++i;
+        continue;
+      }
+      size_t end = i;
+      while (end < new_rules.size() && !in_old.contains(new_rules[end])) ++end;
+      for (size_t j = end; j-- > i;) {
+        const store::Rule* r = rule(new_rules[j]);
+        if (!r) return false;
+        auto placed = build_rule(t, c, *r, own, own_bytes, anchor ? kCreate | NLM_F_APPEND : kCreate, anchor);
+        auto plain = build_rule(t, c, *r, own, own_bytes, kCreate | NLM_F_APPEND, std::nullopt);
+        if (!placed || !plain) return false;
+        msgs.push_back(echoed(std::move(*placed)));
+        adds.emplace_back(std::pair(key, r->handle));
+        new_msgs.emplace(r->handle, std::move(*plain));
+      }
+      i = end;
+    }
+  }
+  // What the kernel will hold: the held messages (values as sent then) and the new rules'.
+  to.msgs = from.msgs;
+  for (auto& [h, m] : to.rule_msgs) {
+    if (auto n = new_msgs.find(h); n != new_msgs.end()) m = std::move(n->second);
+    else m = from.rule_msgs.at(h);
+  }
+  to.kernel_handle.clear();
+  for (const auto& [chain, handles] : to.rules)
+    for (uint64_t h : handles)
+      if (auto kh = from.kernel_handle.find(h); kh != from.kernel_handle.end()) to.kernel_handle[h] = kh->second;
+  to.kernel_handles_known = false;  // until the echoes of the new rules arrive
+  for (KernelMsg& m : msgs) batch.push_back(std::move(m));
+  for (auto& a : adds) added.push_back(std::move(a));
+  return true;
+}
+
 Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<TableKey, TablePlacement>& placement) {
   rollback();  // nothing may stay over from an apply that was neither committed nor rolled back
   std::map<TableKey, Held> want;
   std::vector<KernelMsg> batch;
+  Added added;  // per batch message: the rule a NEWRULE adds (its echo carries the kernel's handle)
+  const auto push = [&](KernelMsg m, std::optional<std::pair<TableKey, uint64_t>> adds = std::nullopt) {
+    batch.push_back(std::move(m));
+    added.push_back(std::move(adds));
+  };
+  std::set<TableKey> rebuilt;  // tables whose kernel handles the echoes give
   const auto zero = [](auto&&...) -> std::optional<Counter> { return Counter{}; };
   const auto zero_bytes = [](auto&&...) -> std::optional<uint64_t> { return 0; };
   for (const auto& t : next.tables) {
@@ -359,7 +530,8 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     // Unchanged (counters aside)? Then the kernel keeps it as it is.
     auto shape = build_table(*t, p->second, zero, zero_bytes, zero, zero, !state_file_.empty());
     if (!shape) return std::unexpected(std::move(shape).error());
-    const std::string fp = fingerprint(shape->msgs);
+    set_shapes(*shape);
+    const std::string fp = shape->fingerprint;
     auto held = committed_.find(key);
     // A chain update that replaces counters (`iptables -Z`), or a rule replaced by an identical
     // one, changes nothing the fingerprint sees: the table is built again with the new values.
@@ -372,6 +544,14 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     if (held != committed_.end() && held->second.fingerprint == fp && !stats_replaced) {
       want[key] = held->second;
       continue;
+    }
+    // Only rules added or deleted: in place, the other rules untouched.
+    if (held != committed_.end() && !stats_replaced) {
+      if (incremental(key, *t, held->second, *shape, batch, added)) {
+        want[key] = std::move(*shape);
+        rebuilt.insert(key);
+        continue;
+      }
     }
     // Changed: carry the counters over from what runs now (new rules start from their own values).
     Live live;
@@ -419,26 +599,43 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     auto built = build_table(*t, p->second, rule_ctr, rule_quota, obj_ctr, chain_ctr, !state_file_.empty());
     if (!built) return std::unexpected(std::move(built).error());
     built->fingerprint = fp;
+    built->head_shape = std::move(shape->head_shape);
+    built->rule_shapes = std::move(shape->rule_shapes);
     if (adopt_as_is) {
       log::info("hybrid: adopting kernel table {} {} as it is", fam_name(key.first), key.second);
-      batch.push_back(built->msgs.front());  // the NEWTABLE
+      built->kernel_handle = std::move(live.kernel_handle);
+      built->kernel_handles_known = false;  // checked (counted) by incremental() when needed
+      push(built->msgs.front());  // the NEWTABLE
       want[key] = std::move(*built);
       continue;
     }
-    batch.push_back(destroy_table(key));
-    for (KernelMsg& m : built->msgs) batch.push_back(m);
+    push(destroy_table(key));
+    for (const KernelMsg& m : built->msgs) push(m);
+    for (const std::string& chain : built->chain_order)
+      for (uint64_t h : built->rules[chain]) push(echoed(built->rule_msgs.at(h)), std::pair(key, h));
+    rebuilt.insert(key);
     want[key] = std::move(*built);
   }
   for (const auto& [key, held] : committed_)
-    if (!want.contains(key)) batch.push_back(destroy_table(key));
+    if (!want.contains(key)) push(destroy_table(key));
   for (const auto& [key, orphan] : orphans_)
-    if (!want.contains(key) && !committed_.contains(key)) batch.push_back(destroy_table(key));
+    if (!want.contains(key) && !committed_.contains(key)) push(destroy_table(key));
   if (batch.empty()) {
     orphans_.clear();
     return {};
   }
-  NFBPF_TRYV(client_.batch(batch));
+  NFBPF_TRYV(client_.batch(batch, [&](size_t index, const nlmsghdr* n) {
+    if (index >= added.size() || !added[index]) return;
+    if (const uint64_t kh = echoed_rule_handle(n)) want[added[index]->first].kernel_handle[added[index]->second] = kh;
+  }));
   ++batches_;
+  // A table whose every rule now has its kernel handle needs no dump before its next update.
+  for (const TableKey& key : rebuilt) {
+    Held& h = want[key];
+    size_t rules = 0;
+    for (const auto& [chain, handles] : h.rules) rules += handles.size();
+    h.kernel_handles_known = h.kernel_handle.size() == rules;
+  }
   applied_ = std::move(want);
   pending_ = true;
   return {};
@@ -503,11 +700,18 @@ void KernelTables::rollback() {
   for (const auto& [key, held] : applied_)
     if (auto c = committed_.find(key); c == committed_.end() || c->second.fingerprint != held.fingerprint)
       batch.push_back(destroy_table(key));
-  for (const auto& [key, held] : committed_) {
+  for (auto& [key, held] : committed_) {
     auto a = applied_.find(key);
-    if (a != applied_.end() && a->second.fingerprint == held.fingerprint) continue;
+    if (a != applied_.end() && a->second.fingerprint == held.fingerprint) {
+      // Left as applied (the same rules; rebuilt when a rule was replaced by an identical one).
+      held.kernel_handle = a->second.kernel_handle;
+      held.kernel_handles_known = a->second.kernel_handles_known;
+      continue;
+    }
     if (a == applied_.end()) batch.push_back(destroy_table(key));
-    for (const KernelMsg& m : held.msgs) batch.push_back(m);
+    for (const KernelMsg& m : all_msgs(held)) batch.push_back(m);
+    held.kernel_handle.clear();  // re-created: new kernel handles (read again when needed)
+    held.kernel_handles_known = false;
   }
   applied_.clear();
   if (auto r = client_.batch(batch); !r)

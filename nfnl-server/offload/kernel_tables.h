@@ -16,11 +16,18 @@
 // when its digest equals what placement wants (packets and counters undisturbed), else replaced
 // with the orphan's counters carried over.
 //
-// First cut, simple and atomic: a table whose kernel part changed is replaced whole in one kernel
-// batch (DESTROYTABLE + re-add: packets see the old or the new table, never a mix), with the
-// counters each rule and counter object had carried over (sent as the counter's initial values;
-// a rule keeps its position inside its chain on both sides, which is how nfbpfd rules map to
-// kernel rules). Tables whose kernel part did not change are not touched.
+// Updates are one kernel batch each (one transaction: packets see the old or the new table, never
+// a mix). A table whose kernel part differs from what the kernel holds only by rules added to or
+// deleted from its chains (same chains, hooks, policies, sets, elements, objects; the rules kept
+// identical and in the same order) is updated in place: DELRULE by the kernel's handle, NEWRULE
+// placed after the kernel handle of its nearest kept predecessor (or at the chain's head), so
+// the kernel's order is nfbpfd's and every other rule keeps its counters, quotas, limit buckets
+// and the table its set elements' timeouts. Anything else (chains, policies, sets, elements,
+// objects, a rule replaced by handle, base chain counters replaced) replaces the table whole:
+// DESTROYTABLE + re-add, with the counters each rule and counter object had carried over (sent
+// as the counter's initial values; a rule keeps its position inside its chain on both sides,
+// which is how nfbpfd rules map to kernel rules). Tables whose kernel part did not change are not
+// touched.
 
 #include <cstdint>
 #include <map>
@@ -75,10 +82,21 @@ class KernelTables {
   bool holds(uint8_t nfproto, const std::string& table) const { return committed_.contains({nfproto, table}); }
   size_t batches_sent() const { return batches_; }
 
+  // What the kernel holds of one table. Its messages, in the order that creates it: `msgs`
+  // (table, chains, objects, sets, elements), then per chain of `chain_order` the NEWRULE of each
+  // rule in `rules` order.
   struct Held {
-    std::string fingerprint;                              // the messages without counter values
-    std::vector<KernelMsg> msgs;                          // what re-creates it (rollback)
+    std::string fingerprint;                              // all messages without counter values
+    std::vector<KernelMsg> msgs;                          // everything but the rules (rollback)
+    std::string head_shape;                               // `msgs` without counter values
+    std::vector<std::string> chain_order;                 // chains in creation order
     std::map<std::string, std::vector<uint64_t>> rules;   // chain -> nfbpfd rule handles, in order
+    std::map<uint64_t, KernelMsg> rule_msgs;              // nfbpfd handle -> its NEWRULE (append)
+    std::map<uint64_t, std::string> rule_shapes;          // nfbpfd handle -> NEWRULE without values
+    // nfbpfd handle -> the kernel's, from the echo of the batch that added the rule (or a dump);
+    // complete when kernel_handles_known.
+    std::map<uint64_t, uint64_t> kernel_handle;
+    bool kernel_handles_known = false;
   };
 
  private:
@@ -93,6 +111,14 @@ class KernelTables {
   };
   void save() const;
   Result<Live> read(const TableKey& key, const Held& held);
+  // The in-place update from `from` (what the kernel holds) to `to` (built without counter
+  // values) when only rules were added/deleted: its messages appended to `batch`, and for each
+  // NEWRULE the table and nfbpfd handle it adds in `added` (same index as in `batch`). `to` then
+  // holds what the kernel will hold (values as sent; kernel handles of the kept rules). False: not such a
+  // change (or the kernel's handles cannot be read): replace the table whole.
+  using Added = std::vector<std::optional<std::pair<TableKey, uint64_t>>>;
+  bool incremental(const TableKey& key, const store::Table& t, Held& from, Held& to, std::vector<KernelMsg>& batch,
+                   Added& added);
 
   KernelNftClient client_;
   std::map<TableKey, Held> committed_;
