@@ -306,12 +306,20 @@ TEST_F(HybridEndToEnd, FilterRunsAsBpfRejectAndNatRunInTheKernelOneListing) {
 TEST_F(HybridEndToEnd, KernelCountersSurviveAReplacementOfTheirTable) {
   ASSERT_EQ(nft_file(kRuleset).status, 0) << daemon_log();
   ASSERT_EQ(connect_reject_port(), ECONNREFUSED);
-  // A new rule in the kernel-placed table: the table is replaced, its counters carried over.
-  Outcome add = nft({"insert", "rule", "ip", "rj", "input", "tcp", "dport", "7778", "counter", "reject"});
+  const auto table_line = [&] {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "-a", "list", "table", "ip", "rj"}); }));
+    return r.output.substr(0, r.output.find('\n'));  // carries the kernel table's handle
+  };
+  const std::string before = table_line();
+  // A new rule with an anonymous set (a new set in the kernel table): not an in-place change, the
+  // table is replaced whole (a new kernel table handle), its counters carried over.
+  Outcome add = nft({"insert", "rule", "ip", "rj", "input", "tcp", "dport", "{", "7778,", "7780", "}", "counter", "reject"});
   ASSERT_EQ(add.status, 0) << add.output << daemon_log();
+  EXPECT_NE(table_line(), before);
   EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
   Outcome listed = nft({"list", "table", "ip", "rj"});
-  EXPECT_NE(listed.output.find("tcp dport 7778 counter packets 0 bytes 0 reject"), std::string::npos) << listed.output;
+  EXPECT_NE(listed.output.find("tcp dport { 7778, 7780 } counter packets 0 bytes 0 reject"), std::string::npos) << listed.output;
   EXPECT_NE(listed.output.find("tcp dport { 7777, 7779 } counter packets 2 bytes 120 jump refuse"), std::string::npos)
       << listed.output;
   // nft reset rules ... is not in nft 1.0.6; `reset counters` zeroes named counters only. Rules
