@@ -661,6 +661,73 @@ TEST_F(HybridEndToEnd, ARefusedInPlaceUpdateLeavesBothSidesUnchanged) {
   EXPECT_EQ(rule_lines(nft({"list", "table", "ip", "k"}).output), expected);
 }
 
+// Elements added to (and, without timeouts, deleted from) a kernel-held set go in place too: the
+// other elements' timeouts keep running (a replace would restart them), the table and the rule
+// keep their kernel handle and counter. Deleting an element with a timeout replaces the table
+// (the kernel may have expired it: its DELSETELEM could be refused).
+TEST_F(HybridEndToEnd, ElementsAddedInPlaceKeepTheOtherElementsTimeouts) {
+  ASSERT_EQ(nft_file(R"(table ip k {
+	set tmo {
+		type ipv4_addr
+		flags timeout
+		elements = { 10.7.0.1 timeout 1m }
+	}
+
+	set plain {
+		type ipv4_addr
+		elements = { 10.8.0.1, 10.8.0.2 }
+	}
+
+	chain input {
+		type filter hook input priority 0; policy accept;
+		ip saddr @tmo counter packets 0 bytes 0
+		ip saddr @plain counter packets 0 bytes 0
+		udp dport 5556 counter packets 0 bytes 0
+		tcp dport 7777 reject
+	}
+}
+)").status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  const auto kernel_k = [&] {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "-a", "list", "table", "ip", "k"}); }));
+    return r.output;
+  };
+  const std::string first = kernel_k();
+  const std::string table_line = first.substr(0, first.find('\n'));
+  const long rule_handle = listed_handle(first, "udp dport 5556");
+  // Seconds left on 10.7.0.1 as the kernel lists it ("expires 58s123ms"; -1: not listed).
+  const auto expires_s = [](const std::string& listing) {
+    std::smatch m;
+    static const std::regex kExpires("10\\.7\\.0\\.1 timeout 1m expires (\\d+)s");
+    return std::regex_search(listing, m, kExpires) ? std::stoi(m[1]) : -1;
+  };
+  ASSERT_GE(expires_s(first), 58) << first;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  ASSERT_EQ(nft({"add", "element", "ip", "k", "tmo", "{", "10.7.0.2", "timeout", "1m", "}"}).status, 0) << daemon_log();
+  ASSERT_EQ(nft({"add", "element", "ip", "k", "plain", "{", "10.8.0.3", "}"}).status, 0) << daemon_log();
+  ASSERT_EQ(nft({"delete", "element", "ip", "k", "plain", "{", "10.8.0.1", "}"}).status, 0) << daemon_log();
+  std::string kernel = kernel_k();
+  EXPECT_EQ(kernel.substr(0, kernel.find('\n')), table_line) << kernel;  // not replaced
+  EXPECT_EQ(listed_handle(kernel, "udp dport 5556"), rule_handle);
+  EXPECT_NE(kernel.find("udp dport 5556 counter packets 5 bytes 640"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("10.7.0.2 timeout 1m expires"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("elements = { 10.8.0.2, 10.8.0.3 }"), std::string::npos) << kernel;
+  const int left = expires_s(kernel);
+  EXPECT_GE(left, 50) << kernel;
+  EXPECT_LE(left, 57) << kernel;  // kept running: a replace would have restarted it at 1m
+  // The same elements through nfbpfd.
+  Outcome listed = nft({"list", "set", "ip", "k", "plain"});
+  EXPECT_NE(listed.output.find("elements = { 10.8.0.2, 10.8.0.3 }"), std::string::npos) << listed.output;
+  // An element with a timeout deleted: the table is replaced (new kernel handle), counters carried.
+  ASSERT_EQ(nft({"delete", "element", "ip", "k", "tmo", "{", "10.7.0.2", "}"}).status, 0) << daemon_log();
+  kernel = kernel_k();
+  EXPECT_NE(kernel.substr(0, kernel.find('\n')), table_line) << kernel;
+  EXPECT_EQ(kernel.find("10.7.0.2"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("udp dport 5556 counter packets 5 bytes 640"), std::string::npos) << kernel;
+}
+
 TEST_F(HybridEndToEnd, ResetCountersZeroesAKernelHeldCounterObject) {
   ASSERT_EQ(nft_file("table ip k2 {\n counter c1 {\n }\n chain input {\n type filter hook input priority 5; policy accept;\n"
                      "  tcp dport 7777 counter name \"c1\" reject with tcp reset\n }\n}\n").status, 0)

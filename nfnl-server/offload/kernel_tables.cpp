@@ -127,6 +127,49 @@ std::string fam_name(uint8_t nfproto) {
   }
 }
 
+std::string bytes_of(const KernelMsg& m) { return std::string(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size()); }
+
+// What names an element in a set: its key, key end (ranges of concatenations) and flags (an
+// interval's end element has the key of the next start's predecessor and NFT_SET_ELEM_INTERVAL_END).
+std::string element_identity(nftnl_set_elem* e) {
+  std::string id;
+  for (uint16_t a : {NFTNL_SET_ELEM_KEY, NFTNL_SET_ELEM_KEY_END, NFTNL_SET_ELEM_FLAGS}) {
+    uint32_t len = 0;
+    const void* v = nftnl_set_elem_is_set(e, a) ? nftnl_set_elem_get(e, a, &len) : nullptr;
+    id += fmt::format("{}:{}:", a, len);
+    if (v) id.append(static_cast<const char*>(v), len);
+  }
+  return id;
+}
+
+// One DELSETELEM naming the elements of `adds` (their one-element NEWSETELEMs) by identity.
+KernelMsg delete_elements(const TableKey& key, const std::string& set, const std::vector<const KernelMsg*>& adds) {
+  SetPtr ds(nftnl_set_alloc());
+  nftnl_set_set_str(ds.get(), NFTNL_SET_TABLE, key.second.c_str());
+  nftnl_set_set_str(ds.get(), NFTNL_SET_NAME, set.c_str());
+  size_t room = 256;
+  for (const KernelMsg* m : adds) {
+    room += m->bytes.size();
+    SetPtr os(nftnl_set_alloc());
+    if (nftnl_set_elems_nlmsg_parse(reinterpret_cast<const nlmsghdr*>(m->bytes.data()), os.get()) < 0) continue;
+    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(os.get());
+    for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it)) {
+      nftnl_set_elem* d = nftnl_set_elem_alloc();
+      for (uint16_t a : {NFTNL_SET_ELEM_KEY, NFTNL_SET_ELEM_KEY_END, NFTNL_SET_ELEM_FLAGS}) {
+        uint32_t len = 0;
+        if (!nftnl_set_elem_is_set(e, a)) continue;
+        const void* v = nftnl_set_elem_get(e, a, &len);
+        nftnl_set_elem_set(d, a, v, len);
+      }
+      nftnl_set_elem_add(ds.get(), d);
+    }
+    nftnl_set_elems_iter_destroy(it);
+  }
+  return kernel_msg(NFT_MSG_DELSETELEM, key.first, 0, room * 2,
+                    [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, ds.get()); },
+                    fmt::format("delete elements from set {} {} {}", fam_name(key.first), key.second, set));
+}
+
 // The NEWRULE of one rule: appended (NLM_F_APPEND, no position), or placed by `position` (the
 // kernel handle it goes after with NLM_F_APPEND, before without; at the head when neither).
 Result<KernelMsg> build_rule(const store::Table& t, const store::Chain& c, const store::Rule& r, const RuleCounters& rule_ctr,
@@ -262,6 +305,29 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
     out.msgs.push_back(kernel_msg(NFT_MSG_NEWSETELEM, fam, kCreate, em.size() * 2,
                                   [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, es.get()); },
                                   fmt::format("add elements to set {} {}", where, s->name)));
+    if (s->flags & NFT_SET_ANONYMOUS) continue;  // constant: changes come with a new set
+    // One by one, for in-place updates (KernelTables::incremental).
+    auto& mine = out.elems[s->name];
+    for (const store::SetElem* e : elems) {
+      nfnl::Message one = nftables::fill_setelems(h, t, *s, std::vector<const store::SetElem*>{e});
+      SetPtr os(nftnl_set_alloc());
+      if (nftnl_set_elems_nlmsg_parse(hdr(one), os.get()) < 0)
+        return failf(EINVAL, "set {} {}: cannot re-encode an element", where, s->name);
+      std::string id;
+      bool timeout = false;
+      nftnl_set_elems_iter* oi = nftnl_set_elems_iter_create(os.get());
+      for (nftnl_set_elem* oe = nftnl_set_elems_iter_next(oi); oe; oe = nftnl_set_elems_iter_next(oi)) {
+        nftnl_set_elem_unset(oe, NFTNL_SET_ELEM_EXPIRATION);
+        id += element_identity(oe);
+        timeout = timeout || nftnl_set_elem_is_set(oe, NFTNL_SET_ELEM_TIMEOUT);
+      }
+      nftnl_set_elems_iter_destroy(oi);
+      KernelMsg add = kernel_msg(NFT_MSG_NEWSETELEM, fam, kCreate, one.size() * 2,
+                                 [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, os.get()); },
+                                 fmt::format("add element to set {} {}", where, s->name));
+      std::string shape = bytes_of(add);
+      mine[id] = KernelTables::Held::Elem{.shape = std::move(shape), .add = std::move(add), .timeout = timeout};
+    }
   }
 
   for (const store::Chain* c : chains) {
@@ -299,8 +365,6 @@ std::string fingerprint(const std::vector<KernelMsg>& msgs) {
   return f;
 }
 
-std::string bytes_of(const KernelMsg& m) { return std::string(reinterpret_cast<const char*>(m.bytes.data()), m.bytes.size()); }
-
 // Every message of a held table in creation order (the rules after everything else).
 std::vector<KernelMsg> all_msgs(const KernelTables::Held& h) {
   std::vector<KernelMsg> out = h.msgs;
@@ -311,8 +375,15 @@ std::vector<KernelMsg> all_msgs(const KernelTables::Held& h) {
 }
 
 // The shape fields of a table built without counter values.
+bool is_elements(const KernelMsg& m) {
+  return (reinterpret_cast<const nlmsghdr*>(m.bytes.data())->nlmsg_type & 0xff) == NFT_MSG_NEWSETELEM;
+}
+
 void set_shapes(KernelTables::Held& h) {
-  h.head_shape = fingerprint(h.msgs);
+  // Elements are compared one by one (Held::elems), not as part of the head.
+  h.head_shape.clear();
+  for (const KernelMsg& m : h.msgs)
+    if (!is_elements(m)) h.head_shape += bytes_of(m);
   h.rule_shapes.clear();
   for (const auto& [handle, m] : h.rule_msgs) h.rule_shapes[handle] = bytes_of(m);
   h.fingerprint = fingerprint(all_msgs(h));
@@ -423,9 +494,35 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
     }
     changed = changed || kept_new.size() != old_rules.size() || kept_new.size() != new_rules.size();
   }
+  const bool rules_changed = changed;
+  // Elements: added ones are sent; deleted (or changed) ones need a DELSETELEM, which the kernel
+  // refuses (ENOENT) for an element its timeout already removed: those replace the table.
+  std::vector<KernelMsg> elem_msgs;
+  std::set<std::string> set_names;
+  for (const auto& [set, _] : from.elems) set_names.insert(set);
+  for (const auto& [set, _] : to.elems) set_names.insert(set);
+  static const std::map<std::string, Held::Elem> kNoElems;
+  for (const std::string& set : set_names) {
+    auto fo = from.elems.find(set), tn = to.elems.find(set);
+    const auto& old_elems = fo == from.elems.end() ? kNoElems : fo->second;
+    const auto& new_elems = tn == to.elems.end() ? kNoElems : tn->second;
+    std::vector<const KernelMsg*> gone;
+    for (const auto& [id, e] : old_elems) {
+      auto n = new_elems.find(id);
+      if (n != new_elems.end() && n->second.shape == e.shape) continue;
+      if (e.timeout) return false;
+      gone.push_back(&e.add);
+    }
+    if (!gone.empty()) elem_msgs.push_back(delete_elements(key, set, gone));
+    for (const auto& [id, e] : new_elems) {
+      auto o = old_elems.find(id);
+      if (o == old_elems.end() || o->second.shape != e.shape) elem_msgs.push_back(e.add);
+    }
+  }
+  changed = changed || !elem_msgs.empty();
   if (!changed) return false;
   // The kernel's handles of the rules it holds: echoed when they were added, else one dump.
-  if (!from.kernel_handles_known) {
+  if (rules_changed && !from.kernel_handles_known) {
     auto l = read(key, from);
     if (!l) {
       log::warn("hybrid: reading kernel table {} {}'s handles: {}", fam_name(key.first), key.second, l.error().describe());
@@ -440,8 +537,8 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
   }
   const auto own = [](auto&&...) -> std::optional<Counter> { return std::nullopt; };
   const auto own_bytes = [](auto&&...) -> std::optional<uint64_t> { return std::nullopt; };
-  std::vector<KernelMsg> msgs;
-  Added adds;
+  std::vector<KernelMsg> msgs = std::move(elem_msgs);
+  Added adds(msgs.size());
   std::map<uint64_t, KernelMsg> new_msgs;
   for (const std::string& chain : to.chain_order) {
     const auto& old_rules = rules_of(from, chain);
@@ -494,8 +591,20 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
       i = end;
     }
   }
-  // What the kernel will hold: the held messages (values as sent then) and the new rules'.
-  to.msgs = from.msgs;
+  // What the kernel will hold: the held messages (values as sent then; the head is the same but
+  // for the element messages, which carry no carried-over values: taken from `to`) and the new
+  // rules'.
+  std::vector<KernelMsg> head;
+  size_t nth_held = 0;
+  for (KernelMsg& m : to.msgs) {
+    if (is_elements(m)) {
+      head.push_back(std::move(m));
+      continue;
+    }
+    while (nth_held < from.msgs.size() && is_elements(from.msgs[nth_held])) ++nth_held;
+    head.push_back(nth_held < from.msgs.size() ? from.msgs[nth_held++] : std::move(m));
+  }
+  to.msgs = std::move(head);
   for (auto& [h, m] : to.rule_msgs) {
     if (auto n = new_msgs.find(h); n != new_msgs.end()) m = std::move(n->second);
     else m = from.rule_msgs.at(h);

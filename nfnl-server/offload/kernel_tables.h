@@ -18,11 +18,12 @@
 //
 // Updates are one kernel batch each (one transaction: packets see the old or the new table, never
 // a mix). A table whose kernel part differs from what the kernel holds only by rules added to or
-// deleted from its chains (same chains, hooks, policies, sets, elements, objects; the rules kept
-// identical and in the same order) is updated in place: DELRULE by the kernel's handle, NEWRULE
+// deleted from its chains (same chains, hooks, policies, sets, objects; the rules kept identical
+// and in the same order) and by elements added to its sets (or deleted, when they have no
+// timeout) is updated in place: DELSETELEM/NEWSETELEM, DELRULE by the kernel's handle, NEWRULE
 // placed after the kernel handle of its nearest kept predecessor (or at the chain's head), so
 // the kernel's order is nfbpfd's and every other rule keeps its counters, quotas, limit buckets
-// and the table its set elements' timeouts. Anything else (chains, policies, sets, elements,
+// and the table its set elements' timeouts. Anything else (chains, policies, set definitions,
 // objects, a rule replaced by handle, base chain counters replaced) replaces the table whole:
 // DESTROYTABLE + re-add, with the counters each rule and counter object had carried over (sent
 // as the counter's initial values; a rule keeps its position inside its chain on both sides,
@@ -93,6 +94,14 @@ class KernelTables {
     std::map<std::string, std::vector<uint64_t>> rules;   // chain -> nfbpfd rule handles, in order
     std::map<uint64_t, KernelMsg> rule_msgs;              // nfbpfd handle -> its NEWRULE (append)
     std::map<uint64_t, std::string> rule_shapes;          // nfbpfd handle -> NEWRULE without values
+    // Per set (by name): its elements by identity (key, key end, flags), each with its one-element
+    // NEWSETELEM (expiration dropped) — compared, added or deleted one by one in place.
+    struct Elem {
+      std::string shape;  // the NEWSETELEM's bytes
+      KernelMsg add;
+      bool timeout = false;  // has a timeout: the kernel may have expired it (no DELSETELEM then)
+    };
+    std::map<std::string, std::map<std::string, Elem>> elems;
     // nfbpfd handle -> the kernel's, from the echo of the batch that added the rule (or a dump);
     // complete when kernel_handles_known.
     std::map<uint64_t, uint64_t> kernel_handle;
