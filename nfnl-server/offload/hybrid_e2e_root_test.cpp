@@ -728,6 +728,26 @@ TEST_F(HybridEndToEnd, ElementsAddedInPlaceKeepTheOtherElementsTimeouts) {
   EXPECT_NE(kernel.find("udp dport 5556 counter packets 5 bytes 640"), std::string::npos) << kernel;
 }
 
+// A kernel-held set of thousands of elements: sent in several NEWSETELEM messages (one message's
+// element nest has a 16-bit length: 5 000 addresses (80 KB) overflowed it and the kernel refused, ENOENT),
+// then an element added in place.
+TEST_F(HybridEndToEnd, AKernelHeldSetOfThousandsOfElementsLoads) {
+  std::string ruleset = "table ip k {\n set big {\n  type ipv4_addr\n  elements = { ";
+  for (int i = 0; i < 5000; ++i) ruleset += fmt::format("10.5.{}.{}, ", i / 256, i % 256);
+  ruleset += "10.99.0.1 }\n }\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+             "  ip saddr @big udp dport 5556 counter drop\n  tcp dport 7777 reject\n }\n}\n";
+  Outcome r = nft_file(ruleset);
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  EXPECT_EQ(delivered(tx1_, kPort), 0);  // 10.99.0.1 is in the kernel's set: dropped
+  ASSERT_EQ(nft({"add", "element", "ip", "k", "big", "{", "10.99.0.3", "}"}).status, 0) << daemon_log();
+  EXPECT_EQ(delivered(tx3_, kPort), 0);
+  Outcome set;
+  ASSERT_TRUE(ns_->in_receiver([&] { set = run_captured({"nft", "list", "set", "ip", "k", "big"}); }));
+  EXPECT_NE(set.output.find("10.5.19.135"), std::string::npos);  // the 5 000th
+  EXPECT_NE(set.output.find("10.99.0.3"), std::string::npos);
+}
+
 TEST_F(HybridEndToEnd, ResetCountersZeroesAKernelHeldCounterObject) {
   ASSERT_EQ(nft_file("table ip k2 {\n counter c1 {\n }\n chain input {\n type filter hook input priority 5; policy accept;\n"
                      "  tcp dport 7777 counter name \"c1\" reject with tcp reset\n }\n}\n").status, 0)

@@ -45,6 +45,7 @@ using ObjPtr = std::unique_ptr<nftnl_obj, Deleter<nftnl_obj, nftnl_obj_free>>;
 const nlmsghdr* hdr(const nfnl::Message& m) { return reinterpret_cast<const nlmsghdr*>(m.data()); }
 
 constexpr uint16_t kCreate = NLM_F_CREATE;
+constexpr size_t kElemsPerMsg = 128;
 
 // Counter values for the nth counter expression of a rule of the table being built.
 using RuleCounters = std::function<std::optional<Counter>(const store::Chain&, const store::Rule&, size_t nth)>;
@@ -293,18 +294,24 @@ Result<KernelTables::Held> build_table(const store::Table& t, const TablePlaceme
       if (e.vis.active_next() && !e.expired(now)) elems.push_back(&e);
     if (elems.empty()) continue;
     h.event = NFT_MSG_NEWSETELEM;
-    nfnl::Message em = nftables::fill_setelems(h, t, *s, elems);
-    SetPtr es(nftnl_set_alloc());
-    if (nftnl_set_elems_nlmsg_parse(hdr(em), es.get()) < 0)
-      return failf(EINVAL, "set {} {}: cannot re-encode its elements", where, s->name);
-    // Elements start their timeout again (the remaining time is not carried over yet).
-    nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(es.get());
-    for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it))
-      nftnl_set_elem_unset(e, NFTNL_SET_ELEM_EXPIRATION);
-    nftnl_set_elems_iter_destroy(it);
-    out.msgs.push_back(kernel_msg(NFT_MSG_NEWSETELEM, fam, kCreate, em.size() * 2,
-                                  [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, es.get()); },
-                                  fmt::format("add elements to set {} {}", where, s->name)));
+    // In messages of at most kElemsPerMsg elements: the elements' nest length is 16 bits (a set of
+    // 10 000 addresses in one message overflowed it and the kernel refused it, ENOENT).
+    for (size_t from = 0; from < elems.size(); from += kElemsPerMsg) {
+      const std::vector<const store::SetElem*> chunk(elems.begin() + from,
+                                                     elems.begin() + std::min(elems.size(), from + kElemsPerMsg));
+      nfnl::Message em = nftables::fill_setelems(h, t, *s, chunk);
+      SetPtr es(nftnl_set_alloc());
+      if (nftnl_set_elems_nlmsg_parse(hdr(em), es.get()) < 0)
+        return failf(EINVAL, "set {} {}: cannot re-encode its elements", where, s->name);
+      // Elements start their timeout again (the remaining time is not carried over yet).
+      nftnl_set_elems_iter* it = nftnl_set_elems_iter_create(es.get());
+      for (nftnl_set_elem* e = nftnl_set_elems_iter_next(it); e; e = nftnl_set_elems_iter_next(it))
+        nftnl_set_elem_unset(e, NFTNL_SET_ELEM_EXPIRATION);
+      nftnl_set_elems_iter_destroy(it);
+      out.msgs.push_back(kernel_msg(NFT_MSG_NEWSETELEM, fam, kCreate, em.size() * 2,
+                                    [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, es.get()); },
+                                    fmt::format("add elements to set {} {}", where, s->name)));
+    }
     if (s->flags & NFT_SET_ANONYMOUS) continue;  // constant: changes come with a new set
     // One by one, for in-place updates (KernelTables::incremental).
     auto& mine = out.elems[s->name];
