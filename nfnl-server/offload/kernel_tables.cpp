@@ -1,5 +1,8 @@
 #include "nfnl-server/offload/kernel_tables.h"
 
+#include <endian.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/object.h>
@@ -420,6 +423,77 @@ uint64_t echoed_rule_handle(const nlmsghdr* n) {
   return nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
 }
 
+// One rule of a GETRULE dump, read straight from its attributes: refresh() reads every
+// kernel-placed rule before each listing, and libnftnl's full parse (every expression allocated)
+// was most of nfbpfd's own share of that.
+struct DumpedRule {
+  std::string_view chain;
+  uint64_t handle = 0;
+  std::vector<Counter> counters;  // of its counter expressions, in order
+  std::vector<uint64_t> quotas;   // consumed bytes of its quota expressions, in order
+};
+
+template <typename F>
+void each_attr(const void* start, size_t len, F&& f) {
+  const auto* a = static_cast<const nlattr*>(start);
+  int left = static_cast<int>(len);
+  while (mnl_attr_ok(a, left)) {
+    f(a);
+    left -= MNL_ALIGN(a->nla_len);
+    a = reinterpret_cast<const nlattr*>(reinterpret_cast<const char*>(a) + MNL_ALIGN(a->nla_len));
+  }
+}
+
+template <typename F>
+void each_nested(const nlattr* nest, F&& f) {
+  each_attr(mnl_attr_get_payload(nest), mnl_attr_get_payload_len(nest), std::forward<F>(f));
+}
+
+uint64_t be64_attr(const nlattr* a) {
+  return mnl_attr_get_payload_len(a) >= sizeof(uint64_t) ? be64toh(mnl_attr_get_u64(a)) : 0;
+}
+
+bool parse_dumped_rule(const nlmsghdr* m, DumpedRule& out) {
+  if ((m->nlmsg_type & 0xff) != NFT_MSG_NEWRULE) return false;
+  const size_t off = MNL_ALIGN(sizeof(nfgenmsg));
+  if (mnl_nlmsg_get_payload_len(m) < off) return false;
+  each_attr(static_cast<const char*>(mnl_nlmsg_get_payload(m)) + off, mnl_nlmsg_get_payload_len(m) - off,
+            [&](const nlattr* a) {
+              switch (mnl_attr_get_type(a)) {
+                case NFTA_RULE_CHAIN: out.chain = mnl_attr_get_str(a); break;
+                case NFTA_RULE_HANDLE: out.handle = be64_attr(a); break;
+                case NFTA_RULE_EXPRESSIONS:
+                  each_nested(a, [&](const nlattr* elem) {
+                    std::string_view name;
+                    const nlattr* data = nullptr;
+                    each_nested(elem, [&](const nlattr* f) {
+                      if (mnl_attr_get_type(f) == NFTA_EXPR_NAME) name = mnl_attr_get_str(f);
+                      else if (mnl_attr_get_type(f) == NFTA_EXPR_DATA) data = f;
+                    });
+                    if (name == "counter") {
+                      Counter c{};
+                      if (data)
+                        each_nested(data, [&](const nlattr* f) {
+                          if (mnl_attr_get_type(f) == NFTA_COUNTER_PACKETS) c.packets = be64_attr(f);
+                          else if (mnl_attr_get_type(f) == NFTA_COUNTER_BYTES) c.bytes = be64_attr(f);
+                        });
+                      out.counters.push_back(c);
+                    } else if (name == "quota") {
+                      uint64_t consumed = 0;
+                      if (data)
+                        each_nested(data, [&](const nlattr* f) {
+                          if (mnl_attr_get_type(f) == NFTA_QUOTA_CONSUMED) consumed = be64_attr(f);
+                        });
+                      out.quotas.push_back(consumed);
+                    }
+                  });
+                  break;
+                default: break;
+              }
+            });
+  return !out.chain.empty();
+}
+
 }  // namespace
 
 Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& held) {
@@ -429,28 +503,23 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
   nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, key.second.c_str());
   KernelMsg req = kernel_msg(NFT_MSG_GETRULE, key.first, 0, 256,
                              [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, filter.get()); }, "rules");
+  std::string last_chain;
+  const std::vector<uint64_t>* held_chain = nullptr;
   NFBPF_TRYV(client_.dump(req, [&](const nlmsghdr* m) {
-    RulePtr r(nftnl_rule_alloc());
-    if (nftnl_rule_nlmsg_parse(m, r.get()) < 0) return;
-    const std::string chain = nftnl_rule_get_str(r.get(), NFTNL_RULE_CHAIN);
-    const size_t pos = position[chain]++;
-    live.rules_per_chain[chain] = pos + 1;
-    auto it = held.rules.find(chain);
-    if (it == held.rules.end() || pos >= it->second.size()) return;
-    const uint64_t ours = it->second[pos];
-    live.kernel_handle[ours] = nftnl_rule_get_u64(r.get(), NFTNL_RULE_HANDLE);
-    auto& values = live.counters[ours];
-    auto& consumed = live.quotas[ours];
-    nftnl_expr_iter* ei = nftnl_expr_iter_create(r.get());
-    for (nftnl_expr* e = nftnl_expr_iter_next(ei); e; e = nftnl_expr_iter_next(ei)) {
-      const std::string_view name = nftnl_expr_get_str(e, NFTNL_EXPR_NAME);
-      if (name == "counter")
-        values.push_back(Counter{.packets = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_PACKETS),
-                                 .bytes = nftnl_expr_get_u64(e, NFTNL_EXPR_CTR_BYTES)});
-      else if (name == "quota")
-        consumed.push_back(nftnl_expr_get_u64(e, NFTNL_EXPR_QUOTA_CONSUMED));
+    DumpedRule r;
+    if (!parse_dumped_rule(m, r)) return;
+    if (r.chain != last_chain) {  // the dump goes chain by chain
+      last_chain = r.chain;
+      auto it = held.rules.find(last_chain);
+      held_chain = it == held.rules.end() ? nullptr : &it->second;
     }
-    nftnl_expr_iter_destroy(ei);
+    const size_t pos = position[last_chain]++;
+    live.rules_per_chain[last_chain] = pos + 1;
+    if (!held_chain || pos >= held_chain->size()) return;
+    const uint64_t ours = (*held_chain)[pos];
+    live.kernel_handle[ours] = r.handle;
+    live.counters[ours] = std::move(r.counters);
+    live.quotas[ours] = std::move(r.quotas);
   }));
   ChainPtr cfilter(nftnl_chain_alloc());
   nftnl_chain_set_str(cfilter.get(), NFTNL_CHAIN_TABLE, key.second.c_str());
