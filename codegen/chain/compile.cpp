@@ -27,8 +27,15 @@ using emit::Size;
 
 namespace {
 
+// Conditional jumps have 16-bit offsets, and the verifier grows the code after our offsets are
+// fixed: it inlines helper calls (an array or per-CPU array lookup, one per counted rule, becomes
+// ~6 instructions) and rewrites context loads. A jump whose span no longer fits makes the load
+// fail ("insn N cannot be patched due to 16-bit range", ENOMEM: 2 000 counting rules did). So
+// every span we emit as a near jump stays under kNearSpan, which survives a 2.7x growth.
+constexpr size_t kNearSpan = 12000;
+
 // Programs up to this size keep every jump within a conditional jump's 16-bit offset.
-constexpr size_t kNearInsns = 30000;
+constexpr size_t kNearInsns = kNearSpan;
 
 // What the verifier charges a subprogram frame that uses no stack (interpreter rounding; the JIT
 // charges 0).
@@ -592,8 +599,8 @@ class Compiler {
   // Conditional jumps reach 32767 instructions: a run whose unavailable label would lie further
   // from its first rule's load ends here, and the next rule starts a new run (one load more per
   // ~10 000 rules; without it 100 000 unmerged rules failed to compile).
-  static constexpr size_t kMaxRunInsns = 28000;
-  static constexpr size_t kColdFlushInsns = 12000;
+  static constexpr size_t kMaxRunInsns = kNearSpan;
+  static constexpr size_t kColdFlushInsns = kNearSpan * 2 / 3;  // + the queued bodies (kColdBodyInsns each)
   static constexpr size_t kColdBodyInsns = 32;
 
   // Jumped to now, or by slow-path code queued for the end of the frame.
@@ -856,8 +863,9 @@ Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor:
     for (auto* uses : {&cc.counters, &cc.quotas, &cc.limits, &cc.policy_counters})
       for (SlotUse& u : *uses) u.fresh = u.fresh || fresh.contains(u.key);
   };
-  if (!whole && whole.error().err == EINVAL && out.program.insns().size() > kNearInsns) {
-    // Few rules but big ones: the exits are out of a conditional jump's reach after all.
+  if ((whole || whole.error().err == EINVAL) && out.program.insns().size() > kNearInsns) {
+    // A big program: its exits may be out of a conditional jump's reach, now (few rules but big
+    // ones: EINVAL) or once the verifier has grown the code (kNearSpan).
     out = CompiledChain{.program = emit::Program(name), .flavor = f};
     count = Measure{};
     whole = Compiler(chains, ops, opt, out, {.far = true}, &count).run();

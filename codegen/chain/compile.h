@@ -63,8 +63,14 @@ inline SlotKey policy_counter_key(ir::Family family, std::string table, std::str
   return SlotKey{family, std::move(table), std::move(chain), 0, 0, std::string(kPolicyCounterObject)};
 }
 
+// Counter slots are shared by every program of a daemon: one per counting rule (iptables counts
+// every rule, so a 10 000-rule iptables ruleset needs 10 000), per named counter and per policy
+// counter. The map is per-CPU (16 bytes per slot per CPU, 1 MiB per CPU at 65 536 slots), as the
+// kernel's own per-rule nft counters are.
+inline constexpr uint32_t kCounterSlots = 65536;
+
 struct StateSlots {
-  SlotAllocator counters{4096};
+  SlotAllocator counters{kCounterSlots};
   SlotAllocator quotas{1024};
   SlotAllocator limits{1024};
 };

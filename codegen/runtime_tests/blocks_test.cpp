@@ -34,7 +34,7 @@ TestPacket tcp4(const std::string& src, uint16_t dport) {
 // n rules, at the output hook (test runs are LOCAL_OUT), policy drop. pairs: `ip saddr A(i) tcp
 // dport P(i)`; else `ip saddr A(i)` (a register run: one pending branch per rule); verdicts
 // alternate accept/drop, so merge_runs could not merge either. Every
-// kCountEvery-th rule also counts (the daemon has 4 096 counter slots).
+// kCountEvery-th rule also counts (keeps the test's counter slots few).
 constexpr size_t kCountEvery = 32;
 bool counted(size_t i) { return i % kCountEvery == 0; }
 

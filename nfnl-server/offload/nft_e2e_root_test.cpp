@@ -836,6 +836,24 @@ TEST_F(NftEndToEnd, EachEntryOfAMergedIptablesLegacyRunCountsItsOwnPackets) {
       << r.output;
 }
 
+// iptables counts every rule, so big iptables-style rulesets need a counter slot per rule: 6 000
+// counting rules that merge_runs cannot merge (alternating verdicts) load, and the one that
+// matched counts (the shared counter map had 4 096 slots: such a ruleset was refused).
+TEST_F(NftEndToEnd, ThousandsOfCountingRulesLoadAndCount) {
+  const int kCountingRules = std::getenv("NFBPF_TEST_RULES") ? std::atoi(std::getenv("NFBPF_TEST_RULES")) : 6000;
+  std::string rules;
+  for (int i = 0; i < kCountingRules; ++i)
+    rules += fmt::format("  ip saddr 10.{}.{}.{} counter {}\n", 100 + i / 65536, (i / 256) % 256, i % 256, i % 2 ? "accept" : "drop");
+  rules += fmt::format("  ip saddr {} counter drop\n", kOtherSender);
+  Outcome r = nft_file("table ip t {\n chain input {\n  type filter hook input priority 0;\n" + rules + " }\n}\n");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx3_), 0);
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find(fmt::format("ip saddr {} counter packets {} bytes {} drop", kOtherSender, kPackets,
+                                         kPackets * (20 + 8 + kPayload))),
+            std::string::npos);
+}
+
 // A rule's quota: `used` in listings is what BPF consumed. (An initial `used N bytes` is not
 // tested: the store zeroes NFTA_QUOTA_CONSUMED on input, nftables/expr_codec.cpp fixup_quota,
 // where the kernel keeps it.)
