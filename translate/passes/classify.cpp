@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "translate/passes/masks.h"
+
 namespace nfbpf::translate::passes {
 
 namespace {
@@ -14,21 +16,6 @@ ir::Field load_of(ir::Field f) {
 
 Number max_of(uint32_t len) { return len >= 16 ? ~Number{0} : (Number{1} << (8 * len)) - 1; }
 
-// Byte-wise ordered fields: a prefix mask selects an interval.
-bool bytewise(const ir::Field& f) { return !(f.host_order && f.len <= 8); }
-
-std::optional<uint32_t> prefix_bits(const ir::Bytes& mask) {
-  uint32_t bits = 0;
-  bool zeros = false;
-  for (uint8_t b : mask)
-    for (int i = 7; i >= 0; --i) {
-      bool one = (b >> i) & 1;
-      if (one && zeros) return std::nullopt;
-      if (one) ++bits;
-      else zeros = true;
-    }
-  return bits;
-}
 
 bool volatile_key(const ir::Field& f) {
   using K = ir::MetaKey;

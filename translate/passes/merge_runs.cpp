@@ -1,5 +1,7 @@
 #include "translate/passes/merge_runs.h"
 
+#include "translate/passes/masks.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -41,20 +43,9 @@ const ir::Match* candidate(const ir::Step& s) {
   return m;
 }
 
-// Number of leading one bits when `mask` is a prefix mask (ones then zeros), else nullopt.
+// prefix_bits (masks.h) where an absent mask is the whole field.
 std::optional<uint32_t> prefix_bits(const std::optional<Bytes>& mask, uint32_t len) {
-  if (!mask) return len * 8;
-  uint32_t bits = 0;
-  bool zeros = false;
-  for (uint8_t b : *mask) {
-    for (int i = 7; i >= 0; --i) {
-      bool one = (b >> i) & 1;
-      if (one && zeros) return std::nullopt;
-      if (one) ++bits;
-      else zeros = true;
-    }
-  }
-  return bits;
+  return mask ? passes::prefix_bits(*mask) : std::optional<uint32_t>(len * 8);
 }
 
 Bytes masked(const Bytes& v, const std::optional<Bytes>& mask) {

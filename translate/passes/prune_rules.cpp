@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "translate/passes/masks.h"
 #include "translate/passes/value_domain.h"
 
 namespace nfbpf::translate::passes {
@@ -52,21 +53,6 @@ size_t match_hash(const ir::Match& m) {
   return h.get();
 }
 
-// Big-endian (byte-wise) ordering: the one in which a prefix mask selects an interval.
-bool bytewise(const ir::Field& f) { return !(f.host_order && f.len <= 8); }
-
-std::optional<uint32_t> prefix_bits(const Bytes& mask) {
-  uint32_t bits = 0;
-  bool zeros = false;
-  for (uint8_t b : mask)
-    for (int i = 7; i >= 0; --i) {
-      bool one = (b >> i) & 1;
-      if (one && zeros) return std::nullopt;
-      if (one) ++bits;
-      else zeros = true;
-    }
-  return bits;
-}
 
 bool outside_mask(const Bytes& v, const Bytes& mask) {
   for (size_t i = 0; i < v.size(); ++i)
