@@ -56,11 +56,12 @@ def write_report(doc: dict, path: str) -> None:
     verdicts, stats, gate, conf = evaluate(doc)
     text = report.render(doc["meta"], verdicts, stats, gate, conf)
     # The verdict differential's section (run.sh --verdicts --write-report) survives a rewrite.
-    from .verdicts_cli import BEGIN, END
+    from .verdicts_cli import BEGIN, END, HYBRID_BEGIN, HYBRID_END
     if os.path.exists(path):
         old = open(path, encoding="utf-8").read()
-        if BEGIN in old and END in old:
-            text = text.rstrip("\n") + "\n\n" + BEGIN + old.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+        for begin, end in ((BEGIN, END), (HYBRID_BEGIN, HYBRID_END)):  # strict, then hybrid
+            if begin in old and end in old:
+                text = text.rstrip("\n") + "\n\n" + begin + old.split(begin, 1)[1].split(end, 1)[0] + end + "\n"
         # ... and so does the iptables section (run.sh --iptables --write-report).
         from .ipt_cli import BEGIN as IPT_BEGIN, END as IPT_END
         if IPT_BEGIN in old and IPT_END in old:
