@@ -723,18 +723,18 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     auto held = committed_.find(key);
     // A chain update that replaces counters (`iptables -Z`), or a rule replaced by an identical
     // one, changes nothing the fingerprint sees: the table is built again with the new values.
-    const bool stats_replaced = std::any_of(t->chains.begin(), t->chains.end(), [&](const auto& c) {
+    const bool rebuild_anyway = std::any_of(t->chains.begin(), t->chains.end(), [&](const auto& c) {
       const ChainPlacement* cp = p->second.find(c->name);
       if (!c->vis.active_next() || !cp || !cp->kernel) return false;
       if (c->hook && c->hook->stats_pending) return true;
       return std::any_of(c->rules.begin(), c->rules.end(), [&](const store::Rule& r) { return replaces_a_rule(*c, r); });
     });
-    if (held != committed_.end() && held->second.fingerprint == fp && !stats_replaced) {
+    if (held != committed_.end() && held->second.fingerprint == fp && !rebuild_anyway) {
       want[key] = held->second;
       continue;
     }
     // Only rules added or deleted: in place, the other rules untouched.
-    if (held != committed_.end() && !stats_replaced) {
+    if (held != committed_.end() && !rebuild_anyway) {
       if (incremental(key, *t, held->second, *shape, batch, added)) {
         want[key] = std::move(*shape);
         rebuilt.insert(key);

@@ -630,12 +630,17 @@ void OffloadHook::reset_rule_quota(uint8_t nfproto, std::string_view table, std:
     log::warn("offload: resetting quota slot {}: {}", *slot, w.error().describe());
 }
 
-std::optional<uint64_t> OffloadHook::object_quota_used(uint8_t nfproto, std::string_view table,
-                                                       std::string_view name) const {
+std::optional<uint32_t> OffloadHook::object_quota_slot(uint8_t nfproto, std::string_view table,
+                                                      std::string_view name) const {
   if (!rt_) return std::nullopt;
   // Keyed as codegen keys a quota object's slot (compile.cpp, ObjectRef); none: no running rule uses it.
-  auto slot = rt_->slots.quotas.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {},
-                                                    0, 0, fmt::format("quota:{}", name)});
+  return rt_->slots.quotas.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {}, 0, 0,
+                                               fmt::format("quota:{}", name)});
+}
+
+std::optional<uint64_t> OffloadHook::object_quota_used(uint8_t nfproto, std::string_view table,
+                                                       std::string_view name) const {
+  auto slot = object_quota_slot(nfproto, table, name);
   if (!slot) return std::nullopt;
   uint64_t used = 0;
   if (!rt_->quotas.lookup(&*slot, &used)) return std::nullopt;
@@ -643,9 +648,7 @@ std::optional<uint64_t> OffloadHook::object_quota_used(uint8_t nfproto, std::str
 }
 
 bool OffloadHook::reset_object_quota(uint8_t nfproto, std::string_view table, std::string_view name) {
-  if (!rt_) return false;
-  auto slot = rt_->slots.quotas.find(chain::SlotKey{translate::nft::family_from_nfproto(nfproto), std::string(table), {},
-                                                    0, 0, fmt::format("quota:{}", name)});
+  auto slot = object_quota_slot(nfproto, table, name);
   if (!slot) return false;
   const uint64_t zero = 0;
   if (auto w = rt_->quotas.update(&*slot, &zero); !w) {

@@ -167,6 +167,7 @@ class OffloadHook final : public nftables::CommitHook {
   void refresh_chain_stats(store::Ruleset& cur) const;
   void reset_rule_quota(uint8_t nfproto, std::string_view table, std::string_view chain, uint64_t handle, size_t nth);
   std::optional<uint32_t> object_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
+  std::optional<uint32_t> object_quota_slot(uint8_t nfproto, std::string_view table, std::string_view name) const;
   Result<codegen::chain::RuntimeTables*> runtime();
   // The program running `chains` (in that order) at one attach point: compiled and loaded, or the
   // live one if its inputs print the same.
