@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "translate/eval/load.h"
+#include "translate/eval/sets.h"
 #include "translate/eval/skb.h"
 #include "translate/eval/steps.h"
 #include "translate/ir/fields.h"
@@ -143,10 +144,27 @@ class ChainRunner {
       ir::Verdict v{ir::VerdictKind::kContinue, {}};
       const ir::Rule* decider = nullptr;
       for (; ri < chain->rules.size(); ++ri) {
+        bool picked = false;
+        if (const auto& cl = chain->rules[ri].classified; cl && ri + cl->rules <= chain->rules.size()) {
+          // A classified block (ir.h): its tables pick the first rule that matches, which then
+          // runs as usual; the rules before it are skipped as the BPF program skips them.
+          auto pick = classify(*cl);
+          if (!pick) return std::unexpected(std::move(pick).error().with_context(fmt::format(
+                     "while evaluating the classified block at rule {} of {} chain {}", chain->rules[ri].handle, t_.name, chain->name)));
+          if (!*pick) {
+            ri += cl->rules - 1;
+            continue;
+          }
+          ri += **pick;
+          picked = true;
+        }
         const ir::Rule& rule = chain->rules[ri];
         auto r = run_rule(*chain, rule);
         if (!r) return std::unexpected(std::move(r).error().with_context(
                    fmt::format("while evaluating {} {} chain {} rule {}", ir::to_string(t_.family), t_.name, chain->name, rule.handle)));
+        if (picked && !*r)
+          return failf(EPROTO, "classified block of chain {}: its tables picked rule {}, whose compares do not hold", chain->name,
+                       rule.handle);
         if (!*r) continue;  // broke: next rule
         if ((*r)->kind == ir::VerdictKind::kContinue) continue;
         v = **r;
@@ -198,6 +216,36 @@ class ChainRunner {
  private:
   void note(const ir::Chain& c, const ir::Rule* r, std::string what) {
     out_.trace.push_back({TraceEvent::Kind::kNote, t_.name, c.name, r ? std::optional(r->handle) : std::nullopt, std::move(what)});
+  }
+
+  // The index in the block of the first rule whose compares hold, from the block's tables: the
+  // AND of each field's bitmap (the set's element data, or the wildcard when the field cannot be
+  // loaded or its value is in no element), lowest set bit.
+  Result<std::optional<size_t>> classify(const ir::Rule::Classified& cl) {
+    std::vector<uint64_t> acc(cl.words, ~uint64_t{0});
+    for (const auto& f : cl.fields) {
+      const ir::Set* set = ir::find_set(t_, f.set);
+      if (!set || set->data_len != cl.words * 8 || f.wildcard.size() != cl.words * 8)
+        return failf(EINVAL, "classified block: set '{}' is not a map of {}-word bitmaps", f.set, cl.words);
+      std::string why;
+      auto key = load_key({f.field}, env_, why);
+      if (!key) return std::unexpected(std::move(key).error());
+      const ir::Bytes* bits = &f.wildcard;
+      if (*key)
+        if (const ir::Element* e = set_lookup(*set, **key)) bits = &e->data;
+      for (size_t w = 0; w < cl.words; ++w) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < 8; ++i) v |= uint64_t{(*bits)[w * 8 + i]} << (8 * i);
+        acc[w] &= v;
+      }
+    }
+    for (size_t w = 0; w < cl.words; ++w)
+      if (acc[w]) {
+        size_t i = w * 64 + static_cast<size_t>(__builtin_ctzll(acc[w]));
+        if (i >= cl.rules) return failf(EINVAL, "classified block: bit {} set in a block of {} rules", i, cl.rules);
+        return std::optional<size_t>{i};
+      }
+    return std::optional<size_t>{};
   }
 
   // nullopt: the rule broke. Otherwise the verdict it applies (kContinue: fall through).

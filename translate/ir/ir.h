@@ -227,6 +227,25 @@ struct Rule {
     std::vector<uint64_t> handles;
   };
   std::optional<MergedRun> merged;
+  // Set by translate/passes/classify on the first rule of a classified block: this rule and the
+  // `rules - 1` rules after it in the chain (all kept as they are, counters and handles included)
+  // are decided together. Each field is looked up in `set`, a data map from the field's value to
+  // a bitmap of the block's rules (`words` little-endian u64s, bit i = the i-th rule of the
+  // block) that admit it; a missing field or a value not in the set gives `wildcard`. The AND of
+  // the bitmaps' lowest set bit is the first rule that matches: it runs (its counter counts, its
+  // verdict applies); no bit set: no rule of the block matches. Anything that compiles or
+  // evaluates the rules one by one instead stays exact.
+  struct Classified {
+    uint32_t rules = 0;
+    uint32_t words = 0;
+    struct Lookup {
+      Field field;
+      std::string set;
+      Bytes wildcard;  // words * 8 bytes
+    };
+    std::vector<Lookup> fields;
+  };
+  std::optional<Classified> classified;
 };
 
 // ---- Sets and maps ----------------------------------------------------------------------------

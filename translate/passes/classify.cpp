@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include <fmt/format.h>
+
 #include "translate/passes/masks.h"
 
 namespace nfbpf::translate::passes {
@@ -156,6 +158,8 @@ bool classifiable(const ir::Rule& r) {
     if (i + 1 == r.steps.size() && std::holds_alternative<ir::Counter>(r.steps[i])) break;
     const auto* m = std::get_if<ir::Match>(&r.steps[i]);
     if (!m || !compare_of(*m)) return false;
+    // Tables of host-order fields are hash maps (an LPM trie orders bytes big-endian).
+    if (!bytewise(m->key[0]) && m->key[0].len > 1 && (m->op != ir::Op::kEq || m->mask)) return false;
   }
   return true;
 }
@@ -238,7 +242,7 @@ std::vector<Block> plan_blocks(const ir::Chain& chain, const ClassifyOptions& op
         }
     }
     bool cheaper = static_cast<double>(fields.size()) * opt.lookup_ns < static_cast<double>(matches) * opt.compare_ns;
-    if (end - begin >= opt.min_rules && fields.size() >= opt.min_fields && cheaper)
+    if (end - begin >= opt.min_rules && fields.size() >= opt.min_fields && fields.size() <= opt.max_fields && cheaper)
       out.push_back(Block{begin, end, fields.size()});
   };
   for (size_t i = 0; i < rules.size();) {
@@ -252,6 +256,84 @@ std::vector<Block> plan_blocks(const ir::Chain& chain, const ClassifyOptions& op
     i = j;
   }
   return out;
+}
+
+namespace {
+
+// A value of the field in register layout (the inverse of to_number).
+ir::Bytes bytes_of(const ir::Field& f, Number n) {
+  ir::Bytes out(f.len);
+  if (!bytewise(f)) {
+    for (size_t i = 0; i < f.len; ++i, n >>= 8) out[i] = static_cast<uint8_t>(n);
+  } else {
+    for (size_t i = f.len; i-- > 0; n >>= 8) out[i] = static_cast<uint8_t>(n);
+  }
+  return out;
+}
+
+ir::Bytes bitmap_bytes(const Bitmap& b, size_t words) {
+  ir::Bytes out(words * 8, 0);
+  for (size_t w = 0; w < words && w < b.words().size(); ++w)
+    for (size_t i = 0; i < 8; ++i) out[w * 8 + i] = static_cast<uint8_t>(b.words()[w] >> (8 * i));
+  return out;
+}
+
+std::string fresh_set_name(const ir::Table& t, size_t& counter) {
+  for (;;) {
+    std::string name = fmt::format("{}{}", kClassifySetPrefix, counter++);
+    if (!ir::find_set(t, name)) return name;
+  }
+}
+
+// The data map of one field: hash when every non-wildcard segment is one value, else intervals.
+std::optional<ir::Set> field_set(const FieldTable& t, size_t words, std::string name) {
+  bool exact = t.exact_only;
+  for (const auto& s : t.segments)
+    if (!(s.rules == t.wildcard) && s.lo != s.hi) exact = false;
+  if (!exact && !bytewise(t.field) && t.field.len > 1) return std::nullopt;  // classifiable() keeps these out
+  ir::Set set{.name = std::move(name),
+              .flags = ir::kSetAnonymous | ir::kSetConstant | ir::kSetMap | (exact ? 0u : uint32_t{ir::kSetInterval}),
+              .key_parts = {t.field.len},
+              .key_len = t.field.len,
+              .data_len = static_cast<uint32_t>(words * 8)};
+  for (const auto& s : t.segments) {
+    if (s.rules == t.wildcard) continue;
+    ir::Element e{.key = bytes_of(t.field, s.lo), .data = bitmap_bytes(s.rules, words)};
+    if (!exact) e.key_end = bytes_of(t.field, s.hi);
+    set.elements.push_back(std::move(e));
+  }
+  return set;
+}
+
+}  // namespace
+
+Result<ClassifyStats> classify_rules(ir::Table& table, const ClassifyOptions& opt) {
+  ClassifyStats stats;
+  size_t counter = 0;
+  size_t maps_left = opt.max_field_maps > table.sets.size() ? opt.max_field_maps - table.sets.size() : 0;
+  for (auto& chain : table.chains) {
+    for (const Block& b : plan_blocks(chain, opt)) {
+      if (b.fields > maps_left) return stats;
+      auto c = build_classifier(std::span<const ir::Rule>(chain.rules).subspan(b.begin, b.end - b.begin));
+      if (!c) return std::unexpected(std::move(c).error().with_context("classifying chain " + chain.name));
+      const size_t words = (c->rules + 63) / 64;
+      ir::Rule::Classified form{.rules = static_cast<uint32_t>(c->rules), .words = static_cast<uint32_t>(words), .fields = {}};
+      std::vector<ir::Set> sets;
+      for (const FieldTable& t : c->fields) {
+        auto s = field_set(t, words, fresh_set_name(table, counter));
+        if (!s) break;
+        form.fields.push_back({t.field, s->name, bitmap_bytes(t.wildcard, words)});
+        sets.push_back(std::move(*s));
+      }
+      if (sets.size() != c->fields.size()) continue;
+      for (auto& s : sets) table.sets.push_back(std::move(s));
+      maps_left -= b.fields;
+      chain.rules[b.begin].classified = std::move(form);
+      ++stats.blocks;
+      stats.rules += b.end - b.begin;
+    }
+  }
+  return stats;
 }
 
 }  // namespace nfbpf::translate::passes

@@ -16,13 +16,15 @@
 //   so the longest match is the segment); a miss is the wildcard bitmap. Fields where every rule
 //   names single values could use a hash map instead (FieldTable::exact_only).
 //
-// Status: the builder, its reference lookup and the cost model are tested (classify_test.cpp);
-// no IR form or codegen uses them yet, so run_pipeline does not call this (docs/codegen.md).
+// classify_rules() is the pass: it marks each block the cost model picks with ir::Rule::classified
+// (the tables as data-map sets of the table) and keeps every rule; codegen/chain/classify.h
+// compiles the form, the reference evaluator runs it (docs/codegen.md).
 
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -82,8 +84,10 @@ struct Classifier {
 };
 
 // Whether a rule can be a bit of a block: compares on single fields only (no masks but
-// prefixes of network-order fields; no sets, no random/time keys), then at most one Counter,
-// and a verdict that ends the chain without coming back (accept, drop, return).
+// prefixes of network-order fields; no sets, no random/time keys; a host-order field of more
+// than one byte only with `==`, since its tables are hash maps: an LPM trie orders bytes
+// big-endian), then at most one Counter, and a verdict that ends the chain without coming back
+// (accept, drop, return).
 bool classifiable(const ir::Rule& r);
 
 // Builds the tables of a block (rules.size() <= kMaxClassifiedRules, each classifiable()).
@@ -91,20 +95,41 @@ Result<Classifier> build_classifier(std::span<const ir::Rule> rules);
 
 inline constexpr size_t kMaxClassifiedRules = 1024;
 
+// Codegen keeps one bitmap pointer per field in r1-r4 while it ANDs the words.
+inline constexpr size_t kMaxClassifiedFields = 4;
+
 struct ClassifyOptions {
   size_t min_rules = 64;   // shorter blocks stay linear
   size_t min_fields = 2;   // one field is merge_runs' job
+  size_t max_fields = kMaxClassifiedFields;
   size_t max_rules = kMaxClassifiedRules;
+  // A BPF program uses at most 64 maps: the per-field maps of a table's blocks stay under this
+  // (the table's other sets counted too); later blocks stay linear.
+  size_t max_field_maps = 40;
   double compare_ns = 0.3; // one linear compare (docs/performance.md: 0.27-0.39 ns live)
   double lookup_ns = 25;   // one LPM lookup and its bitmap AND
 };
 
 // Where a chain would be classified: [begin, end) blocks of consecutive classifiable rules, at
-// most max_rules each, for which the cost model prefers lookups (fields × lookup_ns) over the
-// linear compares they replace (their matches × compare_ns).
+// most max_rules each and max_fields fields, for which the cost model prefers lookups
+// (fields × lookup_ns) over the linear compares they replace (their matches × compare_ns).
 struct Block {
   size_t begin = 0, end = 0, fields = 0;
 };
 std::vector<Block> plan_blocks(const ir::Chain& chain, const ClassifyOptions& opt = {});
+
+// The pass (after merge_runs, whose merged rules are not classifiable): each planned block's
+// first rule gets ir::Rule::classified; per field one anonymous constant data map is appended to
+// the table's sets, named kClassifySetPrefix + n: a hash map when every rule testing the field
+// names single values, else an interval map (LPM trie), from the value to the bitmap of the
+// segment it falls in (segments whose bitmap is the wildcard one get no element). No rule is
+// removed or changed, so handles, counters and listings stay as they were.
+// Needs: form_matches, name_fields. Keeps: everything; must be the last pass (block bounds are
+// rule positions).
+inline constexpr std::string_view kClassifySetPrefix = "__nfbpf_cls";
+struct ClassifyStats {
+  size_t blocks = 0, rules = 0;
+};
+Result<ClassifyStats> classify_rules(ir::Table& table, const ClassifyOptions& opt = {});
 
 }  // namespace nfbpf::translate::passes

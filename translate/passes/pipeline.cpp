@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "translate/ir/validate.h"
+#include "translate/passes/classify.h"
 #include "translate/passes/form_matches.h"
 #include "translate/passes/merge_runs.h"
 #include "translate/passes/name_fields.h"
@@ -27,6 +28,13 @@ bool prune_enabled() {
   return !(v && std::string_view(v) == "0");
 }
 
+// NFBPF_CLASSIFY=0 keeps multi-field blocks linear (classify.h; differential tests and
+// benchmarks compare both).
+bool classify_enabled() {
+  const char* v = std::getenv("NFBPF_CLASSIFY");
+  return !(v && std::string_view(v) == "0");
+}
+
 }  // namespace
 
 Result<void> run_pipeline(ir::Table& table) {
@@ -39,6 +47,10 @@ Result<void> run_pipeline(ir::Table& table) {
   if (MergeOptions o = merge_options(); o.min_run > 0) {
     auto merged = merge_runs(table, o);
     if (!merged) return std::unexpected(std::move(merged).error());
+  }
+  if (classify_enabled()) {  // last: its blocks are rule positions
+    auto classified = classify_rules(table);
+    if (!classified) return std::unexpected(std::move(classified).error());
   }
   return ir::validate(table);
 }
