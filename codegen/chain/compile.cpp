@@ -8,6 +8,7 @@
 #include <set>
 #include <variant>
 
+#include "codegen/chain/classify.h"
 #include "codegen/chain/log.h"
 #include "codegen/chain/statements.h"
 #include "codegen/matcher/match.h"
@@ -261,6 +262,7 @@ class Compiler {
     if (total > emit::kStackSize)
       return failf(EOPNOTSUPP, "jumps {} deep with {} bytes of matcher temporaries need {} bytes of BPF stack (512 max)",
                    max_depth_, prologue::kMainFreeTop - deepest_, total);
+    for (auto& m : cls_maps_.maps(tables_[0]->family, tables_[0]->name)) out_.sets.push_back(std::move(m));
     return p_.check();
   }
 
@@ -546,6 +548,40 @@ class Compiler {
     return fail(EINVAL, "unknown step");
   }
 
+  // The rules [ri, ri + classified->rules) of the frame's chain as one classified block: each
+  // rule's counter slot (keyed as the linear code keys it, so listings stay exact) and verdict.
+  Result<void> emit_classified_rules(size_t ri, Frame& fr) {
+    if (run_.unavailable && used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);  // the block clobbers r1
+    run_ = RegRun{};
+    const ir::Rule& head = fr.chain->rules[ri];
+    std::vector<ClassifiedRule> rules;
+    for (size_t j = 0; j < head.classified->rules; ++j) {
+      const ir::Rule& r = fr.chain->rules[ri + j];
+      ClassifiedRule cr{.counter_slot = kNoCounter, .verdict = r.verdict.kind};
+      for (size_t i = 0; i < r.steps.size(); ++i) {
+        if (std::holds_alternative<ir::Match>(r.steps[i])) continue;
+        if (!std::holds_alternative<ir::Counter>(r.steps[i]) || cr.counter_slot != kNoCounter)
+          return failf(EINVAL, "classified block: rule {} has a step other than compares and one counter", r.handle);
+        auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->family, t_->name, fr.chain->name, r.handle, static_cast<uint32_t>(i), {}});
+        if (!s) return std::unexpected(std::move(s).error());
+        cr.counter_slot = s->slot;
+        out_.counters.push_back(std::move(*s));
+      }
+      rules.push_back(cr);
+    }
+    matcher::EmitCtx c = ctx(fr);
+    Label none(p_);
+    auto verdict = [&](ir::VerdictKind k) -> Result<void> {
+      auto r = emit_verdict(ir::Verdict{k, {}}, none, fr);
+      if (!r) return std::unexpected(std::move(r).error());
+      return {};
+    };
+    auto r = emit_classified(c, *head.classified, rules, cls_maps_, none, verdict);
+    if (!r) return std::unexpected(std::move(r).error().with_context(fmt::format("in the classified block at rule {}", head.handle)));
+    p_.bind(none);
+    return {};
+  }
+
   // A rule merged from a counting run (translate/passes/merge_runs.h): the lookup's value is the
   // index of the rule the key belongs to; the map is filled with that rule's counter slot instead,
   // kept in a stack temporary until the rule's last step (the Counter) bumps it.
@@ -630,6 +666,14 @@ class Compiler {
     for (size_t ri = std::min(fr.begin, end); ri < end; ++ri) {
       const ir::Rule& rule = fr.chain->rules[ri];
       const size_t rule_start = p_.insns().size();
+      if (rule.classified && ri + rule.classified->rules <= end) {
+        // A classified block (chain/classify.h), when this program holds all of it.
+        NFBPF_TRYV(emit_classified_rules(ri, fr));
+        if (measuring) measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, p_.insns().size(), {})};
+        else if (measure_ && fr.main) measure_->hot.emplace_back(rule_start, p_.insns().size());
+        ri += rule.classified->rules - 1;
+        continue;
+      }
       // Queued slow paths are about 25 instructions each (a slice, a load, a jump back).
       if (p_.insns().size() - cold_mark + kColdBodyInsns * fr.cold.queued() > kColdFlushInsns) {
         // Slow paths (cold code) are reached by conditional jumps, 16-bit offsets: in long chains
@@ -819,7 +863,8 @@ class Compiler {
   int16_t deepest_ = prologue::kMainFreeTop;
   BlockSpec block_;
   Measure* measure_ = nullptr;
-  size_t pending_left_ = SIZE_MAX;  // rules that may still compile as a pending branch (blocks.h)
+  size_t pending_left_ = SIZE_MAX;
+  ClassifyMaps cls_maps_{std::to_string(block_.index)};  // classify.h: one pair of arrays per program  // rules that may still compile as a pending branch (blocks.h)
 };
 
 }  // namespace
