@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -73,24 +74,30 @@ uint32_t ClassifyMaps::add_rules(const std::vector<ClassifiedRule>& rules, uint3
 }
 
 std::vector<SetMap> ClassifyMaps::maps(ir::Family family, const std::string& table) const {
-  if (!used()) return {};
-  size_t width = 0;
-  for (const auto& w : wildcards_) width = std::max(width, w.size());
-  SetMap wild{.family = family, .table = table, .set = "__nfbpf_" + wildcards_name(), .map_name = wildcards_name(),
-              .spec = {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = static_cast<uint32_t>(width),
-                       .max_entries = static_cast<uint32_t>(wildcards_.size()), .flags = 0, .name = "nfbpf_" + wildcards_name()},
-              .entries = {}};
-  for (uint32_t i = 0; i < wildcards_.size(); ++i) {
-    ir::Bytes v = wildcards_[i];
-    v.resize(width, 0);
-    wild.entries.push_back({index_key(i), std::move(v)});
+  std::vector<SetMap> out;
+  if (!wildcards_.empty()) {
+    size_t width = 0;
+    for (const auto& w : wildcards_) width = std::max(width, w.size());
+    SetMap wild{.family = family, .table = table, .set = "__nfbpf_" + wildcards_name(), .map_name = wildcards_name(),
+                .spec = {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = static_cast<uint32_t>(width),
+                         .max_entries = static_cast<uint32_t>(wildcards_.size()), .flags = 0, .name = "nfbpf_" + wildcards_name()},
+                .entries = {}};
+    for (uint32_t i = 0; i < wildcards_.size(); ++i) {
+      ir::Bytes v = wildcards_[i];
+      v.resize(width, 0);
+      wild.entries.push_back({index_key(i), std::move(v)});
+    }
+    out.push_back(std::move(wild));
   }
-  SetMap rules{.family = family, .table = table, .set = "__nfbpf_" + rules_name(), .map_name = rules_name(),
-               .spec = {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(RuleEntry),
-                        .max_entries = static_cast<uint32_t>(rules_.size()), .flags = 0, .name = "nfbpf_" + rules_name()},
-               .entries = {}};
-  for (uint32_t i = 0; i < rules_.size(); ++i) rules.entries.push_back({index_key(i), rules_[i]});
-  return {std::move(wild), std::move(rules)};
+  if (!rules_.empty()) {
+    SetMap rules{.family = family, .table = table, .set = "__nfbpf_" + rules_name(), .map_name = rules_name(),
+                 .spec = {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = sizeof(RuleEntry),
+                          .max_entries = static_cast<uint32_t>(rules_.size()), .flags = 0, .name = "nfbpf_" + rules_name()},
+                 .entries = {}};
+    for (uint32_t i = 0; i < rules_.size(); ++i) rules.entries.push_back({index_key(i), rules_[i]});
+    out.push_back(std::move(rules));
+  }
+  return out;
 }
 
 Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl, const std::vector<ClassifiedRule>& rules,
@@ -110,14 +117,24 @@ Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl
   if (!ptrs) return std::unexpected(std::move(ptrs).error());
   auto temps = c.stack.alloc(8);  // {slot, verdict} of the picked rule, across the counter's call
   if (!temps) return std::unexpected(std::move(temps).error());
-  const emit::MapRef wild_map = p.map(maps.wildcards_name());
-  const emit::MapRef rules_map = p.map(maps.rules_name());
   const int16_t key = prologue::rel(emit::kKeyOff);
 
+  // Fields tested by every rule first (a miss there means no rule: the block ends at once), the
+  // one with the most elements (the most selective) first among them. The AND does not care.
+  std::vector<size_t> order(nf);
+  for (size_t f = 0; f < nf; ++f) order[f] = f;
+  auto zero = [](const ir::Bytes& b) { return std::all_of(b.begin(), b.end(), [](uint8_t x) { return x == 0; }); };
+  auto elements = [&](size_t f) { return ir::find_set(c.table, cl.fields[f].set)->elements.size(); };
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    bool za = zero(cl.fields[a].wildcard), zb = zero(cl.fields[b].wildcard);
+    if (za != zb) return za;
+    return elements(a) > elements(b);
+  });
   // One bitmap pointer per field.
   for (size_t f = 0; f < nf; ++f) {
-    const auto& lk = cl.fields[f];
-    const uint32_t wi = maps.add_wildcard(lk.wildcard);
+    const auto& lk = cl.fields[order[f]];
+    const bool no_wildcard = zero(lk.wildcard);
+    const uint32_t wi = no_wildcard ? 0 : maps.add_wildcard(lk.wildcard);
     // The lookup's slow paths (cold code, emitted at the end of the frame) jump to `miss`: it
     // must live as long as they do.
     std::unique_ptr<Label> own_miss = c.cold ? nullptr : std::make_unique<Label>(p);
@@ -130,8 +147,13 @@ Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl
     p.stx(Size::kDW, matcher::kTmp, matcher::at(static_cast<int16_t>(*ptrs + 8 * f)), Reg::R0);
     p.jmp(have);
     p.bind(miss);  // the field is missing, or its value is in no element: the wildcard bitmap
+    if (no_wildcard) {  // ... which is empty: no rule of the block matches
+      p.jmp(none);
+      p.bind(have);
+      continue;
+    }
     p.st(Size::kW, matcher::kTmp, key, static_cast<int32_t>(wi));
-    p.ld_map_fd(Reg::R1, wild_map);
+    p.ld_map_fd(Reg::R1, p.map(maps.wildcards_name()));
     p.mov(Reg::R2, matcher::kTmp);
     p.alu(AluOp::kAdd, Reg::R2, key);
     p.call_helper(BPF_FUNC_map_lookup_elem);
@@ -170,7 +192,7 @@ Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl
   p.alu(AluOp::kRsh, Reg::R0, 58);
   p.alu(AluOp::kAdd, Reg::R0, Reg::R5);
   p.stx(Size::kW, matcher::kTmp, key, Reg::R0);
-  p.ld_map_fd(Reg::R1, rules_map);
+  p.ld_map_fd(Reg::R1, p.map(maps.rules_name()));
   p.mov(Reg::R2, matcher::kTmp);
   p.alu(AluOp::kAdd, Reg::R2, key);
   p.call_helper(BPF_FUNC_map_lookup_elem);

@@ -5,7 +5,8 @@
 //   for each field f (at most 4):
 //     r0 = lookup(field map f, value)             hash (exact values) or LPM trie (segments),
 //                                                 value = the bitmap: `words` u64s
-//     missing field or no element: r0 = lookup(wildcards, index of f)
+//     missing field or no element: r0 = lookup(wildcards, index of f), or, when every rule
+//     tests the field (an empty wildcard), straight to `none`; such fields go first
 //     spill r0 to a stack temporary
 //   r1..r4 = the spilled pointers
 //   for each word w:  r0 = r1[w] & r2[w] & ...;  if r0 != 0: r5 = base + 64 w, goto found
@@ -50,7 +51,6 @@ class ClassifyMaps {
   std::string rules_name() const { return "clsr" + suffix_; }
   uint32_t add_wildcard(const ir::Bytes& bitmap);
   uint32_t add_rules(const std::vector<ClassifiedRule>& rules, uint32_t words);  // the block's base index
-  bool used() const { return !wildcards_.empty(); }
   // The maps (nothing when no block was compiled), for CompiledChain::sets.
   std::vector<SetMap> maps(ir::Family family, const std::string& table) const;
 

@@ -235,6 +235,15 @@ class NftEndToEnd : public ::testing::Test {
     return 0;
   }
 
+  // Instructions of the program running base chain `family table chain` (0: none).
+  uint64_t program_insns(const std::string& family, const std::string& table, const std::string& chain) {
+    nlohmann::json j = status();
+    if (j.is_discarded()) return 0;
+    for (const auto& c : j["chains"])
+      if (c["family"] == family && c["table"] == table && c["chain"] == chain) return c["program"]["insns"].get<uint64_t>();
+    return 0;
+  }
+
   std::string dir_, socket_;
   std::optional<NetnsPair> ns_;
   pid_t daemon_ = -1;
@@ -832,6 +841,66 @@ TEST_F(NftEndToEnd, EachEntryOfAMergedIptablesLegacyRunCountsItsOwnPackets) {
     r = run_captured({"sh", "-c", std::string(NFBPF_RUN_PATH) + " iptables-legacy-save -c"});
   }));
   EXPECT_NE(r.output.find(fmt::format("[{}:{}] -A INPUT -s {}/32 -j DROP", kPackets, kPackets * (20 + 8 + kPayload), kOtherSender)),
+            std::string::npos)
+      << r.output;
+}
+
+// A block of multi-field rules that translate/passes/classify turns into per-field lookups and
+// rule bitmaps (200 `ip saddr A udp dport P counter` rules: the cost model picks it): each rule
+// still lists its own packets, as in the kernel — the one that matched counts, the rule before
+// it with the same source and another port stays at 0.
+std::string classified_block(const std::string& per_rule) {
+  std::string out;
+  for (int i = 1; i <= 200; ++i) {
+    std::string src = i == 120 || i == 121 ? std::string(kOtherSender) : fmt::format("10.98.{}.{}", i / 100, i % 100);
+    int port = i == 121 ? kPort : i == 120 ? kPort + 1 : 1000 + i;
+    out += fmt::format(fmt::runtime(per_rule), src, port, i % 3 ? "DROP" : "ACCEPT");
+  }
+  return out;
+}
+
+TEST_F(NftEndToEnd, EachRuleOfAClassifiedBlockCountsItsOwnPackets) {
+  std::string rules = classified_block("  ip saddr {} udp dport {} counter {}\n");
+  for (auto* v : {"DROP", "ACCEPT"}) {
+    std::string lower = v == std::string("DROP") ? "drop" : "accept";
+    for (size_t at = rules.find(v); at != std::string::npos; at = rules.find(v)) rules.replace(at, std::strlen(v), lower);
+  }
+  Outcome r = nft_file("table ip t {\n chain input {\n  type filter hook input priority 0;\n" + rules + " }\n}\n");
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx3_), 0);  // rule 121: drop (121 % 3 != 0)
+  ASSERT_EQ(delivered(tx1_), kPackets);
+  const uint64_t insns = program_insns("ip", "t", "input");
+  EXPECT_GT(insns, 0u);
+  EXPECT_LT(insns, 1000u);  // classified (one block); as 200 linear counting rules it is several thousand
+  Outcome list = nft({"list", "ruleset"});
+  EXPECT_NE(list.output.find(fmt::format("ip saddr {} udp dport {} counter packets {} bytes {} drop", kOtherSender, kPort,
+                                         kPackets, kPackets * (20 + 8 + kPayload))),
+            std::string::npos)
+      << list.output;
+  EXPECT_NE(list.output.find(fmt::format("ip saddr {} udp dport {} counter packets 0 bytes 0 accept", kOtherSender, kPort + 1)),
+            std::string::npos)
+      << list.output;
+}
+
+// The same block through iptables-legacy: each `-p udp --dport` entry is lowered behind a
+// synthetic rule (udp_mt's truncation hotdrop, a jump), so no run is classifiable and the block
+// stays linear (34 000 instructions); the counters are per entry either way.
+TEST_F(NftEndToEnd, EachEntryOfAnIptablesLegacyPairBlockCountsItsOwnPackets) {
+  const std::string rules = classified_block("-A INPUT -s {}/32 -p udp --dport {} -j {}\\n");
+  Outcome r;
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    r = run_captured({"sh", "-c", "printf '*filter\\n" + rules + "COMMIT\\n' | " + NFBPF_RUN_PATH + " iptables-legacy-restore"});
+  }));
+  ASSERT_EQ(r.status, 0) << r.output << daemon_log();
+  ASSERT_EQ(delivered(tx3_), 0);
+  ASSERT_TRUE(ns_->in_receiver([&] {
+    r = run_captured({"sh", "-c", std::string(NFBPF_RUN_PATH) + " iptables-legacy-save -c"});
+  }));
+  EXPECT_NE(r.output.find(fmt::format("[{}:{}] -A INPUT -s {}/32 -p udp -m udp --dport {} -j DROP", kPackets,
+                                      kPackets * (20 + 8 + kPayload), kOtherSender, kPort)),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find(fmt::format("[0:0] -A INPUT -s {}/32 -p udp -m udp --dport {} -j ACCEPT", kOtherSender, kPort + 1)),
             std::string::npos)
       << r.output;
 }
