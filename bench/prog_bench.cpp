@@ -3,7 +3,8 @@
 //
 // Chains: N rules `ip saddr 10.a.b.c drop` that the packet (saddr 192.0.2.1) does not match
 // (linear: as written, merge_runs off; merged: after translate/passes/merge_runs, as nfbpfd runs
-// them), the same N addresses as one hash set (`ip saddr @blocked drop`), and the floor: a bare
+// them), N `ip saddr A tcp dport P drop` rules linear and classified (translate/passes/classify;
+// probed with TCP to a port some rules name), the same N addresses as one hash set (`ip saddr @blocked drop`), and the floor: a bare
 // 2-instruction program (r0 = accept; exit). Compiled with the daemon's options (no policy counter). Run as root; needs no namespace (test_run attaches nothing).
 //
 // Counters reported per benchmark:
@@ -24,6 +25,7 @@
 #include "codegen/kernel/linux_kernel.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
+#include "translate/passes/classify.h"
 #include "translate/passes/merge_runs.h"
 
 namespace nfbpf::bench {
@@ -66,6 +68,31 @@ ir::Table set_table(int64_t n) {
   return t;
 }
 
+// N rules `ip saddr 10.a.b.c tcp dport P drop` (P = 1000 + i % 100; l4proto guard first, as nft
+// lowers it): merge_runs cannot merge them (two fields vary). Linear: as written; classified:
+// after translate/passes/classify (nfbpfd's default; NFBPF_CLASSIFY=0 gives linear).
+ir::Table pair_table(int64_t n, bool classify) {
+  ir::Table t{.family = ir::Family::kIp, .name = "bench"};
+  ir::Chain c{.name = "in", .base = ir::BaseHook{.hook = ir::Hook::kOutput}};
+  for (int64_t i = 0; i < n; ++i)
+    c.rules.push_back(ir::Rule{.handle = uint64_t(i + 1),
+                               .steps = {b::eq(ir::KnownField::kMetaL4Proto, b::u8(6)),
+                                         b::eq(ir::KnownField::kIp4Saddr, addr(uint32_t(i))),
+                                         b::eq(ir::KnownField::kTcpDport, b::be16(uint16_t(1000 + i % 100)))},
+                               .verdict = b::drop()});
+  t.chains.push_back(std::move(c));
+  if (classify)
+    if (auto r = translate::passes::classify_rules(t); !r) std::fprintf(stderr, "classify: %s\n", r.error().describe().c_str());
+  return t;
+}
+
+// A TCP packet from 192.0.2.1 to port 1000: the l4proto and port compares of the pair rules hold
+// for some rules, the address never.
+const packet::Bytes& tcp_probe_packet() {
+  static const packet::Bytes p = packet::Packet::ipv4("192.0.2.1", "192.0.2.2").tcp(1000, 1000).bytes();
+  return p;
+}
+
 // A UDP packet from 192.0.2.1: matches none of the rules above.
 const packet::Bytes& probe_packet() {
   static const packet::Bytes p = packet::Packet::ipv4("192.0.2.1", "192.0.2.2").udp(1000, 53).bytes();
@@ -99,8 +126,8 @@ chain::CompileOptions options(Env& e, std::string name) {
   return o;
 }
 
-void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns) {
-  kernel::TestRunSpec spec{.data_in = probe_packet(), .repeat = kRepeat};
+void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns, const packet::Bytes& probe = probe_packet()) {
+  kernel::TestRunSpec spec{.data_in = probe, .repeat = kRepeat};
   double ns = 0;
   for (auto _ : state) {
     auto r = prog.test_run(spec);
@@ -119,13 +146,14 @@ void run_prog(benchmark::State& state, const kernel::Prog& prog, size_t insns) {
   state.counters["insns"] = double(insns);
 }
 
-void bench_table(benchmark::State& state, const ir::Table& t) {
+void bench_table(benchmark::State& state, const ir::Table& t, const packet::Bytes& probe = probe_packet()) {
   Env& e = env();
   auto cc = chain::compile_chain(t, t.chains[0], flavor::Flavor::kNetfilter, options(e, "bench"));
   if (!cc) return state.SkipWithError(cc.error().describe().c_str());
   auto loaded = chain::load_chain(e.k, *cc, *e.rt);
   if (!loaded) return state.SkipWithError(loaded.error().describe().c_str());
-  run_prog(state, loaded->prog, cc->program.insns().size());
+  run_prog(state, loaded->prog, cc->program.insns().size(), probe);
+  state.counters["blocks"] = double(1 + cc->blocks.size());
 }
 
 void BM_Floor(benchmark::State& state) {
@@ -187,6 +215,8 @@ void BM_TcxOneRule(benchmark::State& s) { run_l2(s, flavor::Flavor::kTcxIngress,
 void BM_LinearSaddr(benchmark::State& state) { bench_table(state, linear_table(state.range(0))); }
 void BM_MergedSaddr(benchmark::State& state) { bench_table(state, merged_table(state.range(0))); }
 void BM_SetSaddr(benchmark::State& state) { bench_table(state, set_table(state.range(0))); }
+void BM_LinearPair(benchmark::State& state) { bench_table(state, pair_table(state.range(0), false), tcp_probe_packet()); }
+void BM_ClassifiedPair(benchmark::State& state) { bench_table(state, pair_table(state.range(0), true), tcp_probe_packet()); }
 
 // Compile + verify + load, per chain size (a fresh program each iteration).
 void load_time(benchmark::State& state, const ir::Table& t) {
@@ -204,6 +234,8 @@ void load_time(benchmark::State& state, const ir::Table& t) {
 void BM_LoadLinear(benchmark::State& state) { load_time(state, linear_table(state.range(0))); }
 void BM_LoadMerged(benchmark::State& state) { load_time(state, merged_table(state.range(0))); }
 void BM_LoadSet(benchmark::State& state) { load_time(state, set_table(state.range(0))); }
+void BM_LoadLinearPair(benchmark::State& state) { load_time(state, pair_table(state.range(0), false)); }
+void BM_LoadClassifiedPair(benchmark::State& state) { load_time(state, pair_table(state.range(0), true)); }
 
 BENCHMARK(BM_Floor)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_XdpFloor)->UseManualTime()->Iterations(5);
@@ -213,9 +245,13 @@ BENCHMARK(BM_TcxOneRule)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_LinearSaddr)->Arg(0)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_MergedSaddr)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_SetSaddr)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_LinearPair)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
+BENCHMARK(BM_ClassifiedPair)->Arg(100)->Arg(1000)->Arg(10000)->UseManualTime()->Iterations(5);
 BENCHMARK(BM_LoadLinear)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_LoadMerged)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_LoadSet)->Arg(1)->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadLinearPair)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_LoadClassifiedPair)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 }  // namespace
 }  // namespace nfbpf::bench
