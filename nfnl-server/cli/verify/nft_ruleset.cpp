@@ -97,7 +97,12 @@ Result<NftModel> nft_model(const std::string& json_listing, const std::string& t
       json exprs = obj.value("expr", json::array());
       size_t at = 0;
       while (at < exprs.size() && exprs[at].is_object() && exprs[at].contains("match")) ++at;
-      exprs.insert(exprs.begin() + static_cast<long>(at), json{{"counter", nullptr}});
+      // A rule that already counts there (an anonymous counter, not `counter name`) keeps its
+      // own: a second counter would change what nfbpfd compiles (merge_runs merges only rules
+      // whose one statement is a counter, so counted runs of long chains would stay linear).
+      const bool counts = at < exprs.size() && exprs[at].is_object() && exprs[at].contains("counter") &&
+                          (exprs[at]["counter"].is_object() || exprs[at]["counter"].is_null());
+      if (!counts) exprs.insert(exprs.begin() + static_cast<long>(at), json{{"counter", nullptr}});
       obj["expr"] = exprs;
       r.add = {{"add", {{"rule", obj}}}};
       m.rules.push_back(std::move(r));

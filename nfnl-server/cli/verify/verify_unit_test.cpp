@@ -61,6 +61,32 @@ TEST(VerifyNftModel, InsertsACounterAfterTheMatchesAndKeepsRuleTexts) {
   EXPECT_NE(skel.find("192.0.2.222"), std::string::npos);
 }
 
+// A rule that already counts right after its matches keeps its one counter: a second one would
+// change what nfbpfd compiles (merge_runs merges runs of rules whose only statement is one
+// counter, so every counted run of a long chain would stay linear and the merged code would go
+// untested). A named counter (`counter name "x"`) is not an anonymous one: one is inserted.
+TEST(VerifyNftModel, ARuleThatCountsAfterItsMatchesGetsNoSecondCounter) {
+  const std::string json = R"({"nftables": [{"table": {"family": "ip", "name": "t", "handle": 1}},
+   {"chain": {"family": "ip", "table": "t", "name": "in", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}},
+   {"rule": {"family": "ip", "table": "t", "chain": "in", "handle": 2, "expr": [
+     {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "10.0.0.1"}},
+     {"counter": {"packets": 0, "bytes": 0}}, {"drop": null}]}},
+   {"rule": {"family": "ip", "table": "t", "chain": "in", "handle": 3, "expr": [
+     {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}}, "right": "10.0.0.2"}},
+     {"counter": "named"}, {"drop": null}]}}]})";
+  auto m = nft_model(json, "");
+  ASSERT_TRUE(m) << m.error().describe();
+  ASSERT_EQ(m->rules.size(), 2u);
+  const auto& counted = m->rules[0].add["add"]["rule"]["expr"];
+  ASSERT_EQ(counted.size(), 3u) << counted.dump();
+  EXPECT_TRUE(counted[1].contains("counter"));
+  EXPECT_TRUE(counted[2].contains("drop"));
+  const auto& named = m->rules[1].add["add"]["rule"]["expr"];
+  ASSERT_EQ(named.size(), 4u) << named.dump();
+  EXPECT_EQ(named[1], nlohmann::json({{"counter", nullptr}}));
+  EXPECT_EQ(named[2]["counter"], "named");
+}
+
 TEST(VerifyNftModel, CountersAreTheFirstCounterOfEachRuleByPosition) {
   auto c = nft_counters(kJson);
   ASSERT_TRUE(c);
