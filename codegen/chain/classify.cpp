@@ -39,10 +39,11 @@ constexpr bool debruijn_is_a_permutation() {
 static_assert(debruijn_is_a_permutation());
 
 struct RuleEntry {
-  uint32_t slot;
+  uint32_t slot[2];  // counter slots, kNoCounter for none
   uint32_t verdict;  // ir::VerdictKind; kContinue: no rule (bits past the block's end)
+  uint32_t pad;
 };
-static_assert(sizeof(RuleEntry) == 8);
+static_assert(sizeof(RuleEntry) == 16);
 
 ir::Bytes index_key(uint32_t i) {
   ir::Bytes k(4);
@@ -64,8 +65,9 @@ uint32_t ClassifyMaps::add_rules(const std::vector<ClassifiedRule>& rules, uint3
   for (uint32_t w = 0; w < words; ++w)
     for (uint32_t idx = 0; idx < 64; ++idx) {
       const uint32_t bit = w * 64 + debruijn_bit(idx);
-      RuleEntry e{kNoCounter, static_cast<uint32_t>(ir::VerdictKind::kContinue)};
-      if (bit < rules.size()) e = {rules[bit].counter_slot, static_cast<uint32_t>(rules[bit].verdict)};
+      RuleEntry e{{kNoCounter, kNoCounter}, static_cast<uint32_t>(ir::VerdictKind::kContinue), 0};
+      if (bit < rules.size())
+        e = {{rules[bit].counter_slots[0], rules[bit].counter_slots[1]}, static_cast<uint32_t>(rules[bit].verdict), 0};
       ir::Bytes v(sizeof e);
       std::memcpy(v.data(), &e, sizeof e);
       rules_.push_back(std::move(v));
@@ -115,7 +117,7 @@ Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl
   const int16_t mark = c.stack.mark();
   auto ptrs = c.stack.alloc(static_cast<uint16_t>(8 * nf));
   if (!ptrs) return std::unexpected(std::move(ptrs).error());
-  auto temps = c.stack.alloc(8);  // {slot, verdict} of the picked rule, across the counter's call
+  auto temps = c.stack.alloc(16);  // {slot 0, slot 1, verdict} of the picked rule, across the counters' calls
   if (!temps) return std::unexpected(std::move(temps).error());
   const int16_t key = prologue::rel(emit::kKeyOff);
 
@@ -197,18 +199,24 @@ Result<void> emit_classified(matcher::EmitCtx& c, const ir::Rule::Classified& cl
   p.alu(AluOp::kAdd, Reg::R2, key);
   p.call_helper(BPF_FUNC_map_lookup_elem);
   p.jmp(Cond::kEq, Reg::R0, 0, none);
+  // temps: {slot 0, slot 1, verdict} of the picked rule (the counters' calls clobber r0-r5).
   p.ldx(Size::kW, Reg::R1, Reg::R0, offsetof(RuleEntry, slot));
-  p.ldx(Size::kW, Reg::R2, Reg::R0, offsetof(RuleEntry, verdict));
   p.stx(Size::kW, matcher::kTmp, matcher::at(*temps), Reg::R1);
-  p.stx(Size::kW, matcher::kTmp, matcher::at(static_cast<int16_t>(*temps + 4)), Reg::R2);
-  const bool any_counter = std::any_of(rules.begin(), rules.end(), [](const ClassifiedRule& r) { return r.counter_slot != kNoCounter; });
-  if (any_counter) {
+  p.ldx(Size::kW, Reg::R1, Reg::R0, offsetof(RuleEntry, slot) + 4);
+  p.stx(Size::kW, matcher::kTmp, matcher::at(static_cast<int16_t>(*temps + 4)), Reg::R1);
+  p.ldx(Size::kW, Reg::R2, Reg::R0, offsetof(RuleEntry, verdict));
+  p.stx(Size::kW, matcher::kTmp, matcher::at(static_cast<int16_t>(*temps + 8)), Reg::R2);
+  for (size_t k = 0; k < 2; ++k) {
+    if (std::none_of(rules.begin(), rules.end(), [&](const ClassifiedRule& r) { return r.counter_slots[k] != kNoCounter; }))
+      continue;
+    const int16_t at_slot = static_cast<int16_t>(*temps + 4 * k);
     Label skip(p);
+    p.ldx(Size::kW, Reg::R1, matcher::kTmp, matcher::at(at_slot));
     p.jmp32(Cond::kEq, Reg::R1, static_cast<int32_t>(kNoCounter), skip);  // 32-bit: r1 is a u32
-    emit_counter_from(c, *temps);
+    emit_counter_from(c, at_slot);
     p.bind(skip);
-    p.ldx(Size::kW, Reg::R2, matcher::kTmp, matcher::at(static_cast<int16_t>(*temps + 4)));
   }
+  p.ldx(Size::kW, Reg::R2, matcher::kTmp, matcher::at(static_cast<int16_t>(*temps + 8)));
   c.stack.release_to(mark);
   // Dispatch on the verdicts the block has.
   std::vector<ir::VerdictKind> kinds;

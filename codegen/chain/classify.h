@@ -13,16 +13,17 @@
 //   goto none
 //   found: r0 &= -r0                              the lowest set bit alone
 //          r0 = (r0 * 0x022fdd63cc95386d) >> 58   its de Bruijn index (BPF has no ctz)
-//          e = lookup(rules, r5 + r0)             {counter slot, verdict} of that rule: the
+//          e = lookup(rules, r5 + r0)             {counter slots, verdict} of that rule: the
 //                                                 array is filled in de Bruijn order, so no
 //                                                 table maps the index back to the bit
-//          count e.slot (unless kNoCounter); dispatch on e.verdict (accept / drop / return)
+//          count e.slots (unless kNoCounter); dispatch on e.verdict (accept / drop / return)
 //   none:  (falls through to the rule after the block)
 //
 // Two ARRAY maps per program hold what all its blocks share: `wildcards` (one bitmap per field
 // of each block) and `rules` (64 entries per bitmap word of each block); the field maps are the
 // IR's sets (chain/sets.h builds them like any data map). Clobbers r0-r5.
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -38,7 +39,8 @@ inline constexpr uint32_t kNoCounter = 0xffffffff;
 
 // What the rule a bit stands for does when it is the first match.
 struct ClassifiedRule {
-  uint32_t counter_slot = kNoCounter;
+  // Its trailing counters (`counter counter drop`: nfbpf verify adds one to every rule).
+  std::array<uint32_t, 2> counter_slots{kNoCounter, kNoCounter};
   ir::VerdictKind verdict = ir::VerdictKind::kDrop;  // accept, drop or return
 };
 

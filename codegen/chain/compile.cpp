@@ -557,14 +557,16 @@ class Compiler {
     std::vector<ClassifiedRule> rules;
     for (size_t j = 0; j < head.classified->rules; ++j) {
       const ir::Rule& r = fr.chain->rules[ri + j];
-      ClassifiedRule cr{.counter_slot = kNoCounter, .verdict = r.verdict.kind};
+      ClassifiedRule cr{.verdict = r.verdict.kind};
+      size_t counters = 0;
       for (size_t i = 0; i < r.steps.size(); ++i) {
         if (std::holds_alternative<ir::Match>(r.steps[i])) continue;
-        if (!std::holds_alternative<ir::Counter>(r.steps[i]) || cr.counter_slot != kNoCounter)
-          return failf(EINVAL, "classified block: rule {} has a step other than compares and one counter", r.handle);
+        if (!std::holds_alternative<ir::Counter>(r.steps[i]) || counters == cr.counter_slots.size())
+          return failf(EINVAL, "classified block: rule {} has a step other than compares and {} counters", r.handle,
+                       cr.counter_slots.size());
         auto s = slot(&StateSlots::counters, "a counter", SlotKey{t_->family, t_->name, fr.chain->name, r.handle, static_cast<uint32_t>(i), {}});
         if (!s) return std::unexpected(std::move(s).error());
-        cr.counter_slot = s->slot;
+        cr.counter_slots[counters++] = s->slot;
         out_.counters.push_back(std::move(*s));
       }
       rules.push_back(cr);

@@ -65,6 +65,7 @@ TEST(ClassifyBpf, RandomBlocksGiveTheLinearVerdictsAndCounters) {
           default: break;
         }
         if (pick(3)) steps.push_back(ir::Counter{});
+        if (pick(4) == 0) steps.push_back(ir::Counter{});  // two counters (nfbpf verify's instrumented rules)
         ir::Verdict v = pick(8) == 0 ? b::ret() : pick(2) ? b::accept() : b::drop();
         rules.push_back(rule(h++, std::move(steps), v));
       }

@@ -154,8 +154,10 @@ bool classifiable(const ir::Rule& r) {
   using K = ir::VerdictKind;
   if (r.merged || !(r.verdict.kind == K::kAccept || r.verdict.kind == K::kDrop || r.verdict.kind == K::kReturn))
     return false;
-  for (size_t i = 0; i < r.steps.size(); ++i) {
-    if (i + 1 == r.steps.size() && std::holds_alternative<ir::Counter>(r.steps[i])) break;
+  // Trailing counters: at most two (nfbpf verify puts one after every rule's matches).
+  size_t end = r.steps.size();
+  for (size_t k = 0; k < kMaxClassifiedCounters && end > 0 && std::holds_alternative<ir::Counter>(r.steps[end - 1]); ++k) --end;
+  for (size_t i = 0; i < end; ++i) {
     const auto* m = std::get_if<ir::Match>(&r.steps[i]);
     if (!m || !compare_of(*m)) return false;
     // Tables of host-order fields are hash maps (an LPM trie orders bytes big-endian).
@@ -307,14 +309,48 @@ std::optional<ir::Set> field_set(const FieldTable& t, size_t words, std::string 
 
 }  // namespace
 
+namespace {
+
+// nft loads only the bytes a prefix needs: `ip saddr 10.1.2.0/24` is a 3-byte load at offset 12,
+// `ip saddr 10.1.2.3` a 4-byte one, and as two fields a block would need a lookup for each. A
+// compare of the leading bytes of an aligned 4-byte word of the first 20 network bytes is the
+// same test as a prefix-masked compare of the whole word: every network header an ip, ip6 or
+// inet chain sees (IPv4 or IPv6) holds those 20 bytes, so the wider load never breaks where the
+// narrow one held.
+void widen_network_prefix(ir::Step& step) {
+  auto* m = std::get_if<ir::Match>(&step);
+  if (!m || m->key.size() != 1 || (m->op != ir::Op::kEq && m->op != ir::Op::kNe)) return;
+  ir::Field& f = m->key[0];
+  if (f.base != ir::Base::kNetwork || !bytewise(f) || f.len == 0 || f.len >= 4 || f.offset % 4 != 0 || f.offset + 4 > 20)
+    return;
+  if (m->value.size() != f.len || (m->mask && m->mask->size() != f.len)) return;
+  ir::Bytes mask(4, 0), value(4, 0);
+  for (size_t i = 0; i < f.len; ++i) {
+    mask[i] = m->mask ? (*m->mask)[i] : 0xff;
+    value[i] = m->value[i];
+  }
+  f.len = 4;
+  m->mask = std::move(mask);
+  m->value = std::move(value);
+}
+
+}  // namespace
+
 Result<ClassifyStats> classify_rules(ir::Table& table, const ClassifyOptions& opt) {
   ClassifyStats stats;
   size_t counter = 0;
   size_t maps_left = opt.max_field_maps > table.sets.size() ? opt.max_field_maps - table.sets.size() : 0;
+  const bool widen = table.family == ir::Family::kIp || table.family == ir::Family::kIp6 || table.family == ir::Family::kInet;
   for (auto& chain : table.chains) {
-    for (const Block& b : plan_blocks(chain, opt)) {
+    // Blocks are planned on widened copies; the rules of a classified block are replaced by them
+    // (the same tests), the others stay as they were.
+    ir::Chain wide{.name = chain.name, .rules = chain.rules};
+    if (widen)
+      for (auto& r : wide.rules)
+        for (auto& st : r.steps) widen_network_prefix(st);
+    for (const Block& b : plan_blocks(wide, opt)) {
       if (b.fields > maps_left) return stats;
-      auto c = build_classifier(std::span<const ir::Rule>(chain.rules).subspan(b.begin, b.end - b.begin));
+      auto c = build_classifier(std::span<const ir::Rule>(wide.rules).subspan(b.begin, b.end - b.begin));
       if (!c) return std::unexpected(std::move(c).error().with_context("classifying chain " + chain.name));
       const size_t words = (c->rules + 63) / 64;
       ir::Rule::Classified form{.rules = static_cast<uint32_t>(c->rules), .words = static_cast<uint32_t>(words), .fields = {}};
@@ -327,6 +363,7 @@ Result<ClassifyStats> classify_rules(ir::Table& table, const ClassifyOptions& op
       }
       if (sets.size() != c->fields.size()) continue;
       for (auto& s : sets) table.sets.push_back(std::move(s));
+      for (size_t i = b.begin; i < b.end; ++i) chain.rules[i].steps = std::move(wide.rules[i].steps);
       maps_left -= b.fields;
       chain.rules[b.begin].classified = std::move(form);
       ++stats.blocks;

@@ -86,14 +86,15 @@ struct Classifier {
 // Whether a rule can be a bit of a block: compares on single fields only (no masks but
 // prefixes of network-order fields; no sets, no random/time keys; a host-order field of more
 // than one byte only with `==`, since its tables are hash maps: an LPM trie orders bytes
-// big-endian), then at most one Counter, and a verdict that ends the chain without coming back
-// (accept, drop, return).
+// big-endian), then at most kMaxClassifiedCounters Counters, and a verdict that ends the chain
+// without coming back (accept, drop, return).
 bool classifiable(const ir::Rule& r);
 
 // Builds the tables of a block (rules.size() <= kMaxClassifiedRules, each classifiable()).
 Result<Classifier> build_classifier(std::span<const ir::Rule> rules);
 
 inline constexpr size_t kMaxClassifiedRules = 1024;
+inline constexpr size_t kMaxClassifiedCounters = 2;  // codegen's rule entry holds two counter slots
 
 // Codegen keeps one bitmap pointer per field in r1-r4 while it ANDs the words.
 inline constexpr size_t kMaxClassifiedFields = 4;

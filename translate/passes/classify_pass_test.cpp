@@ -123,6 +123,40 @@ TEST(ClassifyPass, LeavesRulesLinearWhenItShould) {
   EXPECT_EQ(classified(r, tight), 0u);
 }
 
+// nft loads 3 bytes for `ip saddr A.B.C.0/24`: such compares are widened to the 4-byte address
+// with a prefix mask inside classified blocks, so they share the address's lookup.
+TEST(ClassifyPass, ShortPrefixLoadsShareTheAddressField) {
+  std::vector<ir::Rule> rules;
+  ir::Field saddr3 = ir::known_field(KnownField::kIp4Saddr);
+  saddr3.len = 3;
+  for (uint32_t i = 0; i < 120; ++i) {
+    ir::Rule r = pair_rule(i + 1, 0x0a000000 + (i << 8) + 1, uint16_t(1000 + i % 7), i % 2 ? b::accept() : b::drop());
+    if (i % 3 == 0) r.steps[1] = ir::Match{.key = {saddr3}, .value = {0x0a, uint8_t(i >> 8), uint8_t(i)}};  // i.0/24
+    rules.push_back(std::move(r));
+  }
+  ir::Table linear = table_of(rules);
+  ir::Table t = linear;
+  auto st = classify_rules(t);
+  ASSERT_TRUE(st) << st.error().describe();
+  ASSERT_EQ(st->blocks, 1u);
+  EXPECT_EQ(t.chains[0].rules[0].classified->fields.size(), 3u);  // l4proto, saddr, dport
+  const auto& m = std::get<ir::Match>(t.chains[0].rules[3].steps[1]);
+  EXPECT_EQ(m.key[0].len, 4u);
+  EXPECT_EQ(m.mask, (ir::Bytes{0xff, 0xff, 0xff, 0}));
+  eval::PacketContext ctx{.family = ir::Family::kIp, .hook = ir::Hook::kInput};
+  eval::EvalState s1, s2;
+  for (uint32_t i = 0; i < 120; ++i)
+    for (uint32_t host : {1u, 9u})
+      for (uint16_t port : {uint16_t(1000 + i % 7), uint16_t(999)}) {
+        ir::Bytes pkt = Packet::ipv4(dotted(0x0a000000 + (i << 8) + host), "10.9.9.9").tcp(5, port).bytes();
+        auto a = eval::evaluate(linear, ctx, pkt, s1);
+        auto c = eval::evaluate(t, ctx, pkt, s2);
+        ASSERT_TRUE(a && c);
+        EXPECT_EQ(a->rule, c->rule) << i << " " << host << " " << port;
+      }
+  EXPECT_EQ(s1.counters, s2.counters);
+}
+
 // Random chains mixing classifiable runs with rules that are not (jumps, marks, logs), checked
 // with the evaluator on the rules one by one.
 TEST(ClassifyPass, RandomChainsKeepVerdictsAndCounters) {
@@ -148,6 +182,7 @@ TEST(ClassifyPass, RandomChainsKeepVerdictsAndCounters) {
           default: break;
         }
         if (pick(2)) steps.push_back(ir::Counter{});
+        if (pick(4) == 0) steps.push_back(ir::Counter{});
         ir::Verdict v = pick(8) == 0 ? b::ret() : pick(2) ? b::accept() : b::drop();
         rules.push_back(rule(h++, std::move(steps), v));
       }
