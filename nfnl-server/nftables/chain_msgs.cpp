@@ -94,6 +94,7 @@ Result<void> add_chain(BatchCtx& c, store::Table* t, uint32_t policy, uint32_t f
     ch->flags = flags;
   }
   ch->handle = t->alloc_handle();
+  ch->created = ++c.rs.chain_clock;
   if (r[NFTA_CHAIN_NAME]) {
     ch->name = std::string(r[NFTA_CHAIN_NAME]->str());
   } else {

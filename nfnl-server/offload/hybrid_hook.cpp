@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "nfnl-server/offload/counter_listing.h"
+#include "nfnl-server/offload/hook_order.h"
 #include "nfnl-server/offload/reset_targets.h"
 #include "nfnl-server/offload/store_to_ir.h"
 #include "translate/ir/fields.h"
@@ -65,29 +66,69 @@ HybridHook::HybridHook(std::unique_ptr<OffloadHook> bpf) : bpf_(std::move(bpf)) 
 
 Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
   next_placement_.clear();
-  ir::Ruleset out;
+  struct Placed {
+    const store::Table* table;
+    TableKey key;
+    TableFacts facts;
+    TablePlacement placement;
+  };
+  static const std::map<std::string, std::string> kNone;
+  const auto forced_in = [&](const TableKey& key) -> const std::map<std::string, std::string>& {
+    auto f = forced_.find(key);
+    return f == forced_.end() ? kNone : f->second;
+  };
+  std::vector<Placed> placed;
   for (const auto& t : next.tables) {
     if (!t->vis.active_next()) continue;
     const TableKey key{t->family, t->name};
     TableFacts facts = table_facts(*t);
     if (auto r = table_refusals_.find(key); r != table_refusals_.end()) facts.refusal = r->second;
-    static const std::map<std::string, std::string> kNone;
-    auto forced = forced_.find(key);
-    TablePlacement p = place_table(facts, forced == forced_.end() ? kNone : forced->second);
+    TablePlacement p = place_table(facts, forced_in(key));
     family_names_[key] = facts.family;
+    placed.push_back(Placed{t.get(), key, std::move(facts), std::move(p)});
+  }
+  // The kernel's order at each hook: BPF-able base chains it would run where BPF cannot follow
+  // (hook_order.h) join the kernel, and their tables are placed again.
+  std::vector<BaseChainHook> hooks;
+  std::vector<std::pair<size_t, std::string>> hook_chain;  // index into `placed`, chain name
+  for (size_t i = 0; i < placed.size(); ++i) {
+    const store::Table& t = *placed[i].table;
+    if (t.flags & NFT_TABLE_F_DORMANT) continue;  // registers no hook
+    for (const auto& c : t.chains) {
+      if (!c->vis.active_next() || !c->hook) continue;
+      const ChainPlacement* cp = placed[i].placement.find(c->name);
+      if (!cp) continue;
+      hooks.push_back(BaseChainHook{.where = fmt::format("{} {} {}", placed[i].facts.family, t.name, c->name),
+                                    .family = t.family, .hooknum = c->hook->hooknum, .priority = c->hook->priority,
+                                    .devices = c->hook->devices, .created = c->created, .kernel = cp->kernel});
+      hook_chain.emplace_back(i, c->name);
+    }
+  }
+  std::set<size_t> replace;
+  for (auto& [h, why] : kernel_for_hook_order(hooks)) {
+    const auto& [i, chain] = hook_chain[h];
+    forced_[placed[i].key][chain] = std::move(why);
+    replace.insert(i);
+  }
+  for (size_t i : replace) placed[i].placement = place_table(placed[i].facts, forced_in(placed[i].key));
+
+  ir::Ruleset out;
+  for (Placed& pl : placed) {
+    const TablePlacement& p = pl.placement;
     if (p.any_bpf()) {
-      auto table = table_to_ir(*t, [&](const store::Chain& c) {
+      auto table = table_to_ir(*pl.table, [&](const store::Chain& c) {
         const ChainPlacement* cp = p.find(c.name);
         return cp && cp->bpf;
       });
       if (!table) {
         // The table's sets or the translator's table passes: the whole table to the kernel.
-        table_refusals_[key] = table.error().describe();
-        return failf(EAGAIN, "table {} {} moves to the kernel: {}", facts.family, t->name, table.error().describe());
+        table_refusals_[pl.key] = table.error().describe();
+        return failf(EAGAIN, "table {} {} moves to the kernel: {}", pl.facts.family, pl.table->name,
+                     table.error().describe());
       }
       out.tables.push_back(std::move(*table));
     }
-    next_placement_[key] = std::move(p);
+    next_placement_[pl.key] = std::move(pl.placement);
   }
   return out;
 }

@@ -2,7 +2,9 @@
 // `nfbpfd --offload=hybrid`: what BPF can run runs as BPF (OffloadHook), the rest stays in the
 // kernel's own nf_tables (KernelTables), and the user sees one ruleset (the store's).
 //
-//   prepare(next): placement (placement.h) from the store and the translator; the BPF side is
+//   prepare(next): placement (placement.h) from the store and the translator, then the kernel's
+//                  order at each hook (hook_order.h: a BPF-able chain created after a kernel
+//                  chain at its hook and priority joins the kernel); the BPF side is
 //                  prepared (compiled, verified, dispatchers attached with empty slots) for the
 //                  BPF-placed chains only. A base chain whose program codegen, the verifier or
 //                  the attach refuses is moved to the kernel and the BPF side prepared again.
@@ -58,8 +60,9 @@ class HybridHook final : public nftables::CommitHook {
   std::map<TableKey, TablePlacement> placement_;       // committed
   std::map<TableKey, TablePlacement> next_placement_;  // prepare()'s
   std::map<TableKey, std::string> family_names_;        // for status
-  // Within one prepare(): base chains moved to the kernel after BPF refused them, and tables the
-  // translator refused as a whole (a set it cannot lower), with why.
+  // Within one prepare(): base chains moved to the kernel after BPF refused them or to keep the
+  // kernel's order at their hook (hook_order.h), and tables the translator refused as a whole (a
+  // set it cannot lower), with why.
   std::map<TableKey, std::map<std::string, std::string>> forced_;
   std::map<TableKey, std::string> table_refusals_;
 };

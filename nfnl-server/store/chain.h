@@ -42,6 +42,10 @@ struct Chain {
   std::optional<std::vector<uint8_t>> userdata;
   uint32_t use = 0;  // rules + references (jumps, verdict map elements), as the kernel counts
   uint32_t batch_id = 0;  // NFTA_CHAIN_ID of the transaction that created it (0 = none)
+  // Ruleset-wide NEWCHAIN order (Ruleset::chain_clock; 0 = not counted): the kernel registers a
+  // base chain's hook when its NEWCHAIN is processed, and at equal priority the later one runs
+  // first, whichever table it is in (hybrid mode orders ties by it).
+  uint64_t created = 0;
   Visibility vis;
 
   std::list<Rule> rules;

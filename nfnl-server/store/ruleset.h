@@ -15,6 +15,7 @@ namespace nfbpf::store {
 struct Ruleset {
   std::list<std::unique_ptr<Table>> tables;
   uint64_t table_handle = 0;
+  uint64_t chain_clock = 0;  // the last Chain::created given out
   uint32_t genid = 1;
 
   Table* find_table(uint8_t family, std::string_view name) const;
