@@ -3,10 +3,13 @@
 - linear N: N rules `ip saddr A drop` (A in 172.16.0.0/12) that the traffic (from 10.88.1.1) does
   not match, so every packet runs all N;
 - set N: the same N addresses as one set and one rule (nft only: iptables-legacy would need ipset);
+- pairs N: N rules `ip saddr A udp dport P drop` (P cycles over 100 ports, the traffic's among
+  them): two fields per rule, so merge_runs cannot merge them; nfbpfd classifies them
+  (translate/passes/classify.h) unless NFBPF_CLASSIFY=0 ("nfbpf-noclassify");
 - mixed: a realistic input chain (conntrack, interfaces, blocked networks, ports, jumps) that the
   benchmark's UDP traffic walks most of before a `services` chain accepts it.
 Engines: "nft" (the kernel), "nfbpf" (the same nft text through nfbpf-run), "nfbpf-linear" (the same
-with nfbpfd's merge_runs pass off), "iptables-legacy".
+with nfbpfd's merge_runs pass off), "nfbpf-noclassify" (classify off), "iptables-legacy".
 """
 from __future__ import annotations
 
@@ -30,6 +33,21 @@ def nft_set(n: int) -> str:
     return ("table ip bench {\n\tset blocked {\n\t\ttype ipv4_addr\n" + elements + "\t}\n"
             "\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
             "\t\tip saddr @blocked drop\n\t}\n}\n")
+
+
+def pair_port(i: int) -> int:
+    return 9 + i % 100  # the benchmark's traffic goes to UDP port 9
+
+
+def nft_pairs(n: int) -> str:
+    rules = "".join(f"\t\tip saddr {a} udp dport {pair_port(i)} drop\n" for i, a in enumerate(addresses(n)))
+    return ("table ip bench {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+            f"{rules}\t}}\n}}\n")
+
+
+def ipt_pairs(n: int) -> str:
+    rules = "".join(f"-A INPUT -s {a}/32 -p udp --dport {pair_port(i)} -j DROP\n" for i, a in enumerate(addresses(n)))
+    return f"*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{rules}COMMIT\n"
 
 
 NFT_MIXED = """table ip bench {
@@ -93,8 +111,8 @@ def ipt_linear(n: int) -> str:
 
 def render(engine: str, shape: str, n: int) -> str | None:
     """The ruleset text for `engine`, or None where the engine has no such ruleset."""
-    if engine in ("nft", "nfbpf", "nfbpf-linear"):
-        return {"linear": nft_linear, "set": nft_set, "mixed": lambda _: NFT_MIXED}[shape](n)
+    if engine in ("nft", "nfbpf", "nfbpf-linear", "nfbpf-noclassify"):
+        return {"linear": nft_linear, "set": nft_set, "pairs": nft_pairs, "mixed": lambda _: NFT_MIXED}[shape](n)
     if engine == "iptables-legacy":
-        return {"linear": ipt_linear, "mixed": lambda _: IPT_MIXED}.get(shape, lambda _: None)(n)
+        return {"linear": ipt_linear, "pairs": ipt_pairs, "mixed": lambda _: IPT_MIXED}.get(shape, lambda _: None)(n)
     raise ValueError(f"unknown engine {engine}")

@@ -171,7 +171,8 @@ def measure(topo: Topology, build: str, count: int, rounds: int) -> dict:
 
 # Engines that are nfbpfd with a setting changed. nfbpf-linear: translate/passes/merge_runs off, so
 # N rules stay N compares (the cost of rules that cannot merge).
-DAEMON_ENV = {"nfbpf": {}, "nfbpf-linear": {"NFBPF_MERGE_MIN_RUN": "0"}}
+# nfbpf-noclassify: translate/passes/classify off (multi-field rules stay linear compares).
+DAEMON_ENV = {"nfbpf": {}, "nfbpf-linear": {"NFBPF_MERGE_MIN_RUN": "0"}, "nfbpf-noclassify": {"NFBPF_CLASSIFY": "0"}}
 
 
 def count_for(count: int, n: int) -> int:
