@@ -8,13 +8,22 @@
 // Hooks run on the protocol thread; they must not call back into the protocol.
 
 #include <cstdint>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "common/result.h"
 #include "nfnl-server/store/ruleset.h"
 
 namespace nfbpf::nftables {
+
+// What one GET request lists: before_dump may refresh only that.
+struct DumpScope {
+  uint16_t type = 0;                 // NFT_MSG_GETRULE, GETCHAIN, GETOBJ, ...; 0: everything
+  uint8_t family = 0;                // NFPROTO_UNSPEC: every family
+  std::optional<std::string> table;  // the request's NFTA_*_TABLE, when it names one
+};
 
 class CommitHook {
  public:
@@ -26,6 +35,11 @@ class CommitHook {
   // Before a GET request reads the committed ruleset: refresh what the kernel reports live
   // (the offload backend writes BPF counter values into `counter` expressions and objects).
   virtual void before_dump(store::Ruleset& cur) { (void)cur; }
+  // The same, knowing what the request lists (a hook whose refresh is costly refreshes only that).
+  virtual void before_dump(store::Ruleset& cur, const DumpScope& scope) {
+    (void)scope;
+    before_dump(cur);
+  }
   // After a GETRULE_RESET / GETOBJ_RESET request was answered with `replies` (the dumped values):
   // zero the counters of the rules and objects those replies carry, as the kernel does.
   virtual void after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {

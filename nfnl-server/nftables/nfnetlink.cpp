@@ -105,9 +105,14 @@ class NftablesProtocol final : public nfnl::NetlinkProtocol {
     // Live values (counters, quotas, base chain counters) appear only in rule, object and chain
     // replies: refreshing them for every GET cost a full dump of the kernel-placed rules per
     // message of nft's cache fill (GETGEN, GETTABLE, GETSET, ...) in hybrid mode.
+    // The hook learns what this request lists (hybrid mode then dumps only that from the kernel).
     if (type == NFT_MSG_GETRULE || type == NFT_MSG_GETRULE_RESET || type == NFT_MSG_GETCHAIN ||
-        type == NFT_MSG_GETOBJ || type == NFT_MSG_GETOBJ_RESET)
-      hook_->before_dump(rs_);
+        type == NFT_MSG_GETOBJ || type == NFT_MSG_GETOBJ_RESET) {
+      DumpScope scope{.type = type, .family = req.family};
+      static_assert(NFTA_RULE_TABLE == 1 && NFTA_CHAIN_TABLE == 1 && NFTA_OBJ_TABLE == 1);
+      if (const Attr* t = req[NFTA_RULE_TABLE]; t) scope.table = std::string(t->str());
+      hook_->before_dump(rs_, scope);
+    }
     std::vector<nfnl::Message> partial;
     auto got = mh->get(GetCtx{rs_, req, peer.portid, &partial});
     for (auto& m : partial) out.push_back(std::move(m));

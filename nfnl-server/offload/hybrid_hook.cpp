@@ -178,39 +178,56 @@ void HybridHook::abort() {
   next_placement_.clear();
 }
 
-void HybridHook::before_dump(store::Ruleset& cur) {
+void HybridHook::before_dump(store::Ruleset& cur) { before_dump(cur, nftables::DumpScope{}); }
+
+// Each part read from the kernel is one dump per kernel table (every kernel-placed rule for the
+// rules): nft's cache fill sends GETCHAIN and GETOBJ before most commands, and refreshing every
+// rule's counters for those made `nft add rule` into 10 000 kernel-placed rules cost 0.15 s.
+void HybridHook::before_dump(store::Ruleset& cur, const nftables::DumpScope& scope) {
   bpf_->before_dump(cur);
   bool any = false;
   for (const auto& [key, p] : placement_) any = any || p.any_kernel();
   if (!any) return;
-  kernel_.refresh();
+  unsigned parts = KernelTables::kAll;
+  switch (scope.type) {
+    case NFT_MSG_GETRULE:
+    case NFT_MSG_GETRULE_RESET: parts = KernelTables::kRules; break;
+    case NFT_MSG_GETCHAIN: parts = KernelTables::kChains; break;
+    case NFT_MSG_GETOBJ:
+    case NFT_MSG_GETOBJ_RESET: parts = KernelTables::kObjects; break;
+    default: break;
+  }
+  kernel_.refresh(parts, scope.family, scope.table);
   auto sum = [](std::optional<codegen::abi::Counter> a, std::optional<codegen::abi::Counter> b) {
     if (!a) return b;
     if (b) a->packets += b->packets, a->bytes += b->bytes;
     return a;
   };
-  refresh_rule_counters(
-      cur,
-      [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
-        auto k = kernel_.rule_counter(nfproto, t, c, h, nth);
-        return k ? sum(bpf_->rule_counter(nfproto, t, c, h, nth), k) : std::nullopt;
-      },
-      [&](uint8_t nfproto, std::string_view t, std::string_view name) {
-        auto k = kernel_.object_counter(nfproto, t, name);
-        return k ? sum(bpf_->object_counter(nfproto, t, name), k) : std::nullopt;
-      });
+  const CounterSource rules = [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+    if (!(parts & KernelTables::kRules)) return std::optional<codegen::abi::Counter>();
+    auto k = kernel_.rule_counter(nfproto, t, c, h, nth);
+    return k ? sum(bpf_->rule_counter(nfproto, t, c, h, nth), k) : std::nullopt;
+  };
+  const ObjectCounterSource objects = [&](uint8_t nfproto, std::string_view t, std::string_view name) {
+    auto k = kernel_.object_counter(nfproto, t, name);
+    return k ? sum(bpf_->object_counter(nfproto, t, name), k) : std::nullopt;
+  };
+  if (parts & (KernelTables::kRules | KernelTables::kObjects))
+    refresh_rule_counters(cur, rules, parts & KernelTables::kObjects ? objects : ObjectCounterSource{});
   // Kernel-placed rules' quotas: the bytes the kernel consumed (BPF's were written just before).
-  refresh_rule_quotas(cur, [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
-    return kernel_.rule_quota_used(nfproto, t, c, h, nth);
-  });
+  if (parts & KernelTables::kRules)
+    refresh_rule_quotas(cur, [&](uint8_t nfproto, std::string_view t, std::string_view c, uint64_t h, size_t nth) {
+      return kernel_.rule_quota_used(nfproto, t, c, h, nth);
+    });
   // Kernel-placed base chains' counters (the policy packets) from the kernel.
-  for (auto& t : cur.tables) {
-    if (!t->vis.cur) continue;
-    for (auto& c : t->chains)
-      if (c->vis.cur && c->hook && c->hook->stats)
-        if (auto k = kernel_.chain_counters(t->family, t->name, c->name))
-          c->hook->stats = store::BaseHook::Stats{k->packets, k->bytes};
-  }
+  if (parts & KernelTables::kChains)
+    for (auto& t : cur.tables) {
+      if (!t->vis.cur) continue;
+      for (auto& c : t->chains)
+        if (c->vis.cur && c->hook && c->hook->stats)
+          if (auto k = kernel_.chain_counters(t->family, t->name, c->name))
+            c->hook->stats = store::BaseHook::Stats{k->packets, k->bytes};
+    }
 }
 
 void HybridHook::after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) {

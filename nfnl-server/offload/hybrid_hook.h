@@ -13,8 +13,8 @@
 //   commit():      the BPF programs are installed (prog-array swaps that do not fail).
 //   abort():       the BPF side is dropped; a kernel batch already committed is rolled back.
 //
-// Listings: counters of kernel-placed rules are read from the kernel before each dump (a regular
-// chain on both sides shows the sum), and `nft reset` resets them there too.
+// Listings: counters of kernel-placed rules are read from the kernel before each dump that lists
+// them (a regular chain on both sides shows the sum), and `nft reset` resets them there too.
 
 #include <map>
 #include <memory>
@@ -38,6 +38,9 @@ class HybridHook final : public nftables::CommitHook {
   void commit() override;
   void abort() override;
   void before_dump(store::Ruleset& cur) override;
+  // Reads from the kernel only what the request lists: rules' counters and quotas for GETRULE,
+  // base chain counters for GETCHAIN, counter objects for GETOBJ (of its family and table).
+  void before_dump(store::Ruleset& cur, const nftables::DumpScope& scope) override;
   void after_reset(store::Ruleset& cur, std::span<const std::vector<uint8_t>> replies) override;
 
   OffloadStatus status() const;

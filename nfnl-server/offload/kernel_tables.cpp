@@ -9,6 +9,7 @@
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
 #include <libnftnl/table.h>
+#include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
 #include <algorithm>
@@ -499,53 +500,59 @@ bool parse_dumped_rule(const nlmsghdr* m, DumpedRule& out) {
 
 }  // namespace
 
-Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& held) {
+Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& held, unsigned parts) {
   Live live;
-  std::map<std::string, size_t> position;  // per chain: rules seen so far in the dump
-  RulePtr filter(nftnl_rule_alloc());
-  nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, key.second.c_str());
-  KernelMsg req = kernel_msg(NFT_MSG_GETRULE, key.first, 0, 256,
-                             [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, filter.get()); }, "rules");
-  std::string last_chain;
-  const std::vector<uint64_t>* held_chain = nullptr;
-  NFBPF_TRYV(client_.dump(req, [&](const nlmsghdr* m) {
-    DumpedRule r;
-    if (!parse_dumped_rule(m, r)) return;
-    if (r.chain != last_chain) {  // the dump goes chain by chain
-      last_chain = r.chain;
-      auto it = held.rules.find(last_chain);
-      held_chain = it == held.rules.end() ? nullptr : &it->second;
-    }
-    const size_t pos = position[last_chain]++;
-    live.rules_per_chain[last_chain] = pos + 1;
-    if (!held_chain || pos >= held_chain->size()) return;
-    const uint64_t ours = (*held_chain)[pos];
-    live.kernel_handle[ours] = r.handle;
-    live.counters[ours] = std::move(r.counters);
-    live.quotas[ours] = std::move(r.quotas);
-  }));
-  ChainPtr cfilter(nftnl_chain_alloc());
-  nftnl_chain_set_str(cfilter.get(), NFTNL_CHAIN_TABLE, key.second.c_str());
-  KernelMsg creq = kernel_msg(NFT_MSG_GETCHAIN, key.first, 0, 256,
-                              [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, cfilter.get()); }, "chains");
-  NFBPF_TRYV(client_.dump(creq, [&](const nlmsghdr* m) {
-    ChainPtr c(nftnl_chain_alloc());
-    if (nftnl_chain_nlmsg_parse(m, c.get()) < 0 || key.second != nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE)) return;
-    if (!nftnl_chain_is_set(c.get(), NFTNL_CHAIN_PACKETS)) return;  // no counters
-    live.chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] =
-        Counter{.packets = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_PACKETS), .bytes = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_BYTES)};
-  }));
-  ObjPtr ofilter(nftnl_obj_alloc());
-  nftnl_obj_set_str(ofilter.get(), NFTNL_OBJ_TABLE, key.second.c_str());
-  nftnl_obj_set_u32(ofilter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
-  KernelMsg oreq = kernel_msg(NFT_MSG_GETOBJ, key.first, 0, 256,
-                              [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, ofilter.get()); }, "objects");
-  NFBPF_TRYV(client_.dump(oreq, [&](const nlmsghdr* m) {
-    ObjPtr o(nftnl_obj_alloc());
-    if (nftnl_obj_nlmsg_parse(m, o.get()) < 0 || nftnl_obj_get_u32(o.get(), NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
-    live.objects[nftnl_obj_get_str(o.get(), NFTNL_OBJ_NAME)] =
-        Counter{.packets = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_PKTS), .bytes = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_BYTES)};
-  }));
+  if (parts & kRules) {
+    std::map<std::string, size_t> position;  // per chain: rules seen so far in the dump
+    RulePtr filter(nftnl_rule_alloc());
+    nftnl_rule_set_str(filter.get(), NFTNL_RULE_TABLE, key.second.c_str());
+    KernelMsg req = kernel_msg(NFT_MSG_GETRULE, key.first, 0, 256,
+                               [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, filter.get()); }, "rules");
+    std::string last_chain;
+    const std::vector<uint64_t>* held_chain = nullptr;
+    NFBPF_TRYV(client_.dump(req, [&](const nlmsghdr* m) {
+      DumpedRule r;
+      if (!parse_dumped_rule(m, r)) return;
+      if (r.chain != last_chain) {  // the dump goes chain by chain
+        last_chain = r.chain;
+        auto it = held.rules.find(last_chain);
+        held_chain = it == held.rules.end() ? nullptr : &it->second;
+      }
+      const size_t pos = position[last_chain]++;
+      live.rules_per_chain[last_chain] = pos + 1;
+      if (!held_chain || pos >= held_chain->size()) return;
+      const uint64_t ours = (*held_chain)[pos];
+      live.kernel_handle[ours] = r.handle;
+      live.counters[ours] = std::move(r.counters);
+      live.quotas[ours] = std::move(r.quotas);
+    }));
+  }
+  if (parts & kChains) {
+    ChainPtr cfilter(nftnl_chain_alloc());
+    nftnl_chain_set_str(cfilter.get(), NFTNL_CHAIN_TABLE, key.second.c_str());
+    KernelMsg creq = kernel_msg(NFT_MSG_GETCHAIN, key.first, 0, 256,
+                                [&](nlmsghdr* n) { nftnl_chain_nlmsg_build_payload(n, cfilter.get()); }, "chains");
+    NFBPF_TRYV(client_.dump(creq, [&](const nlmsghdr* m) {
+      ChainPtr c(nftnl_chain_alloc());
+      if (nftnl_chain_nlmsg_parse(m, c.get()) < 0 || key.second != nftnl_chain_get_str(c.get(), NFTNL_CHAIN_TABLE)) return;
+      if (!nftnl_chain_is_set(c.get(), NFTNL_CHAIN_PACKETS)) return;  // no counters
+      live.chains[nftnl_chain_get_str(c.get(), NFTNL_CHAIN_NAME)] =
+          Counter{.packets = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_PACKETS), .bytes = nftnl_chain_get_u64(c.get(), NFTNL_CHAIN_BYTES)};
+    }));
+  }
+  if (parts & kObjects) {
+    ObjPtr ofilter(nftnl_obj_alloc());
+    nftnl_obj_set_str(ofilter.get(), NFTNL_OBJ_TABLE, key.second.c_str());
+    nftnl_obj_set_u32(ofilter.get(), NFTNL_OBJ_TYPE, NFT_OBJECT_COUNTER);
+    KernelMsg oreq = kernel_msg(NFT_MSG_GETOBJ, key.first, 0, 256,
+                                [&](nlmsghdr* n) { nftnl_obj_nlmsg_build_payload(n, ofilter.get()); }, "objects");
+    NFBPF_TRYV(client_.dump(oreq, [&](const nlmsghdr* m) {
+      ObjPtr o(nftnl_obj_alloc());
+      if (nftnl_obj_nlmsg_parse(m, o.get()) < 0 || nftnl_obj_get_u32(o.get(), NFTNL_OBJ_TYPE) != NFT_OBJECT_COUNTER) return;
+      live.objects[nftnl_obj_get_str(o.get(), NFTNL_OBJ_NAME)] =
+          Counter{.packets = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_PKTS), .bytes = nftnl_obj_get_u64(o.get(), NFTNL_OBJ_CTR_BYTES)};
+    }));
+  }
   return live;
 }
 
@@ -602,7 +609,7 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
   if (!changed) return false;
   // The kernel's handles of the rules it holds: echoed when they were added, else one dump.
   if (rules_changed && !from.kernel_handles_known) {
-    auto l = read(key, from);
+    auto l = read(key, from, kRules);
     if (!l) {
       log::warn("hybrid: reading kernel table {} {}'s handles: {}", fam_name(key.first), key.second, l.error().describe());
       return false;
@@ -911,10 +918,11 @@ void KernelTables::rollback() {
     log::error("hybrid: restoring the kernel tables after an aborted commit failed: {}", r.error().describe());
 }
 
-void KernelTables::refresh() {
+void KernelTables::refresh(unsigned parts, uint8_t family, const std::optional<std::string>& table) {
   live_.clear();
   for (const auto& [key, held] : committed_) {
-    auto l = read(key, held);
+    if ((family != NFPROTO_UNSPEC && key.first != family) || (table && key.second != *table)) continue;
+    auto l = read(key, held, parts);
     if (!l) {
       log::warn("hybrid: reading kernel table {} {}: {}", fam_name(key.first), key.second, l.error().describe());
       continue;
@@ -959,7 +967,7 @@ bool KernelTables::reset_rule(uint8_t nfproto, const std::string& table, const s
   const TableKey key{nfproto, table};
   auto held = committed_.find(key);
   if (held == committed_.end()) return false;
-  auto l = read(key, held->second);
+  auto l = read(key, held->second, kRules);
   if (!l) return false;
   auto kh = l->kernel_handle.find(handle);
   if (kh == l->kernel_handle.end()) return false;

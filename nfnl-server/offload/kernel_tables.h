@@ -58,8 +58,12 @@ class KernelTables {
   // After a successful apply() that must not stand: the committed contents again.
   void rollback();
 
-  // Reads the live counters of every kernel rule and counter object (before a listing).
-  void refresh();
+  // What refresh() reads: each part is one kernel dump per table.
+  enum Part : unsigned { kRules = 1, kChains = 2, kObjects = 4, kAll = 7 };
+  // Reads the live values of `parts` (rules' counters and quotas, base chains' counters, counter
+  // objects) of the tables of `family` (NFPROTO_UNSPEC: all) named `table` (all when unset),
+  // before a listing; the other values read as unknown until the next refresh.
+  void refresh(unsigned parts = kAll, uint8_t family = 0, const std::optional<std::string>& table = {});
   // The values refresh() read for the nth counter of an nfbpfd rule / a counter object.
   std::optional<codegen::abi::Counter> rule_counter(uint8_t nfproto, std::string_view table, std::string_view chain,
                                                     uint64_t handle, size_t nth) const;
@@ -119,7 +123,7 @@ class KernelTables {
     std::map<std::string, size_t> rules_per_chain;                    // every kernel rule counted
   };
   void save() const;
-  Result<Live> read(const TableKey& key, const Held& held);
+  Result<Live> read(const TableKey& key, const Held& held, unsigned parts = kAll);
   // The in-place update from `from` (what the kernel holds) to `to` (built without counter
   // values) when only rules were added/deleted: its messages appended to `batch`, and for each
   // NEWRULE the table and nfbpfd handle it adds in `added` (same index as in `batch`). `to` then
