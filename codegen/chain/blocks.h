@@ -37,6 +37,9 @@ struct BlockLimits {
   // Pending branches per block (RuleCost::pending): the verifier's stack holds at most 8 192
   // (BPF_COMPLEXITY_LIMIT_JMP_SEQ); the rest is headroom for the prologue's and subprograms'.
   size_t max_pending = 7'500;
+  // The verifier's processed instructions per block (RuleCost::verify): it stops at 1 000 000
+  // (E2BIG); the rest is headroom for the estimate.
+  size_t max_verify = 800'000;
   size_t max_blocks = kMaxBlocks;
 };
 
@@ -46,7 +49,16 @@ struct RuleCost {
   // Conditional jumps into its slow-path code ("if key == X goto hit", "if r8 == 0 goto slice"):
   // the verifier keeps one state per such jump pending while it follows the rules after it.
   size_t pending = 0;
+  // Instructions the verifier is expected to process for it, when more than `insns`: a rule whose
+  // tests sit in cold code (compile.cpp emit_inverted_multi) is explored once per state the
+  // prologue leaves (about 7) plus the way back to the hot path: kColdVerifyFactor x its size.
+  size_t verify = 0;
+  size_t verified() const { return verify > insns ? verify : insns; }
 };
+
+// Measured: 2 000 `ip saddr A tcp dport P` rules (37 instructions each, hot and cold) made the
+// verifier process 295 instructions per rule.
+inline constexpr size_t kColdVerifyFactor = 8;
 
 // The first rule of each block (the first is always 0) such that each block's rules plus `fixed`
 // instructions (prologue, policy, subprograms: what every block repeats) stay within the limits.

@@ -11,6 +11,7 @@
 #include "codegen/chain/classify.h"
 #include "codegen/chain/log.h"
 #include "codegen/chain/statements.h"
+#include "codegen/matcher/load.h"
 #include "codegen/matcher/match.h"
 #include "codegen/matcher/regblock.h"
 #include "codegen/matcher/set_lookup.h"
@@ -79,6 +80,7 @@ struct Frame {
   Label* policy = nullptr;  // main only: the base chain's policy
   size_t table = 0;         // index of the chain's table
   matcher::ColdCode cold;   // slow paths, emitted after the frame's last instruction
+  size_t cold_estimate = 0;  // instructions of the queued rule bodies (emit_inverted_multi), beyond kColdBodyInsns each
   size_t begin = 0, end = SIZE_MAX;  // the rules this program runs (a block of a split chain)
 };
 
@@ -96,6 +98,7 @@ struct BlockSpec {
 struct Measure {
   bool per_rule = false;
   size_t pending = 0;
+  size_t cold_verify = 0;  // verifier work beyond the instructions (RuleCost::verify) of rules in cold code
   std::vector<RuleCost> rules;
   std::vector<std::pair<size_t, size_t>> cold;  // [begin, end) of the main frames' slow-path code
   std::vector<std::pair<size_t, size_t>> hot;   // [begin, end) of each base-chain rule's code
@@ -262,6 +265,7 @@ class Compiler {
     if (total > emit::kStackSize)
       return failf(EOPNOTSUPP, "jumps {} deep with {} bytes of matcher temporaries need {} bytes of BPF stack (512 max)",
                    max_depth_, prologue::kMainFreeTop - deepest_, total);
+    if (cold_error_) return std::unexpected(*cold_error_);
     for (auto& m : cls_maps_.maps(tables_[0]->family, tables_[0]->name)) out_.sets.push_back(std::move(m));
     return p_.check();
   }
@@ -677,7 +681,7 @@ class Compiler {
         continue;
       }
       // Queued slow paths are about 25 instructions each (a slice, a load, a jump back).
-      if (p_.insns().size() - cold_mark + kColdBodyInsns * fr.cold.queued() > kColdFlushInsns) {
+      if (p_.insns().size() - cold_mark + kColdBodyInsns * fr.cold.queued() + fr.cold_estimate > kColdFlushInsns) {
         // Slow paths (cold code) are reached by conditional jumps, 16-bit offsets: in long chains
         // they are emitted every kColdFlushInsns instructions, jumped over, not only at the end.
         Label over(p_);
@@ -687,6 +691,50 @@ class Compiler {
         if (measure_ && fr.main) measure_->cold.emplace_back(cold_start, p_.insns().size());
         p_.bind(over);
         cold_mark = p_.insns().size();
+        fr.cold_estimate = 0;
+      }
+      const bool multi = pending_left_ > 0 && !(run_.active && invertible(rule, fr)) && multi_invertible(rule) &&
+                         ((run_.active && starts_with_field(rule, run_.field)) ||
+                          run_starter(std::get<ir::Match>(rule.steps[0]).key[0]));
+      if (multi) {
+        // A rule of several tests: one not-taken compare of its first field on the hot path (r1
+        // holds it for the whole run), the rest of the rule as cold code that comes back with r1
+        // restored. The verifier keeps one pending state per rule, as for one-field rules.
+        const ir::Field& field = std::get<ir::Match>(rule.steps[0]).key[0];
+        if (run_.active && !starts_with_field(rule, run_.field)) {
+          if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+          run_ = RegRun{};
+        }
+        if (!run_.active) {
+          run_.unavailable = &fr.cold.label(p_);
+          run_.start = p_.insns().size();
+          matcher::EmitCtx c = ctx(fr);
+          auto ld = matcher::load_field(c, field, *run_.unavailable);
+          if (!ld) return std::unexpected(std::move(ld).error().with_context(
+                     fmt::format("in rule {} step 0 of chain {}", rule.handle, fr.chain->name)));
+          run_.field = field;
+          run_.active = true;
+        }
+        const size_t multi_start = p_.insns().size();
+        NFBPF_TRYV(emit_inverted_multi(rule, fr));
+        --pending_left_;
+        if (p_.insns().size() - run_.start >= kMaxRunInsns) {
+          if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
+          run_ = RegRun{};
+        }
+        if (measuring) {
+          const size_t hot_end = p_.insns().size();
+          flush_cold(fr);
+          const size_t insns = p_.insns().size() - rule_start;
+          measure_->rules[ri] = RuleCost{insns, pending_of(p_, rule_start, hot_end, {}), kColdVerifyFactor * insns};
+          cold_mark = p_.insns().size();
+          fr.cold_estimate = 0;
+        } else if (measure_ && fr.main) {
+          measure_->hot.emplace_back(rule_start, p_.insns().size());
+          // Its cold body is emitted later: counted by its estimate.
+          measure_->cold_verify += (kColdVerifyFactor - 1) * (p_.insns().size() - multi_start + cold_body_estimate(rule));
+        }
+        continue;
       }
       if (run_.active && pending_left_ > 0 && invertible(rule, fr)) {
         // The hot path of a run is one not-taken compare per rule; its counters and verdict are
@@ -820,6 +868,106 @@ class Compiler {
     return {};
   }
 
+  // A rule whose first step is `field == constant` on a register-sized field, followed by more
+  // matches (and counters): compiled as one not-taken compare of the first field in a register run
+  // (emit_inverted_multi). Its other steps may be any matches; their failure returns to the run.
+  bool multi_invertible(const ir::Rule& r) const {
+    if (r.merged || r.steps.size() < 2) return false;
+    const auto* m = std::get_if<ir::Match>(&r.steps[0]);
+    if (!m || m->key.size() != 1 || m->op != ir::Op::kEq || m->mask) return false;
+    const uint32_t len = m->key[0].len;
+    if ((len != 1 && len != 2 && len != 4) || m->value.size() != len) return false;
+    bool matches = false;
+    for (size_t i = 1; i < r.steps.size(); ++i) {
+      if (std::holds_alternative<ir::Match>(r.steps[i])) matches = true;
+      else if (!std::holds_alternative<ir::Counter>(r.steps[i])) return false;
+    }
+    return matches;  // counters alone: invertible()'s one-field shape
+  }
+  // Fields a multi-field run may load itself: packet header fields read as one register.
+  static bool run_starter(const ir::Field& f) {
+    return (f.base == ir::Base::kNetwork || f.base == ir::Base::kTransport) && !f.host_order &&
+           (f.len == 1 || f.len == 2 || f.len == 4);
+  }
+  // Rough size of a rule body in cold code with its slow paths, on the large side (measured: 36
+  // for `meta l4proto tcp tcp dport P`, a transport load's slow path is 26 of them).
+  static size_t cold_body_estimate(const ir::Rule& r) {
+    size_t n = 8;
+    for (size_t i = 1; i < r.steps.size(); ++i) n += std::holds_alternative<ir::Counter>(r.steps[i]) ? 12 : 20;
+    return n;
+  }
+
+  // r1 holds the run's field. Hot path: `if w1 == X goto body` (not taken for most packets). The
+  // body (cold code) runs the rule's other steps; when one fails it sets w1 = X again (r1 held
+  // exactly X there: a zero-extended load) and jumps back behind the compare. For the verifier the
+  // body is one pending state per rule, explored once when the hot path has reached its end; the
+  // way back meets a state it has explored (r1 unknown then) and is pruned there.
+  Result<void> emit_inverted_multi(const ir::Rule& rule, Frame& fr) {
+    const auto& m = std::get<ir::Match>(rule.steps[0]);
+    uint32_t imm = 0;
+    for (size_t i = 0; i < m.value.size(); ++i) imm |= uint32_t(m.value[i]) << (8 * i);  // as emit_cmp
+    Label& hit = fr.cold.label(p_);
+    Label& resume = fr.cold.label(p_);
+    p_.jmp32(Cond::kEq, Reg::R1, static_cast<int32_t>(imm), hit);
+    p_.bind(resume);
+    // Where the verdict goes, fixed now (accept_ moves on with each base chain of a hook); the
+    // labels it will jump to are declared so that they get bound.
+    Label* accept_to = accept_;
+    if (fr.main) {
+      switch (rule.verdict.kind) {
+        case ir::VerdictKind::kAccept:
+          if (accept_to != accept_exit_) fr.cold.will_jump_to(*accept_to);
+          break;
+        case ir::VerdictKind::kDrop:
+        case ir::VerdictKind::kContinue:
+          break;
+        case ir::VerdictKind::kReturn:
+          fr.cold.will_jump_to(*fr.policy);
+          break;
+        case ir::VerdictKind::kJump:
+        case ir::VerdictKind::kGoto:
+          fr.cold.will_jump_to(*accept_to);
+          fr.cold.will_jump_to(*drop_);
+          if (rule.verdict.kind == ir::VerdictKind::kGoto) fr.cold.will_jump_to(*fr.policy);
+          break;
+        default:
+          return failf(EINVAL, "bad verdict {}", static_cast<int>(rule.verdict.kind));
+      }
+    }
+    fr.cold_estimate += cold_body_estimate(rule);
+    fr.cold.add([this, &fr, &rule, &hit, &resume, imm, accept_to] {
+      p_.bind(hit);
+      Label& back = fr.cold.label(p_);
+      Label* saved = accept_;
+      accept_ = accept_to;
+      Result<bool> falls = true;
+      for (size_t i = 1; i < rule.steps.size() && falls && *falls; ++i) falls = emit_step(rule, i, back, fr);
+      if (falls && *falls) {
+        if (fr.main && rule.verdict.kind == ir::VerdictKind::kAccept && accept_to == accept_exit_) {
+          p_.ret(f_.accept);  // the exits are "r0 = verdict; exit": return directly
+          falls = false;
+        } else if (fr.main && rule.verdict.kind == ir::VerdictKind::kDrop) {
+          p_.ret(f_.drop);
+          falls = false;
+        } else {
+          falls = emit_verdict(rule.verdict, back, fr);
+        }
+      }
+      accept_ = saved;
+      if (!falls) {
+        if (!cold_error_) cold_error_ = std::move(falls).error().with_context(
+            fmt::format("in rule {} of chain {}", rule.handle, fr.chain->name));
+        return;
+      }
+      if (*falls || used(fr, back)) {
+        p_.bind(back);
+        p_.mov32(Reg::R1, static_cast<int32_t>(imm));
+        p_.jmp(resume);
+      }
+    });
+    return {};
+  }
+
   void flush_cold(Frame& fr) {
     Label over(p_);
     p_.jmp(over);
@@ -867,6 +1015,7 @@ class Compiler {
   Measure* measure_ = nullptr;
   size_t pending_left_ = SIZE_MAX;
   ClassifyMaps cls_maps_{std::to_string(block_.index)};  // classify.h: one pair of arrays per program  // rules that may still compile as a pending branch (blocks.h)
+  std::optional<Error> cold_error_;  // the first error of a rule body emitted as cold code
 };
 
 }  // namespace
@@ -919,7 +1068,8 @@ Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor:
     keep_fresh(out);
   }
   for (const auto& [from, to] : count.hot) count.pending += pending_of(out.program, from, to, count.cold);
-  const bool fits = out.program.insns().size() <= opt.blocks.max_insns && count.pending <= opt.blocks.max_pending;
+  const bool fits = out.program.insns().size() <= opt.blocks.max_insns && count.pending <= opt.blocks.max_pending &&
+                    out.program.insns().size() + count.cold_verify <= opt.blocks.max_verify;
   if (fits && whole) return out;
   // A program too big may also have jumps out of range (EINVAL from Program::check): the blocks
   // will not.

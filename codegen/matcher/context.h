@@ -68,8 +68,13 @@ class ColdCode {
   // Bodies queued and not emitted yet (the chain compiler estimates their size from it).
   size_t queued() const { return bodies_.size(); }
   // Emits every queued body; call where nothing falls through (after an exit or a jump).
+  // A body may queue more (a slow path of its own): those run in the same call, after it. Each is
+  // moved out before it runs, as queuing may reallocate the vector under it.
   void emit_all() {
-    for (size_t i = 0; i < bodies_.size(); ++i) bodies_[i]();
+    for (size_t i = 0; i < bodies_.size(); ++i) {
+      std::function<void()> body = std::move(bodies_[i]);
+      body();
+    }
     bodies_.clear();
   }
 
