@@ -720,12 +720,60 @@ TEST_F(HybridEndToEnd, ElementsAddedInPlaceKeepTheOtherElementsTimeouts) {
   // The same elements through nfbpfd.
   Outcome listed = nft({"list", "set", "ip", "k", "plain"});
   EXPECT_NE(listed.output.find("elements = { 10.8.0.2, 10.8.0.3 }"), std::string::npos) << listed.output;
-  // An element with a timeout deleted: the table is replaced (new kernel handle), counters carried.
+  // An element with a timeout deleted: in place too (DESTROYSETELEM, which the kernel skips when
+  // it expired the element already), the first element's timeout still running.
   ASSERT_EQ(nft({"delete", "element", "ip", "k", "tmo", "{", "10.7.0.2", "}"}).status, 0) << daemon_log();
   kernel = kernel_k();
-  EXPECT_NE(kernel.substr(0, kernel.find('\n')), table_line) << kernel;
+  EXPECT_EQ(kernel.substr(0, kernel.find('\n')), table_line) << kernel;  // not replaced
   EXPECT_EQ(kernel.find("10.7.0.2"), std::string::npos) << kernel;
   EXPECT_NE(kernel.find("udp dport 5556 counter packets 5 bytes 640"), std::string::npos) << kernel;
+  EXPECT_LE(expires_s(kernel), 57) << kernel;
+}
+
+// A rule of a kernel-placed chain replaced by handle (`nft replace rule`): NEWRULE with
+// NLM_F_REPLACE and the kernel's handle, in place. As in the kernel alone (checked with `unshare
+// -n nft`): the replacement keeps its handle and starts from its own counter, the table and the
+// other rules keep theirs.
+TEST_F(HybridEndToEnd, RulesReplacedInPlaceKeepTheTableAndTheOtherRules) {
+  ASSERT_EQ(nft_file(R"(table ip k {
+	chain input {
+		type filter hook input priority 0; policy accept;
+		udp dport 5556 counter packets 0 bytes 0
+		udp dport 5557 counter packets 0 bytes 0
+		tcp dport 7777 reject
+	}
+}
+)").status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "k", "input"), "kernel");
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  const auto kernel_k = [&] {
+    Outcome r;
+    EXPECT_TRUE(ns_->in_receiver([&] { r = run_captured({"nft", "-a", "list", "table", "ip", "k"}); }));
+    return r.output;
+  };
+  const std::string first = kernel_k();
+  const std::string table_line = first.substr(0, first.find('\n'));
+  const long kept = listed_handle(first, "udp dport 5556"), old = listed_handle(first, "udp dport 5557");
+  ASSERT_GT(kept, 0) << first;
+  ASSERT_GT(old, 0) << first;
+  const long ours = listed_handle(nft({"-a", "list", "table", "ip", "k"}).output, "udp dport 5557");
+  ASSERT_GT(ours, 0);
+  Outcome rep = nft({"replace", "rule", "ip", "k", "input", "handle", std::to_string(ours), "udp", "dport", "5558",
+                     "counter", "packets", "7", "bytes", "700"});
+  ASSERT_EQ(rep.status, 0) << rep.output << daemon_log();
+  const std::string kernel = kernel_k();
+  EXPECT_EQ(kernel.substr(0, kernel.find('\n')), table_line) << kernel;  // not replaced whole
+  EXPECT_EQ(listed_handle(kernel, "udp dport 5556"), kept);
+  EXPECT_EQ(listed_handle(kernel, "udp dport 5558"), old) << kernel;  // the kernel's replace keeps the handle
+  EXPECT_NE(kernel.find("udp dport 5556 counter packets 5 bytes 640"), std::string::npos) << kernel;
+  EXPECT_NE(kernel.find("udp dport 5558 counter packets 7 bytes 700"), std::string::npos) << kernel;  // its own values
+  EXPECT_EQ(kernel.find("5557"), std::string::npos) << kernel;
+  Outcome listed = nft({"-a", "list", "table", "ip", "k"});
+  EXPECT_NE(listed.output.find(fmt::format("udp dport 5558 counter packets 7 bytes 700 # handle {}", ours)),
+            std::string::npos) << listed.output;
+  ASSERT_EQ(delivered(tx1_, kPort), kPackets);
+  listed = nft({"list", "table", "ip", "k"});
+  EXPECT_NE(listed.output.find("udp dport 5556 counter packets 10 bytes 1280"), std::string::npos) << listed.output;
 }
 
 // A kernel-held set of thousands of elements: sent in several NEWSETELEM messages (one message's

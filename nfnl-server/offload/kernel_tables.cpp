@@ -150,8 +150,11 @@ std::string element_identity(nftnl_set_elem* e) {
   return id;
 }
 
-// One DELSETELEM naming the elements of `adds` (their one-element NEWSETELEMs) by identity.
-KernelMsg delete_elements(const TableKey& key, const std::string& set, const std::vector<const KernelMsg*>& adds) {
+// One DELSETELEM naming the elements of `adds` (their one-element NEWSETELEMs) by identity; a
+// DESTROYSETELEM when `destroy`: the kernel skips the elements it no longer has (ENOENT), which
+// elements with a timeout may be (it expires them itself).
+KernelMsg delete_elements(const TableKey& key, const std::string& set, const std::vector<const KernelMsg*>& adds,
+                          bool destroy = false) {
   SetPtr ds(nftnl_set_alloc());
   nftnl_set_set_str(ds.get(), NFTNL_SET_TABLE, key.second.c_str());
   nftnl_set_set_str(ds.get(), NFTNL_SET_NAME, set.c_str());
@@ -173,13 +176,14 @@ KernelMsg delete_elements(const TableKey& key, const std::string& set, const std
     }
     nftnl_set_elems_iter_destroy(it);
   }
-  return kernel_msg(NFT_MSG_DELSETELEM, key.first, 0, room * 2,
+  return kernel_msg(destroy ? NFT_MSG_DESTROYSETELEM : NFT_MSG_DELSETELEM, key.first, 0, room * 2,
                     [&](nlmsghdr* n) { nftnl_set_elems_nlmsg_build_payload(n, ds.get()); },
                     fmt::format("delete elements from set {} {} {}", fam_name(key.first), key.second, set));
 }
 
 // The NEWRULE of one rule: appended (NLM_F_APPEND, no position), or placed by `position` (the
-// kernel handle it goes after with NLM_F_APPEND, before without; at the head when neither).
+// kernel handle it goes after with NLM_F_APPEND, before without; at the head when neither), or
+// with `flags` NLM_F_REPLACE, replacing the kernel rule whose handle `position` is.
 Result<KernelMsg> build_rule(const store::Table& t, const store::Chain& c, const store::Rule& r, const RuleCounters& rule_ctr,
                              const RuleQuotas& rule_quota, uint16_t flags, std::optional<uint64_t> position) {
   nftables::FillHdr h{};
@@ -190,7 +194,7 @@ Result<KernelMsg> build_rule(const store::Table& t, const store::Chain& c, const
     return failf(EINVAL, "rule {} in chain {} {} {}: cannot re-encode it", r.handle, fam_name(t.family), t.name, c.name);
   nftnl_rule_unset(nr.get(), NFTNL_RULE_HANDLE);
   nftnl_rule_unset(nr.get(), NFTNL_RULE_POSITION);
-  if (position) nftnl_rule_set_u64(nr.get(), NFTNL_RULE_POSITION, *position);
+  if (position) nftnl_rule_set_u64(nr.get(), (flags & NLM_F_REPLACE) ? NFTNL_RULE_HANDLE : NFTNL_RULE_POSITION, *position);
   override_state(nr.get(), [&](size_t nth) { return rule_ctr(c, r, nth); }, [&](size_t nth) { return rule_quota(c, r, nth); });
   return kernel_msg(NFT_MSG_NEWRULE, t.family, flags, m.size() * 2,
                     [&](nlmsghdr* n) { nftnl_rule_nlmsg_build_payload(n, nr.get()); },
@@ -557,7 +561,7 @@ Result<KernelTables::Live> KernelTables::read(const TableKey& key, const Held& h
 }
 
 bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held& from, Held& to,
-                               std::vector<KernelMsg>& batch, Added& added) {
+                               const std::set<uint64_t>& replaced, std::vector<KernelMsg>& batch, Added& added) {
   if (from.head_shape.empty() || from.head_shape != to.head_shape || from.chain_order != to.chain_order) return false;
   static const std::vector<uint64_t> kNone;
   const auto rules_of = [](const Held& h, const std::string& chain) -> const std::vector<uint64_t>& {
@@ -575,14 +579,19 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
     for (uint64_t h : new_rules) if (in_old.contains(h)) kept_new.push_back(h);
     if (kept_old != kept_new) return false;
     for (uint64_t h : kept_new) {
+      if (replaced.contains(h)) {  // sent as a NLM_F_REPLACE of its kernel rule
+        changed = true;
+        continue;
+      }
       auto a = from.rule_shapes.find(h), b = to.rule_shapes.find(h);
       if (a == from.rule_shapes.end() || b == to.rule_shapes.end() || a->second != b->second) return false;
     }
     changed = changed || kept_new.size() != old_rules.size() || kept_new.size() != new_rules.size();
   }
   const bool rules_changed = changed;
-  // Elements: added ones are sent; deleted (or changed) ones need a DELSETELEM, which the kernel
-  // refuses (ENOENT) for an element its timeout already removed: those replace the table.
+  // Elements: added ones are sent; deleted (or changed) ones get a DELSETELEM, or a
+  // DESTROYSETELEM when they have a timeout (the kernel may have expired them already: DELSETELEM
+  // would be refused with ENOENT, DESTROYSETELEM skips them).
   std::vector<KernelMsg> elem_msgs;
   std::set<std::string> set_names;
   for (const auto& [set, _] : from.elems) set_names.insert(set);
@@ -592,14 +601,14 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
     auto fo = from.elems.find(set), tn = to.elems.find(set);
     const auto& old_elems = fo == from.elems.end() ? kNoElems : fo->second;
     const auto& new_elems = tn == to.elems.end() ? kNoElems : tn->second;
-    std::vector<const KernelMsg*> gone;
+    std::vector<const KernelMsg*> gone, gone_timeout;
     for (const auto& [id, e] : old_elems) {
       auto n = new_elems.find(id);
       if (n != new_elems.end() && n->second.shape == e.shape) continue;
-      if (e.timeout) return false;
-      gone.push_back(&e.add);
+      (e.timeout ? gone_timeout : gone).push_back(&e.add);
     }
     if (!gone.empty()) elem_msgs.push_back(delete_elements(key, set, gone));
+    if (!gone_timeout.empty()) elem_msgs.push_back(delete_elements(key, set, gone_timeout, true));
     for (const auto& [id, e] : new_elems) {
       auto o = old_elems.find(id);
       if (o == old_elems.end() || o->second.shape != e.shape) elem_msgs.push_back(e.add);
@@ -637,7 +646,9 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
       msgs.push_back(delete_rule(key, chain, kh->second));
       adds.emplace_back();
     }
-    if (std::all_of(new_rules.begin(), new_rules.end(), [&](uint64_t h) { return in_old.contains(h); })) continue;
+    if (std::all_of(new_rules.begin(), new_rules.end(),
+                    [&](uint64_t h) { return in_old.contains(h) && !replaced.contains(h); }))
+      continue;
     auto sc = std::find_if(t.chains.begin(), t.chains.end(),
                            [&](const auto& c) { return c->name == chain && c->vis.active_next(); });
     if (sc == t.chains.end()) return false;
@@ -659,6 +670,18 @@ bool KernelTables::incremental(const TableKey& key, const store::Table& t, Held&
           return false;
         }
         anchor = kh->second;
+        if (replaced.contains(new_rules[i])) {
+          // Replaced by handle: the kernel's replacement keeps the kernel handle and starts from
+          // its own values, as nfbpfd's does; the other rules are untouched.
+          const store::Rule* r = rule(new_rules[i]);
+          if (!r) return false;
+          auto repl = build_rule(t, c, *r, own, own_bytes, NLM_F_REPLACE, kh->second);
+          auto plain = build_rule(t, c, *r, own, own_bytes, kCreate | NLM_F_APPEND, std::nullopt);
+          if (!repl || !plain) return false;
+          msgs.push_back(std::move(*repl));
+          adds.emplace_back();
+          new_msgs.emplace(r->handle, std::move(*plain));
+        }
         ++i;
         continue;
       }
@@ -728,21 +751,26 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     set_shapes(*shape);
     const std::string fp = shape->fingerprint;
     auto held = committed_.find(key);
-    // A chain update that replaces counters (`iptables -Z`), or a rule replaced by an identical
-    // one, changes nothing the fingerprint sees: the table is built again with the new values.
-    const bool rebuild_anyway = std::any_of(t->chains.begin(), t->chains.end(), [&](const auto& c) {
+    // A chain update that replaces counters (`iptables -Z`) changes nothing the fingerprint sees:
+    // the table is built again with the new values. Rules replaced by handle (NLM_F_REPLACE) are
+    // replaced in place, even by an identical rule (its counters start from its own values).
+    bool rebuild_anyway = false;
+    std::set<uint64_t> replaced;
+    for (const auto& c : t->chains) {
       const ChainPlacement* cp = p->second.find(c->name);
-      if (!c->vis.active_next() || !cp || !cp->kernel) return false;
-      if (c->hook && c->hook->stats_pending) return true;
-      return std::any_of(c->rules.begin(), c->rules.end(), [&](const store::Rule& r) { return replaces_a_rule(*c, r); });
-    });
-    if (held != committed_.end() && held->second.fingerprint == fp && !rebuild_anyway) {
+      if (!c->vis.active_next() || !cp || !cp->kernel) continue;
+      rebuild_anyway = rebuild_anyway || (c->hook && c->hook->stats_pending);
+      for (const store::Rule& r : c->rules)
+        if (r.vis.active_next() && replaces_a_rule(*c, r)) replaced.insert(r.handle);
+    }
+    if (held != committed_.end() && held->second.fingerprint == fp && !rebuild_anyway && replaced.empty()) {
       want[key] = held->second;
       continue;
     }
-    // Only rules added or deleted: in place, the other rules untouched.
+    // Only rules added, deleted or replaced, elements added or deleted: in place, the other rules
+    // untouched.
     if (held != committed_.end() && !rebuild_anyway) {
-      if (incremental(key, *t, held->second, *shape, batch, added)) {
+      if (incremental(key, *t, held->second, *shape, replaced, batch, added)) {
         want[key] = std::move(*shape);
         rebuilt.insert(key);
         continue;

@@ -18,13 +18,15 @@
 //
 // Updates are one kernel batch each (one transaction: packets see the old or the new table, never
 // a mix). A table whose kernel part differs from what the kernel holds only by rules added to or
-// deleted from its chains (same chains, hooks, policies, sets, objects; the rules kept identical
-// and in the same order) and by elements added to its sets (or deleted, when they have no
-// timeout) is updated in place: DELSETELEM/NEWSETELEM, DELRULE by the kernel's handle, NEWRULE
-// placed after the kernel handle of its nearest kept predecessor (or at the chain's head), so
-// the kernel's order is nfbpfd's and every other rule keeps its counters, quotas, limit buckets
-// and the table its set elements' timeouts. Anything else (chains, policies, set definitions,
-// objects, a rule replaced by handle, base chain counters replaced) replaces the table whole:
+// deleted from its chains or replaced by handle (same chains, hooks, policies, sets, objects; the
+// other rules kept identical and in the same order) and by elements added to or deleted from its
+// sets is updated in place: DELSETELEM (DESTROYSETELEM for elements with a timeout, which the
+// kernel may have expired)/NEWSETELEM, DELRULE by the kernel's handle, NEWRULE placed after the
+// kernel handle of its nearest kept predecessor (or at the chain's head), NEWRULE with
+// NLM_F_REPLACE and the kernel's handle for a replaced rule, so the kernel's order is nfbpfd's
+// and every other rule keeps its counters, quotas, limit buckets and the table its set elements'
+// timeouts. Anything else (chains, policies, set definitions, objects, base chain counters
+// replaced) replaces the table whole:
 // DESTROYTABLE + re-add, with the counters each rule and counter object had carried over (sent
 // as the counter's initial values; a rule keeps its position inside its chain on both sides,
 // which is how nfbpfd rules map to kernel rules). Tables whose kernel part did not change are not
@@ -33,6 +35,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -103,7 +106,7 @@ class KernelTables {
     struct Elem {
       std::string shape;  // the NEWSETELEM's bytes
       KernelMsg add;
-      bool timeout = false;  // has a timeout: the kernel may have expired it (no DELSETELEM then)
+      bool timeout = false;  // has a timeout: the kernel may have expired it (DESTROYSETELEM then)
     };
     std::map<std::string, std::map<std::string, Elem>> elems;
     // nfbpfd handle -> the kernel's, from the echo of the batch that added the rule (or a dump);
@@ -130,7 +133,8 @@ class KernelTables {
   // holds what the kernel will hold (values as sent; kernel handles of the kept rules). False: not such a
   // change (or the kernel's handles cannot be read): replace the table whole.
   using Added = std::vector<std::optional<std::pair<TableKey, uint64_t>>>;
-  bool incremental(const TableKey& key, const store::Table& t, Held& from, Held& to, std::vector<KernelMsg>& batch,
+  bool incremental(const TableKey& key, const store::Table& t, Held& from, Held& to, const std::set<uint64_t>& replaced,
+                   std::vector<KernelMsg>& batch,
                    Added& added);
 
   KernelNftClient client_;
