@@ -872,6 +872,18 @@ TEST_F(HybridEndToEnd, AtATieInOneTransactionTheLaterBpfAbleChainJoinsTheKernelA
   EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), 0);
 }
 
+// The same across tables created earlier in the other order (b's table before k's, k's chain
+// created first): the kernel alone registers the chains in NEWCHAIN order, whatever the tables'
+// order (checked with `unshare -n nft -f` of this file: b's counter 5, k's 0), and so does
+// nfbpfd's kernel batch (tables first, then every chain in NEWCHAIN order).
+TEST_F(HybridEndToEnd, AtATieAcrossTablesTheKernelGetsTheChainsInNewchainOrder) {
+  ASSERT_EQ(nft_file(std::string("table ip b\ntable ip k\n") + kKernelTie + kBpfTie).status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "b", "input"), "kernel");
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), kPackets);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "k"}).output), 0);
+}
+
 TEST_F(HybridEndToEnd, AtATieAfterABpfChainTheKernelChainRunsFirst) {
   ASSERT_EQ(nft_file(kBpfTie).status, 0) << daemon_log();
   ASSERT_EQ(nft_file(kKernelTie).status, 0) << daemon_log();

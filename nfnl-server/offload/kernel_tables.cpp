@@ -738,6 +738,8 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
     added.push_back(std::move(adds));
   };
   std::set<TableKey> rebuilt;  // tables whose kernel handles the echoes give
+  std::vector<TableKey> wholes;  // tables re-created whole, sent after the loop
+  std::map<TableKey, std::vector<uint64_t>> whole_created;  // per chain_order entry: Chain::created
   const auto zero = [](auto&&...) -> std::optional<Counter> { return Counter{}; };
   const auto zero_bytes = [](auto&&...) -> std::optional<uint64_t> { return 0; };
   for (const auto& t : next.tables) {
@@ -832,17 +834,47 @@ Result<void> KernelTables::apply(const store::Ruleset& next, const std::map<Tabl
       want[key] = std::move(*built);
       continue;
     }
-    push(destroy_table(key));
-    for (const KernelMsg& m : built->msgs) push(m);
-    // Echoed, the kernel handles are known at once; a very large table is not (its echoes could
-    // overrun the socket's receive buffer before the acks): one dump maps it when first needed.
-    const bool echo = built->rule_msgs.size() <= kMaxEchoedRules;
-    for (const std::string& chain : built->chain_order)
-      for (uint64_t h : built->rules[chain])
-        if (echo) push(echoed(built->rule_msgs.at(h)), std::pair(key, h));
-        else push(built->rule_msgs.at(h));
+    for (const std::string& chain : built->chain_order) {
+      auto c = t->chain_by_name.equal_range(chain);
+      uint64_t created = 0;
+      for (auto it = c.first; it != c.second; ++it)
+        if (it->second->vis.active_next()) created = it->second->created;
+      whole_created[key].push_back(created);
+    }
+    wholes.push_back(key);
     rebuilt.insert(key);
     want[key] = std::move(*built);
+  }
+  // Tables re-created whole: first every table, then every chain in NEWCHAIN order, whichever
+  // table it is in (the kernel registers a base chain's hook as it processes its NEWCHAIN, and at
+  // equal priority the later one runs first: docs/offload.md "Order at a hook (ties)"), then the
+  // rest of each table and its rules.
+  const auto is_chain = [](const KernelMsg& m) {
+    return (reinterpret_cast<const nlmsghdr*>(m.bytes.data())->nlmsg_type & 0xff) == NFT_MSG_NEWCHAIN;
+  };
+  for (const TableKey& key : wholes) {
+    push(destroy_table(key));
+    push(want[key].msgs.front());  // the NEWTABLE
+  }
+  std::vector<std::pair<uint64_t, const KernelMsg*>> chain_msgs;
+  for (const TableKey& key : wholes) {
+    size_t nth = 0;
+    for (const KernelMsg& m : want[key].msgs)
+      if (is_chain(m)) chain_msgs.emplace_back(whole_created[key].at(nth++), &m);
+  }
+  std::stable_sort(chain_msgs.begin(), chain_msgs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [created, m] : chain_msgs) push(*m);
+  for (const TableKey& key : wholes) {
+    const Held& built = want[key];
+    for (size_t i = 1; i < built.msgs.size(); ++i)
+      if (!is_chain(built.msgs[i])) push(built.msgs[i]);
+    // Echoed, the kernel handles are known at once; a very large table is not (its echoes could
+    // overrun the socket's receive buffer before the acks): one dump maps it when first needed.
+    const bool echo = built.rule_msgs.size() <= kMaxEchoedRules;
+    for (const std::string& chain : built.chain_order)
+      for (uint64_t h : built.rules.at(chain))
+        if (echo) push(echoed(built.rule_msgs.at(h)), std::pair(key, h));
+        else push(built.rule_msgs.at(h));
   }
   for (const auto& [key, held] : committed_)
     if (!want.contains(key)) push(destroy_table(key));
