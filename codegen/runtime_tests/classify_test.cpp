@@ -127,13 +127,13 @@ TEST(ClassifyBpf, RandomBlocksGiveTheLinearVerdictsAndCounters) {
   std::printf("%zu blocks, %zu packets (%zu decided by a rule), %zu rules counted\n", blocks, checked, decided, counted);
 }
 
-// 1 000 `ip saddr A tcp dport P counter` rules (alternating drop/accept) through the pass's own
-// cost model: one block of 16 words. The rules at the words' edges decide their packets, count
+// 2 000 `ip saddr A tcp dport P counter` rules (alternating drop/accept) through the pass's own
+// cost model: one block of 32 words. The rules at the words' edges decide their packets, count
 // once, and their neighbours stay at 0; ICMP and a wrong port fall to the policy.
-TEST(ClassifyBpf, ThousandPairRulesOneBlockBoundaries) {
+TEST(ClassifyBpf, TwoThousandPairRulesOneBlockBoundaries) {
   kernel::LinuxKernel k;
   std::vector<ir::Rule> rules;
-  for (uint32_t i = 0; i < 1000; ++i)
+  for (uint32_t i = 0; i < 2000; ++i)
     rules.push_back(rule(i + 1, {b::eq(KnownField::kMetaL4Proto, b::u8(6)), b::eq(KnownField::kIp4Saddr, b::be32(kNet + i)),
                                  b::eq(KnownField::kTcpDport, b::be16(uint16_t(1000 + i % 100))), ir::Counter{}},
                          i % 2 ? b::accept() : b::drop()));
@@ -143,7 +143,7 @@ TEST(ClassifyBpf, ThousandPairRulesOneBlockBoundaries) {
   auto st = translate::passes::classify_rules(t);
   ASSERT_TRUE(st) << st.error().describe();
   ASSERT_EQ(st->blocks, 1u);
-  EXPECT_EQ(t.chains[0].rules[0].classified->words, 16u);
+  EXPECT_EQ(t.chains[0].rules[0].classified->words, 32u);
   auto rt = chain::RuntimeTables::create(k);
   ASSERT_TRUE(rt);
   if (getenv("NFBPF_DEBUG_DISASM")) {
@@ -153,17 +153,17 @@ TEST(ClassifyBpf, ThousandPairRulesOneBlockBoundaries) {
   }
   auto run = ChainRun::create(k, *rt, t, "in", Flavor::kNetfilter);
   ASSERT_TRUE(run) << run.error().describe();
-  std::printf("1 000 pair rules classified: %zu instructions\n", run->compiled().program.insns().size());
+  std::printf("2 000 pair rules classified: %zu instructions\n", run->compiled().program.insns().size());
   EXPECT_LT(run->compiled().program.insns().size(), 1000u);
   auto key = [](uint64_t h) { return chain::SlotKey{ir::Family::kIp, "t", "in", h, 3, {}}; };
-  for (uint32_t i : {0u, 1u, 62u, 63u, 64u, 127u, 128u, 511u, 512u, 959u, 960u, 998u, 999u}) {
+  for (uint32_t i : {0u, 1u, 62u, 63u, 64u, 127u, 128u, 511u, 512u, 1023u, 1024u, 1919u, 1920u, 1998u, 1999u}) {
     TestPacket tp{Packet::ipv4(dotted(kNet + i), "10.9.9.9").tcp(5, uint16_t(1000 + i % 100)).bytes(), 0, false};
     auto v = run->run_both(tp);
     ASSERT_TRUE(v) << v.error().describe();
     EXPECT_EQ(verdict_name(v->first), verdict_name(i % 2 ? ir::VerdictKind::kAccept : ir::VerdictKind::kDrop)) << i;
     EXPECT_EQ(verdict_name(v->second), verdict_name(v->first)) << i;
     EXPECT_EQ(packets_of(*run, *rt, key(i + 1)), 1u) << i;
-    if (i + 1 < 1000) {
+    if (i + 1 < 2000) {
       EXPECT_EQ(packets_of(*run, *rt, key(i + 2)), 0u) << i + 1;  // not sent yet
     }
   }

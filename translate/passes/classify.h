@@ -93,7 +93,7 @@ bool classifiable(const ir::Rule& r);
 // Builds the tables of a block (rules.size() <= kMaxClassifiedRules, each classifiable()).
 Result<Classifier> build_classifier(std::span<const ir::Rule> rules);
 
-inline constexpr size_t kMaxClassifiedRules = 1024;
+inline constexpr size_t kMaxClassifiedRules = 2048;  // 32 bitmap words (256-byte map values)
 inline constexpr size_t kMaxClassifiedCounters = 2;  // codegen's rule entry holds two counter slots
 
 // Codegen keeps one bitmap pointer per field in r1-r4 while it ANDs the words.
