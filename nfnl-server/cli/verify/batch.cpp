@@ -24,9 +24,9 @@ json error(const std::string& why) { return {{"status", "error"}, {"error", why}
 
 // Both sides empty again for the next ruleset (a dead nfbpfd is restarted empty).
 Result<void> flush_both(Sides& sides) {
-  NFBPF_TRYV(sides.checked(Side::kKernel, {"nft", "flush", "ruleset"}));
+  NFBPF_TRYV(sides.flush(Side::kKernel));
   if (!sides.daemon_alive()) return sides.restart_daemon();
-  if (auto r = sides.checked(Side::kNfbpf, {"nft", "flush", "ruleset"}); !r) {
+  if (auto r = sides.flush(Side::kNfbpf); !r) {
     if (!sides.daemon_alive()) return sides.restart_daemon();
     return std::unexpected(std::move(r).error());
   }
@@ -46,8 +46,7 @@ json verify_request(ScratchNet& net, Sides& sides, const VerifyOptions& base, co
   std::stringstream text;
   text << in.rdbuf();
   const auto format = opt.format.empty() ? std::optional(detect_format(text.str())) : parse_format(opt.format);
-  // iptables rulesets would need the x_tables of both sides emptied between requests: not yet.
-  if (format != RulesetFormat::kNft) return bad("batch mode: nft rulesets only");
+  if (!format) return bad("unknown format '" + opt.format + "' (nft, iptables, ip6tables)");
   if (auto f = flush_both(sides); !f) return bad(f.error().describe());
   if (auto p = net.set_path(ScratchNet::Path::kLocal); !p) return bad(p.error().describe());
   return verify_on(net, sides, opt);

@@ -149,14 +149,49 @@ Result<void> ScratchNet::configure() {
 
 Result<void> ScratchNet::set_path(Path p) {
   if (p == path_) return {};
+  if (path_ == Path::kReplies) NFBPF_TRYV(answer(false));
+  const char* table = p == Path::kForward ? "200" : p == Path::kReplies ? "main" : "300";
   for (Side side : {Side::kKernel, Side::kNfbpf})
     for (const char* fam : {"-4", "-6"}) {
       if (path_ != Path::kLocal) (void)run({"ip", fam, "rule", "del", "pref", "5"}, RunOptions{.netns_fd = ns(side)});
-      if (p != Path::kLocal)
-        NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", in_dev_, "lookup", p == Path::kForward ? "200" : "300", "pref",
-                         "5"}, ns(side)));
+      if (p != Path::kLocal) NFBPF_TRYV(must({"ip", fam, "rule", "add", "iif", in_dev_, "lookup", table, "pref", "5"}, ns(side)));
     }
   path_ = p;
+  if (p == Path::kReplies) NFBPF_TRYV(answer(true));
+  return {};
+}
+
+Result<void> ScratchNet::answer(bool on) {
+  const std::string sender = mac_text(kSenderMac), v = on ? "0" : "1";
+  for (Side side : {Side::kKernel, Side::kNfbpf}) {
+    const int n = ns(side);
+    // Replies as a host sends them: no redirect for a packet forwarded out of the device it came in
+    // by, no ICMP rate limit, no automatic flow label; sources that are the side's own address are
+    // martians again (accept_local back to 0). The probes carry no valid TCP/UDP checksum: conntrack
+    // would call them invalid and NAT would never see them (the check stays off only in this path).
+    for (const std::string& kv :
+         {"net.ipv4.conf.all.accept_local=" + v, fmt::format("net.ipv4.conf.{}.accept_local={}", in_dev_, v),
+          "net.ipv4.conf.all.send_redirects=" + v, fmt::format("net.ipv4.conf.{}.send_redirects={}", in_dev_, v)})
+      NFBPF_TRYV(must({"sysctl", "-qw", kv}, n));
+    (void)run({"sysctl", "-qw", "net.netfilter.nf_conntrack_checksum=" + v}, RunOptions{.netns_fd = n});
+    if (on) {
+      for (const char* kv : {"net.ipv4.icmp_ratemask=0", "net.ipv4.icmp_ratelimit=0", "net.ipv4.icmp_msgs_per_sec=1000000",
+                             "net.ipv4.icmp_msgs_burst=1000000", "net.ipv6.icmp.ratelimit=0", "net.ipv6.auto_flowlabels=0"})
+        NFBPF_TRYV(must({"sysctl", "-qw", kv}, n));
+      NFBPF_TRYV(must({"ip", "addr", "add", "198.51.100.2/32", "dev", in_dev_}, n));
+      NFBPF_TRYV(must({"ip", "addr", "add", "2001:db8::2/128", "dev", in_dev_, "nodad"}, n));
+      NFBPF_TRYV(must({"ip", "neigh", "replace", "192.0.2.254", "lladdr", sender, "dev", in_dev_, "nud", "permanent"}, n));
+      NFBPF_TRYV(must({"ip", "route", "add", "default", "via", "192.0.2.254", "dev", in_dev_, "onlink"}, n));
+      NFBPF_TRYV(must({"ip", "-6", "neigh", "replace", "fe80::1", "lladdr", sender, "dev", in_dev_, "nud", "permanent"}, n));
+      NFBPF_TRYV(must({"ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", in_dev_}, n));
+    } else {
+      // Without the address and the routes back the sides answer nothing again.
+      (void)run({"ip", "route", "del", "default"}, RunOptions{.netns_fd = n});
+      (void)run({"ip", "-6", "route", "del", "default"}, RunOptions{.netns_fd = n});
+      (void)run({"ip", "addr", "del", "198.51.100.2/32", "dev", in_dev_}, RunOptions{.netns_fd = n});
+      (void)run({"ip", "addr", "del", "2001:db8::2/128", "dev", in_dev_}, RunOptions{.netns_fd = n});
+    }
+  }
   return {};
 }
 

@@ -15,6 +15,11 @@
 // instead: prerouting, forward and postrouting. In the prerouting-only path (compat-tests'
 // experiments, which move every chain to prerouting) it routes them to a blackhole: dropped right
 // after prerouting, so no conntrack entry is ever confirmed and every probe is a new flow.
+// In the replies path (compat-tests' --replies) the sides answer like a host and router: p1 gets
+// an address of its own (198.51.100.2, 2001:db8::2) and default routes back to the sender (via
+// gateways with permanent neighbour entries), so packets for that address are delivered locally
+// and answered (a reject's ICMP error or TCP reset, the stack's port unreachable) and all others are
+// forwarded back out of p1 (NAT applied); ReplyCapture takes what arrives at the sender.
 
 #include <cstdint>
 #include <functional>
@@ -46,7 +51,7 @@ class ScratchNet {
   // Runs `fn` with this thread in namespace `fd` (sockets it opens stay there), then returns home.
   Result<void> in_ns(int fd, const std::function<Result<void>()>& fn);
 
-  enum class Path { kLocal, kForward, kPreroutingOnly };
+  enum class Path { kLocal, kForward, kPreroutingOnly, kReplies };
   // Where frames arriving on p1 go, on both sides (nothing to do when already there).
   Result<void> set_path(Path p);
 
@@ -64,6 +69,7 @@ class ScratchNet {
   Path path_ = Path::kLocal;
   Result<Fd> new_ns();
   Result<void> configure();
+  Result<void> answer(bool on);  // the replies path's addresses, routes and sysctls
 };
 
 }  // namespace nfbpf::verify

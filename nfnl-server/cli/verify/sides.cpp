@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "nfnl-server/cli/status_client.h"
+#include "nfnl-server/cli/verify/xt_state.h"
 
 namespace nfbpf::verify {
 
@@ -46,8 +47,22 @@ Result<void> Sides::restart_daemon() {
   return start_daemon();
 }
 
+namespace {
+
+// Commands that may change x_tables: iptables-legacy*, ip6tables*, arptables, ebtables, or a shell
+// running any of them.
+bool may_touch_xtables(const std::vector<std::string>& argv) {
+  if (argv.empty()) return false;
+  const std::string prog = std::filesystem::path(argv[0]).filename().string();
+  return prog.find("tables") != std::string::npos || prog == "sh" || prog == "bash";
+}
+
+}  // namespace
+
 Result<RunResult> Sides::cmd(Side s, const std::vector<std::string>& argv, const std::string& stdin_text) {
-  RunOptions opt{.netns_fd = net_.ns(s), .stdin_text = stdin_text, .env = {{"LC_ALL", "C"}}};
+  RunOptions opt{.netns_fd = net_.ns(s), .stdin_text = stdin_text,
+                 .env = {{"LC_ALL", "C"}, {"XTABLES_LOCKFILE", work_dir_ + "/xtables.lock"}}};
+  if (may_touch_xtables(argv)) xt_touched_[s == Side::kKernel ? 0 : 1] = true;
   std::vector<std::string> full;
   if (s == Side::kNfbpf) {
     opt.env["NFBPF_SOCKET"] = socket_path();
@@ -63,6 +78,28 @@ Result<std::string> Sides::checked(Side s, const std::vector<std::string>& argv,
   if (r->status != 0)
     return failf(EIO, "{} side: {}: {}", s == Side::kKernel ? "kernel" : "nfbpf", fmt::join(argv, " "), r->err);
   return std::move(r->out);
+}
+
+Result<void> Sides::flush(Side s) {
+  NFBPF_TRYV(checked(s, {"nft", "flush", "ruleset"}));
+  bool& touched = xt_touched_[s == Side::kKernel ? 0 : 1];
+  if (!touched) return {};
+  for (const std::string tool : {"iptables-legacy", "ip6tables-legacy"}) {
+    auto save = checked(s, {tool + "-save"});
+    if (!save) return std::unexpected(std::move(save).error());
+    const std::string empty = empty_tables_restore(*save);
+    if (!empty.empty()) NFBPF_TRYV(checked(s, {tool + "-restore"}, empty));
+  }
+  touched = false;
+  return {};
+}
+
+std::string Sides::legacy_placement(const std::string& family, const std::string& table) {
+  auto st = status();
+  if (!st) return "";
+  for (const auto& t : st->value("legacy_tables", nlohmann::json::array()))
+    if (t.value("family", "") == family && t.value("table", "") == table) return t.value("where", "");
+  return "";
 }
 
 Result<void> Sides::check_no_bypass() {
@@ -115,11 +152,12 @@ std::string Sides::refusal_reason(size_t offset, const std::string& client_stder
   f.seekg(static_cast<std::streamoff>(offset));
   std::string line, fallback;
   while (std::getline(f, line)) {
-    const std::string key = "offload refused the batch:";
-    if (auto p = line.find(key); p != std::string::npos) {
-      std::string r = line.substr(p + key.size());
-      return r.substr(r.find_first_not_of(' ') == std::string::npos ? 0 : r.find_first_not_of(' '));
-    }
+    // nft batches, and x_tables replaces (iptables-legacy through the shim).
+    for (const std::string key : {"offload refused the batch:", "refused by the backend:"})
+      if (auto p = line.find(key); p != std::string::npos) {
+        std::string r = line.substr(p + key.size());
+        return r.substr(r.find_first_not_of(' ') == std::string::npos ? 0 : r.find_first_not_of(' '));
+      }
     if (fallback.empty() && (line.find("EOPNOTSUPP") != std::string::npos || line.find("refus") != std::string::npos))
       fallback = line;
   }

@@ -38,10 +38,17 @@ class Sides {
   void stop_daemon() { daemon_.stop(); }
   Result<void> restart_daemon();
 
-  // argv[0] is the program (nft, iptables-legacy-restore, ...).
+  // argv[0] is the program (nft, iptables-legacy-restore, ...). Every command gets a private
+  // XTABLES_LOCKFILE (the machine's /run/xtables.lock belongs to the host's own iptables).
   Result<RunResult> cmd(Side s, const std::vector<std::string>& argv, const std::string& stdin_text = {});
   // Only stdout when the command succeeds; the command and its stderr otherwise.
   Result<std::string> checked(Side s, const std::vector<std::string>& argv, const std::string& stdin_text = {});
+
+  // The side empty again for the next request of a batch: `nft flush ruleset` (nft tables, and
+  // iptables-nft's, which are nft tables too) and, when a command that can touch x_tables ran on
+  // this side since the last flush, every iptables-legacy / ip6tables-legacy table emptied
+  // (xt_state.h: built-in chains only, policies ACCEPT, counters zero).
+  Result<void> flush(Side s);
 
   // nfbpfd's log: its size now, and the reason it gave for a refusal logged after `offset`
   // (falls back to the client's stderr).
@@ -54,6 +61,8 @@ class Sides {
   Result<void> check_no_bypass();
   // `nfbpf status --json` of the private daemon: where each chain runs.
   Result<nlohmann::json> status();
+  // Hybrid: where nfbpfd runs a legacy table ("bpf", "kernel", "none"; "" when it cannot tell).
+  std::string legacy_placement(const std::string& family, const std::string& table);
 
  private:
   ScratchNet& net_;
@@ -62,6 +71,7 @@ class Sides {
   std::map<std::string, std::string> daemon_env_;
   std::string offload_;
   Daemon daemon_;
+  bool xt_touched_[2] = {true, true};  // x_tables may hold something (unknown at first)
   std::string socket_path() const { return work_dir_ + "/nfbpfd.sock"; }
 };
 

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <gmock/gmock.h>
@@ -146,6 +147,121 @@ TEST(VerifyBatch, BadRequestsAreAnsweredAndTheBatchGoesOn) {
   EXPECT_THAT(replies[1]["error"].get<std::string>(), HasSubstr("unknown request kind"));
   EXPECT_EQ(replies[2]["status"], "ok");
   EXPECT_EQ(replies[2]["id"], "r");
+}
+
+// compat-tests' iptables experiment (ipt_verdicts.experiment_request): the nft sentinel table, the
+// rule appended to FORWARD, a bare -A FORWARD; probes from the kernel's filter table; the forward path.
+json ipt_experiment(const std::string& family, const std::string& rule) {
+  const bool v6 = family == "ip6";
+  const std::string tool = v6 ? "ip6tables-legacy" : "iptables-legacy";
+  const std::string sentinel =
+      "add table inet s\n"
+      "add chain inet s vhead { type filter hook prerouting priority -150; }\n"
+      "add chain inet s vtail { type filter hook forward priority 150; }\n"
+      "add rule inet s vhead ip saddr 192.0.2.222 ip daddr 192.0.2.223 udp dport 9 counter drop\n"
+      "add rule inet s vhead ip6 saddr 2001:db8:ffff::222 ip6 daddr 2001:db8:ffff::223 udp dport 9 counter drop\n"
+      "add rule inet s vhead counter\n"
+      "add rule inet s vtail counter\n";
+  return {{"kind", "experiment"},
+          {"id", family + " " + rule},
+          {"path", "forward"},
+          {"load", {{{"stage", "setup"}, {"stdin", sentinel}},
+                    {{"stage", "rule"}, {"program", "sh"}, {"args", {"-c", "exec " + tool + " -t filter -A FORWARD " + rule}}},
+                    {{"stage", "setup"}, {"program", tool}, {"args", {"-t", "filter", "-A", "FORWARD"}}}}},
+          {"xt_probes", {family, "filter"}},
+          {"counters", "ruleset"},
+          {"xt_counters", {tool, "filter"}},
+          {"ignore", {"policy INPUT", "policy OUTPUT"}},
+          {"sentinel", v6 ? "ipv6" : "ipv4"},
+          {"sentinel_key", v6 ? "inet s vhead#1.0" : "inet s vhead#0.0"},
+          {"arrival_key", "inet s vhead#2.0"}};
+}
+
+std::set<std::string> keys_of(const json& counters) {
+  std::set<std::string> out;
+  for (const auto& [k, v] : counters.items()) out.insert(k);
+  return out;
+}
+
+// iptables rulesets in a row on one testbed, both families: each experiment sees its own rule and
+// nothing of the previous one (the batch empties every x_tables table of both sides between
+// requests; without that the second rule would be appended after the first's, FORWARD#2 appears
+// and the first's DROP eats the UDP probes).
+TEST(VerifyBatch, IptablesExperimentsInARowDoNotSeeEachOther) {
+  // Then `nfbpf verify` of an iptables-save file on the same testbed (the first two experiments'
+  // DROPs would eat its UDP probes: its udp rule must count them).
+  const std::string save = write_temp(
+      "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+      "-A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -p udp --dport 53 -j DROP\nCOMMIT\n");
+  auto replies = batch({ipt_experiment("ip", "-p udp -j DROP"), ipt_experiment("ip6", "-p udp -j DROP"),
+                        ipt_experiment("ip", "-p tcp --dport 80 -j ACCEPT"),
+                        ipt_experiment("ip6", "-p tcp --dport 80 -j ACCEPT"),
+                        {{"kind", "verify"}, {"ruleset", save}, {"id", "save"}}});
+  unlink(save.c_str());
+  ASSERT_EQ(replies.size(), 6u);
+  const json v = replies.back();  // a copy: pop_back ends the element
+  replies.pop_back();
+  EXPECT_EQ(v["status"], "equal") << v.dump(1);
+  EXPECT_EQ(v["format"], "iptables");
+  ASSERT_EQ(v["rules"].size(), 2u);
+  for (const auto& rule : v["rules"]) EXPECT_GT(rule["kernel"][0].get<int>(), 0) << rule.dump();
+  const std::set<std::string> expected = {"FORWARD#0", "FORWARD#1", "policy FORWARD", "inet s vhead#0.0",
+                                          "inet s vhead#1.0", "inet s vhead#2.0", "inet s vtail#0.0"};
+  for (size_t i = 1; i < replies.size(); ++i) {
+    const json& r = replies[i];
+    EXPECT_EQ(r["status"], "equal") << r.dump(1);
+    EXPECT_GT(r["rule_probes"].get<int>(), 0) << r["id"];
+    std::set<std::string> keys = keys_of(r["kernel"]);
+    keys.insert(r["id"].get<std::string>().starts_with("ip6") ? "inet s vhead#1.0" : "inet s vhead#0.0");  // the sentinel
+    EXPECT_EQ(keys, expected) << r["id"] << ": " << r["kernel"].dump();
+    EXPECT_GT(r["kernel"]["FORWARD#0"][0].get<int>(), 0) << r["id"] << ": the rule saw no packet";
+  }
+  // The UDP drops are gone: the 17 generic UDP packets of the family get through the second
+  // pair's FORWARD to its fall-through rule.
+  for (size_t i : {3u, 4u}) EXPECT_GT(replies[i]["kernel"]["FORWARD#1"][0].get<int>(), 16) << replies[i].dump(1);
+}
+
+// The frames a side sends back, IPv4 id and checksum zeroed (per-namespace counters).
+std::multiset<std::string> comparable(const json& frames) {
+  std::multiset<std::string> out;
+  for (const auto& f : frames) {
+    std::string h = f.get<std::string>();
+    if (h.size() >= 68 && h.substr(24, 4) == "0800") {
+      h.replace(28 + 8, 4, "0000");   // identification
+      h.replace(28 + 20, 4, "0000");  // header checksum
+    }
+    out.insert(h);
+  }
+  return out;
+}
+
+// Reply capture (compat-tests --replies): a `reject with tcp reset` rule (hybrid: its chain runs in
+// the kernel of nfbpfd's namespace) answers the TCP probes with resets; the frames arriving back
+// at the sender are captured on both sides and are the same frames.
+TEST(VerifyBatch, RepliesOfARejectAreCapturedOnBothSidesAndEqual) {
+  json req = experiment("tcp dport 80 reject with tcp reset");
+  req["path"] = "replies";
+  req["replies"] = json::object();
+  req["placement"] = {"ip", "exp", "probe"};
+  req["probe_fallback"] = {{"family", "ip"}, {"rule", "tcp dport 80"}};
+  req["generic_only_ok"] = true;
+  auto replies = batch({req}, {"--offload", "hybrid", "--in-dev", "eth0"});
+  ASSERT_EQ(replies.size(), 2u);
+  const json& r = replies[1];
+  EXPECT_EQ(r["status"], "equal") << r.dump(1);
+  EXPECT_EQ(r["placement"], "kernel");
+  EXPECT_EQ(r["match_only_probes"], true);
+  ASSERT_TRUE(r.contains("replies")) << r.dump(1);
+  size_t resets = 0;
+  for (const auto& f : r["replies"]["kernel"]) {
+    const std::string h = f.get<std::string>();
+    // IPv4 (ethertype 0800), protocol 6, TCP flags with RST (0x04) at 14 + 20 + 13.
+    if (h.size() >= 2 * 54 && h.substr(24, 4) == "0800" && h.substr(2 * 23, 2) == "06" &&
+        (std::stoi(h.substr(2 * 47, 2), nullptr, 16) & 0x04))
+      ++resets;
+  }
+  EXPECT_GT(resets, 0u) << r["replies"].dump(1);
+  EXPECT_EQ(comparable(r["replies"]["kernel"]), comparable(r["replies"]["nfbpf"]));
 }
 
 json verify(std::vector<std::string> args, int want_status) {
