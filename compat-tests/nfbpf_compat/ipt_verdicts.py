@@ -1,23 +1,23 @@
 """`run.sh --iptables --verdicts`: the verdict differential for iptables-legacy's filter table.
 
-The same testbed, frames, sentinel and senders as verdicts.py (nft), with iptables-legacy /
-ip6tables-legacy in place of nft for the rule under test:
+It runs on `nfbpf verify --batch` (verdict_batch.Batch; nfnl-server/cli/verify/experiment.h), the
+testbed of `nfbpf verify` in its forward path:
 
     sender S ── k0 ═ p1 ── receiver K   (the kernel's x_tables run the rule)
              └─ n0 ═ p1 ── receiver N   (iptables-legacy via nfbpf-run; nfbpfd --offload=strict runs
                                          the filter table as BPF)
 
-Both receivers forward (ip_forward, IPv6 forwarding, default routes out of a dummy device), so
-every injected frame that the IP stack accepts and does not address to the receiver itself crosses
-FORWARD. Each distinct (family, rule) of the extension .t lines whose table is filter becomes one
-experiment: the rule is appended to FORWARD (whatever chain its .t block named: cases that differ
-only in their chain share one experiment), then a bare `-A FORWARD` that counts what fell through.
-An nft table beside it (loaded through nfbpf-run on N, so nfbpfd runs it too) holds the sentinel
-rules and an arrival counter at prerouting -150, and a counter at forward 150 (packets the filter
-table let through). The probes come from `nfbpf_ipt_probe_gen` (the kernel's table, read with
-GET_ENTRIES, lowered by translate/ipt, eval::rule_probes on every rule), plus verdicts.py's generic
-packets. Compared: every counter of `iptables-legacy-save -c` (rules and policies) and of the nft
-table, as deltas over the experiment.
+Frames arriving on p1 are routed out of another device (fwd0), so every one the IP stack accepts
+crosses FORWARD. Each distinct (family, rule) of the extension .t lines whose table is filter
+becomes one experiment (experiment_request): the rule is appended to FORWARD (whatever chain its .t
+block named: cases that differ only in their chain share one experiment), then a bare `-A FORWARD`
+that counts what fell through. An nft table beside it (loaded through nfbpf-run on N, so nfbpfd
+runs it too) holds the sentinel rules and an arrival counter at prerouting -150, and a counter at
+forward 150 (packets the filter table let through). The probes are made by the batch from the
+kernel side's filter table (read with GET_ENTRIES, lowered by translate/ipt, eval::rule_probes on
+every rule), plus its generic packets. Compared: every counter of `iptables-legacy-save -c`
+(rules and policies) and of the nft table, as deltas over the experiment. Between experiments the
+batch empties both sides' nft ruleset and every x_tables table (Sides::flush).
 """
 from __future__ import annotations
 
@@ -27,12 +27,12 @@ import datetime
 import json
 import os
 import re
-import shlex
 import subprocess
 import sys
 import time
 
 from . import ipt_cases
+from . import verdict_batch
 from . import verdicts as vd
 from .orchestrator import find_nfbpf
 
@@ -55,222 +55,51 @@ def sentinel_ruleset() -> str:
         f"add rule {t} vtail counter"]) + "\n"
 
 
-class IptTestbed(vd.Testbed):
-    """verdicts.Testbed whose receivers forward, with iptables on either side."""
-
-    def __init__(self, nfbpf_build: str, probe_gen: str, log_path: str, offload: str = "strict"):
-        super().__init__(nfbpf_build, probe_gen, log_path, offload=offload)
-        self.lockfile = os.path.join(self.sock_dir, "xtables.lock")
-
-    def open(self) -> None:
-        super().open()
-        for side in ("K", "N"):
-            ns = self.ns[side]
-            # The way out: a veth d0 (its peer d1 drops what arrives: other-host MAC) with default
-            # routes via permanent neighbours, so forwarding needs no ARP/ND; no IPv6 addresses on
-            # d0/d1, so they send nothing of their own.
-            for argv in (["sysctl", "-qw", "net.ipv4.ip_forward=1"], ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
-                         ["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-                         ["ip", "link", "set", "d0", "addrgenmode", "none"], ["ip", "link", "set", "d1", "addrgenmode", "none"],
-                         # A forwarding host joins ff02::2 on every interface: d0's MLD reports
-                         # would arrive on d1 (prerouting) at random times; d1 drops IPv6 instead.
-                         ["sysctl", "-qw", "net.ipv6.conf.d1.disable_ipv6=1"],
-                         ["ip", "link", "set", "d0", "up"], ["ip", "link", "set", "d1", "up"],
-                         ["ip", "addr", "add", "10.99.0.2/24", "dev", "d0"],
-                         ["ip", "neigh", "add", "10.99.0.1", "lladdr", "02:00:00:00:00:99", "dev", "d0", "nud", "permanent"],
-                         ["ip", "route", "add", "default", "via", "10.99.0.1"],
-                         ["ip", "-6", "neigh", "add", "fe80::1", "lladdr", "02:00:00:00:00:99", "dev", "d0", "nud", "permanent"],
-                         ["ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "d0"]):
-                vd._checked(["ip", "netns", "exec", ns] + argv)
-        self.load_sentinels()
-
-    def load_sentinels(self) -> None:
-        for side in ("K", "N"):
-            p = self.nft(side, ["-f", "-"], stdin=sentinel_ruleset())
-            if p.returncode != 0:
-                raise RuntimeError(f"sentinel table on {side}: {p.stderr.strip()}")
-
-    def restart_daemon(self) -> None:
-        super().restart_daemon()
-        p = self.nft("N", ["-f", "-"], stdin=sentinel_ruleset())
-        if p.returncode != 0:
-            raise RuntimeError(f"sentinel table on N: {p.stderr.strip()}")
-
-    def legacy_where(self, family: str, table: str) -> str:
-        """hybrid: where nfbpfd runs an iptables-legacy table ("bpf", "kernel", "none"; "" when
-        unknown), from `nfbpf status -j`'s legacy_tables."""
-        r = vd._sh([self.nfbpf_cli, "--socket", self.socket_path, "status", "-j"])
-        try:
-            for t in json.loads(r.stdout).get("legacy_tables", []):
-                if t["family"] == family and t["table"] == table:
-                    return t["where"]
-        except (ValueError, KeyError, TypeError):
-            pass
-        return ""
-
-    def ipt(self, side: str, tool: str, args: list[str]):
-        env = dict(os.environ, LC_ALL="C", XTABLES_LOCKFILE=self.lockfile)
-        argv = ["ip", "netns", "exec", self.ns[side]]
-        if side == "N":
-            env["NFBPF_SOCKET"] = self.socket_path
-            argv.append(self.nfbpf_run)
-        return vd._sh(argv + [tool, *args], env=env)
-
-    def ipt_shell(self, side: str, tool: str, rule: str):
-        """`tool -A FORWARD <rule>` with the rule's own shell quoting, as the .t harness runs it."""
-        env = dict(os.environ, LC_ALL="C", XTABLES_LOCKFILE=self.lockfile)
-        pre = "" if side == "K" else f"NFBPF_SOCKET={shlex.quote(self.socket_path)} {shlex.quote(self.nfbpf_run)} "
-        cmd = f"{pre}{tool} -t filter -A FORWARD {rule}"
-        return vd._sh(["ip", "netns", "exec", self.ns[side], "sh", "-c", cmd], env=env)
-
-    def gen_ipt_probes(self, family: str, max_elems: int):
-        p = vd._sh(["ip", "netns", "exec", self.ns["K"], self.probe_gen, family, vd.RECV_DEV, vd.RECV_MAC,
-                    str(max_elems)], timeout=60)
-        probes = []
-        for line in p.stdout.splitlines():
-            h, exp, what = line.split(" ", 2)
-            probes.append((bytes.fromhex(h), exp == "1", what))
-        return p.returncode, probes, p.stderr.strip()
-
-
 # Not compared: the sentinels (moved by design), and the INPUT/OUTPUT policies, which also count
 # the receivers' own IPv6 housekeeping on p1 (DAD, router solicitations, MLD) at their own times.
 IGNORED = (SENT_V4, SENT_V6, "policy INPUT", "policy OUTPUT")
 
-SAVE_RULE = re.compile(r"^\[(\d+):(\d+)\] -A (\S+)")
-SAVE_POLICY = re.compile(r"^:(\S+) (\S+) \[(\d+):(\d+)\]")
 
-
-def read_counters(tb: IptTestbed, side: str, tool: str) -> dict[str, list[int]] | None:
-    p = tb.ipt(side, tool + "-save", ["-c", "-t", "filter"])
-    n = vd.read_all_counters(tb, side)
-    if p.returncode != 0 or n is None:
-        return None
-    out = {k: v for k, v in n.items() if SENT_TABLE in k}
-    pos: collections.Counter = collections.Counter()
-    for line in p.stdout.splitlines():
-        if m := SAVE_POLICY.match(line):
-            out[f"policy {m.group(1)}"] = [int(m.group(3)), int(m.group(4))]
-        elif m := SAVE_RULE.match(line):
-            chain = m.group(3)
-            out[f"{chain}#{pos[chain]}"] = [int(m.group(1)), int(m.group(2))]
-            pos[chain] += 1
-    return out
-
-
-def _settle(tb: IptTestbed, tool: str, key: str, want: dict) -> dict:
-    got = {}
-    for side in ("K", "N"):
-        deadline = time.monotonic() + 2.0
-        while True:
-            c = read_counters(tb, side, tool)
-            if (c is not None and c.get(key, [0])[0] >= want[side]) or time.monotonic() > deadline:
-                got[side] = c
-                break
-            time.sleep(0.005)
-    return got
-
-
-def _reset(tb: IptTestbed, side: str, tool: str) -> None:
-    for args in (["-F"], ["-X"], ["-P", "INPUT", "ACCEPT"], ["-P", "FORWARD", "ACCEPT"], ["-P", "OUTPUT", "ACCEPT"],
-                 ["-Z"]):
-        tb.ipt(side, tool, ["-t", "filter", *args])
-
-
-def _refusal_reason(tb: IptTestbed, log_offset: int, stderr: str) -> str:
-    try:
-        with open(tb.log_path, encoding="utf-8", errors="replace") as f:
-            f.seek(log_offset)
-            text = f.read()
-    except OSError:
-        text = ""
-    for marker in ("refused by the backend:", "offload refused the batch:"):
-        for line in text.splitlines():
-            if marker in line:
-                return line.split(marker, 1)[1].strip()
-    return stderr.strip().splitlines()[-1][:200] if stderr.strip() else "no message"
-
-
-def run_experiment(tb: IptTestbed, family: str, rule: str, max_elems: int) -> dict:
+def experiment_request(family: str, rule: str, max_elems: int, offload: str) -> dict:
+    """The batch request of one experiment (nfnl-server/cli/verify/experiment.h): the sentinel table,
+    the rule appended to FORWARD with its own shell quoting (as the .t harness runs it), a bare
+    `-A FORWARD` counting what fell through; probes from the kernel side's filter table; counters
+    of the nft sentinel table and of `TOOL-save -c -t filter` (keys "CHAIN#i", "policy CHAIN")."""
     tool = "ip6tables-legacy" if family == "ip6" else "iptables-legacy"
-    res: dict = {"rule": rule}
-    _reset(tb, "K", tool)
-    p = tb.ipt_shell("K", tool, rule)
-    if p.returncode != 0:
-        res["status"] = "kernel-refused"
-        res["detail"] = p.stderr.strip()[:300]
-        return res
-    tb.ipt("K", tool, ["-t", "filter", "-A", "FORWARD"])
-    if not tb.daemon_alive():
-        tb.restart_daemon()
-    _reset(tb, "N", tool)
-    log_off = os.path.getsize(tb.log_path) if os.path.exists(tb.log_path) else 0
-    p = tb.ipt_shell("N", tool, rule)
-    if p.returncode != 0:
-        if not tb.daemon_alive():
-            res["status"] = "daemon-died"
-            tb.restart_daemon()
-            return res
-        res["status"] = "refused"
-        res["detail"] = _refusal_reason(tb, log_off, p.stderr)[:400]
-        return res
-    tb.ipt("N", tool, ["-t", "filter", "-A", "FORWARD"])
-    if tb.offload == "hybrid":  # BPF, or the kernel's x_tables of N when BPF cannot run the rule
-        res["placed"] = tb.legacy_where(family, "filter")
-    rc, probes, err = tb.gen_ipt_probes(family, max_elems)
-    if rc != 0 and res.get("placed") == "kernel":
-        # The probe generator lowers the rule, which is what BPF refused: compare the kernel-placed
-        # table on the generic packets alone.
-        probes, res["probe_note"] = [], "generic packets only: " + err[:200]
-    elif rc != 0:
-        res["status"] = "no-probes"
-        res["detail"] = err[:300]
-        return res
-    res["rule_probes"] = len(probes)
-    probes += [(f, False, f"generic packet {i}") for i, f in enumerate(vd.generic_frames())]
-    res["probes"] = len(probes)
     v6 = family == "ip6"
-    key = SENT_V6 if v6 else SENT_V4
-    base = _settle(tb, tool, key, {"K": 0, "N": 0})
-    if base["K"] is None or base["N"] is None:
-        res["status"] = "harness-error"
-        res["detail"] = "cannot read the counters before sending"
-        return res
-    vd._send_all(tb, [p[0] for p in probes], v6)
-    after = _settle(tb, tool, key, {s: base[s].get(key, [0])[0] + 1 for s in ("K", "N")})
-    if after["K"] is None or after["N"] is None:
-        res["status"] = "harness-error"
-        res["detail"] = "cannot read the counters after sending"
-        return res
-    dk = {k: v for k, v in vd._delta(after["K"], base["K"]).items() if k not in IGNORED}
-    dn = {k: v for k, v in vd._delta(after["N"], base["N"]).items() if k not in IGNORED}
-    res["kernel"] = dk
-    res["arrived"] = dk.get(ARRIVAL, [0])[0]
-    res["rule_matched"] = dk.get("FORWARD#0", [0])[0]
-    if dk == dn:
-        res["status"] = "equal"
-        return res
-    res["status"] = "mismatch"
-    res["nfbpf"] = dn
-    res["differing_probes"] = _one_by_one(tb, tool, v6, probes)
+    req = {"kind": "experiment", "path": "forward",
+           "load": [{"stage": "setup", "stdin": sentinel_ruleset()},
+                    {"stage": "rule", "program": "sh", "args": ["-c", f"exec {tool} -t filter -A FORWARD {rule}"]},
+                    {"stage": "setup", "program": tool, "args": ["-t", "filter", "-A", "FORWARD"]}],
+           "xt_probes": [family, "filter"], "counters": "ruleset", "xt_counters": [tool, "filter"],
+           "ignore": list(IGNORED), "sentinel": "ipv6" if v6 else "ipv4", "sentinel_key": SENT_V6 if v6 else SENT_V4,
+           "arrival_key": ARRIVAL, "max_set_elements": max_elems}
+    if offload == "hybrid":   # BPF, or the kernel's x_tables of N when BPF cannot run the rule
+        req["legacy_placement"] = [family, "filter"]
+    return req
+
+
+def run_experiment(b, family: str, rule: str, max_elems: int) -> dict:
+    res: dict = {"rule": rule}
+    r = b.request(experiment_request(family, rule, max_elems, b.offload))
+    st = r.get("status")
+    if st == "error":
+        return dict(res, status="harness-error", detail=r.get("error", "")[:300])
+    res["status"] = st
+    if "placement" in r:
+        res["placed"] = r["placement"]
+    if "generic_only" in r:   # the probes lower the rule, which is what BPF refused (hybrid, kernel-placed)
+        res["probe_note"] = "generic packets only: " + r["generic_only"]
+    for k in ("detail", "rule_probes", "probes", "kernel", "nfbpf", "differing_probes"):
+        if k in r:
+            res[k] = r[k]
+    if st == "refused":
+        res["detail"] = res.get("detail", "")[:400]
+    if st in ("equal", "mismatch"):
+        dk = r.get("kernel", {})
+        res["arrived"] = r.get("arrived", 0)
+        res["rule_matched"] = dk.get("FORWARD#0", [0])[0]
     return res
-
-
-def _one_by_one(tb: IptTestbed, tool: str, v6: bool, probes: list, limit: int = 5) -> list[dict]:
-    key = SENT_V6 if v6 else SENT_V4
-    prev = _settle(tb, tool, key, {"K": 0, "N": 0})
-    out = []
-    for frame, expect, what in probes:
-        vd._send_all(tb, [frame], v6)
-        now = _settle(tb, tool, key, {s: prev[s].get(key, [0])[0] + 1 for s in ("K", "N")})
-        a = {k: v for k, v in vd._delta(now["K"], prev["K"]).items() if v != [0, 0] and k not in IGNORED}
-        b = {k: v for k, v in vd._delta(now["N"], prev["N"]).items() if v != [0, 0] and k not in IGNORED}
-        prev = now
-        if a != b:
-            out.append({"probe": what, "frame": frame.hex(), "evaluator_expects_match": expect, "kernel": a, "nfbpf": b})
-            if len(out) >= limit:
-                break
-    return out
 
 
 # ---- the command line -------------------------------------------------------------------------
@@ -352,8 +181,7 @@ def render(doc: dict) -> str:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="run.sh --iptables --verdicts")
     ap.add_argument("--filter", action="append", help="case id substring (repeatable), e.g. libxt_tcp.t")
-    ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so, "
-                                          "tools/nfbpf_ipt_probe_gen")
+    ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpf, bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
     ap.add_argument("--max-set-elements", type=int, default=16)
     ap.add_argument("--limit", type=int, default=0, help="stop after this many experiments")
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
@@ -369,43 +197,45 @@ def main(argv: list[str]) -> int:
         return 2
     bins = find_nfbpf(REPO, args.nfbpf_build)
     build = os.path.dirname(os.path.dirname(bins.nfbpfd)) if bins else None
-    gen = os.path.join(build, "tools", "nfbpf_ipt_probe_gen") if build else None
-    if bins is None or gen is None or not os.access(gen, os.X_OK):
-        print("needs nfbpfd/nfbpf-run/shim and tools/nfbpf_ipt_probe_gen built", file=sys.stderr)
+    nfbpf = os.path.join(build, "bin", "nfbpf") if build else None
+    if bins is None or not os.access(nfbpf, os.X_OK):
+        print("needs nfbpfd/nfbpf-run/shim and nfbpf (verify --batch) built", file=sys.stderr)
         return 2
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "ipt-verdicts-nfbpfd.log")
     open(log, "w").close()
-    tb = IptTestbed(build, gen, log, offload=args.offload)
+    b = verdict_batch.Batch(build, log, offload=args.offload)
     experiments: dict[str, dict] = {}
     per_case: dict[str, str] = {}
     t0 = time.monotonic()
     try:
-        tb.open()
+        b.open()
         for c in cases(args.filter):
             key = json.dumps([c.family, c.rule])
             if key not in experiments:
                 if args.limit and len(experiments) >= args.limit:
                     break
                 try:
-                    r = run_experiment(tb, c.family, c.rule, args.max_set_elements)
+                    r = run_experiment(b, c.family, c.rule, args.max_set_elements)
                 except (OSError, RuntimeError, subprocess.TimeoutExpired, ValueError) as e:
                     r = {"rule": c.rule, "status": "harness-error", "detail": f"{type(e).__name__}: {e}"[:300]}
                 r["first_case"] = c.id
                 experiments[key] = r
-                if r.get("placed") == "kernel":  # a fresh N, so the next rule can run as BPF again
-                    tb.close()
-                    tb = IptTestbed(build, gen, log, offload=args.offload)
-                    tb.open()
+                # A fresh testbed after a harness error (the batch may be gone) and after a table
+                # placed in N's kernel (hybrid), so the next rule can run as BPF again.
+                if r["status"] == "harness-error" or r.get("placed") == "kernel":
+                    b.close()
+                    b = verdict_batch.Batch(build, log, offload=args.offload)
+                    b.open()
                 if r["status"] == "mismatch":
                     print(f"MISMATCH {c.id}: {c.rule}", flush=True)
                 if len(experiments) % 50 == 0:
                     print(f"... {len(experiments)} experiments, {time.monotonic() - t0:.0f} s", flush=True)
             per_case[c.id] = key
     finally:
-        tb.close()
+        b.close()
     doc = {"meta": {"when": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
-                    "wall_s": round(time.monotonic() - t0, 1), "nfbpfd": bins.nfbpfd, "probe_gen": gen,
+                    "wall_s": round(time.monotonic() - t0, 1), "nfbpfd": bins.nfbpfd, "engine": nfbpf + " verify --batch",
                     "offload": args.offload},
            "cases": [{"id": cid, "group": cid.split(":")[0].rsplit("/", 1)[0], "experiment": k}
                      for cid, k in per_case.items()],

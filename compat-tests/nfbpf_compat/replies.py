@@ -1,17 +1,19 @@
-"""Reply capture for the verdict differential (`run.sh --verdicts --replies`): what each receiver
+"""Reply comparison for the verdict differential (`run.sh --verdicts --replies`): what each side
 sends back to the sender, compared between the kernel-filtered and the nfbpfd-filtered side.
 
 Counters prove which rules matched; they cannot prove that a `reject` sent the ICMP error or TCP
 reset the kernel sends, or that NAT rewrote addresses and ports as the kernel does. With --replies
-each receiver (K and N alike) gets a local address, default routes back over its veth (gateways
-with permanent neighbour entries: no ARP/ND traffic), forwarding on and ICMP rate limits off; the
-sender namespace captures every frame that comes back on k0 and n0:
+`nfbpf verify --batch` runs each experiment in its replies path (nfnl-server/cli/verify/
+scratch_net.h: each side gets a local address, default routes back over its veth via gateways with
+permanent neighbour entries, forwarding on, ICMP rate limits and conntrack's checksum check off)
+and captures every frame that comes back on the sender's k0 and n0 (reply_capture.h), returned as
+hex in the reply. Here they are compared:
   - ICMP/ICMPv6 errors (a reject's unreachable, the stack's own port unreachable, time exceeded)
     with type, code and the quoted packet,
   - TCP segments (a reject's RST with its seq/ack, the stack's RST for a closed port),
   - forwarded packets, so a DNAT'd packet shows its rewritten destination address and port,
-  - echo replies and anything else IPv4/IPv6 the receiver sends.
-Neighbour discovery, MLD and router messages (ICMPv6 130-143) and ARP are left out: the receivers
+  - echo replies and anything else IPv4/IPv6 the side sends.
+Neighbour discovery, MLD and router messages (ICMPv6 130-143) and ARP are left out: the sides
 send them on their own schedule. Fields that differ by design are zeroed before comparing: the
 IPv4 identification and header checksum (a per-namespace counter/hash for locally generated
 packets) and the IPv6 flow label.
@@ -19,73 +21,10 @@ packets) and the IPv6 flow label.
 from __future__ import annotations
 
 import collections
-import select
 import socket
-import time
 
-ETH_P_ALL = 0x0003
-PACKET_OUTGOING = 4
+# The sides' own addresses in the replies path (nfnl-server/cli/verify/scratch_net.h).
 RECV_ADDR4, RECV_ADDR6 = "198.51.100.2", "2001:db8::2"
-GW4, GW6 = "192.0.2.254", "fe80::1"
-
-
-def receiver_setup(recv_dev: str, sender_mac: str) -> list[list[str]]:
-    """Commands (run with `ip netns exec R`) that make a receiver answer and forward to the sender."""
-    return [["sysctl", "-qw", "net.ipv4.ip_forward=1"],
-            ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
-            ["sysctl", "-qw", "net.ipv4.conf.all.send_redirects=0"],
-            ["sysctl", "-qw", f"net.ipv4.conf.{recv_dev}.send_redirects=0"],
-            ["sysctl", "-qw", "net.ipv4.icmp_ratemask=0"],
-            ["sysctl", "-qw", "net.ipv4.icmp_ratelimit=0"],
-            ["sysctl", "-qw", "net.ipv4.icmp_msgs_per_sec=1000000"],
-            ["sysctl", "-qw", "net.ipv4.icmp_msgs_burst=1000000"],
-            ["sysctl", "-qw", "net.ipv6.icmp.ratelimit=0"],
-            ["sysctl", "-qw", "net.ipv6.auto_flowlabels=0"],
-            # The probes carry no valid TCP/UDP checksum; conntrack would call them invalid and
-            # NAT would never see them.
-            ["sysctl", "-qw", "net.netfilter.nf_conntrack_checksum=0"],
-            ["ip", "addr", "add", f"{RECV_ADDR4}/32", "dev", recv_dev],
-            ["ip", "addr", "add", f"{RECV_ADDR6}/128", "dev", recv_dev, "nodad"],
-            ["ip", "neigh", "add", GW4, "lladdr", sender_mac, "dev", recv_dev, "nud", "permanent"],
-            ["ip", "route", "add", "default", "via", GW4, "dev", recv_dev, "onlink"],
-            ["ip", "-6", "neigh", "add", GW6, "lladdr", sender_mac, "dev", recv_dev, "nud", "permanent"],
-            ["ip", "-6", "route", "add", "default", "via", GW6, "dev", recv_dev]]
-
-
-def open_capture(dev: str) -> socket.socket:
-    """A packet socket on the sender's end of a veth (must be called inside the sender namespace)."""
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    s.bind((dev, 0))
-    s.setblocking(False)
-    return s
-
-
-def drain(s: socket.socket) -> list[bytes]:
-    """Every frame queued on the socket that the peer sent (our own transmissions left out)."""
-    out = []
-    while True:
-        try:
-            data, addr = s.recvfrom(65535)
-        except BlockingIOError:
-            return out
-        if addr[2] != PACKET_OUTGOING:
-            out.append(data)
-
-
-def collect(socks: dict[str, socket.socket], settle_s: float = 0.03) -> dict[str, list[bytes]]:
-    """Frames each side sent back since the last drain; waits until neither side has sent anything
-    for `settle_s` (replies are generated while the probes are processed, before the sentinel
-    counter moves, so this only covers the last hop)."""
-    got: dict[str, list[bytes]] = {k: [] for k in socks}
-    deadline = time.monotonic() + 1.0
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select(list(socks.values()), [], [], settle_s)
-        if not ready:
-            break
-        for side, s in socks.items():
-            got[side] += drain(s)
-    return got
 
 
 def normalize(frame: bytes) -> tuple[str, bytes] | None:

@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
+from . import replies as rp
 from . import verdicts as vd
 
 
 class Batch:
     """One `nfbpf verify --batch` process: its testbed lives as long as it does."""
 
-    def __init__(self, nfbpf_build: str, log_path: str, offload: str = "strict", fault: str = ""):
+    def __init__(self, nfbpf_build: str, log_path: str, offload: str = "strict", fault: str = "",
+                 replies: bool = False):
         self.offload = offload
         self.log_path = log_path
+        # --replies: the sides answer and forward (the batch's replies path) and what comes back to
+        # the sender is captured; the receive device is eth0, the interface tests-py's nat rules name.
+        self.replies = replies
         argv = [os.path.join(nfbpf_build, "bin", "nfbpf"), "verify", "--batch", f"--offload={offload}"]
+        if replies:
+            argv += ["--in-dev", "eth0"]
         if fault:
             argv.append(f"--test-fault={fault}")
         self.argv = argv
@@ -62,6 +70,37 @@ class Batch:
         self.proc = None
 
 
+NAT_OR_REJECT = re.compile(r"\s*\b(dnat|snat|redirect|masquerade|reject)\b.*$")
+
+
+def _with_replies(b: Batch, req: dict, rule: str | None = None, family: str = "") -> dict:
+    """--replies: the request runs in the replies path with the frames coming back captured; probes
+    that cannot be made fall back to a nat/reject rule's matches alone, then to the generic packets."""
+    if not b.replies:
+        return req
+    req.update(path="replies", replies={}, generic_only_ok=True)
+    if rule is not None:
+        match = NAT_OR_REJECT.sub("", rule).strip()
+        if match and match != rule.strip():
+            req["probe_fallback"] = {"family": family, "rule": match}
+    else:
+        req["tolerate_probe_failures"] = True
+    return req
+
+
+def _compare_replies(r: dict, res: dict) -> bool:
+    """The frames both sides sent back (replies.compare), summarised into res; True when equal."""
+    if "replies" not in r:
+        return True
+    got = {"K": [bytes.fromhex(h) for h in r["replies"].get("kernel", [])],
+           "N": [bytes.fromhex(h) for h in r["replies"].get("nfbpf", [])]}
+    equal, summary = rp.compare(got)
+    if r["replies"].get("truncated"):
+        summary["truncated"] = True
+    res["replies"] = summary
+    return equal
+
+
 def _placements(reply: dict) -> dict:
     return {(p["family"], p["table"], p["chain"]): (p["where"], bool(p.get("base")))
             for p in reply.get("placements", [])}
@@ -90,6 +129,11 @@ def run_experiment(b: Batch, family: str, table: str, cmds: list[str], rule: str
         # Self-test of the comparison: the nfbpf side's arrival counter skips TCP.
         bad = [c.replace(" vhead counter", " vhead meta l4proto != tcp counter") for c in cmds]
         req["nfbpf_load"] = [dict(setup, stdin="\n".join(bad) + "\n"), the_rule, tail]
+    if vd.REPLIES_SABOTAGE:
+        # Self-test of --replies: the nfbpf side rejects with another ICMP code (same counters).
+        alt = [[w.replace("host-prohibited", "admin-prohibited") for w in a] for a in the_rule["alternatives"]]
+        req["nfbpf_load"] = [setup, dict(the_rule, alternatives=alt), tail]
+    _with_replies(b, req, rule, family)
     if b.offload == "hybrid":
         req["placement"] = [family, table, "probe"]
         req["placements"] = True
@@ -103,7 +147,9 @@ def run_experiment(b: Batch, family: str, table: str, cmds: list[str], rule: str
         res["appended_counter"] = True
     res["status"] = st
     _copy(r, res, "detail", "placement", "generic_only", "rule_probes", "probes", "arrived", "kernel", "nfbpf",
-          "differing_probes")
+          "differing_probes", "match_only_probes")
+    if not _compare_replies(r, res) and st == "equal":
+        res["status"] = "mismatch"
     if st == "refused":
         res["where"] = r.get("stage")
         if "vhead at netfilter" in res.get("detail", "") and "EBUSY" in res.get("detail", ""):
@@ -138,6 +184,7 @@ def run_dump(b: Batch, path: str, max_elems: int) -> dict:
            "sentinel_key": vd.SENTINEL_KEY, "arrival_key": vd.ARRIVAL_KEY, "max_set_elements": max_elems}
     if b.offload == "hybrid":
         req["placements"] = True
+    _with_replies(b, req)
     r = b.request(req)
     st = r.get("status")
     if st == "kernel-refused":
@@ -145,7 +192,9 @@ def run_dump(b: Batch, path: str, max_elems: int) -> dict:
         res["detail"] = r.get("detail", "")
         return res
     res["status"] = "harness-error" if st == "error" else st
-    _copy(r, res, "detail", "rule_probes", "probes", "arrived", "differing_probes")
+    _copy(r, res, "detail", "rule_probes", "probes", "arrived", "differing_probes", "generic_only_tables")
+    if not _compare_replies(r, res) and st == "equal":
+        res["status"] = st = "mismatch"
     if st == "error":
         res["detail"] = r.get("error", "")[:300]
     if st not in ("equal", "mismatch"):

@@ -41,7 +41,6 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="run.sh --verdicts")
     ap.add_argument("--filter", action="append", help="case id substring or glob (repeatable)")
     ap.add_argument("--nfbpf-build", help="build dir holding bin/nfbpfd, bin/nfbpf-run, lib/libnfbpf-shim.so")
-    ap.add_argument("--probe-gen", help=argparse.SUPPRESS)   # only for --replies: otherwise probes come from nfbpf verify --batch
     ap.add_argument("--max-set-elements", type=int, default=16)
     ap.add_argument("--no-dumps", action="store_true", help="tests-py cases only")
     ap.add_argument("--limit", type=int, default=0, help="stop after this many experiments")
@@ -54,7 +53,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--replies", action="store_true",
                     help="receivers answer and forward; the frames they send back (a reject's ICMP error or "
                          "TCP reset, NAT'd packets forwarded with their rewritten addresses) are compared too "
-                         "(replies.py; runs on the Python testbed of verdicts.py with nfbpf_probe_gen)")
+                         "(replies.py; captured by nfbpf verify --batch in its replies path)")
     args = ap.parse_args(argv)
     if args.report_only:
         with open(os.path.join(args.out, "verdicts.json"), encoding="utf-8") as f:
@@ -81,18 +80,10 @@ def main(argv: list[str]) -> int:
     os.makedirs(args.out, exist_ok=True)
     log = os.path.join(args.out, "verdicts-nfbpfd.log")
     open(log, "w").close()
-    # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`); --replies on
-    # the Python testbed (verdicts.Testbed), which captures what the receivers send back.
-    if args.replies:
-        gen = args.probe_gen or os.path.join(build, "tools", "nfbpf_probe_gen")
-        if not os.access(gen, os.X_OK):
-            print("--replies needs nfbpf_probe_gen built (target nfbpf_probe_gen)", file=sys.stderr)
-            return 2
-        tb = vd.Testbed(build, gen, log, args.offload, replies=True)
-        driver = vd
-    else:
-        tb = verdict_batch.Batch(build, log, args.offload)
-        driver = verdict_batch
+    # The experiments run on `nfbpf verify --batch` (one engine with `nfbpf verify`); with --replies
+    # the batch's sides answer and forward, and it captures what comes back to the sender.
+    tb = verdict_batch.Batch(build, log, args.offload, replies=args.replies)
+    driver = verdict_batch
     experiments: dict[str, dict] = {}
     per_case: dict[str, str] = {}
     t0 = time.monotonic()

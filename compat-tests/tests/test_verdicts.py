@@ -1,6 +1,7 @@
 """Unit tests of the verdict differential's ruleset rewriting (no root, no namespaces)."""
 import unittest
 
+from nfbpf_compat import replies as rp
 from nfbpf_compat import verdicts as vd
 from nfbpf_compat.verdicts_cli import blur
 
@@ -82,20 +83,25 @@ class DumpForPrerouting(unittest.TestCase):
         self.assertTrue(any(a.get("table", {}).get("name") == vd.SENTINEL_TABLE for a in self.adds))
 
 
-class Frames(unittest.TestCase):
-    def test_sentinel_ipv4_checksum_is_valid(self):
-        f = vd.sentinel_frame(False)
-        self.assertEqual(f[12:14], b"\x08\x00")
-        self.assertEqual(vd._csum(f[14:34]), 0)
+class Replies(unittest.TestCase):
+    """replies.compare on frames as `nfbpf verify --batch` captures them (the frames are C++'s now)."""
 
-    def test_generic_frames_cover_both_families(self):
-        fs = vd.generic_frames()
-        self.assertEqual(len(fs), 38)
-        self.assertEqual({f[12:14] for f in fs}, {b"\x08\x00", b"\x86\xdd"})
-        for f in fs:
-            if f[12:14] == b"\x08\x00":
-                self.assertEqual(vd._csum(f[14:34]), 0)
-                self.assertEqual(int.from_bytes(f[16:18], "big"), len(f) - 14)
+    @staticmethod
+    def unreachable(code: int, ident: int) -> bytes:
+        eth = bytes.fromhex("020000000001" "020000000002" "0800")
+        ip = bytes.fromhex("45c00038") + ident.to_bytes(2, "big") + bytes.fromhex("00004001abcd" "c6336402" "c0000201")
+        return eth + ip + bytes([3, code]) + b"\0" * 6 + b"quoted"
+
+    def test_ip_id_and_checksum_do_not_count(self):
+        equal, summary = rp.compare({"K": [self.unreachable(10, 1)], "N": [self.unreachable(10, 2)]})
+        self.assertTrue(equal)
+        self.assertEqual(summary["kinds"], {"ipv4 icmp unreachable code 10": 1})
+
+    def test_another_icmp_code_differs(self):
+        equal, summary = rp.compare({"K": [self.unreachable(10, 1)], "N": [self.unreachable(13, 1)]})
+        self.assertFalse(equal)
+        self.assertTrue(summary["only_kernel"][0].startswith("ipv4 icmp unreachable code 10"))
+
 
 
 class Blur(unittest.TestCase):
