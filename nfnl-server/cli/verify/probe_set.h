@@ -2,8 +2,8 @@
 // Probe packets for a ruleset as the kernel (or anything speaking nf_tables netlink) holds it:
 // dump one table over NETLINK_NETFILTER, lower it with translate/nft + the translate pipeline
 // exactly as nfbpfd's offload does, and ask eval::rule_probes for the packets that just match /
-// just miss every boundary its rules test. Shared by `nfbpf verify` and compat-tests'
-// nfbpf_probe_gen (one engine for both).
+// just miss every boundary its rules test. Used by `nfbpf verify` and its --batch experiments,
+// which compat-tests' verdict differentials run on (one engine for both).
 
 #include <libmnl/libmnl.h>
 
