@@ -11,8 +11,21 @@
 
 namespace nfbpf::codegen::chain {
 
-Result<RuntimeTables> RuntimeTables::create(kernel::Kernel& k) {
-  StateSlots proto;
+namespace {
+
+// The slot allocators of a daemon whose counter map has `counter_slots` slots.
+StateSlots state_slots(uint32_t counter_slots) {
+  StateSlots s;
+  s.counters = SlotAllocator(counter_slots, "counter",
+                             " (one per counting rule, named counter and counted base-chain policy; "
+                             "nfbpfd --counter-slots N sets how many)");
+  return s;
+}
+
+}  // namespace
+
+Result<RuntimeTables> RuntimeTables::create(kernel::Kernel& k, uint32_t counter_slots) {
+  StateSlots proto = state_slots(counter_slots);
   auto counters = runtime::CounterTable::create(k, proto.counters.capacity());
   if (!counters) return std::unexpected(std::move(counters).error());
   auto quotas = kernel::Map::create(k, {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
@@ -23,7 +36,7 @@ Result<RuntimeTables> RuntimeTables::create(kernel::Kernel& k) {
   if (!limits) return std::unexpected(std::move(limits).error().with_context("creating the limit table"));
   std::optional<uint32_t> nfct;
   if (auto off = k.btf_member_offset("sk_buff", "_nfct")) nfct = *off;
-  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), {}, nfct};
+  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), std::move(proto), nfct};
 }
 
 Result<void> RuntimeTables::pin(const std::string& dir) {
@@ -32,8 +45,8 @@ Result<void> RuntimeTables::pin(const std::string& dir) {
   return limits.pin(dir + "/limits");
 }
 
-Result<RuntimeTables> RuntimeTables::open_pinned(kernel::Kernel& k, const std::string& dir) {
-  StateSlots proto;
+Result<RuntimeTables> RuntimeTables::open_pinned(kernel::Kernel& k, const std::string& dir, uint32_t counter_slots) {
+  StateSlots proto = state_slots(counter_slots);
   auto counters = runtime::CounterTable::open_pinned(k, dir + "/counters", proto.counters.capacity());
   if (!counters) return std::unexpected(std::move(counters).error());
   auto quotas = kernel::Map::open_pinned(k, dir + "/quotas", {.type = BPF_MAP_TYPE_ARRAY, .key_size = 4, .value_size = 8,
@@ -44,7 +57,7 @@ Result<RuntimeTables> RuntimeTables::open_pinned(kernel::Kernel& k, const std::s
   if (!limits) return std::unexpected(std::move(limits).error());
   std::optional<uint32_t> nfct;
   if (auto off = k.btf_member_offset("sk_buff", "_nfct")) nfct = *off;
-  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), {}, nfct};
+  return RuntimeTables{std::move(*counters), std::move(*quotas), std::move(*limits), std::move(proto), nfct};
 }
 
 void RuntimeTables::unpin(const std::string& dir) {

@@ -24,12 +24,15 @@ struct RuntimeTables {
   // reads it (nfnl-server/offload/log_events.h).
   std::shared_ptr<kernel::Map> log_ring;
 
-  static Result<RuntimeTables> create(kernel::Kernel& k);
+  // `counter_slots`: the per-CPU counter map's size (16 bytes per slot per CPU; nfbpfd
+  // --counter-slots). A chain needing more counters than that is refused with ENOSPC.
+  static Result<RuntimeTables> create(kernel::Kernel& k, uint32_t counter_slots = kCounterSlots);
   // Persistence (nfbpfd --bpffs): the three state maps pinned as <dir>/counters, quotas, limits;
   // open_pinned() opens them in a later daemon (values kept; the slot allocators start empty and
   // are restored by the caller).
   Result<void> pin(const std::string& dir);
-  static Result<RuntimeTables> open_pinned(kernel::Kernel& k, const std::string& dir);
+  static Result<RuntimeTables> open_pinned(kernel::Kernel& k, const std::string& dir,
+                                           uint32_t counter_slots = kCounterSlots);
   static void unpin(const std::string& dir);
   // CompileOptions wired to these tables.
   CompileOptions options(std::string prog_name = {}) { return {.slots = &slots, .skb_nfct_offset = nfct_offset, .prog_name = std::move(prog_name)}; }

@@ -10,7 +10,7 @@ Result<SlotAllocator::Slot> SlotAllocator::get(const SlotKey& k) {
     slots_.emplace(k, i);
     return Slot{i, true};
   }
-  return failf(ENOSPC, "all {} state slots are in use", used_.size());
+  return failf(ENOSPC, "all {} {} slots are in use{}", used_.size(), what_, hint_);
 }
 
 Result<void> SlotAllocator::restore(const SlotKey& k, uint32_t slot) {

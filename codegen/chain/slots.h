@@ -30,6 +30,10 @@ struct SlotKey {
 class SlotAllocator {
  public:
   explicit SlotAllocator(uint32_t capacity) : used_(capacity, false) {}
+  // `what` names the state in the ENOSPC message ("all N <what> slots are in use<hint>"), e.g.
+  // the daemon option that sets the capacity.
+  SlotAllocator(uint32_t capacity, std::string what, std::string hint)
+      : used_(capacity, false), what_(std::move(what)), hint_(std::move(hint)) {}
 
   struct Slot {
     uint32_t index;
@@ -49,6 +53,7 @@ class SlotAllocator {
  private:
   std::map<SlotKey, uint32_t> slots_;
   std::vector<bool> used_;
+  std::string what_ = "state", hint_;
 };
 
 }  // namespace nfbpf::codegen::chain

@@ -61,6 +61,12 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   app.add_flag("--flush-on-exit", flush_on_exit,
                "on SIGTERM/SIGINT remove everything pinned and saved instead of leaving it running");
+  uint32_t counter_slots = nfbpf::codegen::chain::kCounterSlots;
+  app.add_option("--counter-slots", counter_slots,
+                 "rule counters shared by every BPF program (a per-CPU map, 16 bytes per slot per CPU); a "
+                 "ruleset needing more is refused")
+      ->check(CLI::Range(uint32_t{1}, uint32_t{1} << 24))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto lvl = parse_level(level);
@@ -80,6 +86,7 @@ int main(int argc, char** argv) {
   }
   nfbpf::offload::OffloadBackend backend = nfbpf::offload::make_offload_backend(mode, persist);
   options.status_json = backend.status_json;  // `nfbpf status`
+  if (backend.hook) backend.hook->set_counter_slots(counter_slots);  // before restore() opens the maps
   // Before serving: adopt what an earlier daemon left pinned and restore its ruleset.
   if (auto restored = backend.restore(); !restored) {
     nfbpf::log::error("cannot restore the saved state: {}", restored.error().describe());

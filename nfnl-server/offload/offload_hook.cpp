@@ -127,7 +127,7 @@ OffloadHook::~OffloadHook() {
 
 Result<chain::RuntimeTables*> OffloadHook::runtime() {
   if (!rt_) {
-    auto rt = chain::RuntimeTables::create(*kernel_);
+    auto rt = chain::RuntimeTables::create(*kernel_, counter_slots_);
     if (!rt) return std::unexpected(std::move(rt).error().with_context("creating the shared state maps"));
     if (!persist_.bpffs.empty()) {
       chain::RuntimeTables::unpin(persist_.bpffs);  // stale pins of a state that was not adopted

@@ -61,6 +61,10 @@ class OffloadHook final : public nftables::CommitHook {
   void forget_persistent_state();
   // A clean stop that leaves the pinned programs filtering (the default with --bpffs).
   void leave_running_on_exit();
+  // `nfbpfd --counter-slots N`: the size of the per-CPU counter map shared by every program
+  // (default codegen::chain::kCounterSlots = 65 536, 1 MiB per CPU). A ruleset that needs more
+  // counters is refused (ENOSPC, naming the option). Call before adopt() and the first commit.
+  void set_counter_slots(uint32_t n) { counter_slots_ = n; }
   ~OffloadHook() override;
 
   // Hybrid mode (hybrid_hook.h): prepare() lowers only what `lowering` returns (the BPF-placed
@@ -184,6 +188,7 @@ class OffloadHook final : public nftables::CommitHook {
   std::unique_ptr<codegen::kernel::Kernel> kernel_;
   DeviceResolver devices_;
   PersistOptions persist_;
+  uint32_t counter_slots_ = codegen::chain::kCounterSlots;
   const store::Ruleset* next_rs_ = nullptr;  // prepare()'s ruleset (the store's; committed by commit())
   std::set<std::string> pinned_;             // pin names under persist_.bpffs made or adopted
   std::optional<codegen::chain::RuntimeTables> rt_;

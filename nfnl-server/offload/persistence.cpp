@@ -213,7 +213,7 @@ Result<std::optional<std::vector<uint8_t>>> OffloadHook::adopt() {
     return std::optional(std::move(*batch));
   }
   try {
-    auto rt = chain::RuntimeTables::open_pinned(*kernel_, persist_.bpffs);
+    auto rt = chain::RuntimeTables::open_pinned(*kernel_, persist_.bpffs, counter_slots_);
     if (!rt) {
       log::warn("offload: the pinned state maps are gone ({}): counters start from the saved ruleset",
                 rt.error().describe());
