@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -43,6 +44,34 @@ Outcome verify(std::vector<std::string> args) {
   return o;
 }
 
+std::set<std::string> work_dirs() {
+  std::set<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+    if (e.path().filename().string().starts_with("nfbpf-verify-")) out.insert(e.path().filename().string());
+  return out;
+}
+
+// Work directories (/tmp/nfbpf-verify-*) left behind by this test's run: new since `before` and
+// used by no live nfbpfd. Other verify runs on the machine (other sessions, a compat-tests batch)
+// hold theirs while they run, each with its nfbpfd on <dir>/nfbpfd.sock; a run that cleaned up
+// leaves none.
+std::vector<std::string> abandoned_work_dirs(const std::set<std::string>& before) {
+  std::string in_use;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream cmdline(e.path() / "cmdline");
+    std::string args((std::istreambuf_iterator<char>(cmdline)), std::istreambuf_iterator<char>());
+    if (args.find("nfbpfd") != std::string::npos) in_use += args + "\n";
+  }
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    const std::string name = e.path().filename().string();
+    if (name.starts_with("nfbpf-verify-") && !before.contains(name) &&
+        in_use.find(e.path().string() + "/") == std::string::npos)
+      out.push_back(name);
+  }
+  return out;
+}
+
 std::string write_temp(const std::string& text) {
   char path[] = "/tmp/verify-root-test-XXXXXX";
   const int fd = mkstemp(path);
@@ -57,6 +86,7 @@ const std::string kMigration = std::string(NFBPF_SOURCE_DIR) + "/docs/migration/
 // A realistic ruleset nfbpf runs whole: everything offloaded, listings identical, every probe and
 // generic packet counted alike by every rule, and the probes really exercise the ruleset.
 TEST(VerifyRoot, WebServerRulesetAgrees) {
+  const auto before = work_dirs();
   auto o = verify({kMigration + "web-server.nft"});
   ASSERT_EQ(o.status, 0) << o.report.dump(1);
   EXPECT_EQ(o.report["status"], "equal");
@@ -73,8 +103,7 @@ TEST(VerifyRoot, WebServerRulesetAgrees) {
       EXPECT_EQ(r["kernel"], r["nfbpf"]);
     }
   // Nothing was left behind (the work directory under /tmp is removed).
-  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
-    EXPECT_THAT(e.path().filename().string(), ::testing::Not(::testing::StartsWith("nfbpf-verify-")));
+  EXPECT_THAT(abandoned_work_dirs(before), ::testing::IsEmpty());
 }
 
 // The test-only fault switch flips one rule's verdict in nfbpfd's compiled program: verify must
@@ -219,6 +248,7 @@ TEST(VerifyRoot, KernelRefusalIsExitTwo) {
 
 // SIGINT in the middle: exit 2, the private nfbpfd is gone, the work directory removed.
 TEST(VerifyRoot, InterruptCleansUp) {
+  const auto before = work_dirs();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -252,8 +282,7 @@ TEST(VerifyRoot, InterruptCleansUp) {
   ASSERT_EQ(waitpid(pid, &st, 0), pid);
   ASSERT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 2);
-  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
-    EXPECT_THAT(e.path().filename().string(), ::testing::Not(::testing::StartsWith("nfbpf-verify-")));
+  EXPECT_THAT(abandoned_work_dirs(before), ::testing::IsEmpty());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   for (const auto& [kid, comm] : kids) {
     std::ifstream c("/proc/" + std::to_string(kid) + "/comm");
