@@ -70,6 +70,12 @@ bool kernel_runs_first(const BaseChainHook& a, const BaseChainHook& b) {
 
 // Why BPF-placed `b` cannot keep the kernel's order next to kernel-placed `k` at `p` (empty: it can).
 std::string conflict(const BaseChainHook& b, const BaseChainHook& k, const Point& p) {
+  if (k.leaving) {
+    if (p.kind != Kind::kNetfilter) return {};  // TCX does not share the kernel's list
+    return fmt::format("kernel chain {} this batch deletes holds {} priority {} until the kernel's part of the "
+                       "batch, after BPF attaches (a BPF link cannot join it: EBUSY)",
+                       k.where, inet_hook_name(p.hooknum), p.priority);
+  }
   switch (p.kind) {
     case Kind::kNetfilter:
       // The link would be registered before k (or refused: EBUSY), so k would run first.

@@ -18,6 +18,9 @@
 // kernel would run after a kernel-placed chain (ingress; lower priority first, at equal priority
 // the later-created first), or before it (egress), goes to the kernel.
 //
+// A kernel chain this batch deletes (`leaving`) still holds its netfilter points while the BPF side
+// attaches: a BPF-able chain at one of them goes to the kernel too (its own re-creation included).
+//
 // A chain moved to the kernel is kernel-placed for the chains after it (the rule is applied
 // until nothing moves). Pure: the facts come from the store (hybrid_hook.cpp gathers them).
 
@@ -36,6 +39,9 @@ struct BaseChainHook {
   std::vector<std::string> devices;  // netdev and inet ingress chains
   uint64_t created = 0;              // NEWCHAIN order (store::Chain::created)
   bool kernel = false;               // placed in the kernel (else BPF)
+  // A kernel chain of the committed ruleset this batch deletes: it holds its netfilter points
+  // until the kernel batch, after the BPF side is attached, so a BPF link cannot join them (EBUSY).
+  bool leaving = false;
 };
 
 // Indices of BPF-placed chains of `chains` that must run in the kernel, each with the reason.

@@ -24,6 +24,24 @@ TEST(HookOrder, ABpfAbleChainCreatedAfterAKernelChainAtItsPriorityJoinsTheKernel
       << moved.at(1);
 }
 
+// A kernel chain the batch deletes still holds its points while BPF attaches (EBUSY): a BPF-able
+// chain there goes to the kernel even when created after it, as its own re-creation is; at other
+// priorities, and on TCX (device points), it holds nothing.
+TEST(HookOrder, AKernelChainTheBatchDeletesHoldsItsNetfilterPoints) {
+  BaseChainHook leaving = chain("ip s input", NFPROTO_IPV4, NF_INET_LOCAL_IN, 0, 1, true);
+  leaving.leaving = true;
+  BaseChainHook leaving_ingress = chain("netdev n in", NFPROTO_NETDEV, NF_NETDEV_INGRESS, 0, 2, true, {"eth0"});
+  leaving_ingress.leaving = true;
+  const auto moved = kernel_for_hook_order({leaving, leaving_ingress,
+                                            chain("inet s input", NFPROTO_INET, NF_INET_LOCAL_IN, 0, 3, false),
+                                            chain("ip t input", NFPROTO_IPV4, NF_INET_LOCAL_IN, 5, 4, false),
+                                            chain("netdev m in", NFPROTO_NETDEV, NF_NETDEV_INGRESS, -5, 5, false, {"eth0"})});
+  ASSERT_EQ(moved.size(), 1u);
+  ASSERT_TRUE(moved.contains(2));
+  EXPECT_NE(moved.at(2).find("kernel chain ip s input this batch deletes holds input priority 0"), std::string::npos)
+      << moved.at(2);
+}
+
 TEST(HookOrder, ABpfChainCreatedFirstStaysInBpf) {
   // The kernel chain registers after the link and runs first, as it does without nfbpf.
   EXPECT_TRUE(kernel_for_hook_order({chain("ip b input", NFPROTO_IPV4, NF_INET_LOCAL_IN, 0, 1, false),

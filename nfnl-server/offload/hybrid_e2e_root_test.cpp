@@ -899,6 +899,61 @@ TEST_F(HybridEndToEnd, AtATieAfterABpfChainTheKernelChainRunsFirst) {
   EXPECT_EQ(tie_count(nft({"list", "table", "ip", "b"}).output), 0);
 }
 
+// A base chain placed in the kernel stays there while it exists, even when it becomes BPF-able (its
+// reject rule deleted): its hook is registered in the kernel, which keeps a chain's registration
+// (and so its place among chains at its tie) for its lifetime; a BPF link could not take that
+// priority from it anyway (EBUSY). Each later commit keeps it there with that reason, without a
+// refused attach. Deleted and created again in a later transaction (a new chain), it goes to BPF.
+// Verdicts checked against the kernel alone (`unshare -n nft -f` of the same commands): after the
+// reject rule is gone the connect succeeds and the datagrams pass; the re-created chain drops.
+TEST_F(HybridEndToEnd, AKernelPlacedChainThatBecomesBpfAbleStaysUntilCreatedAgain) {
+  const std::string chain = "table ip s {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+                            "  udp dport 5556 counter\n  tcp dport 7777 counter reject with tcp reset\n }\n}\n";
+  ASSERT_EQ(nft_file(chain).status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "s", "input"), "kernel");
+  EXPECT_EQ(connect_reject_port(), ECONNREFUSED);
+  const long reject = listed_handle(nft({"-a", "list", "table", "ip", "s"}).output, "reject");
+  ASSERT_GT(reject, 0);
+  ASSERT_EQ(nft({"delete", "rule", "ip", "s", "input", "handle", std::to_string(reject)}).status, 0) << daemon_log();
+  nlohmann::json st = status();
+  EXPECT_EQ(placed(st, "ip", "s", "input"), "kernel") << st.dump(1);
+  EXPECT_NE(st.dump().find("keeps its registration there"), std::string::npos) << st.dump(1);
+  EXPECT_EQ(connect_reject_port(), 0);
+  EXPECT_EQ(delivered(tx1_, kPort), kPackets);
+  // Counted by the kernel's chain (the kernel's own listing holds it) and listed by nfbpfd.
+  EXPECT_EQ(tie_count(kernel_ruleset()), kPackets);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "s"}).output), kPackets);
+  // Another commit touching it: still the kernel's, no refused attach on the way.
+  ASSERT_EQ(nft({"add", "rule", "ip", "s", "input", "udp", "dport", "9", "counter"}).status, 0) << daemon_log();
+  EXPECT_EQ(placed(status(), "ip", "s", "input"), "kernel");
+  EXPECT_EQ(delivered(tx1_, kPort), kPackets);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "s"}).output), 2 * kPackets);
+  EXPECT_EQ(daemon_log().find("offload refused the batch"), std::string::npos) << daemon_log();
+  EXPECT_EQ(daemon_log().find("moving that chain"), std::string::npos) << daemon_log();
+  // Deleted and created again in one transaction: a new chain, but the old one holds input
+  // priority 0 in the kernel until the kernel's part of the batch, after BPF attaches (EBUSY): the
+  // new one goes to the kernel with that reason (no refused attach), and stays there.
+  const std::string drop = "table ip s {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+                           "  udp dport 5556 counter drop\n }\n}\n";
+  const std::string remove = "flush chain ip s input\ndelete chain ip s input\n";
+  ASSERT_EQ(nft_file(remove + drop).status, 0) << daemon_log();
+  st = status();
+  EXPECT_EQ(placed(st, "ip", "s", "input"), "kernel") << st.dump(1);
+  EXPECT_NE(st.dump().find("kernel chain ip s input this batch deletes holds input priority 0"), std::string::npos)
+      << st.dump(1);
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(kernel_ruleset()), kPackets);
+  // Deleted in one transaction, created in the next: placed in BPF, the kernel's chain gone.
+  ASSERT_EQ(nft_file(remove).status, 0) << daemon_log();
+  ASSERT_EQ(nft_file(drop).status, 0) << daemon_log();
+  st = status();
+  EXPECT_EQ(placed(st, "ip", "s", "input"), "bpf") << st.dump(1);
+  EXPECT_EQ(delivered(tx1_, kPort), 0);
+  EXPECT_EQ(tie_count(nft({"list", "table", "ip", "s"}).output), kPackets);
+  EXPECT_EQ(kernel_ruleset().find("chain input"), std::string::npos) << kernel_ruleset();
+  EXPECT_EQ(daemon_log().find("offload refused the batch"), std::string::npos) << daemon_log();
+}
+
 // ---- Persistence: --bpffs, --state-dir, --flush-on-exit (docs/offload.md "Hybrid mode: persistence")
 //
 // The test process moves into a private mount namespace once (before any thread exists) and

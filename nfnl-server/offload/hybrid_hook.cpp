@@ -4,6 +4,7 @@
 #include <linux/netfilter/nf_tables.h>
 
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -66,6 +67,7 @@ HybridHook::HybridHook(std::unique_ptr<OffloadHook> bpf) : bpf_(std::move(bpf)) 
 
 Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
   next_placement_.clear();
+  next_kernel_base_.clear();
   struct Placed {
     const store::Table* table;
     TableKey key;
@@ -87,12 +89,38 @@ Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
     family_names_[key] = facts.family;
     placed.push_back(Placed{t.get(), key, std::move(facts), std::move(p)});
   }
+  // A base chain the kernel already holds stays there while it exists (the same NEWCHAIN,
+  // store::Chain::created): its hook is registered there, and a BPF link could neither take its
+  // priority (EBUSY while the kernel chain holds it) nor keep its place among chains at its tie.
+  std::set<size_t> replace;
+  std::map<TableKey, std::map<std::string, std::string>> sticky;  // chain -> why it went to the kernel
+  for (size_t i = 0; i < placed.size(); ++i) {
+    auto held = kernel_base_.find(placed[i].key);
+    if (held == kernel_base_.end()) continue;
+    for (const auto& c : placed[i].table->chains) {
+      if (!c->vis.active_next() || !c->hook) continue;
+      auto h = held->second.find(c->name);
+      const ChainPlacement* cp = placed[i].placement.find(c->name);
+      if (h == held->second.end() || h->second.created != c->created || !cp || cp->kernel) continue;
+      forced_[placed[i].key][c->name] = fmt::format(
+          "placed in the kernel when created or by an earlier commit ({}); BPF-able now, it keeps its registration "
+          "there, and with it its order among chains at its hook and priority, until it is deleted",
+          h->second.why);
+      sticky[placed[i].key][c->name] = h->second.why;
+      replace.insert(i);
+    }
+  }
+  for (size_t i : replace) placed[i].placement = place_table(placed[i].facts, forced_in(placed[i].key));
+  replace.clear();
   // The kernel's order at each hook: BPF-able base chains it would run where BPF cannot follow
   // (hook_order.h) join the kernel, and their tables are placed again.
   std::vector<BaseChainHook> hooks;
   std::vector<std::pair<size_t, std::string>> hook_chain;  // index into `placed`, chain name
+  std::set<std::tuple<TableKey, std::string, uint64_t>> staying;  // base chains of `next`
   for (size_t i = 0; i < placed.size(); ++i) {
     const store::Table& t = *placed[i].table;
+    for (const auto& c : t.chains)
+      if (c->vis.active_next() && c->hook) staying.emplace(placed[i].key, c->name, c->created);
     if (t.flags & NFT_TABLE_F_DORMANT) continue;  // registers no hook
     for (const auto& c : t.chains) {
       if (!c->vis.active_next() || !c->hook) continue;
@@ -104,7 +132,13 @@ Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
       hook_chain.emplace_back(i, c->name);
     }
   }
-  std::set<size_t> replace;
+  // Committed kernel chains this batch deletes hold their points until the kernel batch.
+  for (const auto& [key, chains] : kernel_base_)
+    for (const auto& [name, kb] : chains)
+      if (!staying.contains({key, name, kb.created}))
+        hooks.push_back(BaseChainHook{.where = kb.where, .family = key.first, .hooknum = kb.hooknum,
+                                      .priority = kb.priority, .created = kb.created, .kernel = true,
+                                      .leaving = true});
   for (auto& [h, why] : kernel_for_hook_order(hooks)) {
     const auto& [i, chain] = hook_chain[h];
     forced_[placed[i].key][chain] = std::move(why);
@@ -127,6 +161,16 @@ Result<ir::Ruleset> HybridHook::lower_bpf_part(const store::Ruleset& next) {
                      table.error().describe());
       }
       out.tables.push_back(std::move(*table));
+    }
+    for (const auto& c : pl.table->chains) {
+      const ChainPlacement* cp = p.find(c->name);
+      if (!c->vis.active_next() || !c->hook || !cp || !cp->kernel || (pl.table->flags & NFT_TABLE_F_DORMANT)) continue;
+      // The first reason is kept (the sticky one would otherwise nest in itself at every commit).
+      auto s = sticky[pl.key].find(c->name);
+      next_kernel_base_[pl.key][c->name] =
+          KernelBase{.created = c->created, .why = s == sticky[pl.key].end() ? cp->reason : s->second,
+                     .where = fmt::format("{} {} {}", pl.facts.family, pl.table->name, c->name),
+                     .hooknum = c->hook->hooknum, .priority = c->hook->priority};
     }
     next_placement_[pl.key] = std::move(pl.placement);
   }
@@ -170,12 +214,15 @@ void HybridHook::commit() {
   kernel_.commit();
   placement_ = std::move(next_placement_);
   next_placement_.clear();
+  kernel_base_ = std::move(next_kernel_base_);
+  next_kernel_base_.clear();
 }
 
 void HybridHook::abort() {
   bpf_->abort();
   kernel_.rollback();
   next_placement_.clear();
+  next_kernel_base_.clear();
 }
 
 void HybridHook::before_dump(store::Ruleset& cur) { before_dump(cur, nftables::DumpScope{}); }

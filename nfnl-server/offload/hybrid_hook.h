@@ -2,7 +2,9 @@
 // `nfbpfd --offload=hybrid`: what BPF can run runs as BPF (OffloadHook), the rest stays in the
 // kernel's own nf_tables (KernelTables), and the user sees one ruleset (the store's).
 //
-//   prepare(next): placement (placement.h) from the store and the translator, then the kernel's
+//   prepare(next): placement (placement.h) from the store and the translator (a base chain the
+//                  kernel already holds stays there while it exists: its registration lives
+//                  there, and with it its order at its tie), then the kernel's
 //                  order at each hook (hook_order.h: a BPF-able chain created after a kernel
 //                  chain at its hook and priority joins the kernel); the BPF side is
 //                  prepared (compiled, verified, dispatchers attached with empty slots) for the
@@ -63,6 +65,17 @@ class HybridHook final : public nftables::CommitHook {
   std::map<TableKey, TablePlacement> placement_;       // committed
   std::map<TableKey, TablePlacement> next_placement_;  // prepare()'s
   std::map<TableKey, std::string> family_names_;        // for status
+  // Kernel-placed base chains by name, committed and prepare()'s: such a chain stays in the kernel
+  // while the same chain (store::Chain::created) exists; it moves to BPF when created again.
+  struct KernelBase {
+    uint64_t created = 0;
+    std::string why;    // why it first went to the kernel
+    std::string where;  // "ip k input"
+    uint32_t hooknum = 0;
+    int32_t priority = 0;
+  };
+  std::map<TableKey, std::map<std::string, KernelBase>> kernel_base_;
+  std::map<TableKey, std::map<std::string, KernelBase>> next_kernel_base_;
   // Within one prepare(): base chains moved to the kernel after BPF refused them or to keep the
   // kernel's order at their hook (hook_order.h), and tables the translator refused as a whole (a
   // set it cannot lower), with why.
