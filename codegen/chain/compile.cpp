@@ -693,15 +693,14 @@ class Compiler {
         cold_mark = p_.insns().size();
         fr.cold_estimate = 0;
       }
-      const bool multi = pending_left_ > 0 && !(run_.active && invertible(rule, fr)) && multi_invertible(rule) &&
-                         ((run_.active && starts_with_field(rule, run_.field)) ||
-                          run_starter(std::get<ir::Match>(rule.steps[0]).key[0]));
-      if (multi) {
-        // A rule of several tests: one not-taken compare of its first field on the hot path (r1
-        // holds it for the whole run), the rest of the rule as cold code that comes back with r1
+      const std::optional<size_t> hot =
+          pending_left_ > 0 && !(run_.active && invertible(rule, fr)) ? hot_step(rule) : std::nullopt;
+      if (hot) {
+        // A rule of several tests: one not-taken compare of one field on the hot path (r1 holds
+        // it for the whole run), the rest of the rule as cold code that comes back with r1
         // restored. The verifier keeps one pending state per rule, as for one-field rules.
-        const ir::Field& field = std::get<ir::Match>(rule.steps[0]).key[0];
-        if (run_.active && !starts_with_field(rule, run_.field)) {
+        const ir::Field& field = std::get<ir::Match>(rule.steps[*hot]).key[0];
+        if (run_.active && !(field == run_.field)) {
           if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
           run_ = RegRun{};
         }
@@ -711,12 +710,12 @@ class Compiler {
           matcher::EmitCtx c = ctx(fr);
           auto ld = matcher::load_field(c, field, *run_.unavailable);
           if (!ld) return std::unexpected(std::move(ld).error().with_context(
-                     fmt::format("in rule {} step 0 of chain {}", rule.handle, fr.chain->name)));
+                     fmt::format("in rule {} step {} of chain {}", rule.handle, *hot, fr.chain->name)));
           run_.field = field;
           run_.active = true;
         }
         const size_t multi_start = p_.insns().size();
-        NFBPF_TRYV(emit_inverted_multi(rule, fr));
+        NFBPF_TRYV(emit_inverted_multi(rule, *hot, fr));
         --pending_left_;
         if (p_.insns().size() - run_.start >= kMaxRunInsns) {
           if (used(fr, *run_.unavailable)) p_.bind(*run_.unavailable);
@@ -868,21 +867,35 @@ class Compiler {
     return {};
   }
 
-  // A rule whose first step is `field == constant` on a register-sized field, followed by more
-  // matches (and counters): compiled as one not-taken compare of the first field in a register run
-  // (emit_inverted_multi). Its other steps may be any matches; their failure returns to the run.
-  bool multi_invertible(const ir::Rule& r) const {
-    if (r.merged || r.steps.size() < 2) return false;
-    const auto* m = std::get_if<ir::Match>(&r.steps[0]);
-    if (!m || m->key.size() != 1 || m->op != ir::Op::kEq || m->mask) return false;
-    const uint32_t len = m->key[0].len;
-    if ((len != 1 && len != 2 && len != 4) || m->value.size() != len) return false;
-    bool matches = false;
-    for (size_t i = 1; i < r.steps.size(); ++i) {
-      if (std::holds_alternative<ir::Match>(r.steps[i])) matches = true;
-      else if (!std::holds_alternative<ir::Counter>(r.steps[i])) return false;
+  // A rule of matches (and counters after them) with at least two matches, one of which is
+  // `field == constant` on a 1-, 2- or 4-byte field: that one goes on the hot path as a not-taken
+  // compare in a register run (emit_inverted_multi); the others may be any matches, their failure
+  // returns to the run. Matches are pure tests (a field that cannot be read fails like a
+  // mismatch), so which one is tested first does not change the verdict; a counter before the
+  // chosen one would see fewer packets, so it is chosen among the matches before any counter:
+  // the active run's field if a rule tests it, else the first packet-header field.
+  std::optional<size_t> hot_step(const ir::Rule& r) const {
+    if (r.merged) return std::nullopt;
+    size_t matches = 0, before_counter = r.steps.size();
+    for (size_t i = 0; i < r.steps.size(); ++i) {
+      if (std::holds_alternative<ir::Match>(r.steps[i])) ++matches;
+      else if (!std::holds_alternative<ir::Counter>(r.steps[i])) return std::nullopt;
+      else before_counter = std::min(before_counter, i);
     }
-    return matches;  // counters alone: invertible()'s one-field shape
+    if (matches < 2) return std::nullopt;  // counters alone: invertible()'s one-field shape
+    auto eq_const = [&](size_t i) -> const ir::Match* {
+      const auto* m = std::get_if<ir::Match>(&r.steps[i]);
+      if (!m || m->key.size() != 1 || m->op != ir::Op::kEq || m->mask) return nullptr;
+      const uint32_t len = m->key[0].len;
+      if ((len != 1 && len != 2 && len != 4) || m->value.size() != len) return nullptr;
+      return m;
+    };
+    if (run_.active)
+      for (size_t i = 0; i < before_counter; ++i)
+        if (const auto* m = eq_const(i); m && m->key[0] == run_.field) return i;
+    for (size_t i = 0; i < before_counter; ++i)
+      if (const auto* m = eq_const(i); m && run_starter(m->key[0])) return i;
+    return std::nullopt;
   }
   // Fields a multi-field run may load itself: packet header fields read as one register.
   static bool run_starter(const ir::Field& f) {
@@ -902,8 +915,8 @@ class Compiler {
   // exactly X there: a zero-extended load) and jumps back behind the compare. For the verifier the
   // body is one pending state per rule, explored once when the hot path has reached its end; the
   // way back meets a state it has explored (r1 unknown then) and is pruned there.
-  Result<void> emit_inverted_multi(const ir::Rule& rule, Frame& fr) {
-    const auto& m = std::get<ir::Match>(rule.steps[0]);
+  Result<void> emit_inverted_multi(const ir::Rule& rule, size_t hot, Frame& fr) {
+    const auto& m = std::get<ir::Match>(rule.steps[hot]);
     uint32_t imm = 0;
     for (size_t i = 0; i < m.value.size(); ++i) imm |= uint32_t(m.value[i]) << (8 * i);  // as emit_cmp
     Label& hit = fr.cold.label(p_);
@@ -934,14 +947,39 @@ class Compiler {
           return failf(EINVAL, "bad verdict {}", static_cast<int>(rule.verdict.kind));
       }
     }
+    // Counter slots now, in rule order (as the other shapes allocate them), not when the body is
+    // emitted.
+    std::vector<std::optional<uint32_t>> slots(rule.steps.size());
+    for (size_t i = 0; i < rule.steps.size(); ++i) {
+      if (!std::holds_alternative<ir::Counter>(rule.steps[i])) continue;
+      auto sl = slot(&StateSlots::counters, "a counter",
+                     SlotKey{t_->family, t_->name, fr.chain->name, rule.handle, static_cast<uint32_t>(i), {}});
+      if (!sl) return std::unexpected(std::move(sl).error().with_context(fmt::format("in rule {}", rule.handle)));
+      slots[i] = sl->slot;
+      out_.counters.push_back(std::move(*sl));
+    }
     fr.cold_estimate += cold_body_estimate(rule);
-    fr.cold.add([this, &fr, &rule, &hit, &resume, imm, accept_to] {
+    fr.cold.add([this, &fr, &rule, &hit, &resume, imm, accept_to, hot, slots = std::move(slots)] {
       p_.bind(hit);
       Label& back = fr.cold.label(p_);
       Label* saved = accept_;
       accept_ = accept_to;
+      // The body is not in any run (emit_step reuses r1 for a step 0 in the current run).
+      const RegRun saved_run = run_;
+      const bool saved_in_r1 = step0_in_r1_;
+      run_ = RegRun{};
       Result<bool> falls = true;
-      for (size_t i = 1; i < rule.steps.size() && falls && *falls; ++i) falls = emit_step(rule, i, back, fr);
+      for (size_t i = 0; i < rule.steps.size() && falls && *falls; ++i) {
+        if (i == hot) continue;
+        if (slots[i]) {
+          matcher::EmitCtx c = ctx(fr);
+          emit_counter(c, *slots[i]);
+        } else {
+          falls = emit_step(rule, i, back, fr);
+        }
+      }
+      run_ = saved_run;
+      step0_in_r1_ = saved_in_r1;
       if (falls && *falls) {
         if (fr.main && rule.verdict.kind == ir::VerdictKind::kAccept && accept_to == accept_exit_) {
           p_.ret(f_.accept);  // the exits are "r0 = verdict; exit": return directly
