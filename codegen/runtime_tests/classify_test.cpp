@@ -10,6 +10,7 @@
 #include "codegen/runtime_tests/harness.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 #include "translate/passes/classify.h"
 
 namespace nfbpf::codegen::runtime_tests {
@@ -18,11 +19,9 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
+using ir::testing::dotted;
+using ir::testing::rule;
 
-std::string dotted(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
-ir::Rule rule(uint64_t h, std::vector<ir::Step> steps, ir::Verdict v) {
-  return ir::Rule{.handle = h, .steps = std::move(steps), .verdict = std::move(v)};
-}
 constexpr uint32_t kNet = 0x0a000000;
 
 uint64_t packets_of(const ChainRun& run, chain::RuntimeTables& rt, const chain::SlotKey& key) {

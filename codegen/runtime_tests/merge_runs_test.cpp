@@ -6,6 +6,7 @@
 #include "codegen/runtime_tests/harness.h"
 #include "common/packet/packet.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 #include "translate/passes/merge_runs.h"
 
 namespace nfbpf::codegen::runtime_tests {
@@ -14,12 +15,8 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
-
-std::string dotted(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
-
-ir::Rule rule(uint64_t h, std::vector<ir::Step> steps, ir::Verdict v) {
-  return ir::Rule{.handle = h, .steps = std::move(steps), .verdict = std::move(v)};
-}
+using ir::testing::dotted;
+using ir::testing::rule;
 
 constexpr uint32_t kBase = 0xac100000;  // 172.16.0.0
 

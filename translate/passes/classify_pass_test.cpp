@@ -10,6 +10,7 @@
 #include "common/packet/packet.h"
 #include "translate/eval/eval.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 #include "translate/passes/classify.h"
 
 namespace nfbpf::translate::passes {
@@ -18,11 +19,9 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
+using ir::testing::dotted;
+using ir::testing::rule;
 
-std::string dotted(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
-ir::Rule rule(uint64_t handle, std::vector<ir::Step> steps, ir::Verdict v = b::drop()) {
-  return ir::Rule{.handle = handle, .steps = std::move(steps), .verdict = std::move(v)};
-}
 // ip saddr A tcp dport P counter drop, as nft lowers it (the l4proto guard first).
 ir::Rule pair_rule(uint64_t h, uint32_t saddr, uint16_t port, ir::Verdict v = b::drop()) {
   return rule(h, {b::eq(KnownField::kMetaL4Proto, b::u8(6)), b::eq(KnownField::kIp4Saddr, b::be32(saddr)),

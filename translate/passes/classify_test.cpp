@@ -12,6 +12,7 @@
 #include "common/packet/packet.h"
 #include "translate/eval/eval.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 
 namespace nfbpf::translate::passes {
 namespace {
@@ -19,11 +20,9 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
+using ir::testing::dotted;
+using ir::testing::rule;
 
-std::string dotted(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
-ir::Rule rule(uint64_t handle, std::vector<ir::Step> steps, ir::Verdict v = b::drop()) {
-  return ir::Rule{.handle = handle, .steps = std::move(steps), .verdict = std::move(v)};
-}
 ir::Match dport(ir::Op op, uint16_t p) { return b::cmp(KnownField::kTcpDport, op, b::be16(p)); }
 
 std::vector<size_t> bits_of(const Bitmap& m) {

@@ -8,6 +8,7 @@
 #include "common/packet/packet.h"
 #include "translate/eval/eval.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 #include "translate/ir/validate.h"
 
 namespace nfbpf::translate::passes {
@@ -16,16 +17,12 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
+using ir::testing::dotted;
+using ir::testing::rule;
 
 ir::Bytes ip4(uint32_t host) { return b::be32(host); }
-std::string dotted(uint32_t a) {
-  return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
-}
 constexpr uint32_t kBase = 0xac100000;  // 172.16.0.0
 
-ir::Rule rule(uint64_t handle, std::vector<ir::Step> steps, ir::Verdict v) {
-  return ir::Rule{.handle = handle, .steps = std::move(steps), .verdict = std::move(v)};
-}
 ir::Match saddr(uint32_t a) { return b::eq(KnownField::kIp4Saddr, ip4(a)); }
 ir::Match saddr_prefix(uint32_t a, uint32_t bits) { return b::prefix(KnownField::kIp4Saddr, ip4(a), bits); }
 

@@ -11,6 +11,7 @@
 #include "common/packet/packet.h"
 #include "translate/eval/eval.h"
 #include "translate/ir/build.h"
+#include "translate/ir/test_fixtures.h"
 #include "translate/ir/validate.h"
 #include "translate/passes/value_domain.h"
 
@@ -20,12 +21,9 @@ namespace {
 using ir::KnownField;
 using packet::Packet;
 namespace b = ir::build;
+using ir::testing::dotted;
+using ir::testing::rule;
 
-std::string dotted(uint32_t a) { return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255); }
-
-ir::Rule rule(uint64_t handle, std::vector<ir::Step> steps, ir::Verdict v = b::drop()) {
-  return ir::Rule{.handle = handle, .steps = std::move(steps), .verdict = std::move(v)};
-}
 ir::Match saddr(uint32_t a) { return b::eq(KnownField::kIp4Saddr, b::be32(a)); }
 ir::Match saddr_prefix(uint32_t a, uint32_t bits) { return b::prefix(KnownField::kIp4Saddr, b::be32(a), bits); }
 ir::Match l4(uint8_t p) { return b::eq(KnownField::kMetaL4Proto, b::u8(p)); }
