@@ -41,6 +41,22 @@ struct BlockLimits {
   // (E2BIG); the rest is headroom for the estimate.
   size_t max_verify = 800'000;
   size_t max_blocks = kMaxBlocks;
+  // Soft budgets: blocks are planned within them too while that takes at most max_blocks blocks
+  // (else within the hard ones above alone), so ordinary chains load quickly and far from E2BIG.
+  // - Verifier work: a mix of rule shapes leaves many distinct states at each rule (header slices
+  //   direct or through bpf_dynptr_slice, L4 protocol known or not, classify pointers spilled, ...)
+  //   and each explores the rules after it: the 3 000-rule mix of compat-tests/longchain processed
+  //   more than 1 000 000 instructions for 42 328 of code (14 875 classified). Every instruction
+  //   is assumed processed verify_per_insn times.
+  size_t verify_per_insn = 24;
+  // Load work: the kernel patches every inlined helper call (each counter's per-CPU array lookup)
+  // by moving the whole program and re-adjusting every jump, so loading grows with instructions x
+  // calls (6 000 counting `ip saddr X` rules: 84 252 insns in one program, 6.5 s, 80% of it
+  // patching and stack liveness; 1 500 of them: 0.37 s).
+  size_t max_load_work = 40'000'000;
+  // Multiplies every verifier-work estimate: a block refused with E2BIG is planned again with it
+  // raised (offload_hook: compile_hook + load_chain).
+  size_t verify_scale = 1;
 };
 
 // What one base-chain rule costs in the program measured as a whole.
@@ -54,6 +70,8 @@ struct RuleCost {
   // prologue leaves (about 7) plus the way back to the hot path: kColdVerifyFactor x its size.
   size_t verify = 0;
   size_t verified() const { return verify > insns ? verify : insns; }
+  // Helper and kfunc calls in it (the verifier patches each inlined one: BlockLimits::max_load_work).
+  size_t calls = 0;
 };
 
 // Measured: 2 000 `ip saddr A tcp dport P` rules (37 instructions each, hot and cold) made the
@@ -65,6 +83,10 @@ inline constexpr size_t kColdVerifyFactor = 8;
 // A single rule larger than the budget gets a block of its own (the verifier has the last word).
 // More than max_blocks blocks: EOPNOTSUPP.
 Result<std::vector<size_t>> plan_blocks(std::span<const RuleCost> rules, size_t fixed, const BlockLimits& lim = {});
+
+// Whether a program of `insns` instructions with `calls` helper calls and `verify` estimated
+// verifier work (before verify_scale) stays within the soft budgets.
+bool within_soft_budgets(size_t insns, size_t calls, size_t verify, const BlockLimits& lim);
 
 // Whether the measured chain fits one program.
 bool fits_one_program(std::span<const RuleCost> rules, size_t fixed, const BlockLimits& lim = {});

@@ -124,6 +124,16 @@ size_t pending_of(const emit::Program& p, size_t from, size_t to, const std::vec
   return n;
 }
 
+// Helper and kfunc calls in [from, to) (not BPF-to-BPF calls): the verifier patches the inlined
+// ones one at a time, each time moving the whole program (BlockLimits::max_load_work).
+size_t calls_of(const emit::Program& p, size_t from, size_t to) {
+  const auto& insns = p.insns();
+  size_t n = 0;
+  for (size_t i = from; i < std::min(to, insns.size()); ++i)
+    if (insns[i].code == (BPF_JMP | BPF_CALL) && insns[i].src_reg != BPF_PSEUDO_CALL) ++n;
+  return n;
+}
+
 class Compiler {
  public:
   Compiler(const std::vector<HookChain>& bases, const flavor::FlavorOps& f, const CompileOptions& o, CompiledChain& out,
@@ -675,7 +685,8 @@ class Compiler {
       if (rule.classified && ri + rule.classified->rules <= end) {
         // A classified block (chain/classify.h), when this program holds all of it.
         NFBPF_TRYV(emit_classified_rules(ri, fr));
-        if (measuring) measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, p_.insns().size(), {})};
+        if (measuring) measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, p_.insns().size(), {}),
+                                                      0, calls_of(p_, rule_start, p_.insns().size())};
         else if (measure_ && fr.main) measure_->hot.emplace_back(rule_start, p_.insns().size());
         ri += rule.classified->rules - 1;
         continue;
@@ -725,7 +736,8 @@ class Compiler {
           const size_t hot_end = p_.insns().size();
           flush_cold(fr);
           const size_t insns = p_.insns().size() - rule_start;
-          measure_->rules[ri] = RuleCost{insns, pending_of(p_, rule_start, hot_end, {}), kColdVerifyFactor * insns};
+          measure_->rules[ri] = RuleCost{insns, pending_of(p_, rule_start, hot_end, {}), kColdVerifyFactor * insns,
+                                         calls_of(p_, rule_start, p_.insns().size())};
           cold_mark = p_.insns().size();
           fr.cold_estimate = 0;
         } else if (measure_ && fr.main) {
@@ -747,7 +759,8 @@ class Compiler {
         if (measuring) {
           const size_t hot_end = p_.insns().size();
           flush_cold(fr);
-          measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {})};
+          measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {}), 0,
+                                        calls_of(p_, rule_start, p_.insns().size())};
           cold_mark = p_.insns().size();
         } else if (measure_ && fr.main) {
           measure_->hot.emplace_back(rule_start, p_.insns().size());
@@ -799,7 +812,8 @@ class Compiler {
       if (measuring) {
         const size_t hot_end = p_.insns().size();
         flush_cold(fr);
-        measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {})};
+        measure_->rules[ri] = RuleCost{p_.insns().size() - rule_start, pending_of(p_, rule_start, hot_end, {}), 0,
+                                        calls_of(p_, rule_start, p_.insns().size())};
         cold_mark = p_.insns().size();
       } else if (measure_ && fr.main) {
         measure_->hot.emplace_back(rule_start, p_.insns().size());
@@ -1106,8 +1120,11 @@ Result<CompiledChain> compile_hook(const std::vector<HookChain>& chains, flavor:
     keep_fresh(out);
   }
   for (const auto& [from, to] : count.hot) count.pending += pending_of(out.program, from, to, count.cold);
-  const bool fits = out.program.insns().size() <= opt.blocks.max_insns && count.pending <= opt.blocks.max_pending &&
-                    out.program.insns().size() + count.cold_verify <= opt.blocks.max_verify;
+  const size_t whole_insns = out.program.insns().size();
+  const bool fits = whole_insns <= opt.blocks.max_insns && count.pending <= opt.blocks.max_pending &&
+                    (whole_insns + count.cold_verify) * opt.blocks.verify_scale <= opt.blocks.max_verify &&
+                    within_soft_budgets(whole_insns, calls_of(out.program, 0, whole_insns),
+                                        whole_insns + count.cold_verify, opt.blocks);
   if (fits && whole) return out;
   // A program too big may also have jumps out of range (EINVAL from Program::check): the blocks
   // will not.
