@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -191,6 +192,23 @@ Result<OffloadHook::ProgramPtr> OffloadHook::program_for(const std::vector<chain
   const double compile_ms = ms_since(t0);
   const auto t1 = Clock::now();
   auto loaded = chain::load_chain(*kernel_, *cc, **rt);
+  // The block planner's estimate of the verifier's work can fall short for some mixes of rule
+  // shapes (E2BIG: more than 1 000 000 instructions processed): plan smaller blocks, twice at most.
+  // Slots the first compile allocated stay fresh (to be zeroed and seeded) for the next.
+  for (int retry = 0; !loaded && loaded.error().err == E2BIG && retry < 2; ++retry) {
+    std::set<chain::SlotKey> fresh;
+    for (auto* uses : {&cc->counters, &cc->quotas, &cc->limits, &cc->policy_counters})
+      for (const chain::SlotUse& u : *uses)
+        if (u.fresh) fresh.insert(u.key);
+    opts.blocks.verify_scale *= 4;
+    log::warn("offload: chain {}: the verifier refused a block as too complex (E2BIG); planning smaller blocks "
+              "(verifier-work estimate x{})", c.name, opts.blocks.verify_scale);
+    cc = chain::compile_hook(chains, f, opts);
+    if (!cc) return std::unexpected(std::move(cc).error());
+    for (auto* uses : {&cc->counters, &cc->quotas, &cc->limits, &cc->policy_counters})
+      for (chain::SlotUse& u : *uses) u.fresh = u.fresh || fresh.contains(u.key);
+    loaded = chain::load_chain(*kernel_, *cc, **rt);
+  }
   const double load_ms = ms_since(t1);
   if (!loaded) return std::unexpected(std::move(loaded).error().with_context(fmt::format("loading chain {}", c.name)));
   if ((*rt)->log_ring && !log_events_) {  // the first program with a log statement
