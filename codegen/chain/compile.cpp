@@ -978,6 +978,10 @@ class Compiler {
       Label& back = fr.cold.label(p_);
       Label* saved = accept_;
       accept_ = accept_to;
+      // Bodies are emitted after the hook's last base chain, whose table is current then: jumps
+      // (label_key) and sets resolve in the rule's own table.
+      const ir::Table* saved_table = t_;
+      use_table(tables_[fr.table]);
       // The body is not in any run (emit_step reuses r1 for a step 0 in the current run).
       const RegRun saved_run = run_;
       const bool saved_in_r1 = step0_in_r1_;
@@ -1006,6 +1010,7 @@ class Compiler {
         }
       }
       accept_ = saved;
+      use_table(saved_table);
       if (!falls) {
         if (!cold_error_) cold_error_ = std::move(falls).error().with_context(
             fmt::format("in rule {} of chain {}", rule.handle, fr.chain->name));
