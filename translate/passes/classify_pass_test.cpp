@@ -186,21 +186,7 @@ TEST(ClassifyPass, RandomChainsKeepVerdictsAndCounters) {
     for (int seg = 0; seg < 4; ++seg) {
       size_t n = 20 + pick(180);
       for (size_t i = 0; i < n; ++i) {
-        std::vector<ir::Step> steps;
-        if (pick(6)) steps.push_back(b::prefix(KnownField::kIp4Saddr, b::be32(kNet + (pick(64) << 2)), 30 + pick(3)));
-        if (pick(3) == 0) steps.push_back(b::eq(KnownField::kIp4Daddr, b::be32(kNet + 0x100 + pick(4))));
-        uint32_t l4 = pick(3);
-        if (l4) steps.push_back(b::eq(KnownField::kMetaL4Proto, b::u8(l4 == 1 ? 6 : 17)));
-        switch (pick(4)) {
-          case 0: steps.push_back(b::cmp(KnownField::kTcpDport, ir::Op::kEq, b::be16(uint16_t(20 + pick(12))))); break;
-          case 1: steps.push_back(b::range(KnownField::kTcpDport, b::be16(uint16_t(20 + pick(8))), b::be16(uint16_t(24 + pick(8))))); break;
-          case 2: steps.push_back(b::cmp(KnownField::kTcpDport, static_cast<ir::Op>(pick(6)), b::be16(uint16_t(20 + pick(12))))); break;
-          default: break;
-        }
-        if (pick(2)) steps.push_back(ir::Counter{});
-        if (pick(4) == 0) steps.push_back(ir::Counter{});
-        ir::Verdict v = pick(8) == 0 ? b::ret() : pick(2) ? b::accept() : b::drop();
-        rules.push_back(rule(h++, std::move(steps), v));
+        rules.push_back(ir::testing::random_classifiable_rule(h++, kNet, 2, pick));
       }
       // Something that is not classifiable between the runs.
       switch (pick(3)) {
